@@ -1,0 +1,165 @@
+"""The `pilotpack` command line. Heavy libraries are imported inside commands: --help is instant."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="pilotpack: four ML pilots taken to production.", no_args_is_help=True)
+err = Console(stderr=True)
+out = Console()
+
+UseCaseArg = Annotated[str, typer.Argument(help="use case name (see `pilotpack list`)")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="config override section.key=value (repeatable)"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="last stdout line is one JSON object")]
+
+
+def _use_case(name: str) -> Any:
+    from shared.usecase import get_use_case
+
+    try:
+        return get_use_case(name)
+    except KeyError as exc:
+        err.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the registered use cases."""
+    from shared.usecase import registry
+
+    table = Table("use case", "task", "target", "question")
+    for uc in registry().values():
+        table.add_row(uc.name, uc.task, uc.target, " ".join(uc.question.split())[:90])
+    out.print(table)
+
+
+def _train_one(name: str, data: Path | None, overrides: list[str]) -> Any:
+    """Train with a progress bar over the steps; config and data errors exit with code 2."""
+    from pydantic import ValidationError
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from shared.training import STEPS, train
+    from shared.validation import DataValidationError
+
+    uc = _use_case(name)
+    try:
+        cfg = uc.load_config(overrides)
+    except (ValidationError, ValueError) as exc:
+        err.print(f"[red]invalid config for {name}:[/red]\n{exc}")
+        raise typer.Exit(2) from exc
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(f"{name}: start", total=len(STEPS))
+
+        def on_step(step: str) -> None:
+            progress.update(task, description=f"{name}: {step}", completed=STEPS.index(step))
+
+        try:
+            result = train(uc, cfg, data, overrides, on_step=on_step)
+        except DataValidationError as exc:
+            progress.stop()
+            err.print(f"[red]{name}: {exc}[/red]")
+            raise typer.Exit(2) from exc
+        except FileNotFoundError as exc:
+            progress.stop()
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+    return result
+
+
+def _print_result(result: Any) -> None:
+    from shared.report import result_tables
+
+    for table in result_tables(result):
+        err.print(table)
+    state = "[green]passed[/green]" if result.gates_passed else "[red]FAILED[/red]"
+    err.print(f"gates {state}" + "".join(f"\n  - {r}" for r in result.gate_reasons))
+
+
+@app.command()
+def train(
+    use_case: UseCaseArg,
+    data: Annotated[Path | None, typer.Option(help="CSV or Parquet; default: synthetic data")] = None,
+    set_: SetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Validate, train, evaluate, export to ONNX, track in MLflow and store for BentoML."""
+    from shared.report import write_report
+
+    result = _train_one(use_case, data, set_ or [])
+    _print_result(result)
+    path = write_report(result)
+    err.print(f"report: {path}")
+    if json_:
+        print(json.dumps(result.summary(), default=str))
+    if not result.gates_passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(json_: JsonOpt = False) -> None:
+    """Train every registered use case on its synthetic data, then print a summary table."""
+    from shared.report import summary_table, write_report
+    from shared.usecase import registry
+
+    results = []
+    for name in registry():
+        result = _train_one(name, None, [])
+        write_report(result)
+        results.append(result)
+        err.print(f"{name}: done in {result.seconds:.1f} s, model {result.bento_tag or 'not stored'}")
+    out.print(summary_table(results))
+    out.print("Next: `make serve` (or `bentoml serve`), `mlflow ui --backend-store-uri sqlite:///mlflow.db`")
+    if json_:
+        print(json.dumps([r.summary() for r in results], default=str))
+    if not all(r.gates_passed for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    use_case: Annotated[str | None, typer.Argument(help="one use case; default: all")] = None,
+    port: int = 3000,
+    host: str = "127.0.0.1",
+) -> None:
+    """Start `bentoml serve` for one use case or for all of them."""
+    target = _use_case(use_case).service if use_case else "shared.service:PilotPack"
+    cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)]
+    err.print(" ".join(cmd))
+    raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
+
+
+@app.command()
+def bench(
+    use_case: UseCaseArg,
+    quick: Annotated[bool, typer.Option(help="fewer requests, for CI")] = False,
+    sla_ms: Annotated[float, typer.Option(help="p99 budget in ms")] = 200.0,
+    json_: JsonOpt = False,
+) -> None:
+    """ONNX vs native latency, then HTTP latency and throughput through a real bentoml serve."""
+    from shared.benchmark import run_benchmark
+
+    uc = _use_case(use_case)
+    result = run_benchmark(uc, quick=quick, sla_ms=sla_ms, log=lambda m: err.print(m))
+    if json_:
+        print(json.dumps(result, default=str))
+    if not result["sla_ok"]:
+        err.print(f"[red]SLA failed: p99 {result['http_p99_ms']:.1f} ms, errors {result['errors']}[/red]")
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,162 @@
+"""Config models shared by every use case, YAML loading and `--set section.key=value` overrides."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are typos and fail."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(Strict):
+    path: Path | None = Field(None, description="CSV or Parquet file; None = synthetic data")
+    synthetic_rows: int = Field(7000, ge=100)
+    seed: int = 42
+
+
+class SliceRule(Strict):
+    """An edge case that must be present in the data, e.g. customers with tenure 0."""
+
+    name: str
+    column: str
+    op: Literal["eq", "le", "ge", "isin"]
+    value: Any
+    min_rows: int = Field(1, ge=1)
+
+
+class QualityConfig(Strict):
+    min_rows: int = Field(1000, ge=1)
+    label_rate_min: float = Field(0.01, ge=0, le=1)
+    label_rate_max: float = Field(0.99, ge=0, le=1)
+    max_duplicate_ids: int = Field(0, ge=0)
+    required_slices: list[SliceRule] = []
+
+
+class SplitConfig(Strict):
+    kind: Literal["stratified", "time", "group_time"] = "stratified"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    valid_size: float = Field(0.2, gt=0, lt=1, description="share of the non-test part")
+    seed: int = 42
+
+
+class LightGBMParams(Strict):
+    kind: Literal["lightgbm"] = "lightgbm"
+    n_estimators: int = Field(300, ge=1)
+    learning_rate: float = Field(0.05, gt=0)
+    num_leaves: int = Field(15, ge=2)
+    min_child_samples: int = Field(20, ge=1)
+    subsample: float = Field(1.0, gt=0, le=1)
+    colsample_bytree: float = Field(1.0, gt=0, le=1)
+    reg_lambda: float = Field(0.0, ge=0)
+
+
+class LogisticParams(Strict):
+    kind: Literal["logistic"] = "logistic"
+    C: float = Field(1.0, gt=0, description="inverse L2 regularisation strength")
+    max_iter: int = Field(2000, ge=10)
+
+
+ModelParams = Annotated[LightGBMParams | LogisticParams, Field(discriminator="kind")]
+
+
+class Candidate(Strict):
+    """One model family to try; `grid` is tuned by cross-validation on the training part."""
+
+    name: str
+    params: ModelParams
+    grid: dict[str, list[float | int | str]] = {}
+
+    @model_validator(mode="after")
+    def _grid_keys_are_params(self) -> Candidate:
+        unknown = set(self.grid) - set(type(self.params).model_fields)
+        if unknown:
+            raise ValueError(f"grid keys {sorted(unknown)} are not parameters of {self.params.kind}")
+        return self
+
+
+class ModelConfig(Strict):
+    candidates: list[Candidate] = Field(min_length=1)
+    baseline: str = Field(description="candidate the chosen model must not be worse than")
+    cv_folds: int = Field(3, ge=2)
+    refit: bool = Field(True, description="refit the tuned model on train + validation")
+
+    @model_validator(mode="after")
+    def _baseline_is_candidate(self) -> ModelConfig:
+        names = [c.name for c in self.candidates]
+        if self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not one of the candidates {names}")
+        return self
+
+
+class GatesConfig(Strict):
+    min_roc_auc: float = Field(0.7, ge=0, le=1)
+    baseline_alpha: float = Field(0.05, gt=0, lt=1, description="paired-bootstrap significance")
+    n_bootstrap: int = Field(500, ge=50)
+    max_parity_diff: float = Field(1e-4, gt=0)
+
+
+class ServingConfig(Strict):
+    max_records: int = Field(1000, ge=1)
+
+
+class PipelineConfig(Strict):
+    """Everything but `kpi`, which each use case defines in its kpi.py."""
+
+    data: DataConfig = DataConfig()
+    quality: QualityConfig = QualityConfig()
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig
+    gates: GatesConfig = GatesConfig()
+    serving: ServingConfig = ServingConfig()
+
+
+def config_model(name: str, kpi_model: type[BaseModel]) -> type[PipelineConfig]:
+    """The full config class of one use case: the shared sections plus its KPI section."""
+    return create_model(f"{name}_config", __base__=PipelineConfig, kpi=(kpi_model, ...))
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`model.cv_folds=5` -> (["model", "cv_folds"], 5); the value is read as YAML."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"override {item!r} is not of the form section.key=value")
+    return key.strip().split("."), yaml.safe_load(value)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of `raw` with each `a.b.c=value` set; list items are addressed by index."""
+    out = json.loads(json.dumps(raw, default=str))
+    for item in overrides:
+        path, value = parse_override(item)
+        node: Any = out
+        for part in path[:-1]:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        last = path[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return out
+
+
+def load_config(
+    path: Path, model: type[PipelineConfig], overrides: list[str] | None = None
+) -> PipelineConfig:
+    """Read a use case's config.yaml, apply overrides and validate it (typos fail)."""
+    raw = yaml.safe_load(path.read_text()) or {}
+    return model.model_validate(apply_overrides(raw, overrides or []))
+
+
+def config_hash(cfg: BaseModel) -> str:
+    """Stable short hash of the resolved config, logged as lineage."""
+    blob = json.dumps(cfg.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,142 @@
+"""Technical metrics with bootstrap intervals, calibration, lift, and the profit-optimal threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+ProfitFn = Callable[[np.ndarray, np.ndarray], float]
+"""profit(y_true, act) -> money made by acting on the rows where `act` is True."""
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p))
+
+
+def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    return float(average_precision_score(y, p))
+
+
+def bootstrap_ci(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    y: np.ndarray,
+    p: np.ndarray,
+    n_boot: int = 500,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of `metric`; resamples with both classes present."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        values.append(metric(y[idx], p[idx]))
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def classification_metrics(
+    y: np.ndarray, p: np.ndarray, n_boot: int = 500, seed: int = 0
+) -> dict[str, float]:
+    """ROC AUC and PR AUC with 95 % bootstrap intervals, Brier score, log loss, base rate."""
+    from sklearn.metrics import brier_score_loss, log_loss
+
+    auc_lo, auc_hi = bootstrap_ci(_auc, y, p, n_boot, seed)
+    pr_lo, pr_hi = bootstrap_ci(_pr_auc, y, p, n_boot, seed)
+    return {
+        "roc_auc": _auc(y, p),
+        "roc_auc_ci_low": auc_lo,
+        "roc_auc_ci_high": auc_hi,
+        "pr_auc": _pr_auc(y, p),
+        "pr_auc_ci_low": pr_lo,
+        "pr_auc_ci_high": pr_hi,
+        "brier": float(brier_score_loss(y, p)),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])),
+        "base_rate": float(np.mean(y)),
+    }
+
+
+def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Mean predicted vs observed rate in equal-width probability bins (empty bins left out)."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            rows.append(
+                {
+                    "bin_low": float(edges[b]),
+                    "bin_high": float(edges[b + 1]),
+                    "n": int(m.sum()),
+                    "mean_predicted": float(p[m].mean()),
+                    "observed_rate": float(y[m].mean()),
+                }
+            )
+    return rows
+
+
+def lift_table(y: np.ndarray, p: np.ndarray, groups: int = 10) -> list[dict[str, float]]:
+    """Lift and cumulative gain by score decile, decile 1 = highest scores."""
+    order = np.argsort(-p, kind="stable")
+    parts = np.array_split(order, groups)
+    base = y.mean()
+    total_pos = y.sum()
+    rows, cum = [], 0
+    for i, part in enumerate(parts, start=1):
+        pos = int(y[part].sum())
+        cum += pos
+        rate = pos / len(part) if len(part) else 0.0
+        rows.append(
+            {
+                "decile": i,
+                "n": len(part),
+                "positives": pos,
+                "rate": float(rate),
+                "lift": float(rate / base) if base else 0.0,
+                "cumulative_gain": float(cum / total_pos) if total_pos else 0.0,
+            }
+        )
+    return rows
+
+
+def top_fraction_lift(y: np.ndarray, p: np.ndarray, fraction: float = 0.1) -> float:
+    """Positive rate among the top `fraction` of scores divided by the overall rate."""
+    k = max(1, int(round(len(y) * fraction)))
+    top = np.argsort(-p, kind="stable")[:k]
+    return float(y[top].mean() / y.mean()) if y.mean() else 0.0
+
+
+def best_threshold(y: np.ndarray, p: np.ndarray, profit: ProfitFn) -> tuple[float, float]:
+    """Threshold in [0.01, 0.99] that maximises profit(y, p >= t); ties go to the higher one."""
+    grid = np.round(np.arange(0.01, 1.0, 0.01), 2)
+    values = np.array([profit(y, p >= t) for t in grid])
+    best = int(np.flatnonzero(values == values.max())[-1])
+    return float(grid[best]), float(values[best])
+
+
+def paired_bootstrap_auc(
+    y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: int = 500, seed: int = 0
+) -> dict[str, float]:
+    """AUC(a) - AUC(b) on the same resampled rows: the difference and its 95 % interval."""
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() == y[idx].max():
+            continue
+        diffs.append(_auc(y[idx], p_a[idx]) - _auc(y[idx], p_b[idx]))
+    d = np.array(diffs)
+    return {
+        "auc_diff": _auc(y, p_a) - _auc(y, p_b),
+        "auc_diff_ci_low": float(np.quantile(d, 0.025)),
+        "auc_diff_ci_high": float(np.quantile(d, 0.975)),
+        "p_worse": float(np.mean(d < 0)),
+    }

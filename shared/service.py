@@ -1,0 +1,56 @@
+"""The root BentoML service: every registered use case in one `bentoml serve`.
+
+Each use case's own service class is instantiated here and its APIs are re-exposed under
+`/<use case>/<route>` (e.g. /churn/predict), so both entry points share one code path.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from typing import Any
+
+import bentoml
+
+from shared.usecase import registry
+
+
+def _service_of(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _delegate(use_case: str, api_name: str, func: Any) -> Any:
+    """An API method that forwards to the use case's own service instance."""
+    if inspect.iscoroutinefunction(func):
+
+        async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return await func(self.services[use_case], *args, **kwargs)
+    else:
+
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return func(self.services[use_case], *args, **kwargs)
+
+    functools.update_wrapper(call, func)
+    call.__name__ = call.__qualname__ = f"{use_case}_{api_name}"
+    return call
+
+
+def build_root_service() -> Any:
+    """One class with each use case's APIs under its name; instances made at start-up."""
+    services = {uc.name: _service_of(uc.service) for uc in registry().values() if uc.service}
+    attrs: dict[str, Any] = {}
+    for uc_name, svc in services.items():
+        for api_name, api in svc.apis.items():
+            method = _delegate(uc_name, api_name, api.func)
+            attrs[method.__name__] = bentoml.api(route=f"/{uc_name}{api.route}")(method)
+
+    def __init__(self: Any) -> None:
+        self.services = {name: svc.inner() for name, svc in services.items()}
+
+    cls = type("PilotPack", (), {"__init__": __init__, "__module__": __name__, **attrs})
+    return bentoml.service(name="pilotpack", workers=1, logging={"access": {"enabled": False}})(cls)
+
+
+PilotPack = build_root_service()

@@ -1,0 +1,61 @@
+"""The BentoML model store: the ONNX file plus everything the service needs to use it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ONNX_FILE = "model.onnx"
+PROFILE_FILE = "reference_profile.json"
+
+
+def save_model(
+    name: str, onnx_bytes: bytes, metadata: dict[str, Any], profile: dict[str, Any]
+) -> str:
+    """Save to BENTOML_HOME's model store; returns the tag, e.g. `churn:abc123`."""
+    import bentoml
+
+    labels = {"use_case": name, "mlflow_version": str(metadata.get("mlflow_version", ""))}
+    with bentoml.models.create(name=name, labels=labels, metadata=metadata) as model:
+        Path(model.path, ONNX_FILE).write_bytes(onnx_bytes)
+        Path(model.path, PROFILE_FILE).write_text(json.dumps(profile))
+    return str(model.tag)
+
+
+class ModelNotFound(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    tag: str
+    path: Path
+    metadata: dict[str, Any]
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.path / ONNX_FILE
+
+
+def load_model(tag: str) -> StoredModel:
+    """Find a model in the store, or fail with the command that makes one."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        model = bentoml.models.get(tag)
+    except NotFound as exc:
+        name = tag.split(":")[0]
+        raise ModelNotFound(
+            f"no trained model {tag!r} in the BentoML model store ({bentoml_home()}). "
+            f"Train one first: `pilotpack train {name}` (or `make demo` for every use case)."
+        ) from exc
+    return StoredModel(str(model.tag), Path(model.path), dict(model.info.metadata))
+
+
+def bentoml_home() -> str:
+    import os
+
+    return os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))

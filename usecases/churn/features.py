@@ -1,0 +1,41 @@
+"""Model inputs from raw rows: row-wise, no fitting, no I/O; the same code in training and serving."""
+
+import numpy as np
+
+from shared.usecase import Columns, Features
+
+SERVICES = [
+    "PhoneService", "MultipleLines", "OnlineSecurity", "OnlineBackup",
+    "DeviceProtection", "TechSupport", "StreamingTV", "StreamingMovies",
+]
+PASSTHROUGH_CATEGORIES = [
+    "gender", "Partner", "Dependents", "PhoneService", "MultipleLines", "InternetService",
+    "OnlineSecurity", "OnlineBackup", "DeviceProtection", "TechSupport", "StreamingTV",
+    "StreamingMovies", "Contract", "PaperlessBilling", "PaymentMethod",
+]
+
+
+def parse_total_charges(text: np.ndarray) -> np.ndarray:
+    """Text -> float; blank means nothing billed yet (tenure 0), which is 0.0, not missing."""
+    stripped = np.char.strip(np.asarray(text, dtype=str))
+    return np.where(stripped == "", "0", stripped).astype(np.float64)
+
+
+def build_features(raw: Columns) -> Features:
+    """Numbers as float, categories as str; does not modify `raw`."""
+    tenure = np.asarray(raw["tenure"], dtype=np.float64)
+    monthly = np.asarray(raw["MonthlyCharges"], dtype=np.float64)
+    total = parse_total_charges(raw["TotalCharges"])
+    services = sum((np.asarray(raw[c], dtype=str) == "Yes").astype(np.float64) for c in SERVICES)
+    out: Features = {
+        "tenure": tenure,
+        "MonthlyCharges": monthly,
+        "TotalCharges": total,
+        "SeniorCitizen": np.asarray(raw["SeniorCitizen"], dtype=np.float64),
+        # Billed per month so far vs today's bill: a recent price rise shows up here.
+        "avg_monthly_charge": np.where(tenure > 0, total / np.maximum(tenure, 1), monthly),
+        "n_services": services,
+    }
+    for c in PASSTHROUGH_CATEGORIES:
+        out[c] = np.asarray(raw[c], dtype=str)
+    return out

@@ -1,0 +1,20 @@
+"""Everything that learns from data: one scikit-learn Pipeline, converted whole to ONNX."""
+
+from typing import Any
+
+from shared.config import ModelParams
+from shared.models import make_tabular_classifier
+
+from .features import PASSTHROUGH_CATEGORIES
+
+NUMERIC = (
+    "tenure", "MonthlyCharges", "TotalCharges", "SeniorCitizen", "avg_monthly_charge", "n_services",
+)
+CATEGORICAL = tuple(PASSTHROUGH_CATEGORIES)
+
+__all__ = ["CATEGORICAL", "NUMERIC", "ModelParams", "make_model"]
+
+
+def make_model(params: ModelParams) -> Any:
+    # ADAPT: a different model family goes here, as long as skl2onnx can convert it.
+    return make_tabular_classifier(params, NUMERIC, CATEGORICAL)
