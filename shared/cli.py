@@ -92,7 +92,9 @@ def _print_result(result: Any) -> None:
 @app.command()
 def train(
     use_case: UseCaseArg,
-    data: Annotated[Path | None, typer.Option(help="CSV or Parquet; default: synthetic data")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet; default: synthetic data")
+    ] = None,
     set_: SetOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -120,13 +122,33 @@ def demo(json_: JsonOpt = False) -> None:
         result = _train_one(name, None, [])
         write_report(result)
         results.append(result)
-        err.print(f"{name}: done in {result.seconds:.1f} s, model {result.bento_tag or 'not stored'}")
+        err.print(
+            f"{name}: done in {result.seconds:.1f} s, model {result.bento_tag or 'not stored'}"
+        )
     out.print(summary_table(results))
-    out.print("Next: `make serve` (or `bentoml serve`), `mlflow ui --backend-store-uri sqlite:///mlflow.db`")
+    out.print(
+        "Next: `make serve` (or `bentoml serve`), `mlflow ui --backend-store-uri sqlite:///mlflow.db`"
+    )
     if json_:
         print(json.dumps([r.summary() for r in results], default=str))
     if not all(r.gates_passed for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def sample(
+    use_case: UseCaseArg,
+    rows: Annotated[int, typer.Option(help="rows to write")] = 20,
+    out: Annotated[Path | None, typer.Option(help="default: data/samples/<use case>.csv")] = None,
+) -> None:
+    """Write a few rows of the use case's synthetic data: the raw format your export must match."""
+    from shared.paths import project_root
+
+    uc = _use_case(use_case)
+    out = out or project_root() / "data" / "samples" / f"{uc.name}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    uc.make_synthetic(max(rows, 100)).head(rows).to_csv(out, index=False)
+    err.print(f"wrote {rows} rows to {out}")
 
 
 @app.command()
@@ -136,7 +158,18 @@ def serve(
     host: str = "127.0.0.1",
 ) -> None:
     """Start `bentoml serve` for one use case or for all of them."""
-    target = _use_case(use_case).service if use_case else "shared.service:PilotPack"
+    from shared.serving import model_tag
+    from shared.store import ModelNotFound, load_model
+    from shared.usecase import registry
+
+    cases = [_use_case(use_case)] if use_case else list(registry().values())
+    try:  # BentoML would retry a failing worker forever: check the store first
+        for uc in cases:
+            load_model(model_tag(uc))
+    except ModelNotFound as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    target = cases[0].service if use_case else "shared.service:PilotPack"
     cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)]
     err.print(" ".join(cmd))
     raise typer.Exit(subprocess.call(cmd, env=os.environ.copy()))
@@ -157,7 +190,9 @@ def bench(
     if json_:
         print(json.dumps(result, default=str))
     if not result["sla_ok"]:
-        err.print(f"[red]SLA failed: p99 {result['http_p99_ms']:.1f} ms, errors {result['errors']}[/red]")
+        err.print(
+            f"[red]SLA failed: p99 {result['http_p99_ms']:.1f} ms, errors {result['errors']}[/red]"
+        )
         raise typer.Exit(1)
 
 

@@ -79,7 +79,9 @@ class Candidate(Strict):
     def _grid_keys_are_params(self) -> Candidate:
         unknown = set(self.grid) - set(type(self.params).model_fields)
         if unknown:
-            raise ValueError(f"grid keys {sorted(unknown)} are not parameters of {self.params.kind}")
+            raise ValueError(
+                f"grid keys {sorted(unknown)} are not parameters of {self.params.kind}"
+            )
         return self
 
 
@@ -119,9 +121,15 @@ class PipelineConfig(Strict):
     serving: ServingConfig = ServingConfig()
 
 
-def config_model(name: str, kpi_model: type[BaseModel]) -> type[PipelineConfig]:
-    """The full config class of one use case: the shared sections plus its KPI section."""
-    return create_model(f"{name}_config", __base__=PipelineConfig, kpi=(kpi_model, ...))
+def config_model(
+    name: str, kpi_model: type[BaseModel], settings_model: type[BaseModel] | None = None
+) -> type[PipelineConfig]:
+    """The full config class of one use case: the shared sections plus its KPI section, and
+    its `settings` section when the use case has one."""
+    extra: dict[str, Any] = (
+        {"settings": (settings_model, settings_model())} if settings_model else {}
+    )
+    return create_model(f"{name}_config", __base__=PipelineConfig, kpi=(kpi_model, ...), **extra)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -19,21 +19,37 @@ def _fmt(v: Any) -> str:
 
 
 def candidates_table(result: Any) -> Table:
-    t = Table("candidate", "CV AUC", "valid AUC", "test AUC (95 % CI)", "PR AUC", "Brier", "profit at its threshold",
-              title=f"{result.use_case}: candidates on the same test part (chosen: {result.chosen})")
+    t = Table(
+        "candidate",
+        "CV AUC",
+        "valid AUC",
+        "test AUC (95 % CI)",
+        "PR AUC",
+        "Brier",
+        "profit at its threshold",
+        title=f"{result.use_case}: candidates on the same test part (chosen: {result.chosen})",
+    )
     for c in result.candidates:
         lo, hi = c["test_roc_auc_ci"]
         first_money = next((k for k in c["test_kpis"] if k.endswith(("_eur", "_usd"))), None)
         t.add_row(
-            c["name"], _fmt(c["cv_roc_auc"]), _fmt(c["valid_roc_auc"]),
-            f"{c['test_roc_auc']:.3f} ({lo:.3f}-{hi:.3f})", _fmt(c["test_pr_auc"]), _fmt(c["test_brier"]),
+            c["name"],
+            _fmt(c["cv_roc_auc"]),
+            _fmt(c["valid_roc_auc"]),
+            f"{c['test_roc_auc']:.3f} ({lo:.3f}-{hi:.3f})",
+            _fmt(c["test_pr_auc"]),
+            _fmt(c["test_brier"]),
             _fmt(c["test_kpis"][first_money]) if first_money else "",
         )
     return t
 
 
 def kpi_table(result: Any) -> Table:
-    t = Table("KPI (test part)", "value", title=f"{result.use_case}: business KPIs at threshold {result.threshold}")
+    t = Table(
+        "KPI (test part)",
+        "value",
+        title=f"{result.use_case}: business KPIs at threshold {result.threshold}",
+    )
     for k, v in result.kpis.items():
         t.add_row(k, _fmt(v))
     return t
@@ -44,39 +60,86 @@ def result_tables(result: Any) -> list[Table]:
 
 
 def summary_table(results: Sequence[Any]) -> Table:
-    t = Table("use case", "model", "ROC AUC", "PR AUC", "main KPI", "parity", "gates", "model tag",
-              title="pilotpack demo")
+    t = Table(
+        "use case",
+        "model",
+        "ROC AUC",
+        "PR AUC",
+        "main KPI",
+        "parity",
+        "gates",
+        "model tag",
+        title="pilotpack demo",
+    )
     for r in results:
         money = next((k for k in r.kpis if k.endswith(("_eur", "_usd"))), None)
         t.add_row(
-            r.use_case, r.chosen, f"{r.metrics['roc_auc']:.3f}", f"{r.metrics['pr_auc']:.3f}",
+            r.use_case,
+            r.chosen,
+            f"{r.metrics['roc_auc']:.3f}",
+            f"{r.metrics['pr_auc']:.3f}",
             f"{money} = {_fmt(r.kpis[money])}" if money else "",
-            f"{r.parity.max_abs_diff:.1e}", "passed" if r.gates_passed else "FAILED",
+            f"{r.parity.max_abs_diff:.1e}",
+            "passed" if r.gates_passed else "FAILED",
             r.bento_tag or "-",
         )
     return t
 
 
 def markdown(result: Any) -> str:
-    lines = [f"# {result.use_case}: training report", "",
-             f"Chosen model: **{result.chosen}**, threshold {result.threshold}, "
-             f"MLflow version {result.model_version or '-'}, BentoML tag `{result.bento_tag or '-'}`.", "",
-             "## Candidates (same test part)", "", "| candidate | CV AUC | valid AUC | test AUC | 95 % CI | PR AUC | Brier |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# {result.use_case}: training report",
+        "",
+        f"Chosen model: **{result.chosen}**, threshold {result.threshold}, "
+        f"MLflow version {result.model_version or '-'}, BentoML tag `{result.bento_tag or '-'}`.",
+        "",
+        "## Candidates (same test part)",
+        "",
+        "| candidate | CV AUC | valid AUC | test AUC | 95 % CI | PR AUC | Brier |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in result.candidates:
         lo, hi = c["test_roc_auc_ci"]
-        lines.append(f"| {c['name']} | {c['cv_roc_auc']:.3f} | {c['valid_roc_auc']:.3f} | {c['test_roc_auc']:.3f} "
-                     f"| {lo:.3f}-{hi:.3f} | {c['test_pr_auc']:.3f} | {c['test_brier']:.4f} |")
+        lines.append(
+            f"| {c['name']} | {c['cv_roc_auc']:.3f} | {c['valid_roc_auc']:.3f} | {c['test_roc_auc']:.3f} "
+            f"| {lo:.3f}-{hi:.3f} | {c['test_pr_auc']:.3f} | {c['test_brier']:.4f} |"
+        )
     lines += ["", "## KPIs (test part)", "", "| KPI | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in result.kpis.items()]
-    lines += ["", "## Lift by decile (test part)", "", "| decile | rate | lift | cumulative gain |", "|---|---|---|---|"]
-    lines += [f"| {r['decile']} | {r['rate']:.3f} | {r['lift']:.2f} | {r['cumulative_gain']:.2f} |" for r in result.lift]
-    lines += ["", "## Calibration (test part)", "", "| bin | n | mean predicted | observed |", "|---|---|---|---|"]
-    lines += [f"| {r['bin_low']:.1f}-{r['bin_high']:.1f} | {r['n']} | {r['mean_predicted']:.3f} | {r['observed_rate']:.3f} |"
-              for r in result.calibration]
+    lines += [
+        "",
+        "## Lift by decile (test part)",
+        "",
+        "| decile | rate | lift | cumulative gain |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['decile']} | {r['rate']:.3f} | {r['lift']:.2f} | {r['cumulative_gain']:.2f} |"
+        for r in result.lift
+    ]
+    lines += [
+        "",
+        "## Calibration (test part)",
+        "",
+        "| bin | n | mean predicted | observed |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['bin_low']:.1f}-{r['bin_high']:.1f} | {r['n']} | {r['mean_predicted']:.3f} | {r['observed_rate']:.3f} |"
+        for r in result.calibration
+    ]
     gates = "passed" if result.gates_passed else "FAILED: " + "; ".join(result.gate_reasons)
-    lines += ["", "## Gates and parity", "", f"- gates: {gates}", f"- {result.parity.describe()}",
-              f"- validation: {result.validation.to_text()}", "", "## Lineage", ""]
+    lines += [
+        "",
+        "## Gates and parity",
+        "",
+        f"- gates: {gates}",
+        f"- {result.parity.describe()}",
+        f"- validation: {result.validation.to_text()}",
+        "",
+        "## Lineage",
+        "",
+    ]
     lines += [f"- {k}: `{v}`" for k, v in result.lineage.items()]
     return "\n".join(lines) + "\n"
 

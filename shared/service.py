@@ -39,7 +39,12 @@ def _delegate(use_case: str, api_name: str, func: Any) -> Any:
 
 def build_root_service() -> Any:
     """One class with each use case's APIs under its name; instances made at start-up."""
-    services = {uc.name: _service_of(uc.service) for uc in registry().values() if uc.service}
+    services: dict[str, Any] = {}
+    mounted: set[str] = set()
+    for uc in registry().values():
+        if uc.service and uc.service not in mounted:  # a variant sharing its parent's service: once
+            mounted.add(uc.service)
+            services[uc.name] = _service_of(uc.service)
     attrs: dict[str, Any] = {}
     for uc_name, svc in services.items():
         for api_name, api in svc.apis.items():

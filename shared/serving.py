@@ -73,9 +73,7 @@ def request_model(schema: Any, exclude: Sequence[str], name: str) -> type[BaseMo
 
 def example_record(model: type[BaseModel]) -> dict[str, Any]:
     """One valid request record made of the field examples (for docs, tests and benchmarks)."""
-    return {
-        n: (f.examples or [None])[0] for n, f in model.model_fields.items()
-    }
+    return {n: (f.examples or [None])[0] for n, f in model.model_fields.items()}
 
 
 def records_to_columns(records: Sequence[BaseModel], names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -138,13 +136,45 @@ class ClassifierPredictor:
 
     def predict(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
         """Per record: probability, decision at the trained threshold, model version."""
-        proba = self.predict_proba(records)
+        return self._scored(self.predict_proba(records))
+
+    def predict_latest(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
+        """For features built from each entity's history: score each entity's latest record.
+
+        Records are the recent history of one or more entities (id and time columns of the use
+        case), in any order; features use all of them, one result per entity comes back, in
+        order of first appearance, with the entity id and the time of the record scored.
+        """
+        uc = self.uc
+        if uc.id_column is None or uc.time_column is None:
+            raise ValueError(f"{uc.name} declares no id and time columns to find latest records")
+        latest: dict[Any, int] = {}
+        for i, r in enumerate(records):
+            key, t = getattr(r, uc.id_column), getattr(r, uc.time_column)
+            if key not in latest or t > getattr(records[latest[key]], uc.time_column):
+                latest[key] = i
+        features = uc.build_features(records_to_columns(records, self.fields))
+        rows = np.fromiter(latest.values(), dtype=np.int64, count=len(latest))
+        chosen = {k: np.asarray(v)[rows] for k, v in features.items()}
+        self._count_unknown(chosen)
+        feed = make_feed(chosen, uc.numeric_features, uc.categorical_features)
+        scored = self._scored(onnx_proba(self.session, feed))
+        return [
+            s | {uc.id_column: key, uc.time_column: getattr(records[i], uc.time_column)}
+            for s, (key, i) in zip(scored, latest.items(), strict=True)
+        ]
+
+    def _scored(self, proba: np.ndarray) -> list[dict[str, Any]]:
         m = _metrics()
         m["predictions"].labels(self.uc.name, self.version).inc(len(proba))
         for p in proba:
             m["score"].labels(self.uc.name).observe(float(p))
         return [
-            {"probability": float(p), "decision": bool(p >= self.threshold), "model_version": self.version}
+            {
+                "probability": float(p),
+                "decision": bool(p >= self.threshold),
+                "model_version": self.version,
+            }
             for p in proba
         ]
 

@@ -24,9 +24,7 @@ def stratified_split(y: np.ndarray, test_size: float, valid_size: float, seed: i
 
     idx = np.arange(len(y))
     rest, test = train_test_split(idx, test_size=test_size, stratify=y, random_state=seed)
-    train, valid = train_test_split(
-        rest, test_size=valid_size, stratify=y[rest], random_state=seed
-    )
+    train, valid = train_test_split(rest, test_size=valid_size, stratify=y[rest], random_state=seed)
     return Split(np.sort(train), np.sort(valid), np.sort(test))
 
 

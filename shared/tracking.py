@@ -16,7 +16,16 @@ from typing import Any
 from shared.paths import project_root
 
 CHALLENGER = "challenger"
-PACKAGES = ("scikit-learn", "lightgbm", "onnxruntime", "skl2onnx", "onnxmltools", "mlflow", "bentoml", "pandera")
+PACKAGES = (
+    "scikit-learn",
+    "lightgbm",
+    "onnxruntime",
+    "skl2onnx",
+    "onnxmltools",
+    "mlflow",
+    "bentoml",
+    "pandera",
+)
 
 
 def tracking_uri() -> str:
@@ -34,12 +43,19 @@ def artifact_location(uri: str, experiment: str) -> str | None:
 def git_sha() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=project_root(), timeout=5,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=project_root(),
+            timeout=5,
         )
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-            text=True, cwd=project_root(), timeout=5,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=project_root(),
+            timeout=5,
         ).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

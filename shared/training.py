@@ -20,7 +20,15 @@ import pandas as pd
 
 from shared import evaluation as ev
 from shared.config import Candidate, PipelineConfig, config_hash
-from shared.onnx_export import ParityResult, features_frame, make_feed, onnx_proba, parity, session, to_onnx
+from shared.onnx_export import (
+    ParityResult,
+    features_frame,
+    make_feed,
+    onnx_proba,
+    parity,
+    session,
+    to_onnx,
+)
 from shared.splits import Split, group_time_split, stratified_split, time_split
 from shared.usecase import UseCase
 from shared.validation import ValidationReport, validate_raw
@@ -40,7 +48,9 @@ def read_table(path: Path) -> pd.DataFrame:
     raise ValueError(f"unsupported data file {path.name}: use .csv or .parquet")
 
 
-def load_raw(uc: UseCase, cfg: PipelineConfig, path: Path | None) -> tuple[pd.DataFrame, dict[str, str]]:
+def load_raw(
+    uc: UseCase, cfg: PipelineConfig, path: Path | None
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """The raw frame and where it came from (for lineage)."""
     from shared.tracking import file_sha256
 
@@ -51,13 +61,26 @@ def load_raw(uc: UseCase, cfg: PipelineConfig, path: Path | None) -> tuple[pd.Da
         import hashlib
 
         sha = hashlib.sha256(blob).hexdigest()
-        return raw, {"data_source": f"synthetic(n={cfg.data.synthetic_rows}, seed={cfg.data.seed})", "data_sha256": sha}
-    return read_table(Path(path)), {"data_source": str(Path(path).resolve()), "data_sha256": file_sha256(Path(path))}
+        return raw, {
+            "data_source": f"synthetic(n={cfg.data.synthetic_rows}, seed={cfg.data.seed})",
+            "data_sha256": sha,
+        }
+    return read_table(Path(path)), {
+        "data_source": str(Path(path).resolve()),
+        "data_sha256": file_sha256(Path(path)),
+    }
 
 
 def model_inputs(uc: UseCase, raw: pd.DataFrame) -> pd.DataFrame:
     """build_features -> the typed frame the pipeline is fitted on (float32 numbers, str categories)."""
     return features_frame(uc.build_features(raw), uc.numeric_features, uc.categorical_features)
+
+
+def row_key(uc: UseCase, cfg: PipelineConfig) -> str | tuple[str, ...] | None:
+    """What identifies a row: the id, or (id, time) when rows are entity histories."""
+    if cfg.split.kind == "group_time" and uc.id_column and uc.time_column:
+        return (uc.id_column, uc.time_column)
+    return uc.id_column
 
 
 def make_split(uc: UseCase, cfg: PipelineConfig, raw: pd.DataFrame, y: np.ndarray) -> Split:
@@ -70,7 +93,9 @@ def make_split(uc: UseCase, cfg: PipelineConfig, raw: pd.DataFrame, y: np.ndarra
         return time_split(raw[uc.time_column], s.test_size, s.valid_size)
     if uc.id_column is None:
         raise ValueError("split.kind=group_time needs the use case to declare an id column")
-    return group_time_split(raw[uc.id_column], raw[uc.time_column], s.test_size, s.valid_size, s.seed)
+    return group_time_split(
+        raw[uc.id_column], raw[uc.time_column], s.test_size, s.valid_size, s.seed
+    )
 
 
 @dataclass
@@ -139,7 +164,9 @@ def evaluate_candidate(
     profit = partial(uc.profit, cfg=cfg.kpi)
     cand.valid_roc_auc = ev._auc(y_valid, cand.valid_proba)
     cand.threshold, _ = ev.best_threshold(y_valid, cand.valid_proba, profit)
-    cand.test_metrics = ev.classification_metrics(y_test, cand.test_proba, cfg.gates.n_bootstrap, cfg.split.seed)
+    cand.test_metrics = ev.classification_metrics(
+        y_test, cand.test_proba, cfg.gates.n_bootstrap, cfg.split.seed
+    )
     cand.test_kpis = uc.compute_kpis(y_test, cand.test_proba, cand.threshold, cfg.kpi)
 
 
@@ -163,7 +190,9 @@ def gate_reasons(
     if auc < g.min_roc_auc:
         reasons.append(f"test ROC AUC {auc:.3f} is below the floor {g.min_roc_auc}")
     reasons += uc.kpi_gates(chosen.test_kpis, cfg.kpi)
-    cmp = ev.paired_bootstrap_auc(y_test, chosen.test_proba, baseline.test_proba, g.n_bootstrap, cfg.split.seed)
+    cmp = ev.paired_bootstrap_auc(
+        y_test, chosen.test_proba, baseline.test_proba, g.n_bootstrap, cfg.split.seed
+    )
     if chosen is not baseline and cmp["p_worse"] > 1 - g.baseline_alpha:
         reasons.append(
             f"{chosen.name} is significantly worse than the baseline {baseline.name} "
@@ -244,7 +273,16 @@ class TrainResult:
         }
 
 
-STEPS = ("load", "validate", "features + split", "tune + fit", "evaluate", "onnx + parity", "track", "store")
+STEPS = (
+    "load",
+    "validate",
+    "features + split",
+    "tune + fit",
+    "evaluate",
+    "onnx + parity",
+    "track",
+    "store",
+)
 
 
 def train(
@@ -257,22 +295,25 @@ def train(
 ) -> TrainResult:
     """Run the whole flow; gates that fail are reported in the result, never raised."""
     start = time.perf_counter()
+    uc = uc.with_config(cfg)
     on_step("load")
     raw, source = load_raw(uc, cfg, data)
 
     on_step("validate")
-    report = validate_raw(raw, uc.raw_schema, cfg.quality, uc.id_column, uc.labels)
+    report = validate_raw(
+        raw, uc.raw_schema, cfg.quality, row_key(uc, cfg), lambda r: uc.labels(r)[uc.labelled(r)]
+    )
 
     on_step("features + split")
     y = uc.labels(raw)
     X = model_inputs(uc, raw)
+    known = uc.labelled(raw)
+    if not known.all():  # features saw every row (histories); only known labels are learned from
+        raw, X, y = raw[known].reset_index(drop=True), X[known].reset_index(drop=True), y[known]
     split = make_split(uc, cfg, raw, y)
 
     on_step("tune + fit")
-    cands = [
-        fit_candidate(uc, c, X, y, split, cfg)
-        for c in cfg.model.candidates
-    ]
+    cands = [fit_candidate(uc, c, X, y, split, cfg) for c in cfg.model.candidates]
 
     on_step("evaluate")
     y_valid, y_test = y[split.valid], y[split.test]
@@ -284,7 +325,11 @@ def train(
     on_step("onnx + parity")
     onnx_bytes = to_onnx(chosen.model, uc.numeric_features, uc.categorical_features)
     X_test = X.iloc[split.test]
-    feed = make_feed({c: X_test[c].to_numpy() for c in X_test.columns}, uc.numeric_features, uc.categorical_features)
+    feed = make_feed(
+        {c: X_test[c].to_numpy() for c in X_test.columns},
+        uc.numeric_features,
+        uc.categorical_features,
+    )
     p_onnx = onnx_proba(session(onnx_bytes), feed)
     par = parity(chosen.test_proba, p_onnx, chosen.threshold, cfg.gates.max_parity_diff, split.test)
     reasons, cmp = gate_reasons(uc, cfg, chosen, baseline, y_test, par)
@@ -304,10 +349,13 @@ def train(
         lineage=source | {"config_hash": config_hash(cfg)},
         calibration=ev.calibration_table(y_test, chosen.test_proba),
         lift=ev.lift_table(y_test, chosen.test_proba),
-        split_sizes=split.sizes(),
+        split_sizes=split.sizes()
+        | ({"unlabelled": int((~known).sum())} if not known.all() else {}),
         onnx_bytes=onnx_bytes,
     )
-    profile = reference_profile(X.iloc[split.train], chosen.model.predict_proba(X.iloc[split.train])[:, 1], uc)
+    profile = reference_profile(
+        X.iloc[split.train], chosen.model.predict_proba(X.iloc[split.train])[:, 1], uc
+    )
     if track:
         on_step("track")
         log_to_mlflow(uc, cfg, result, overrides or [], profile)
@@ -335,7 +383,11 @@ def candidate_row(c: FittedCandidate) -> dict[str, Any]:
 
 
 def log_to_mlflow(
-    uc: UseCase, cfg: PipelineConfig, result: TrainResult, overrides: list[str], profile: dict[str, Any]
+    uc: UseCase,
+    cfg: PipelineConfig,
+    result: TrainResult,
+    overrides: list[str],
+    profile: dict[str, Any],
 ) -> None:
     import yaml
 
@@ -368,8 +420,15 @@ def log_to_mlflow(
         "reference_profile.json": json.dumps(profile),
     }
     result.run_id, result.model_version = log_run(
-        uc.name, params, metrics, tags, artifacts, result.onnx_bytes,
-        list(uc.numeric_features), list(uc.categorical_features), promote=result.gates_passed,
+        uc.name,
+        params,
+        metrics,
+        tags,
+        artifacts,
+        result.onnx_bytes,
+        list(uc.numeric_features),
+        list(uc.categorical_features),
+        promote=result.gates_passed,
     )
 
 
@@ -384,9 +443,12 @@ def save_to_store(
         "mlflow_run_id": result.run_id,
         "threshold": result.threshold,
         "chosen_model": result.chosen,
-        "inputs": {c: "float32" for c in uc.numeric_features} | {c: "string" for c in uc.categorical_features},
+        "inputs": {c: "float32" for c in uc.numeric_features}
+        | {c: "string" for c in uc.categorical_features},
         "categories": {c: sorted(X[c].unique().tolist()) for c in uc.categorical_features},
         "metrics": {k: round(v, 6) for k, v in result.metrics.items()},
         "config_hash": result.lineage["config_hash"],
     }
+    if getattr(cfg, "settings", None) is not None:  # the service checks it applies the same ones
+        metadata["settings"] = cfg.settings.model_dump(mode="json")
     return save_model(uc.name, result.onnx_bytes, metadata, profile)

@@ -27,7 +27,7 @@ class UseCase:
 
     name: str
     question: str
-    task: Literal["binary"]
+    task: Literal["binary", "binary_sequence"]
     raw_schema: type
     target: str
     positive_label: Any
@@ -45,24 +45,45 @@ class UseCase:
     service: str = ""
     folder: Path = field(default=Path("."))
     time_column: str | None = None
+    config_file: str = "config.yaml"
+    # A label derived from the raw data instead of read from `target` (e.g. "an event within
+    # the next H steps"): 1.0 / 0.0 per row, NaN where it is not known yet (censored rows).
+    make_labels: Callable[[pd.DataFrame], np.ndarray] | None = None
+    # Settings that shape features and labels (windows, horizon): the config's `settings`
+    # section, validated by `settings_model`, applied by `configure(use_case, settings)`.
+    settings_model: type[BaseModel] | None = None
+    configure: Callable[[UseCase, Any], UseCase] | None = None
 
     @property
     def config_path(self) -> Path:
-        return self.folder / "config.yaml"
+        return self.folder / self.config_file
 
     def load_config(self, overrides: list[str] | None = None) -> Any:
         """This use case's config.yaml, validated, with `section.key=value` overrides applied."""
         from shared.config import config_model, load_config
 
-        return load_config(self.config_path, config_model(self.name, self.kpi_config), overrides)
+        model = config_model(self.name, self.kpi_config, self.settings_model)
+        return load_config(self.config_path, model, overrides)
 
     @property
     def model_inputs(self) -> tuple[str, ...]:
         return self.numeric_features + self.categorical_features
 
     def labels(self, raw: pd.DataFrame) -> np.ndarray:
-        """The target as 0/1."""
+        """The target as 0/1 (rows with an unknown derived label count as 0: see `labelled`)."""
+        if self.make_labels is not None:
+            return (self.make_labels(raw) == 1).astype(np.int64)
         return (raw[self.target] == self.positive_label).to_numpy(dtype=np.int64)
+
+    def labelled(self, raw: pd.DataFrame) -> np.ndarray:
+        """Rows whose label is known; training and evaluation use only these."""
+        if self.make_labels is None:
+            return np.ones(len(raw), dtype=bool)
+        return ~np.isnan(np.asarray(self.make_labels(raw), dtype=np.float64))
+
+    def with_config(self, cfg: Any) -> UseCase:
+        """This use case with the config's `settings` applied (itself when it has none)."""
+        return self.configure(self, cfg.settings) if self.configure else self
 
 
 def _usecase_modules() -> list[str]:
@@ -81,8 +102,9 @@ def registry() -> dict[str, UseCase]:
     found: dict[str, UseCase] = {}
     for module_name in _usecase_modules():
         module = importlib.import_module(f"usecases.{module_name}.usecase")
-        uc: UseCase = module.USE_CASE
-        found[uc.name] = uc
+        # A folder may add variants of its use case (another data shape, its own config file).
+        for uc in (module.USE_CASE, *getattr(module, "VARIANTS", ())):
+            found[uc.name] = uc
     return found
 
 

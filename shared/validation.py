@@ -5,7 +5,7 @@ Nothing here repairs data: a failing frame is reported, never modified.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,9 @@ class ValidationReport:
             "rows": self.rows,
             "columns": self.columns,
             "stats": self.stats,
-            "problems": [p.__dict__ | {"examples": [str(e) for e in p.examples]} for p in self.problems],
+            "problems": [
+                p.__dict__ | {"examples": [str(e) for e in p.examples]} for p in self.problems
+            ],
         }
 
     def to_text(self) -> str:
@@ -92,10 +94,13 @@ def _group_failures(cases: pd.DataFrame, max_examples: int) -> list[Problem]:
 def quality_problems(
     raw: pd.DataFrame,
     y: np.ndarray | None,
-    id_column: str | None,
+    id_column: str | Sequence[str] | None,
     cfg: QualityConfig,
 ) -> list[Problem]:
-    """Data-quality gates: volume, label rate, duplicate ids, required edge-case slices."""
+    """Data-quality gates: volume, label rate, duplicate ids, required edge-case slices.
+
+    `id_column` may be several columns (e.g. entity and time) that together identify a row.
+    """
     problems = []
     if len(raw) < cfg.min_rows:
         problems.append(Problem("<frame>", f"at least {cfg.min_rows} rows", 1, [len(raw)]))
@@ -104,11 +109,15 @@ def quality_problems(
         if not cfg.label_rate_min <= rate <= cfg.label_rate_max:
             rule = f"label rate within [{cfg.label_rate_min}, {cfg.label_rate_max}]"
             problems.append(Problem("<target>", rule, 1, [round(rate, 4)]))
-    if id_column and id_column in raw:
-        dup = raw[id_column][raw[id_column].duplicated(keep=False)]
+    key = [id_column] if isinstance(id_column, str) else list(id_column or [])
+    if key and all(k in raw for k in key):
+        ids = raw[key[0]] if len(key) == 1 else pd.Series(list(zip(*(raw[k] for k in key))))
+        dup = ids[ids.duplicated(keep=False).to_numpy()]
         if dup.nunique() > cfg.max_duplicate_ids:
             rule = f"at most {cfg.max_duplicate_ids} duplicated ids"
-            problems.append(Problem(id_column, rule, int(dup.nunique()), dup.unique()[:5].tolist()))
+            problems.append(
+                Problem(" + ".join(key), rule, int(dup.nunique()), dup.unique()[:5].tolist())
+            )
     for rule in cfg.required_slices:
         n = int(slice_mask(raw, rule).sum()) if rule.column in raw else 0
         if n < rule.min_rows:
@@ -132,7 +141,7 @@ def validate_raw(
     raw: pd.DataFrame,
     schema: Any,
     cfg: QualityConfig,
-    id_column: str | None = None,
+    id_column: str | Sequence[str] | None = None,
     labels: Callable[[pd.DataFrame], np.ndarray] | None = None,
 ) -> ValidationReport:
     """Schema + quality gates; raises DataValidationError listing every problem."""

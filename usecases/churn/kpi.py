@@ -53,7 +53,9 @@ def kpi_gates(kpis: dict[str, float], cfg: KpiConfig) -> list[str]:
     """The campaign must beat both trivial policies; returns the reasons it does not."""
     reasons = []
     if kpis["profit_vs_nobody_eur"] <= 0:
-        reasons.append(f"profit {kpis['expected_profit_eur']:.0f} is not above contacting nobody (0)")
+        reasons.append(
+            f"profit {kpis['expected_profit_eur']:.0f} is not above contacting nobody (0)"
+        )
     if kpis["profit_vs_everyone_eur"] <= 0:
         reasons.append(
             f"profit {kpis['expected_profit_eur']:.0f} is not above contacting everyone "

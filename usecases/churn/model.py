@@ -8,7 +8,12 @@ from shared.models import make_tabular_classifier
 from .features import PASSTHROUGH_CATEGORIES
 
 NUMERIC = (
-    "tenure", "MonthlyCharges", "TotalCharges", "SeniorCitizen", "avg_monthly_charge", "n_services",
+    "tenure",
+    "MonthlyCharges",
+    "TotalCharges",
+    "SeniorCitizen",
+    "avg_monthly_charge",
+    "n_services",
 )
 CATEGORICAL = tuple(PASSTHROUGH_CATEGORIES)
 

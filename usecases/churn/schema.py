@@ -22,10 +22,13 @@ INTERNET_ADDON = ["Yes", "No", "No internet service"]
 class RawSchema(pa.DataFrameModel):
     """One row per customer at the snapshot date."""
 
-    customerID: Series[str] = pa.Field(description="customer id", metadata={"example": "7590-VHVEG"})
+    customerID: Series[str] = pa.Field(
+        description="customer id", metadata={"example": "7590-VHVEG"}
+    )
     gender: Series[str] = pa.Field(isin=["Female", "Male"], metadata={"example": "Female"})
     SeniorCitizen: Series[int] = pa.Field(
-        isin=[0, 1], description="1 = aged 65 or over (0/1, unlike the Yes/No flags)",
+        isin=[0, 1],
+        description="1 = aged 65 or over (0/1, unlike the Yes/No flags)",
         metadata={"example": 0},
     )
     Partner: Series[str] = pa.Field(isin=YES_NO, metadata={"example": "Yes"})
@@ -52,7 +55,8 @@ class RawSchema(pa.DataFrameModel):
     PaperlessBilling: Series[str] = pa.Field(isin=YES_NO, metadata={"example": "Yes"})
     # Open-ended on purpose: new payment methods appear; the service scores them as unknown.
     PaymentMethod: Series[str] = pa.Field(
-        str_length={"min_value": 1}, description="payment method (open-ended)",
+        str_length={"min_value": 1},
+        description="payment method (open-ended)",
         metadata={"example": "Electronic check"},
     )
     MonthlyCharges: Series[float] = pa.Field(

@@ -7,12 +7,13 @@ mounts the same class under /churn/.
 import bentoml
 from pydantic import BaseModel, Field
 
-from shared.serving import ClassifierPredictor, request_model
+from shared.serving import ClassifierPredictor, example_record, request_model
 
 from .schema import ID_COLUMN, TARGET, RawSchema
 from .usecase import USE_CASE
 
 MAX_RECORDS = USE_CASE.load_config().serving.max_records
+ROUTE = "/predict"
 
 CustomerRecord = request_model(RawSchema, exclude=[TARGET], name="CustomerRecord")
 
@@ -44,3 +45,8 @@ class ChurnService:
             )
             for r, s in zip(records, scored, strict=True)
         ]
+
+
+def example_payload(n_records: int = 1) -> dict:
+    """A valid request body (from the field examples), for docs, tests and benchmarks."""
+    return {"records": [example_record(CustomerRecord)] * n_records}

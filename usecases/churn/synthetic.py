@@ -25,22 +25,33 @@ def make_synthetic(n: int = 7043, seed: int = 42) -> pd.DataFrame:
 
     security, backup, protection, support = addon(0.35), addon(0.4), addon(0.4), addon(0.35)
     tv, movies = addon(0.5), addon(0.5)
-    multiple = np.where(phone == "Yes", np.where(rng.random(n) < 0.45, "Yes", "No"), "No phone service")
+    multiple = np.where(
+        phone == "Yes", np.where(rng.random(n) < 0.45, "Yes", "No"), "No phone service"
+    )
     payment = _pick(
         rng,
-        ["Electronic check", "Mailed check", "Bank transfer (automatic)", "Credit card (automatic)"],
+        [
+            "Electronic check",
+            "Mailed check",
+            "Bank transfer (automatic)",
+            "Credit card (automatic)",
+        ],
         [0.34, 0.23, 0.22, 0.21],
         n,
     )
     monthly = (
-        20
-        + 25 * (internet == "DSL")
-        + 50 * (internet == "Fiber optic")
-        + 5 * (multiple == "Yes")
-        + 5 * sum((c == "Yes") for c in (security, backup, protection, support))
-        + 9 * sum((c == "Yes") for c in (tv, movies))
-        + rng.normal(0, 3, n)
-    ).clip(18, 120).round(2)
+        (
+            20
+            + 25 * (internet == "DSL")
+            + 50 * (internet == "Fiber optic")
+            + 5 * (multiple == "Yes")
+            + 5 * sum((c == "Yes") for c in (security, backup, protection, support))
+            + 9 * sum((c == "Yes") for c in (tv, movies))
+            + rng.normal(0, 3, n)
+        )
+        .clip(18, 120)
+        .round(2)
+    )
     total = (tenure * monthly * rng.normal(1.0, 0.03, n)).round(2)
     senior = (rng.random(n) < 0.16).astype(int)
 

@@ -1,0 +1,47 @@
+# The two quick-start commands (`make demo`, `make test`) create and install the virtual
+# environment themselves when it is missing or older than pyproject.toml / requirements.lock.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+USE_CASES = $(shell ls usecases/*/usecase.py 2>/dev/null | cut -d/ -f2)
+
+.PHONY: demo test bench bench-quick serve lint format lock venv clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)  ## train every use case on built-in data, store and track them, print a summary
+	$(BIN)/pilotpack demo
+
+test: $(STAMP)  ## the whole test suite (real-data tests skip when ../shared/data is absent)
+	$(BIN)/pytest
+
+bench: $(STAMP)  ## full benchmark of every use case (needs `make demo` first)
+	@for uc in $(USE_CASES); do $(BIN)/pilotpack bench $$uc || exit 1; done
+
+bench-quick: $(STAMP)  ## what CI runs: fewer requests, fails only on p99 > 200 ms or any error
+	@for uc in $(USE_CASES); do $(BIN)/pilotpack bench $$uc --quick || exit 1; done
+
+serve: $(STAMP)  ## every use case on http://127.0.0.1:3000 (Swagger UI at /)
+	$(BIN)/pilotpack serve
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: $(STAMP)  ## re-pin every transitive dependency after changing pyproject.toml
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+
+clean:
+	rm -rf $(VENV) mlflow.db mlartifacts reports

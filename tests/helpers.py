@@ -1,0 +1,27 @@
+"""Small helpers shared by the test files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.training import TrainResult, train
+from shared.usecase import UseCase
+
+# Enough to exercise every step; the full grids run in `make demo` and the real-data tests.
+FAST = ["gates.n_bootstrap=100", "model.cv_folds=2"]
+
+
+def fast_overrides(uc: UseCase) -> list[str]:
+    """One grid point per candidate and fewer bootstrap draws: the flow, not the tuning, is tested."""
+    cfg = uc.load_config()
+    out = list(FAST)
+    for i, cand in enumerate(cfg.model.candidates):
+        out.append(f"model.candidates.{i}.grid={{}}")
+        if cand.params.kind == "lightgbm":
+            out.append(f"model.candidates.{i}.params.n_estimators=100")
+    return out
+
+
+def train_fast(uc: UseCase, extra: list[str] | None = None, **kwargs: Any) -> TrainResult:
+    overrides = fast_overrides(uc) + (extra or [])
+    return train(uc, uc.load_config(overrides), overrides=overrides, **kwargs)

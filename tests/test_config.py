@@ -1,0 +1,40 @@
+import pytest
+from pydantic import ValidationError
+
+from shared.config import apply_overrides, config_hash, parse_override
+from shared.usecase import get_use_case
+
+
+def test_parse_override_reads_yaml_values():
+    assert parse_override("model.cv_folds=5") == (["model", "cv_folds"], 5)
+    assert parse_override("data.path=null") == (["data", "path"], None)
+    assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
+    with pytest.raises(ValueError, match="section.key=value"):
+        parse_override("model.cv_folds")
+
+
+def test_apply_overrides_copies_and_addresses_list_items():
+    raw = {"model": {"candidates": [{"name": "a", "grid": {"x": [1]}}]}}
+    out = apply_overrides(raw, ["model.candidates.0.grid={}", "gates.min_roc_auc=0.9"])
+    assert out["model"]["candidates"][0]["grid"] == {}
+    assert out["gates"]["min_roc_auc"] == 0.9
+    assert raw["model"]["candidates"][0]["grid"] == {"x": [1]}  # input untouched
+
+
+def test_typos_and_bad_values_fail_with_the_key_named():
+    uc = get_use_case("churn")
+    with pytest.raises(ValidationError, match="contact_cots"):
+        uc.load_config(["kpi.contact_cots=5"])
+    with pytest.raises(ValidationError, match="test_size"):
+        uc.load_config(["split.test_size=1.5"])
+    with pytest.raises(ValidationError, match="baseline"):
+        uc.load_config(["model.baseline=nope"])
+    with pytest.raises(ValidationError, match="grid keys"):
+        uc.load_config(["model.candidates.1.grid={num_leaves: [3]}"])
+
+
+def test_config_hash_changes_with_values_only():
+    uc = get_use_case("churn")
+    a, b = uc.load_config(), uc.load_config()
+    assert config_hash(a) == config_hash(b)
+    assert config_hash(a) != config_hash(uc.load_config(["kpi.contact_cost=21"]))

@@ -1,0 +1,59 @@
+"""A real training run into a temporary MLflow SQLite store and BentoML home (see conftest)."""
+
+from __future__ import annotations
+
+import bentoml
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from shared.tracking import CHALLENGER, tracking_uri
+from shared.usecase import get_use_case
+from tests.helpers import train_fast
+
+
+@pytest.fixture(scope="module")
+def run():
+    return train_fast(get_use_case("churn"))
+
+
+def test_run_is_registered_with_alias_lineage_and_artifacts(run):
+    client = MlflowClient(tracking_uri())
+    version = client.get_model_version("churn", run.model_version)
+    assert version.run_id == run.run_id
+    assert str(client.get_model_version_by_alias("churn", CHALLENGER).version) == run.model_version
+    tags = client.get_run(run.run_id).data.tags
+    assert len(tags["data_sha256"]) == 64
+    assert len(tags["config_hash"]) == 16
+    assert tags["git_sha"] and tags["version.scikit-learn"] and tags["version.onnxruntime"]
+    artifacts = {a.path for a in client.list_artifacts(run.run_id)}
+    assert {
+        "validation_report.json",
+        "evaluation.json",
+        "config_resolved.yaml",
+        "reference_profile.json",
+    } <= artifacts
+    metrics = client.get_run(run.run_id).data.metrics
+    assert metrics["test_roc_auc"] == pytest.approx(run.metrics["roc_auc"])
+    assert "kpi_expected_profit_eur" in metrics
+
+
+def test_registered_onnx_model_loads_and_bento_model_carries_metadata(run):
+    onnx_model = mlflow.onnx.load_model(f"models:/churn/{run.model_version}")
+    assert {i.name for i in onnx_model.graph.input} == set(get_use_case("churn").model_inputs)
+    stored = bentoml.models.get(run.bento_tag)
+    meta = stored.info.metadata
+    assert meta["mlflow_version"] == run.model_version and meta["mlflow_run_id"] == run.run_id
+    assert meta["threshold"] == run.threshold
+    assert meta["inputs"]["tenure"] == "float32" and meta["inputs"]["Contract"] == "string"
+
+
+def test_failed_gates_log_everything_but_get_no_alias_and_no_bento_model():
+    client = MlflowClient(tracking_uri())
+    before = str(client.get_model_version_by_alias("churn", CHALLENGER).version)
+    failed = train_fast(get_use_case("churn"), ["gates.min_roc_auc=0.999"])
+    assert not failed.gates_passed
+    assert any("below the floor 0.999" in r for r in failed.gate_reasons)
+    assert failed.model_version and failed.bento_tag == ""
+    assert str(client.get_model_version_by_alias("churn", CHALLENGER).version) == before
+    assert client.get_model_version("churn", failed.model_version).tags["gates_passed"] == "false"

@@ -1,0 +1,45 @@
+"""Behavioural tests of a trained model (Made-With-ML style): directions the business expects."""
+
+import numpy as np
+import pytest
+
+from shared.onnx_export import make_feed, onnx_proba, session
+from shared.usecase import get_use_case
+from tests.helpers import train_fast
+
+UC = get_use_case("churn")
+
+
+@pytest.fixture(scope="module")
+def score():
+    result = train_fast(UC, track=False)
+    sess = session(result.onnx_bytes)
+
+    def run(raw):
+        feed = make_feed(UC.build_features(raw), UC.numeric_features, UC.categorical_features)
+        return onnx_proba(sess, feed)
+
+    return run
+
+
+def test_two_year_contract_lowers_risk(score):
+    raw = UC.make_synthetic(300, 5)
+    m2m = score(raw.assign(Contract="Month-to-month"))
+    two = score(raw.assign(Contract="Two year"))
+    assert np.mean(two < m2m) > 0.9
+
+
+def test_longer_tenure_lowers_risk(score):
+    raw = UC.make_synthetic(300, 6).assign(Contract="Month-to-month")
+    short = score(
+        raw.assign(tenure=2, TotalCharges=(raw["MonthlyCharges"] * 2).round(2).astype(str))
+    )
+    long = score(
+        raw.assign(tenure=60, TotalCharges=(raw["MonthlyCharges"] * 60).round(2).astype(str))
+    )
+    assert np.mean(long < short) > 0.9
+
+
+def test_customer_id_does_not_change_the_score(score):
+    raw = UC.make_synthetic(50, 7)
+    np.testing.assert_array_equal(score(raw), score(raw.assign(customerID="someone-else")))
