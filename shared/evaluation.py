@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -22,6 +22,15 @@ def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(average_precision_score(y, p))
 
 
+def resamples(y: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Seeded bootstrap row indices; draws holding one class only are skipped (AUC undefined)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(y), len(y))
+        if y[idx].min() != y[idx].max():
+            yield idx
+
+
 def bootstrap_ci(
     metric: Callable[[np.ndarray, np.ndarray], float],
     y: np.ndarray,
@@ -30,14 +39,8 @@ def bootstrap_ci(
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of `metric`; resamples with both classes present."""
-    rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() == y[idx].max():
-            continue
-        values.append(metric(y[idx], p[idx]))
+    """Percentile bootstrap interval of `metric`."""
+    values = [metric(y[idx], p[idx]) for idx in resamples(y, n_boot, seed)]
     lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
 
@@ -126,14 +129,7 @@ def paired_bootstrap_auc(
     y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, n_boot: int = 500, seed: int = 0
 ) -> dict[str, float]:
     """AUC(a) - AUC(b) on the same resampled rows: the difference and its 95 % interval."""
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].min() == y[idx].max():
-            continue
-        diffs.append(_auc(y[idx], p_a[idx]) - _auc(y[idx], p_b[idx]))
-    d = np.array(diffs)
+    d = np.array([_auc(y[i], p_a[i]) - _auc(y[i], p_b[i]) for i in resamples(y, n_boot, seed)])
     return {
         "auc_diff": _auc(y, p_a) - _auc(y, p_b),
         "auc_diff_ci_low": float(np.quantile(d, 0.025)),

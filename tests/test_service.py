@@ -119,3 +119,16 @@ def test_start_up_fails_clearly_without_a_trained_model(tmp_path):
         Server(UC.service, env={"BENTOML_HOME": str(tmp_path)}, timeout=60),
     ):
         pass
+
+
+def test_rejected_requests_are_counted_by_status_code(server):
+    assert _post(server, {"records": []}).status_code == 400
+    metrics = httpx.get(server.url + "/metrics").text
+    line = next(
+        x
+        for x in metrics.splitlines()
+        if x.startswith("bentoml_service_request_total")
+        and 'endpoint="/predict"' in x
+        and 'http_response_code="400"' in x
+    )
+    assert float(line.split()[-1]) >= 1

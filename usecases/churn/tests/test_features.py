@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from usecases.churn.features import build_features, parse_total_charges
+from usecases.churn.features import SERVICES, build_features, parse_total_charges
 from usecases.churn.synthetic import make_synthetic
 
 
@@ -27,18 +27,6 @@ def test_service_count_and_dict_input_give_the_same_features():
     from_dict = build_features({c: raw[c].to_numpy(dtype=object) for c in raw.columns})
     for name, values in from_frame.items():
         np.testing.assert_array_equal(values, from_dict[name])
-    expected = sum(
-        (raw[c] == "Yes").astype(float)
-        for c in [
-            "PhoneService",
-            "MultipleLines",
-            "OnlineSecurity",
-            "OnlineBackup",
-            "DeviceProtection",
-            "TechSupport",
-            "StreamingTV",
-            "StreamingMovies",
-        ]
-    )
+    expected = sum((raw[c] == "Yes").astype(float) for c in SERVICES)
     np.testing.assert_array_equal(from_frame["n_services"], expected.to_numpy())
     assert isinstance(raw, pd.DataFrame)
