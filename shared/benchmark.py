@@ -70,11 +70,14 @@ def classifier_offline(uc: UseCase, quick: bool) -> dict[str, float]:
 
 
 def offline_benchmark(uc: UseCase, quick: bool) -> dict[str, float]:
+    """In-process latency, ONNX vs native, by task; tasks without one report HTTP only."""
+    if uc.task == "forecast":
+        from shared.forecasting import offline_benchmark as forecast_offline
+
+        return forecast_offline(uc, quick)
     if uc.task == "binary":
         return classifier_offline(uc, quick)
-    module = importlib.import_module(f"shared.{uc.task}ing") if uc.task == "forecast" else None
-    fn = getattr(module, "offline_benchmark", None)
-    return fn(uc, quick) if fn else {}
+    return {}
 
 
 class Server:

@@ -152,6 +152,40 @@ def sample(
 
 
 @app.command()
+def forecast(
+    use_case: Annotated[str, typer.Argument(help="a forecasting use case")] = "demand_forecasting",
+    data: Annotated[Path, typer.Option(help="history, CSV or Parquet, in the raw schema")] = ...,
+    horizon: Annotated[int, typer.Option(help="steps ahead, at most the trained horizon")] = 8,
+    out: Annotated[Path, typer.Option(help="forecasts to write: .csv or .parquet")] = ...,
+) -> None:
+    """Batch forecasts for every series from the latest stored model (intervals included)."""
+    from shared.forecasting import batch_forecast
+    from shared.store import ModelNotFound
+    from shared.training import read_table
+    from shared.validation import DataValidationError
+
+    uc = _use_case(use_case)
+    if uc.task != "forecast":
+        err.print(f"[red]{uc.name} is not a forecasting use case (task {uc.task})[/red]")
+        raise typer.Exit(2)
+    if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
+        err.print(f"[red]--out must end in .csv or .parquet, not {out.name}[/red]")
+        raise typer.Exit(2)
+    try:
+        frame = batch_forecast(uc, read_table(data), horizon)
+    except (DataValidationError, FileNotFoundError, ModelNotFound, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    n_series = len(frame) // max(horizon, 1)
+    err.print(f"wrote {len(frame)} rows ({n_series} series x {horizon} steps) to {out}")
+
+
+@app.command()
 def serve(
     use_case: Annotated[str | None, typer.Argument(help="one use case; default: all")] = None,
     port: int = 3000,

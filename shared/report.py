@@ -55,16 +55,33 @@ def kpi_table(result: Any) -> Table:
     return t
 
 
+def _is_forecast(result: Any) -> bool:
+    return getattr(result, "task", "") == "forecast"
+
+
 def result_tables(result: Any) -> list[Table]:
+    if _is_forecast(result):
+        from shared.forecast import report as forecast_report
+
+        return forecast_report.result_tables(result)
     return [candidates_table(result), kpi_table(result)]
+
+
+def _headline(r: Any) -> tuple[str, str]:
+    """The two quality figures of the demo table: ROC / PR AUC, or MASE / WAPE for forecasts."""
+    if _is_forecast(r):
+        from shared.forecast.report import headline
+
+        return headline(r)
+    return f"ROC AUC {r.metrics['roc_auc']:.3f}", f"PR AUC {r.metrics['pr_auc']:.3f}"
 
 
 def summary_table(results: Sequence[Any]) -> Table:
     t = Table(
         "use case",
         "model",
-        "ROC AUC",
-        "PR AUC",
+        "quality",
+        "quality 2",
         "main KPI",
         "parity",
         "gates",
@@ -76,8 +93,7 @@ def summary_table(results: Sequence[Any]) -> Table:
         t.add_row(
             r.use_case,
             r.chosen,
-            f"{r.metrics['roc_auc']:.3f}",
-            f"{r.metrics['pr_auc']:.3f}",
+            *_headline(r),
             f"{money} = {_fmt(r.kpis[money])}" if money else "",
             f"{r.parity.max_abs_diff:.1e}",
             "passed" if r.gates_passed else "FAILED",
@@ -87,6 +103,10 @@ def summary_table(results: Sequence[Any]) -> Table:
 
 
 def markdown(result: Any) -> str:
+    if _is_forecast(result):
+        from shared.forecast import report as forecast_report
+
+        return forecast_report.markdown(result)
     lines = [
         f"# {result.use_case}: training report",
         "",

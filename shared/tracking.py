@@ -80,14 +80,16 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def _signature(numeric: list[str], categorical: list[str]) -> Any:
+def _signature(
+    numeric: list[str], categorical: list[str], output: tuple[str, int] = ("probabilities", 2)
+) -> Any:
     import numpy as np
     from mlflow.models import ModelSignature
     from mlflow.types.schema import Schema, TensorSpec
 
     inputs = [TensorSpec(np.dtype(np.float32), (-1, 1), c) for c in numeric]
     inputs += [TensorSpec(np.dtype(str), (-1, 1), c) for c in categorical]
-    outputs = [TensorSpec(np.dtype(np.float32), (-1, 2), "probabilities")]
+    outputs = [TensorSpec(np.dtype(np.float32), (-1, output[1]), output[0])]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
@@ -101,10 +103,12 @@ def log_run(
     numeric: list[str],
     categorical: list[str],
     promote: bool,
+    output: tuple[str, int] = ("probabilities", 2),
 ) -> tuple[str, str]:
     """Log one training run and register its ONNX model; returns (run_id, model version).
 
     `artifacts` maps a file name to its text content. `promote` sets the `challenger` alias.
+    `output` names the graph's output tensor and its width (a regressor: ("variable", 1)).
     """
     import mlflow
     import mlflow.onnx
@@ -130,7 +134,7 @@ def log_run(
             onnx.load_from_string(onnx_bytes),
             name="model",
             registered_model_name=use_case,
-            signature=_signature(numeric, categorical),
+            signature=_signature(numeric, categorical, output),
             pip_requirements=[f"onnxruntime=={metadata.version('onnxruntime')}"],
             onnx_execution_providers=["CPUExecutionProvider"],
         )

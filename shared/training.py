@@ -294,6 +294,10 @@ def train(
     track: bool = True,
 ) -> TrainResult:
     """Run the whole flow; gates that fail are reported in the result, never raised."""
+    if uc.task == "forecast":  # many series, backtests instead of a split: shared/forecasting.py
+        from shared.forecasting import train_forecast
+
+        return train_forecast(uc, cfg, data, overrides, on_step, track)
     start = time.perf_counter()
     uc = uc.with_config(cfg)
     on_step("load")

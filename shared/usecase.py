@@ -86,6 +86,48 @@ class UseCase:
         return self.configure(self, cfg.settings) if self.configure else self
 
 
+@dataclass(frozen=True)
+class ForecastUseCase:
+    """A forecasting use case (`task="forecast"`): many series in one long frame, H steps ahead.
+
+    Trained by shared/forecasting.py: rolling-origin backtests of statistical baselines and a
+    global model whose inputs `build_features(windows)` makes from history windows.
+    """
+
+    name: str
+    question: str
+    raw_schema: type
+    target: str
+    id_columns: tuple[str, ...]
+    time_column: str
+    build_features: Callable[[Any], Features]
+    feature_names: tuple[str, ...]
+    make_model: Callable[..., Any]
+    kpi_config: type[BaseModel]
+    compute_kpis: Callable[[np.ndarray, np.ndarray, np.ndarray, Any], dict[str, float]]
+    kpi_gates: Callable[[dict[str, float], Any], list[str]]
+    make_synthetic: Callable[..., pd.DataFrame]
+    holiday_column: str | None = None
+    freq_days: int = 7
+    service: str = ""
+    folder: Path = field(default=Path("."))
+    config_file: str = "config.yaml"
+    task: Literal["forecast"] = "forecast"
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / self.config_file
+
+    def load_config(self, overrides: list[str] | None = None) -> Any:
+        """This use case's config.yaml in the forecasting config model, overrides applied."""
+        from shared.config import load_config
+        from shared.forecast.config import forecast_config_model
+
+        return load_config(
+            self.config_path, forecast_config_model(self.name, self.kpi_config), overrides
+        )
+
+
 def _usecase_modules() -> list[str]:
     import usecases
 
@@ -97,9 +139,9 @@ def _usecase_modules() -> list[str]:
 
 
 @cache
-def registry() -> dict[str, UseCase]:
+def registry() -> dict[str, UseCase | ForecastUseCase]:
     """Every folder under usecases/ with a usecase.py, by name: a fork's folder is picked up."""
-    found: dict[str, UseCase] = {}
+    found: dict[str, UseCase | ForecastUseCase] = {}
     for module_name in _usecase_modules():
         module = importlib.import_module(f"usecases.{module_name}.usecase")
         # A folder may add variants of its use case (another data shape, its own config file).
@@ -108,7 +150,7 @@ def registry() -> dict[str, UseCase]:
     return found
 
 
-def get_use_case(name: str) -> UseCase:
+def get_use_case(name: str) -> UseCase | ForecastUseCase:
     cases = registry()
     if name not in cases:
         raise KeyError(f"unknown use case {name!r}; registered: {', '.join(cases) or 'none'}")

@@ -111,7 +111,11 @@ def quality_problems(
             problems.append(Problem("<target>", rule, 1, [round(rate, 4)]))
     key = [id_column] if isinstance(id_column, str) else list(id_column or [])
     if key and all(k in raw for k in key):
-        ids = raw[key[0]] if len(key) == 1 else pd.Series(list(zip(*(raw[k] for k in key))))
+        ids = (
+            raw[key[0]]
+            if len(key) == 1
+            else pd.Series(list(zip(*(raw[k] for k in key), strict=True)))
+        )
         dup = ids[ids.duplicated(keep=False).to_numpy()]
         if dup.nunique() > cfg.max_duplicate_ids:
             rule = f"at most {cfg.max_duplicate_ids} duplicated ids"

@@ -16,7 +16,14 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Set before anything imports bentoml or mlflow, so no test touches the user's stores.
+    """Set before anything imports bentoml or mlflow, so no test touches the user's stores.
+
+    usecases/conftest.py re-exports this hook, so `pytest usecases/<name>/tests` is isolated
+    too; the marker keeps one set of folders per process when both conftests load.
+    """
+    if os.environ.get("PILOTPACK_TEST_HOME") == str(os.getpid()):
+        return
+    os.environ["PILOTPACK_TEST_HOME"] = str(os.getpid())
     home = Path(tempfile.mkdtemp(prefix="pilotpack-tests-"))
     os.environ["BENTOML_HOME"] = str(home / "bentoml")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"

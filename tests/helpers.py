@@ -14,6 +14,8 @@ FAST = ["gates.n_bootstrap=100", "model.cv_folds=2"]
 def fast_overrides(uc: UseCase) -> list[str]:
     """One grid point per candidate and fewer bootstrap draws: the flow, not the tuning, is tested."""
     cfg = uc.load_config()
+    if not hasattr(cfg.model, "candidates"):  # other tasks keep their (small) defaults
+        return []
     out = list(FAST)
     for i, cand in enumerate(cfg.model.candidates):
         out.append(f"model.candidates.{i}.grid={{}}")

@@ -104,15 +104,6 @@ def test_unseen_open_category_is_scored_and_counted(server):
     assert "pilotpack_predictions_total" in metrics
 
 
-def test_root_service_serves_churn_under_its_name(trained):
-    with Server("shared.service:PilotPack") as root:
-        r = _post(root, example_payload(3), "/churn/predict")
-        assert r.status_code == 200 and len(r.json()) == 3
-        assert (
-            _post(root, {"records": [_record(Contract="x")]}, "/churn/predict").status_code == 400
-        )
-
-
 def test_start_up_fails_clearly_without_a_trained_model(tmp_path):
     with (
         pytest.raises(RuntimeError, match="pilotpack train churn"),

@@ -1,0 +1,72 @@
+"""Forecast accuracy: MASE, WAPE, sMAPE and bias, overall and per horizon step.
+
+Conventions (tests work them out by hand):
+- WAPE  = sum |y - f| / sum |y|                       (volume-weighted; big series dominate)
+- bias  = sum (f - y) / sum |y|                       (> 0: over-forecast)
+- sMAPE = mean 2 |y - f| / (|y| + |f|), 0 when both are 0; between 0 and 2
+- MASE  = mean over series of  mean_h |y - f| / scale_s  (every series counts the same), where
+          scale_s is the in-sample MAE of the seasonal naive forecast (lag `season`) on the
+          history before the origin, or of the naive forecast (lag 1) for a series with less
+          than season + 1 periods of history. Series with a zero scale (a constant history)
+          are left out of MASE only, and counted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mase_scale(history: np.ndarray, season: int) -> np.ndarray:
+    """[n] in-sample MAE of the (seasonal) naive forecast; NaN history entries are skipped."""
+    out = np.full(len(history), np.nan)
+    for lag in (season, 1):
+        if history.shape[1] <= lag:
+            continue
+        diff = np.abs(history[:, lag:] - history[:, :-lag])
+        count = (~np.isnan(diff)).sum(axis=1)
+        mean = np.divide(
+            np.nansum(diff, axis=1), count, out=np.full(len(history), np.nan), where=count > 0
+        )
+        todo = np.isnan(out) & (count > 0)
+        out[todo] = mean[todo]
+    return out
+
+
+def wape(y: np.ndarray, f: np.ndarray) -> float:
+    den = np.sum(np.abs(y))
+    return float(np.sum(np.abs(y - f)) / den) if den > 0 else float("nan")
+
+
+def bias(y: np.ndarray, f: np.ndarray) -> float:
+    den = np.sum(np.abs(y))
+    return float(np.sum(f - y) / den) if den > 0 else float("nan")
+
+
+def smape(y: np.ndarray, f: np.ndarray) -> float:
+    den = np.abs(y) + np.abs(f)
+    terms = np.divide(
+        2 * np.abs(y - f), den, out=np.zeros_like(den, dtype=np.float64), where=den > 0
+    )
+    return float(np.mean(terms)) if terms.size else float("nan")
+
+
+def mase(y: np.ndarray, f: np.ndarray, scale: np.ndarray) -> float:
+    """y, f: [n, H]; scale: [n]. Mean over rows with a positive scale of mean_h |e| / scale."""
+    ok = np.isfinite(scale) & (scale > 0)
+    if not ok.any():
+        return float("nan")
+    per_row = np.mean(np.abs(y[ok] - f[ok]), axis=1) / scale[ok]
+    return float(np.mean(per_row))
+
+
+def forecast_metrics(y: np.ndarray, f: np.ndarray, scale: np.ndarray) -> dict[str, float]:
+    """y, f: [n, H] (one row per series and origin); scale: [n] MASE scale."""
+    return {"mase": mase(y, f, scale), "wape": wape(y, f), "smape": smape(y, f), "bias": bias(y, f)}
+
+
+def metrics_by_step(y: np.ndarray, f: np.ndarray, scale: np.ndarray) -> list[dict[str, float]]:
+    """One metrics dict per horizon step (1-based `step` key)."""
+    return [
+        {"step": h + 1} | forecast_metrics(y[:, h : h + 1], f[:, h : h + 1], scale)
+        for h in range(y.shape[1])
+    ]

@@ -1,0 +1,183 @@
+"""Serving a stored global model: request histories -> windows -> ONNX -> forecasts + intervals.
+
+No pandas in the request path. `check_history` is what the request models call in their
+validators, so bad input is a 400 naming the problem, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from shared.forecast.config import BacktestConfig
+from shared.forecast.intervals import interval_bounds
+from shared.forecast.model import combine, feature_arrays
+from shared.forecast.windows import Windows, history_windows
+from shared.onnx_export import make_feed, session
+from shared.store import StoredModel, load_model
+
+FALLBACK_NOTE = (
+    "history has {seen} observed period(s), fewer than the {need} the model needs: forecast = "
+    "mean of the last {window} observed values (intervals from the model's backtest residuals)"
+)
+
+
+def check_history(dates: Sequence[date], freq_days: int = 7, max_periods: int | None = None) -> int:
+    """Raise ValueError naming the first problem; return how many missing periods lie inside.
+
+    Dates must be strictly increasing and `freq_days` apart or a multiple of it (a missing
+    period is filled with 0, as in training); the whole span at most `max_periods` periods.
+    """
+    if not dates:
+        raise ValueError("history is empty: send at least one period")
+    days = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
+    diff = np.diff(days)
+    if (diff == 0).any():
+        i = int(np.flatnonzero(diff == 0)[0])
+        raise ValueError(f"duplicate date {dates[i + 1]} in history")
+    if (diff < 0).any():
+        i = int(np.flatnonzero(diff < 0)[0])
+        raise ValueError(f"history dates are not sorted: {dates[i]} is followed by {dates[i + 1]}")
+    if (diff % freq_days).any():
+        i = int(np.flatnonzero(diff % freq_days)[0])
+        raise ValueError(
+            f"wrong frequency: {dates[i]} -> {dates[i + 1]} is {int(diff[i])} days; "
+            f"periods must be {freq_days} days apart"
+        )
+    span = int((days[-1] - days[0]) // freq_days) + 1
+    if max_periods is not None and span > max_periods:
+        raise ValueError(f"history spans {span} periods, more than the {max_periods} accepted")
+    return int((diff // freq_days - 1).sum())
+
+
+def regular_history(
+    dates: Sequence[date], values: Sequence[float], flags: Sequence[bool], freq_days: int = 7
+) -> tuple[np.ndarray, np.ndarray, np.datetime64]:
+    """Validated history -> (values, flags) on a regular grid, missing periods filled with 0."""
+    days = np.asarray(dates, dtype="datetime64[D]")
+    idx = ((days - days[0]).astype(np.int64) // freq_days).astype(np.int64)
+    y = np.zeros(idx[-1] + 1)
+    hol = np.zeros(idx[-1] + 1)
+    y[idx] = np.asarray(values, dtype=np.float64)
+    hol[idx] = np.asarray(flags, dtype=np.float64)
+    return y, hol, days[-1]
+
+
+class ForecastPredictor:
+    """Loads the ONNX model once; forecasts a batch of histories."""
+
+    def __init__(self, uc: Any, stored: StoredModel):
+        md = stored.metadata
+        self.uc = uc
+        self.stored = stored
+        self.session = session(str(stored.onnx_path))
+        self.names = list(md["feature_names"])
+        self.version = str(md.get("mlflow_version") or stored.tag)
+        self.quantiles = {str(k): list(v) for k, v in md["interval_quantiles"].items()}
+        self.history_length = int(md["history_length"])
+        self.scale_floor = float(md["scale_floor"])
+        self.freq_days = int(md.get("freq_days", 7))
+        self.rules = BacktestConfig(
+            horizon=int(md["horizon"]),
+            season=int(md["season"]),
+            min_history=int(md["min_history"]),
+            fallback_window=int(md["fallback_window"]),
+            clip_at_zero=bool(md["clip_at_zero"]),
+        )
+
+    @classmethod
+    def from_store(cls, uc: Any) -> ForecastPredictor:
+        from shared.serving import model_tag
+
+        return cls(uc, load_model(model_tag(uc)))
+
+    @property
+    def max_horizon(self) -> int:
+        return self.rules.horizon
+
+    def model_output(self, w: Windows) -> np.ndarray:
+        """[n * H] what the graph returns: sales / scale."""
+        feed = make_feed(feature_arrays(self.uc.build_features, w, self.names), self.names, [])
+        return self.session.run(None, feed)[0][:, 0]
+
+    def predict_windows(self, w: Windows) -> dict[str, Any]:
+        """Forecast [n, H], fallback mask [n], {level: (low, high)} for a batch of windows."""
+        if w.horizon > self.max_horizon:
+            raise ValueError(f"horizon {w.horizon} exceeds the trained maximum {self.max_horizon}")
+        f, short = combine(self.model_output(w), w, self.rules)
+        bounds = interval_bounds(f, w.scale, self.quantiles, self.rules.clip_at_zero)
+        return {"forecast": f, "fallback": short, "bounds": bounds, "observed": w.observed()}
+
+    def windows(
+        self,
+        histories: Sequence[tuple[np.ndarray, np.ndarray, np.datetime64]],
+        future_holidays: Sequence[np.ndarray],
+        static: dict[str, np.ndarray] | None = None,
+    ) -> Windows:
+        """Regular histories (from `regular_history`) -> one Windows batch."""
+        return history_windows(
+            [h[0] for h in histories],
+            [h[1] for h in histories],
+            future_holidays,
+            np.array([h[2] for h in histories], dtype="datetime64[D]"),
+            self.history_length,
+            self.rules.season,
+            self.scale_floor,
+            static,
+            self.freq_days,
+        )
+
+    def fallback_note(self, observed: int) -> str:
+        return FALLBACK_NOTE.format(
+            seen=observed, need=self.rules.min_history, window=self.rules.fallback_window
+        )
+
+
+def forecast_histories(
+    predictor: ForecastPredictor,
+    histories: Sequence[tuple[Sequence[date], Sequence[float], Sequence[bool]]],
+    horizons: Sequence[int],
+    future_holidays: Sequence[Sequence[bool] | None],
+) -> list[dict[str, Any]]:
+    """Validated request histories -> per series: method, note, filled periods and, per step,
+    date, point forecast and interval bounds. Future holiday flags default to the flag one
+    season earlier in the history (0 where the history is shorter)."""
+    season = predictor.rules.season
+    regular = [regular_history(d, v, f, predictor.freq_days) for d, v, f in histories]
+    H = max(horizons)
+    flags = []
+    for (y, hol, _), fut in zip(regular, future_holidays, strict=True):
+        if fut is not None:
+            flags.append(np.pad(np.asarray(fut, dtype=np.float64), (0, H - len(fut))))
+            continue
+        idx = len(y) - season + np.arange(H)
+        flags.append(np.where((idx >= 0) & (idx < len(y)), hol[np.clip(idx, 0, len(y) - 1)], 0.0))
+    w = predictor.windows(regular, flags)
+    out = predictor.predict_windows(w)
+    from shared.serving import _metrics  # Prometheus counters shared with the classifiers
+
+    _metrics()["predictions"].labels(predictor.uc.name, predictor.version).inc(w.n)
+    dates = w.future_dates().astype(object)
+    results = []
+    for i, h in enumerate(horizons):
+        steps = []
+        for s in range(h):
+            step = {"step": s + 1, "date": dates[i, s], "forecast": float(out["forecast"][i, s])}
+            for level, (lo, hi) in out["bounds"].items():
+                step[f"lo_{level}"] = float(lo[i, s])
+                step[f"hi_{level}"] = float(hi[i, s])
+            steps.append(step)
+        fallback = bool(out["fallback"][i])
+        results.append(
+            {
+                "method": "fallback" if fallback else "model",
+                "note": predictor.fallback_note(int(out["observed"][i])) if fallback else None,
+                "filled_periods": int(len(regular[i][0]) - len(histories[i][0])),
+                "steps": steps,
+                "model_version": predictor.version,
+            }
+        )
+    return results

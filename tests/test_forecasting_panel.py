@@ -1,0 +1,55 @@
+"""Long rows -> panel: gaps, ragged starts and ends, zero and negative values are kept and counted."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.forecast.panel import build_panel, to_long
+from shared.forecast.windows import panel_targets, panel_windows, series_scale
+
+
+@pytest.fixture
+def raw() -> pd.DataFrame:
+    weeks = pd.date_range("2021-01-01", periods=6, freq="7D").strftime("%Y-%m-%d")
+    rows = [("a", w, float(i + 1), i == 2) for i, w in enumerate(weeks)]
+    rows += [
+        ("b", weeks[2], -5.0, True),
+        ("b", weeks[4], 0.0, False),
+    ]  # late start, a gap, a return
+    rows += [("c", weeks[0], 3.0, False), ("c", weeks[1], 4.0, False)]  # stops early
+    return pd.DataFrame(rows, columns=["sku", "week", "sales", "holiday"])
+
+
+def test_panel_fills_inner_gaps_with_zero_and_counts_every_repair(raw):
+    before = raw.copy()
+    panel = build_panel(to_long(raw, ["sku"], "week", "sales", "holiday"), ["sku"])
+    pd.testing.assert_frame_equal(raw, before)
+    assert list(panel.ids) == ["a", "b", "c"]
+    b = panel.y[1]
+    assert np.isnan(b[:2]).all() and b[2] == -5.0 and b[3] == 0.0 and b[4] == 0.0 and np.isnan(b[5])
+    assert np.isnan(panel.y[2][2:]).all()
+    rep = panel.report
+    assert (rep.filled_gaps, rep.series_with_gaps, rep.negative_values, rep.zero_values) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert (rep.series_starting_late, rep.series_ending_early, rep.shortest_series) == (1, 2, 2)
+    # the filled week takes the calendar's holiday flag (none that week); b's own flag is kept
+    assert panel.holiday[1][2] == 1.0 and panel.holiday[2][2] == 1.0  # c: from the calendar
+
+
+def test_windows_hold_history_only_and_nan_before_start(raw):
+    panel = build_panel(to_long(raw, ["sku"], "week", "sales", "holiday"), ["sku"])
+    w = panel_windows(panel, np.array([0, 1]), np.array([3, 3]), 5, 2, season=4, floor=1.0)
+    assert w.y[0].tolist()[1:] == [1.0, 2.0, 3.0, 4.0] and np.isnan(w.y[0][0])
+    assert np.isnan(w.y[1][:3]).all() and w.y[1][3:].tolist() == [-5.0, 0.0]
+    assert w.future_holiday.shape == (2, 2)
+    assert panel_targets(panel, np.array([0]), np.array([3]), 3)[0][:2].tolist() == [5.0, 6.0]
+    assert np.isnan(panel_targets(panel, np.array([0]), np.array([3]), 3)[0][2])  # past the end
+
+
+def test_series_scale_is_mean_absolute_level_with_a_floor():
+    y = np.array([[np.nan, 2.0, -4.0], [np.nan, np.nan, np.nan], [0.0, 0.0, 0.0]])
+    assert series_scale(y, 3, 1.0).tolist() == [3.0, 1.0, 1.0]

@@ -1,0 +1,21 @@
+"""One small training run shared by this folder's tests (real MLflow store and BentoML model
+store in the temporary folders that tests/conftest.py sets up)."""
+
+import pytest
+
+from shared.forecasting import train_forecast
+from shared.usecase import get_use_case
+
+UC = get_use_case("demand_forecasting")
+# The flow, not the tuning, is under test: fewer series, trees and baselines than `make demo`.
+FAST = [
+    "data.n_series=60",
+    "model.params.n_estimators=120",
+    "baselines.models=[naive, seasonal_naive, auto_ets]",
+    "baselines.n_jobs=1",
+]
+
+
+@pytest.fixture(scope="session")
+def trained():
+    return train_forecast(UC, UC.load_config(FAST), overrides=FAST)

@@ -1,0 +1,141 @@
+"""The forecasting service: request validation in-process, then a real `bentoml serve` subprocess."""
+
+import copy
+import datetime as dt
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from shared.benchmark import Server
+from shared.forecast.predictor import ForecastPredictor, forecast_histories
+from usecases.demand_forecasting.service import (
+    MAX_HORIZON,
+    ROUTE,
+    DemandForecastingService,
+    SeriesRequest,
+    example_payload,
+)
+from usecases.demand_forecasting.tests.conftest import UC
+
+
+def one(**changes):
+    return copy.deepcopy(example_payload(1)["series"][0]) | changes
+
+
+def shifted(days: int):
+    s = one()
+    s["history"][10]["Date"] = (
+        dt.date.fromisoformat(s["history"][10]["Date"]) + dt.timedelta(days=days)
+    ).isoformat()
+    return s
+
+
+def swapped():
+    s = one()
+    s["history"][3], s["history"][4] = s["history"][4], s["history"][3]
+    return s
+
+
+def duplicated():
+    s = one()
+    s["history"][5]["Date"] = s["history"][4]["Date"]
+    return s
+
+
+def with_sales(value):
+    s = one()
+    s["history"][7]["Weekly_Sales"] = value
+    return s
+
+
+BAD = [
+    (swapped(), "not sorted"),
+    (duplicated(), "duplicate date"),
+    (shifted(3), "wrong frequency"),
+    (one(horizon=MAX_HORIZON + 1), "horizon"),
+    (one(horizon=4), "future_holidays has 8 flags for horizon 4"),
+    (with_sales("lots"), "Weekly_Sales"),
+    (with_sales(None), "Weekly_Sales"),
+    (one(history=[]), "history"),
+    (one(Store=0), "Store"),
+    (one(extra_field=1), "extra_field"),
+]
+
+
+@pytest.mark.parametrize(("body", "problem"), BAD, ids=[p for _, p in BAD])
+def test_bad_series_are_rejected_naming_the_problem(body, problem):
+    with pytest.raises(ValidationError, match=problem):
+        SeriesRequest.model_validate(body)
+
+
+def test_example_payload_is_valid_and_repeats():
+    api = DemandForecastingService.apis["forecast"]
+    assert api.route == ROUTE
+    assert len(api.input_spec.model_validate(example_payload(3)).series) == 3
+    s = SeriesRequest.model_validate(example_payload(1)["series"][0])
+    assert len(s.history) == 52 and s.horizon == 8
+
+
+def test_missing_weeks_are_filled_and_counted(trained):
+    pred = ForecastPredictor.from_store(UC)
+    s = SeriesRequest.model_validate(one(history=one()["history"][:20] + one()["history"][22:]))
+    out = forecast_histories(
+        pred,
+        [
+            (
+                [w.Date for w in s.history],
+                [w.Weekly_Sales for w in s.history],
+                [w.IsHoliday for w in s.history],
+            )
+        ],
+        [s.horizon],
+        [s.future_holidays],
+    )
+    assert out[0]["filled_periods"] == 2 and out[0]["method"] == "model"
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    with Server(UC.service) as s:
+        yield s
+
+
+@pytest.mark.serve
+def test_good_series_get_steps_intervals_and_version(server, trained):
+    short = one(history=one()["history"][-3:], horizon=2, future_holidays=None)
+    r = httpx.post(server.url + ROUTE, json={"series": [one(), short]}, timeout=30)
+    assert r.status_code == 200, r.text
+    full, fallback = r.json()
+    assert full["method"] == "model" and full["note"] is None and len(full["steps"]) == 8
+    assert full["model_version"] == trained.model_version
+    assert full["steps"][0]["date"] == "2012-11-02"
+    for s in full["steps"]:
+        assert s["lo_95"] <= s["lo_80"] <= s["forecast"] <= s["hi_80"] <= s["hi_95"]
+    assert fallback["method"] == "fallback" and "fewer than the 13" in fallback["note"]
+    assert len(fallback["steps"]) == 2
+    history = one()["history"][-3:]
+    assert fallback["steps"][0]["forecast"] == pytest.approx(
+        sum(w["Weekly_Sales"] for w in history) / 3
+    )
+
+
+@pytest.mark.serve
+@pytest.mark.parametrize(("body", "problem"), BAD[:6], ids=[p for _, p in BAD[:6]])
+def test_bad_input_is_a_400_naming_the_problem(server, body, problem):
+    r = httpx.post(server.url + ROUTE, json={"series": [body]}, timeout=30)
+    assert r.status_code == 400, r.text
+    assert problem.split()[0] in r.text
+
+
+@pytest.mark.serve
+def test_empty_or_malformed_bodies_are_4xx(server):
+    assert httpx.post(server.url + ROUTE, json={"series": []}, timeout=30).status_code == 400
+    assert httpx.post(server.url + ROUTE, json={}, timeout=30).status_code == 400
+    r = httpx.post(
+        server.url + ROUTE,
+        content=b"not json",
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert 400 <= r.status_code < 500

@@ -1,0 +1,97 @@
+"""Model inputs from raw rows: row-wise, no fitting, no I/O; the same code in training and serving.
+
+The file's quirks are handled here, not by the validator: `Select` and empty answers become
+one "not answered" level, categories are compared in lower case ("Google" == "google"),
+empty counts are 0 with a flag saying so, and counts are capped so that an outlier (251
+visits) cannot dominate a linear model. The leaky columns in schema.LEAKY_COLUMNS are never read.
+"""
+
+import numpy as np
+import pandas as pd
+
+from shared.usecase import Columns, Features
+
+NOT_ANSWERED = "not answered"
+PLACEHOLDERS = {"", "select"}  # ADAPT: your form's placeholder values, in lower case
+HOME_COUNTRY = "india"  # ADAPT: most leads come from here; the rest are grouped as "abroad"
+MAX_VISITS = 50.0  # caps, not learned: 99.9 % of the file is below them
+MAX_PAGES_PER_VISIT = 20.0
+
+# Profile questions of the web form: answered or not says how engaged the lead is.
+FORM_ANSWERS = {
+    "Specialization": "specialization",
+    "How did you hear about X Education": "heard_from",
+    "What is your current occupation": "occupation",
+    "What matters most to you in choosing a course": "what_matters",
+    "City": "city",
+}
+# "Where did you see us" flags: each nearly always "No", so they are counted, not one-hot.
+AD_CHANNELS = [
+    "Search",
+    "Newspaper Article",
+    "X Education Forums",
+    "Newspaper",
+    "Digital Advertisement",
+    "Through Recommendations",
+]
+# Raw column -> model input. Inputs get identifier names: the ONNX converter rewrites names
+# with spaces ("Lead Source" -> "Lead_Source"), and the feed must match the graph.
+PASSTHROUGH_CATEGORIES = {
+    "Lead Origin": "lead_origin",
+    "Lead Source": "lead_source",
+    "Do Not Email": "do_not_email",
+    "A free copy of Mastering The Interview": "free_copy",
+    **FORM_ANSWERS,
+}
+# Not used: the ids, the leaky columns, `Do Not Call` (2 "Yes" in 9,240) and the five
+# constant flags (Magazine, Receive More Updates..., Update me on Supply Chain Content,
+# Get updates on DM Content, I agree to pay the amount through cheque).
+
+
+def category(values: object) -> np.ndarray:
+    """Lower-cased, stripped text; missing and placeholder values are NOT_ANSWERED."""
+    arr = np.asarray(values, dtype=object)
+    missing = pd.isna(arr)
+    out = np.empty(len(arr), dtype=object)
+    for i, (v, m) in enumerate(zip(arr, missing, strict=True)):
+        text = "" if m else str(v).strip().lower()
+        out[i] = NOT_ANSWERED if text in PLACEHOLDERS else text
+    return out.astype(str)
+
+
+def number(values: object) -> np.ndarray:
+    """float64 with NaN for missing (None, NaN and pandas' NA alike)."""
+    arr = np.asarray(values, dtype=object)
+    return np.where(pd.isna(arr), np.nan, arr).astype(np.float64)
+
+
+def country_group(values: object) -> np.ndarray:
+    """home / abroad / not answered: 38 countries, most with a handful of leads."""
+    c = category(values)
+    return np.where(c == NOT_ANSWERED, c, np.where(c == HOME_COUNTRY, "home", "abroad")).astype(str)
+
+
+def build_features(raw: Columns) -> Features:
+    """Numbers as float, categories as str; does not modify `raw`."""
+    visits_raw = number(raw["TotalVisits"])
+    visits = np.minimum(np.nan_to_num(visits_raw, nan=0.0), MAX_VISITS)
+    pages = np.minimum(
+        np.nan_to_num(number(raw["Page Views Per Visit"]), nan=0.0), MAX_PAGES_PER_VISIT
+    )
+    seconds = number(raw["Total Time Spent on Website"])
+    answered = sum((category(raw[c]) != NOT_ANSWERED).astype(np.float64) for c in FORM_ANSWERS)
+    ads = sum((category(raw[c]) == "yes").astype(np.float64) for c in AD_CHANNELS)
+    out: Features = {
+        "visits": visits,
+        # The file leaves visits empty for leads imported or added by hand, which convert often.
+        "visits_missing": np.isnan(visits_raw).astype(np.float64),
+        "time_on_site_s": seconds,
+        "pages_per_visit": pages,
+        "time_per_visit_s": np.where(visits > 0, seconds / np.maximum(visits, 1.0), 0.0),
+        "form_answers": answered,
+        "ad_channels": ads,
+        "country": country_group(raw["Country"]),
+    }
+    for column, name in PASSTHROUGH_CATEGORIES.items():
+        out[name] = category(raw[column])
+    return out

@@ -1,0 +1,93 @@
+"""The lead-scoring service: JSON keys with spaces, bands, and 4xx naming the field.
+
+In-process checks of the request model, then one real `bentoml serve` subprocess.
+"""
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from shared.benchmark import Server
+from shared.serving import ClassifierPredictor
+from shared.usecase import get_use_case
+from tests.helpers import train_fast
+from usecases.lead_scoring.kpi import assign_bands
+from usecases.lead_scoring.service import CONFIG, LeadRecord, example_payload
+
+UC = get_use_case("lead_scoring")
+# What a web form sends for a new lead: no post-contact column, no unused flag.
+NEW_LEAD = {
+    "Prospect ID": "new-1",
+    "Lead Number": 700001,
+    "Lead Origin": "Landing Page Submission",
+    "Lead Source": "google",
+    "Do Not Email": "No",
+    "Total Time Spent on Website": 1400,
+    "TotalVisits": 4.0,
+    "Page Views Per Visit": 3.0,
+    "City": "Select",
+    "A free copy of Mastering The Interview": "Yes",
+    "What is your current occupation": "Working Professional",
+}
+
+
+def test_keys_with_spaces_are_the_field_names_and_unused_columns_may_be_omitted():
+    record = LeadRecord.model_validate(NEW_LEAD)
+    assert getattr(record, "Lead Source") == "google"
+    assert record.Tags is None and record.Country is None
+    with pytest.raises(ValidationError, match="Lead Origin"):
+        LeadRecord.model_validate(NEW_LEAD | {"Lead Origin": "Carrier pigeon"})
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return train_fast(UC)
+
+
+@pytest.fixture(scope="module")
+def server(trained):
+    with Server(UC.service) as s:
+        yield s
+
+
+def _post(server: Server, body: object) -> httpx.Response:
+    return httpx.post(server.url + "/predict", json=body, timeout=10)
+
+
+def test_good_leads_get_probability_band_decision_and_version(server, trained):
+    records = [example_payload(1)["records"][0], NEW_LEAD]
+    r = _post(server, {"records": records})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [b["prospect_id"] for b in body] == ["7927b2df-8bba-4d29-b9a2-b6e0beafe620", "new-1"]
+    assert [b["lead_number"] for b in body] == [660737, 700001]
+    p = [b["conversion_probability"] for b in body]
+    assert [b["band"] for b in body] == assign_bands(p, CONFIG.kpi.bands).tolist()
+    assert [b["call"] for b in body] == [x >= trained.threshold for x in p]
+    assert all(b["model_version"] == trained.model_version for b in body)
+    local = ClassifierPredictor.from_store(UC).predict(
+        [LeadRecord.model_validate(x) for x in records]
+    )
+    assert p == pytest.approx([x["probability"] for x in local], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"Lead Origin": "Carrier pigeon"}, "Lead Origin"),
+        ({"Total Time Spent on Website": -5}, "Total Time Spent on Website"),
+        ({"TotalVisits": "many"}, "TotalVisits"),
+        ({"Do Not Email": "maybe"}, "Do Not Email"),
+        ({"Converted": 1}, "Converted"),
+    ],
+    ids=["outside-domain", "negative", "wrong-type", "flag", "target"],
+)
+def test_bad_input_is_a_4xx_naming_the_field(server, change, field):
+    r = _post(server, {"records": [NEW_LEAD | change]})
+    assert 400 <= r.status_code < 500, r.text
+    assert field in r.text
+
+
+def test_a_missing_required_field_is_named(server):
+    r = _post(server, {"records": [{k: v for k, v in NEW_LEAD.items() if k != "Lead Origin"}]})
+    assert r.status_code == 400 and "Lead Origin" in r.text

@@ -1,0 +1,35 @@
+"""Lead scoring: which new leads will become paying customers, and which K should the sales
+team call this week? Raw data follows the X Education leads file: one row per lead, target
+`Converted` (0/1), columns the sales team fills in after the call excluded as leaky."""
+
+from pathlib import Path
+
+from shared.usecase import UseCase
+
+from .features import build_features
+from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
+from .model import CATEGORICAL, NUMERIC, make_model
+from .schema import ID_COLUMN, LEAKY_COLUMNS, POSITIVE_LABEL, TARGET, RawSchema
+from .synthetic import make_synthetic
+
+USE_CASE = UseCase(
+    name="lead_scoring",
+    question=__doc__,
+    task="binary",
+    raw_schema=RawSchema,
+    target=TARGET,
+    positive_label=POSITIVE_LABEL,
+    id_column=ID_COLUMN,
+    leaky_columns=LEAKY_COLUMNS,
+    build_features=build_features,
+    numeric_features=NUMERIC,
+    categorical_features=CATEGORICAL,
+    make_model=make_model,
+    kpi_config=KpiConfig,
+    profit=profit,
+    compute_kpis=compute_kpis,
+    kpi_gates=kpi_gates,
+    make_synthetic=make_synthetic,
+    service="usecases.lead_scoring.service:LeadScoringService",
+    folder=Path(__file__).parent,
+)
