@@ -241,7 +241,7 @@ def run_benchmark(
     result["sla_ok"] = result["http_p99_ms"] <= sla_ms and result["errors"] == 0
     result |= machine() | {"timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
     write_results(result)
-    log(markdown_row_header() + markdown_row(result))
+    log(markdown_row_header() + markdown_row(result).rstrip())
     return result
 
 

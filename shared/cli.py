@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(help="pilotpack: four ML pilots taken to production.", no_args_is_help=True)
-err = Console(stderr=True)
-out = Console()
+# Piped output (CI logs, `| tee`) would otherwise be cut to 80 columns and wrap every table.
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 UseCaseArg = Annotated[str, typer.Argument(help="use case name (see `pilotpack list`)")]
 SetOpt = Annotated[

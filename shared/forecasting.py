@@ -10,7 +10,6 @@ must beat SeasonalNaive on MASE and WAPE) -> final fit on all data -> ONNX + par
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -519,9 +518,7 @@ def log_to_mlflow(
     overrides: list[str],
     profile: dict[str, Any],
 ) -> None:
-    import yaml
-
-    from shared.tracking import git_sha, log_run, package_versions
+    from shared.tracking import log_run, run_artifacts, run_tags
 
     p = cfg.model.params
     params = {
@@ -545,21 +542,9 @@ def log_to_mlflow(
     metrics["parity_max_abs_diff"] = result.parity.max_abs_diff
     metrics["backtest_seconds"] = result.backtest["seconds"]
     metrics = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
-    tags = {
-        "use_case": uc.name,
-        "task": "forecast",
-        "git_sha": git_sha(),
-        "gates_passed": str(result.gates_passed).lower(),
-        **result.lineage,
-        **{f"version.{k}": v for k, v in package_versions().items()},
-    }
+    tags = run_tags(uc.name, result.gates_passed, result.lineage, task="forecast")
     result.lineage["git_sha"] = tags["git_sha"]
-    artifacts = {
-        "validation_report.json": json.dumps(result.validation.to_dict(), indent=2, default=str),
-        "evaluation.json": json.dumps(result.report(), indent=2, default=str),
-        "config_resolved.yaml": yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
-        "reference_profile.json": json.dumps(profile),
-    }
+    artifacts = run_artifacts(result.validation.to_dict(), result.report(), cfg, profile)
     result.run_id, result.model_version = log_run(
         uc.name,
         params,

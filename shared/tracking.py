@@ -80,6 +80,36 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def run_tags(
+    use_case: str, gates_passed: bool, lineage: dict[str, str], **extra: str
+) -> dict[str, str]:
+    """Lineage tags every run carries: git sha, data sha256, config hash, package versions."""
+    return {
+        "use_case": use_case,
+        **extra,
+        "git_sha": git_sha(),
+        "gates_passed": str(gates_passed).lower(),
+        **lineage,
+        **{f"version.{k}": v for k, v in package_versions().items()},
+    }
+
+
+def run_artifacts(
+    validation: dict[str, Any], report: dict[str, Any], cfg: Any, profile: dict[str, Any]
+) -> dict[str, str]:
+    """The text files every run logs, by name."""
+    import json
+
+    import yaml
+
+    return {
+        "validation_report.json": json.dumps(validation, indent=2, default=str),
+        "evaluation.json": json.dumps(report, indent=2, default=str),
+        "config_resolved.yaml": yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+        "reference_profile.json": json.dumps(profile),
+    }
+
+
 def _signature(
     numeric: list[str], categorical: list[str], output: tuple[str, int] = ("probabilities", 2)
 ) -> Any:

@@ -7,7 +7,6 @@ MLflow -> BentoML model store.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -393,9 +392,7 @@ def log_to_mlflow(
     overrides: list[str],
     profile: dict[str, Any],
 ) -> None:
-    import yaml
-
-    from shared.tracking import git_sha, log_run, package_versions
+    from shared.tracking import log_run, run_artifacts, run_tags
 
     params = {
         "chosen_model": result.chosen,
@@ -409,20 +406,9 @@ def log_to_mlflow(
     metrics |= {f"kpi_{k}": v for k, v in result.kpis.items()}
     metrics |= {f"{c['name']}_test_roc_auc": c["test_roc_auc"] for c in result.candidates}
     metrics["parity_max_abs_diff"] = result.parity.max_abs_diff
-    tags = {
-        "use_case": uc.name,
-        "git_sha": git_sha(),
-        "gates_passed": str(result.gates_passed).lower(),
-        **result.lineage,
-        **{f"version.{k}": v for k, v in package_versions().items()},
-    }
+    tags = run_tags(uc.name, result.gates_passed, result.lineage)
     result.lineage["git_sha"] = tags["git_sha"]
-    artifacts = {
-        "validation_report.json": json.dumps(result.validation.to_dict(), indent=2, default=str),
-        "evaluation.json": json.dumps(result.report(), indent=2, default=str),
-        "config_resolved.yaml": yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
-        "reference_profile.json": json.dumps(profile),
-    }
+    artifacts = run_artifacts(result.validation.to_dict(), result.report(), cfg, profile)
     result.run_id, result.model_version = log_run(
         uc.name,
         params,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from shared.training import TrainResult, train
 from shared.usecase import UseCase
@@ -27,3 +31,16 @@ def fast_overrides(uc: UseCase) -> list[str]:
 def train_fast(uc: UseCase, extra: list[str] | None = None, **kwargs: Any) -> TrainResult:
     overrides = fast_overrides(uc) + (extra or [])
     return train(uc, uc.load_config(overrides), overrides=overrides, **kwargs)
+
+
+def onnx_scorer(uc: UseCase) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Train fast (untracked) and return raw frame -> probabilities from the exported ONNX graph."""
+    from shared.onnx_export import make_feed, onnx_proba, session
+
+    sess = session(train_fast(uc, track=False).onnx_bytes)
+
+    def score(raw: pd.DataFrame) -> np.ndarray:
+        feed = make_feed(uc.build_features(raw), uc.numeric_features, uc.categorical_features)
+        return onnx_proba(sess, feed)
+
+    return score

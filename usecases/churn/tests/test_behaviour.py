@@ -3,23 +3,15 @@
 import numpy as np
 import pytest
 
-from shared.onnx_export import make_feed, onnx_proba, session
 from shared.usecase import get_use_case
-from tests.helpers import train_fast
+from tests.helpers import onnx_scorer
 
 UC = get_use_case("churn")
 
 
 @pytest.fixture(scope="module")
 def score():
-    result = train_fast(UC, track=False)
-    sess = session(result.onnx_bytes)
-
-    def run(raw):
-        feed = make_feed(UC.build_features(raw), UC.numeric_features, UC.categorical_features)
-        return onnx_proba(sess, feed)
-
-    return run
+    return onnx_scorer(UC)
 
 
 def test_two_year_contract_lowers_risk(score):

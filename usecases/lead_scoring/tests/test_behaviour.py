@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from shared.onnx_export import make_feed, onnx_proba, session
 from shared.usecase import get_use_case
-from tests.helpers import train_fast
+from tests.helpers import onnx_scorer
 from usecases.lead_scoring.schema import LEAKY_COLUMNS
 
 UC = get_use_case("lead_scoring")
@@ -13,14 +12,7 @@ UC = get_use_case("lead_scoring")
 
 @pytest.fixture(scope="module")
 def score():
-    result = train_fast(UC, track=False)
-    sess = session(result.onnx_bytes)
-
-    def run(raw):
-        feed = make_feed(UC.build_features(raw), UC.numeric_features, UC.categorical_features)
-        return onnx_proba(sess, feed)
-
-    return run
+    return onnx_scorer(UC)
 
 
 def test_working_professionals_convert_more_than_the_unemployed(score):
