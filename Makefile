@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-USE_CASES = $(shell ls usecases/*/usecase.py 2>/dev/null | cut -d/ -f2)
+# Every registered use case and variant (forks included), read from the registry at run time.
+USE_CASES = $$($(BIN)/python -c "from shared.usecase import registry; print(*registry())")
 
 .PHONY: demo test bench bench-quick serve lint format lock venv clean
 

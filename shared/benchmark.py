@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import platform
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from shared.paths import project_root
+from shared.tasks import get_task
 from shared.usecase import UseCase
 
 Log = Callable[[str], None]
@@ -32,52 +32,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _time_us(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of `fn` in microseconds, after a warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e6)
-
-
-def classifier_offline(uc: UseCase, quick: bool) -> dict[str, float]:
-    """The first configured candidate, fitted on synthetic data, timed native vs ONNX."""
-    from shared.onnx_export import make_feed, session, to_onnx
-    from shared.training import model_inputs
-
-    cfg = uc.load_config()
-    raw = uc.make_synthetic(3000, 0)
-    X = model_inputs(uc, raw)
-    model = uc.make_model(cfg.model.candidates[0].params).fit(X, uc.labels(raw))
-    sess = session(to_onnx(model, uc.numeric_features, uc.categorical_features))
-    repeats = 50 if quick else 300
-    out: dict[str, float] = {}
-    for label, n in (("row", 1), ("1000_rows", 1000)):
-        Xn = X.iloc[np.arange(n) % len(X)]
-        feed = make_feed(
-            {c: Xn[c].to_numpy() for c in Xn.columns}, uc.numeric_features, uc.categorical_features
-        )
-        out[f"onnx_{label}_us"] = _time_us(lambda f=feed: sess.run(["probabilities"], f), repeats)
-        out[f"native_{label}_us"] = _time_us(
-            lambda x=Xn: model.predict_proba(x), max(10, repeats // 5)
-        )
-    out["onnx_speedup_row"] = out["native_row_us"] / out["onnx_row_us"]
-    out["onnx_speedup_1000_rows"] = out["native_1000_rows_us"] / out["onnx_1000_rows_us"]
-    return out
-
-
 def offline_benchmark(uc: UseCase, quick: bool) -> dict[str, float]:
-    """In-process latency, ONNX vs native, by task; tasks without one report HTTP only."""
-    if uc.task == "forecast":
-        from shared.forecasting import offline_benchmark as forecast_offline
-
-        return forecast_offline(uc, quick)
-    if uc.task == "binary":
-        return classifier_offline(uc, quick)
-    return {}
+    """In-process latency, ONNX vs native, as the use case's task measures it."""
+    return get_task(uc.task).offline_benchmark(uc, quick)
 
 
 class Server:
@@ -223,17 +180,17 @@ def run_benchmark(
     uc: UseCase, quick: bool = False, sla_ms: float = 200.0, log: Log = print
 ) -> dict[str, Any]:
     """Offline and HTTP figures for one use case; writes benchmarks/results/<name>.json and .md."""
-    service_module = importlib.import_module(uc.service.partition(":")[0])
+    task = get_task(uc.task)
     log(f"{uc.name}: offline ONNX vs native ...")
     result: dict[str, Any] = {"use_case": uc.name, "quick": quick, "sla_ms": sla_ms}
     result |= offline_benchmark(uc, quick)
     log(f"{uc.name}: starting bentoml serve {uc.service} ...")
     with Server(uc.service) as server:
-        url = server.url + service_module.ROUTE
+        url = server.url + task.route
         log(f"{uc.name}: HTTP load on {url} ...")
         result |= http_benchmark(
             url,
-            service_module.example_payload(1),
+            task.example_payload(uc, 1),
             sequential=200 if quick else 1000,
             concurrent=400 if quick else 3000,
             clients=8,

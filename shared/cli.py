@@ -41,24 +41,31 @@ def list_cmd() -> None:
     """List the registered use cases."""
     from shared.usecase import registry
 
-    table = Table("use case", "task", "target", "question")
+    table = Table("use case", "task", "target", "question", show_lines=True)
     for uc in registry().values():
-        table.add_row(uc.name, uc.task, uc.target, " ".join(uc.question.split())[:90])
+        table.add_row(uc.name, uc.task, uc.target, first_question(uc.question))
     out.print(table)
 
 
-def _train_one(name: str, data: Path | None, overrides: list[str]) -> Any:
-    """Train with a progress bar over the steps; config and data errors exit with code 2."""
+def first_question(doc: str) -> str:
+    """The docstring's opening sentences up to and including its last question mark."""
+    text = " ".join(doc.split())
+    end = text.rfind("?")
+    return text[: end + 1] if end >= 0 else text.split(". ")[0]
+
+
+def _train_one(name: str, data: Path | None, overrides: list[str], register: bool = True) -> Any:
+    """Train with a progress bar over the steps; config and data errors exit with code 2 and
+    one clear message, no traceback."""
     from pydantic import ValidationError
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from shared.training import STEPS, train
-    from shared.validation import DataValidationError
 
     uc = _use_case(name)
     try:
         cfg = uc.load_config(overrides)
-    except (ValidationError, ValueError) as exc:
+    except (ValidationError, ValueError, OSError) as exc:
         err.print(f"[red]invalid config for {name}:[/red]\n{exc}")
         raise typer.Exit(2) from exc
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
@@ -68,17 +75,22 @@ def _train_one(name: str, data: Path | None, overrides: list[str]) -> Any:
         def on_step(step: str) -> None:
             progress.update(task, description=f"{name}: {step}", completed=STEPS.index(step))
 
+        def log(message: str) -> None:
+            progress.update(task, description=f"{name}: {message}")
+
         try:
-            result = train(uc, cfg, data, overrides, on_step=on_step)
-        except DataValidationError as exc:
+            return train(uc, cfg, data, overrides, on_step=on_step, register=register, log=log)
+        except (ValidationError, ValueError, KeyError, OSError) as exc:
+            # Data validation, bad config values met during the run, unreadable files: the
+            # user's input, not a bug in the pack.
             progress.stop()
-            err.print(f"[red]{name}: {exc}[/red]")
+            err.print(f"[red]{name}: {_one_line(exc)}[/red]")
             raise typer.Exit(2) from exc
-        except FileNotFoundError as exc:
-            progress.stop()
-            err.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
-    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) if not isinstance(exc, KeyError) else f"missing column or key {exc}"
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
 
 def _print_result(result: Any) -> None:
@@ -98,11 +110,18 @@ def train(
     ] = None,
     set_: SetOpt = None,
     json_: JsonOpt = False,
+    register: Annotated[
+        bool,
+        typer.Option(
+            help="--no-register: log the run to MLflow but register no model version and "
+            "store nothing: an experiment that can never be served"
+        ),
+    ] = True,
 ) -> None:
     """Validate, train, evaluate, export to ONNX, track in MLflow and store for BentoML."""
     from shared.report import write_report
 
-    result = _train_one(use_case, data, set_ or [])
+    result = _train_one(use_case, data, set_ or [], register)
     _print_result(result)
     path = write_report(result)
     err.print(f"report: {path}")
@@ -137,6 +156,49 @@ def demo(json_: JsonOpt = False) -> None:
 
 
 @app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="the new use case's folder name, e.g. bank_churn")],
+    data: Annotated[Path, typer.Option(help="your file: CSV, TSV, TXT or Parquet")],
+    target: Annotated[str, typer.Option(help="the column to predict")],
+    from_: Annotated[
+        str, typer.Option("--from", help="template whose config and KPIs to start from")
+    ] = "churn",
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="id column, never a feature")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option("--time", help="time column: the split becomes time-ordered")
+    ] = None,
+    sep: Annotated[
+        str | None,
+        typer.Option(help="separator (default: by suffix; 'whitespace' for runs of spaces)"),
+    ] = None,
+    task: Annotated[
+        str | None, typer.Option(help="binary or regression (default: from the target)")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="stratified | time | row_order | group | group_time")
+    ] = None,
+) -> None:
+    """Write usecases/NAME/ from your file: schema, features, synthetic data, config, tests."""
+    import usecases
+    from shared.scaffold.new import NewSpec, write_use_case
+
+    spec = NewSpec(name, from_, data, target, id_column, time_column, sep, task, split)
+    try:  # next to the other use cases, where the registry looks
+        folder = write_use_case(spec, Path(usecases.__path__[0]))
+    except (ValueError, KeyError, OSError) as exc:
+        err.print(f"[red]{_one_line(exc)}[/red]")
+        raise typer.Exit(2) from exc
+    err.print(f"wrote {folder}")
+    err.print(
+        f"next: `pilotpack train {name}` (synthetic rows drawn from your file), "
+        f"`pilotpack train {name} --data {data}`, `pytest usecases/{name}`, "
+        f"`bentoml serve shared.services:{name}`; then the checklist in {folder / 'README.md'}"
+    )
+
+
+@app.command()
 def sample(
     use_case: UseCaseArg,
     rows: Annotated[int, typer.Option(help="rows to write")] = 20,
@@ -160,20 +222,21 @@ def forecast(
     out: Annotated[Path, typer.Option(help="forecasts to write: .csv or .parquet")] = ...,
 ) -> None:
     """Batch forecasts for every series from the latest stored model (intervals included)."""
-    from shared.forecasting import batch_forecast
+    from shared.io import read_table
     from shared.store import ModelNotFound
-    from shared.training import read_table
+    from shared.tasks import get_task
     from shared.validation import DataValidationError
 
     uc = _use_case(use_case)
-    if uc.task != "forecast":
+    batch_forecast = getattr(get_task(uc.task), "batch_forecast", None)
+    if batch_forecast is None:
         err.print(f"[red]{uc.name} is not a forecasting use case (task {uc.task})[/red]")
         raise typer.Exit(2)
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
         err.print(f"[red]--out must end in .csv or .parquet, not {out.name}[/red]")
         raise typer.Exit(2)
     try:
-        frame = batch_forecast(uc, read_table(data), horizon)
+        frame = batch_forecast(uc, read_table(data, uc.load_config().data.reader), horizon)
     except (DataValidationError, FileNotFoundError, ModelNotFound, ValueError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from shared.io import ReaderConfig
+
 
 class Strict(BaseModel):
     """Base for every config section: unknown keys are typos and fail."""
@@ -19,6 +21,9 @@ class Strict(BaseModel):
 
 class DataConfig(Strict):
     path: Path | None = Field(None, description="CSV or Parquet file; None = synthetic data")
+    reader: ReaderConfig = Field(
+        ReaderConfig(), description="separator, decimal mark, encoding, header and column names"
+    )
     synthetic_rows: int = Field(7000, ge=100)
     seed: int = 42
 
@@ -38,11 +43,30 @@ class QualityConfig(Strict):
     label_rate_min: float = Field(0.01, ge=0, le=1)
     label_rate_max: float = Field(0.99, ge=0, le=1)
     max_duplicate_ids: int = Field(0, ge=0)
+    max_duplicates_across_parts: int = Field(
+        0,
+        ge=0,
+        description="identical rows allowed in two of train / valid / test (a leak without ids)",
+    )
+    check_label_rate_by_part: bool = Field(
+        True, description="each part's label rate within [label_rate_min, label_rate_max]"
+    )
     required_slices: list[SliceRule] = []
 
 
 class SplitConfig(Strict):
-    kind: Literal["stratified", "time", "group_time"] = "stratified"
+    kind: Literal["stratified", "time", "row_order", "group", "group_time"] = Field(
+        "stratified",
+        description=(
+            "stratified: random, label rate kept in each part (CV: stratified k-fold, plain"
+            " k-fold for a continuous target); time: oldest rows train, newest test (CV:"
+            " expanding window by time); row_order: file order is time order, first rows"
+            " train, last rows test (CV: expanding window by row); group: whole entities at"
+            " random in one part, e.g. run-to-failure fleets (CV: group k-fold); group_time:"
+            " whole entities in one part and test only after the training cut-off time (CV:"
+            " group k-fold)"
+        ),
+    )
     test_size: float = Field(0.2, gt=0, lt=1)
     valid_size: float = Field(0.2, gt=0, lt=1, description="share of the non-test part")
     seed: int = 42
@@ -65,7 +89,12 @@ class LogisticParams(Strict):
     max_iter: int = Field(2000, ge=10)
 
 
-ModelParams = Annotated[LightGBMParams | LogisticParams, Field(discriminator="kind")]
+class RidgeParams(Strict):
+    kind: Literal["ridge"] = "ridge"
+    alpha: float = Field(1.0, ge=0, description="L2 regularisation strength")
+
+
+ModelParams = Annotated[LightGBMParams | LogisticParams | RidgeParams, Field(discriminator="kind")]
 
 
 class Candidate(Strict):
@@ -106,6 +135,12 @@ class GatesConfig(Strict):
     max_parity_diff: float = Field(1e-4, gt=0)
 
 
+class RegressionGatesConfig(Strict):
+    baseline_alpha: float = Field(0.05, gt=0, lt=1, description="paired-bootstrap significance")
+    n_bootstrap: int = Field(500, ge=50)
+    max_parity_diff: float = Field(1e-3, gt=0, description="in the target's units")
+
+
 class ServingConfig(Strict):
     max_records: int = Field(1000, ge=1)
 
@@ -122,14 +157,20 @@ class PipelineConfig(Strict):
 
 
 def config_model(
-    name: str, kpi_model: type[BaseModel], settings_model: type[BaseModel] | None = None
-) -> type[PipelineConfig]:
-    """The full config class of one use case: the shared sections plus its KPI section, and
+    name: str,
+    kpi_model: type[BaseModel],
+    settings_model: type[BaseModel] | None = None,
+    gates_model: type[BaseModel] = GatesConfig,
+    base: type[BaseModel] = PipelineConfig,
+) -> type[Any]:
+    """The full config class of one use case: the task's sections plus its KPI section, and
     its `settings` section when the use case has one."""
     extra: dict[str, Any] = (
         {"settings": (settings_model, settings_model())} if settings_model else {}
     )
-    return create_model(f"{name}_config", __base__=PipelineConfig, kpi=(kpi_model, ...), **extra)
+    if gates_model is not None:
+        extra["gates"] = (gates_model, gates_model())
+    return create_model(f"{name}_config", __base__=base, kpi=(kpi_model, ...), **extra)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -1,4 +1,8 @@
-"""Human-readable output of a training run: rich tables for the terminal, JSON + Markdown files."""
+"""Human-readable output of a training run: rich tables for the terminal, JSON + Markdown files.
+
+The common parts (split, gates, parity, lineage) are written here; each task adds its own
+sections (`Task.report_tables`, `Task.markdown`, `Task.headline`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from shared.paths import reports_dir
+from shared.tasks import get_task
 
 
 def _fmt(v: Any) -> str:
@@ -18,62 +23,36 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def candidates_table(result: Any) -> Table:
-    t = Table(
-        "candidate",
-        "CV AUC",
-        "valid AUC",
-        "test AUC (95 % CI)",
-        "PR AUC",
-        "Brier",
-        "profit at its threshold",
-        title=f"{result.use_case}: candidates on the same test part (chosen: {result.chosen})",
-    )
-    for c in result.candidates:
-        lo, hi = c["test_roc_auc_ci"]
-        first_money = next((k for k in c["test_kpis"] if k.endswith(("_eur", "_usd"))), None)
-        t.add_row(
-            c["name"],
-            _fmt(c["cv_roc_auc"]),
-            _fmt(c["valid_roc_auc"]),
-            f"{c['test_roc_auc']:.3f} ({lo:.3f}-{hi:.3f})",
-            _fmt(c["test_pr_auc"]),
-            _fmt(c["test_brier"]),
-            _fmt(c["test_kpis"][first_money]) if first_money else "",
-        )
+def split_lines(split: dict[str, Any]) -> list[str]:
+    """The split kind, the size of each part and, where the data has them, its dates/entities."""
+    lines = [f"- kind: `{split.get('kind', '-')}`"]
+    for part in ("train", "valid", "test"):
+        if part in split:
+            text = f"- {part}: {split[part]} rows"
+            if f"{part}_range" in split:
+                lo, hi = split[f"{part}_range"]
+                text += f", {lo} to {hi}"
+            if f"{part}_entities" in split:
+                text += f", {split[f'{part}_entities']} entities"
+            lines.append(text)
+    lines += [
+        f"- {k}: {v}"
+        for k, v in split.items()
+        if k != "kind" and not k.startswith(("train", "valid", "test"))
+    ]
+    return lines
+
+
+def split_table(result: Any) -> Table:
+    t = Table("split", "value", title=f"{result.use_case}: how the data was split")
+    for line in split_lines(result.split):
+        key, _, value = line.removeprefix("- ").partition(": ")
+        t.add_row(key, value)
     return t
-
-
-def kpi_table(result: Any) -> Table:
-    t = Table(
-        "KPI (test part)",
-        "value",
-        title=f"{result.use_case}: business KPIs at threshold {result.threshold}",
-    )
-    for k, v in result.kpis.items():
-        t.add_row(k, _fmt(v))
-    return t
-
-
-def _is_forecast(result: Any) -> bool:
-    return getattr(result, "task", "") == "forecast"
 
 
 def result_tables(result: Any) -> list[Table]:
-    if _is_forecast(result):
-        from shared.forecast import report as forecast_report
-
-        return forecast_report.result_tables(result)
-    return [candidates_table(result), kpi_table(result)]
-
-
-def _headline(r: Any) -> tuple[str, str]:
-    """The two quality figures of the demo table: ROC / PR AUC, or MASE / WAPE for forecasts."""
-    if _is_forecast(r):
-        from shared.forecast.report import headline
-
-        return headline(r)
-    return f"ROC AUC {r.metrics['roc_auc']:.3f}", f"PR AUC {r.metrics['pr_auc']:.3f}"
+    return [split_table(result), *get_task(result.task).report_tables(result)]
 
 
 def summary_table(results: Sequence[Any]) -> Table:
@@ -93,7 +72,7 @@ def summary_table(results: Sequence[Any]) -> Table:
         t.add_row(
             r.use_case,
             r.chosen,
-            *_headline(r),
+            *get_task(r.task).headline(r),
             f"{money} = {_fmt(r.kpis[money])}" if money else "",
             f"{r.parity.max_abs_diff:.1e}",
             "passed" if r.gates_passed else "FAILED",
@@ -103,50 +82,19 @@ def summary_table(results: Sequence[Any]) -> Table:
 
 
 def markdown(result: Any) -> str:
-    if _is_forecast(result):
-        from shared.forecast import report as forecast_report
-
-        return forecast_report.markdown(result)
     lines = [
         f"# {result.use_case}: training report",
         "",
-        f"Chosen model: **{result.chosen}**, threshold {result.threshold}, "
-        f"MLflow version {result.model_version or '-'}, BentoML tag `{result.bento_tag or '-'}`.",
+        f"Task `{result.task}`. Chosen model: **{result.chosen}**, MLflow version "
+        f"{result.model_version or '-'}, BentoML tag `{result.bento_tag or '-'}`"
+        + ("" if result.registered else " (not registered: an experiment, not served)")
+        + ".",
         "",
-        "## Candidates (same test part)",
+        "## Split",
         "",
-        "| candidate | CV AUC | valid AUC | test AUC | 95 % CI | PR AUC | Brier |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for c in result.candidates:
-        lo, hi = c["test_roc_auc_ci"]
-        lines.append(
-            f"| {c['name']} | {c['cv_roc_auc']:.3f} | {c['valid_roc_auc']:.3f} | {c['test_roc_auc']:.3f} "
-            f"| {lo:.3f}-{hi:.3f} | {c['test_pr_auc']:.3f} | {c['test_brier']:.4f} |"
-        )
-    lines += ["", "## KPIs (test part)", "", "| KPI | value |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in result.kpis.items()]
-    lines += [
+        *split_lines(result.split),
         "",
-        "## Lift by decile (test part)",
-        "",
-        "| decile | rate | lift | cumulative gain |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['decile']} | {r['rate']:.3f} | {r['lift']:.2f} | {r['cumulative_gain']:.2f} |"
-        for r in result.lift
-    ]
-    lines += [
-        "",
-        "## Calibration (test part)",
-        "",
-        "| bin | n | mean predicted | observed |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {r['bin_low']:.1f}-{r['bin_high']:.1f} | {r['n']} | {r['mean_predicted']:.3f} | {r['observed_rate']:.3f} |"
-        for r in result.calibration
+        *get_task(result.task).markdown(result),
     ]
     gates = "passed" if result.gates_passed else "FAILED: " + "; ".join(result.gate_reasons)
     lines += [

@@ -1,24 +1,19 @@
 """The root BentoML service: every registered use case in one `bentoml serve`.
 
-Each use case's own service class is instantiated here and its APIs are re-exposed under
+Each use case's service class (shared/services.py) is instantiated here and its APIs are re-exposed under
 `/<use case>/<route>` (e.g. /churn/predict), so both entry points share one code path.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import inspect
 from typing import Any
 
 import bentoml
 
+from shared.services import service_for
 from shared.usecase import registry
-
-
-def _service_of(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 def _delegate(use_case: str, api_name: str, func: Any) -> Any:
@@ -39,12 +34,7 @@ def _delegate(use_case: str, api_name: str, func: Any) -> Any:
 
 def build_root_service() -> Any:
     """One class with each use case's APIs under its name; instances made at start-up."""
-    services: dict[str, Any] = {}
-    mounted: set[str] = set()
-    for uc in registry().values():
-        if uc.service and uc.service not in mounted:  # a variant sharing its parent's service: once
-            mounted.add(uc.service)
-            services[uc.name] = _service_of(uc.service)
+    services = {name: service_for(name) for name in registry()}
     attrs: dict[str, Any] = {}
     for uc_name, svc in services.items():
         for api_name, api in svc.apis.items():

@@ -1,7 +1,9 @@
-"""Train / validation / test splits: stratified, time-ordered, and grouped (by entity) by time."""
+"""Train / validation / test splits and cross-validation folds: stratified, time-ordered,
+row-ordered, grouped by entity, and grouped by entity and time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,3 +77,104 @@ def group_time_split(
     valid = np.flatnonzero(in_valid & (t > cutoff))
     test = np.flatnonzero(in_test & (t > cutoff))
     return Split(train, valid, test)
+
+
+def row_order_split(n: int, test_size: float, valid_size: float) -> Split:
+    """File order is time order: first rows train, then validation, last rows test."""
+    if n < 3:
+        raise ValueError(f"row_order split needs at least 3 rows, got {n}")
+    test_start = min(max(int(round(n * (1 - test_size))), 2), n - 1)
+    valid_start = min(max(int(round(test_start * (1 - valid_size))), 1), test_start - 1)
+    idx = np.arange(n)
+    return Split(idx[:valid_start], idx[valid_start:test_start], idx[test_start:])
+
+
+def group_split(
+    groups: np.ndarray | pd.Series, test_size: float, valid_size: float, seed: int
+) -> Split:
+    """Every row of an entity in exactly one part; entities drawn at random, sizes by entity count.
+
+    For run-to-failure fleets, where rows of one engine are not independent of each other.
+    """
+    g = np.asarray(groups)
+    entities = np.array(sorted(pd.unique(g)))
+    if len(entities) < 3:
+        raise ValueError(f"group split needs at least 3 entities, got {len(entities)}")
+    np.random.default_rng(seed).shuffle(entities)
+    n_test = min(max(1, int(round(len(entities) * test_size))), len(entities) - 2)
+    n_valid = min(
+        max(1, int(round((len(entities) - n_test) * valid_size))), len(entities) - n_test - 1
+    )
+    in_test = np.isin(g, entities[:n_test])
+    in_valid = np.isin(g, entities[n_test : n_test + n_valid])
+    return Split(
+        np.flatnonzero(~in_test & ~in_valid), np.flatnonzero(in_valid), np.flatnonzero(in_test)
+    )
+
+
+Fold = tuple[np.ndarray, np.ndarray]
+
+
+def cv_folds(
+    kind: str,
+    n_folds: int,
+    seed: int,
+    y: np.ndarray,
+    groups: np.ndarray | pd.Series | None = None,
+    times: np.ndarray | pd.Series | None = None,
+) -> list[Fold]:
+    """(train, test) index pairs for scikit-learn's `cv=`, matching the split `kind`."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, TimeSeriesSplit
+
+    y = np.asarray(y)
+    if n_folds < 2:
+        raise ValueError(f"cv_folds needs at least 2 folds, got {n_folds}")
+    if kind == "stratified":
+        if is_binary(y):
+            splitter = StratifiedKFold(n_folds, shuffle=True, random_state=seed)
+        else:
+            # A regression target cannot be stratified; a shuffled k-fold is its equivalent.
+            splitter = KFold(n_folds, shuffle=True, random_state=seed)
+        return _pairs(splitter.split(np.zeros(len(y)), y))
+    if kind == "row_order":
+        return _pairs(TimeSeriesSplit(n_folds).split(np.zeros(len(y))))
+    if kind == "time":
+        if times is None:
+            raise ValueError("cv_folds(kind='time') needs `times` (the time column)")
+        return time_folds(times, n_folds)
+    if kind in ("group", "group_time"):
+        if groups is None:
+            raise ValueError(f"cv_folds(kind={kind!r}) needs `groups` (the entity column)")
+        # GroupKFold's shuffle draws which entities share a fold, so the folds follow `seed`.
+        splitter = GroupKFold(n_folds, shuffle=True, random_state=seed)
+        return _pairs(splitter.split(np.zeros(len(y)), y, np.asarray(groups)))
+    raise ValueError(
+        f"unknown split kind {kind!r}: use stratified, time, row_order, group or group_time"
+    )
+
+
+def time_folds(times: np.ndarray | pd.Series, n_folds: int) -> list[Fold]:
+    """Expanding-window folds over distinct times: train strictly before test, ties kept together."""
+    from sklearn.model_selection import TimeSeriesSplit
+
+    t = pd.Series(times)
+    t = pd.to_datetime(t) if t.dtype == object else t
+    distinct, position = np.unique(t.to_numpy(), return_inverse=True)
+    if len(distinct) <= n_folds:
+        raise ValueError(f"{n_folds} time folds need more than {n_folds} distinct times")
+    folds = []
+    for train_t, test_t in TimeSeriesSplit(n_folds).split(distinct):
+        folds.append(
+            (np.flatnonzero(np.isin(position, train_t)), np.flatnonzero(np.isin(position, test_t)))
+        )
+    return folds
+
+
+def is_binary(y: np.ndarray) -> bool:
+    """True for 0/1 (or boolean) labels, the only targets that are stratified."""
+    values = pd.unique(np.asarray(y).ravel())
+    return len(values) <= 2 and set(values.tolist()) <= {0, 1}
+
+
+def _pairs(folds: Iterable[tuple[np.ndarray, np.ndarray]]) -> list[Fold]:
+    return [(np.asarray(train), np.asarray(test)) for train, test in folds]

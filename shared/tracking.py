@@ -134,11 +134,14 @@ def log_run(
     categorical: list[str],
     promote: bool,
     output: tuple[str, int] = ("probabilities", 2),
+    register: bool = True,
 ) -> tuple[str, str]:
     """Log one training run and register its ONNX model; returns (run_id, model version).
 
     `artifacts` maps a file name to its text content. `promote` sets the `challenger` alias.
     `output` names the graph's output tensor and its width (a regressor: ("variable", 1)).
+    `register=False` (an experiment, `train --no-register`) logs the model to the run only:
+    no registered version, so nothing can serve it by accident; the version returned is "".
     """
     import mlflow
     import mlflow.onnx
@@ -163,11 +166,14 @@ def log_run(
         info = mlflow.onnx.log_model(
             onnx.load_from_string(onnx_bytes),
             name="model",
-            registered_model_name=use_case,
+            registered_model_name=use_case if register else None,
             signature=_signature(numeric, categorical, output),
             pip_requirements=[f"onnxruntime=={metadata.version('onnxruntime')}"],
             onnx_execution_providers=["CPUExecutionProvider"],
         )
+        if not register:
+            mlflow.set_tag("registered", "false")
+            return run.info.run_id, ""
         version = str(info.registered_model_version)
         client.set_model_version_tag(use_case, version, "gates_passed", str(promote).lower())
         if promote:

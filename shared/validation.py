@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 from shared.config import QualityConfig, SliceRule
+from shared.splits import Split
+
+PARTS = ("train", "valid", "test")
 
 
 @dataclass
@@ -161,3 +164,56 @@ def validate_raw(
     if not report.ok:
         raise DataValidationError(report)
     return report
+
+
+def duplicates_across_parts(
+    frame: pd.DataFrame,
+    split: Split,
+    columns: Sequence[str],
+    allowed: int = 0,
+    max_examples: int = 5,
+) -> list[Problem]:
+    """Identical rows (over `columns`) in two parts: the model is scored on rows it has seen.
+
+    A later part's row counts once per earlier part that holds the same values; one Problem per
+    pair of parts when the total is above `allowed`. Examples are (earlier, later) row labels.
+    """
+    if not columns:
+        raise ValueError("duplicates_across_parts needs at least one column to compare")
+    # ngroup gives equal values one code, exactly (no hashing) and with missing values equal.
+    codes = frame.groupby(list(columns), dropna=False, sort=False).ngroup().to_numpy()
+    problems = []
+    for i, early in enumerate(PARTS):
+        early_rows = getattr(split, early)
+        # Sorted distinct codes of the earlier part and, for each, its first row.
+        seen, first = np.unique(codes[early_rows], return_index=True)
+        for late in PARTS[i + 1 :]:
+            rows = getattr(split, late)
+            leaked = rows[np.isin(codes[rows], seen)]
+            if len(leaked):
+                shown = leaked[:max_examples]
+                matches = early_rows[first[np.searchsorted(seen, codes[shown])]]
+                # tolist() gives plain Python labels, which print cleanly in the report.
+                pairs = zip(frame.index[matches].tolist(), frame.index[shown].tolist(), strict=True)
+                examples = list(pairs)
+                rule = f"no identical rows in both {early} and {late} (over {len(columns)} columns)"
+                problems.append(Problem("<rows>", rule, len(leaked), examples))
+    return problems if sum(p.failures for p in problems) > allowed else []
+
+
+def label_rate_by_part(y: np.ndarray, split: Split, low: float, high: float) -> list[Problem]:
+    """Each part needs a positive and a label rate within [low, high], or its metrics mislead."""
+    y = np.asarray(y, dtype=float)
+    problems = []
+    for name in PARTS:
+        part = y[getattr(split, name)]
+        positives = int(np.sum(part))
+        if positives == 0:
+            rule = f"at least one positive label in the {name} part"
+            problems.append(Problem("<label>", rule, 1, [f"0 of {len(part)} rows"]))
+            continue
+        rate = positives / len(part)
+        if not low <= rate <= high:
+            rule = f"label rate of the {name} part within [{low}, {high}]"
+            problems.append(Problem("<label>", rule, 1, [round(rate, 4)]))
+    return problems

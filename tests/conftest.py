@@ -1,24 +1,46 @@
-"""Test set-up: every test session gets its own MLflow store, BentoML home and report folder.
+"""The pack's test plugin: isolated stores for every test session, and the helpers and
+fixtures every test file shares (tests/ and, through usecases/conftest.py, usecases/*/tests).
 
 Real things only: a SQLite MLflow store in a temporary folder, BentoML's real model store,
 onnxruntime sessions and `bentoml serve` subprocesses on free loopback ports.
+
+No test depends on another having run first: a test that needs a trained model asks for one
+(`trained`, cached per use case for the session) and a served one pins that model's tag
+(`serve`), so whatever else trained the same use case meanwhile does not matter.
+
+Heavy imports (shared.*, mlflow, bentoml) stay inside functions: this module is imported
+before `pytest_configure` points BENTOML_HOME and MLFLOW_TRACKING_URI at the test folders.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from shared.benchmark import Server
+    from shared.tasks.base import RunResult
+    from shared.usecase import UseCase
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+# Enough to exercise every step; the full grids run in `make demo` and the real-data tests.
+FAST = {"gates.n_bootstrap": 100, "model.cv_folds": 2}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Set before anything imports bentoml or mlflow, so no test touches the user's stores.
 
-    usecases/conftest.py re-exports this hook, so `pytest usecases/<name>/tests` is isolated
+    usecases/conftest.py re-exports this module, so `pytest usecases/<name>/tests` is isolated
     too; the marker keeps one set of folders per process when both conftests load.
     """
     if os.environ.get("PILOTPACK_TEST_HOME") == str(os.getpid()):
@@ -31,6 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 
+# --------------------------------------------------------------------------- helpers
+
+
 def real_data(relative: str) -> Path:
     """A file under ../shared/data; skips when absent, fails instead in CI (PILOTPACK_REQUIRE_REAL_DATA=1)."""
     path = SHARED_DATA / relative
@@ -40,3 +65,107 @@ def real_data(relative: str) -> Path:
             pytest.fail(reason + " and PILOTPACK_REQUIRE_REAL_DATA=1")
         pytest.skip(reason)
     return path
+
+
+def fast_overrides(uc: UseCase) -> list[str]:
+    """One grid point per candidate, fewer trees, folds and bootstrap draws: the flow, not the
+    tuning, is under test. Only keys the use case's config has are set (tasks differ)."""
+    cfg = uc.load_config()
+    out = []
+    for key, value in FAST.items():
+        section, _, name = key.partition(".")
+        if hasattr(getattr(cfg, section, None), name):
+            out.append(f"{key}={value}")
+    for i, cand in enumerate(getattr(cfg.model, "candidates", None) or []):
+        if getattr(cand, "grid", None):
+            out.append(f"model.candidates.{i}.grid={{}}")
+        params = getattr(cand, "params", None)
+        if getattr(params, "kind", None) == "lightgbm" and hasattr(params, "n_estimators"):
+            out.append(f"model.candidates.{i}.params.n_estimators=100")
+    return out
+
+
+def cli_sets(uc: UseCase, *extra: str) -> list[str]:
+    """`fast_overrides` (and `extra`) as `--set` options of `pilotpack train`."""
+    return [arg for o in (*fast_overrides(uc), *extra) for arg in ("--set", o)]
+
+
+def train_fast(uc: UseCase, extra: list[str] | None = None, **kwargs: Any) -> RunResult:
+    """One training run with `fast_overrides` (+ `extra`); `train`'s keywords pass through."""
+    from shared.training import train
+
+    overrides = fast_overrides(uc) + (extra or [])
+    return train(uc, uc.load_config(overrides), overrides=overrides, **kwargs)
+
+
+_TRAINED: dict[str, RunResult] = {}
+
+
+def trained_model(name: str) -> RunResult:
+    """A fast, tracked and stored run of one use case that passed its gates; trained on the
+    first call in this process, the same result afterwards (tests/ and usecases/ share it)."""
+    from shared.usecase import get_use_case
+
+    if name not in _TRAINED:
+        result = train_fast(get_use_case(name))
+        assert result.gates_passed and result.bento_tag, (name, result.gate_reasons)
+        _TRAINED[name] = result
+    return _TRAINED[name]
+
+
+def pinned(uc: UseCase, tag: str) -> dict[str, str]:
+    """The environment that makes a service load exactly this stored model (not `:latest`)."""
+    return {f"PILOTPACK_MODEL_{uc.name.upper()}": tag}
+
+
+@contextmanager
+def serving(target: str, names: list[str], timeout: float = 120) -> Iterator[Server]:
+    """A real `bentoml serve target` with the `trained_model` of each named use case pinned."""
+    from shared.benchmark import Server
+    from shared.usecase import get_use_case
+
+    env: dict[str, str] = {}
+    for name in names:
+        env |= pinned(get_use_case(name), trained_model(name).bento_tag)
+    with Server(target, env=env, timeout=timeout) as server:
+        yield server
+
+
+def onnx_scorer(uc: UseCase) -> Callable[[pd.DataFrame], np.ndarray]:
+    """Train fast (untracked); raw frame -> the task's output from the exported ONNX graph."""
+    from shared.onnx_export import make_feed, session
+    from shared.tasks import get_task
+
+    task = get_task(uc.task)
+    cfg = uc.load_config()
+    configured = uc.with_config(cfg)
+    sess = session(train_fast(uc, track=False).onnx_bytes)
+
+    def score(raw: pd.DataFrame) -> np.ndarray:
+        features = configured.build_features(raw)
+        feed = make_feed(features, configured.numeric_features, configured.categorical_features)
+        return task.onnx_output(sess, feed)
+
+    return score
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def trained() -> Callable[[str], RunResult]:
+    """`trained("churn")`: the session's fast, stored run of that use case (see trained_model)."""
+    return trained_model
+
+
+@pytest.fixture(scope="session")
+def serve() -> Callable[..., Any]:
+    """`with serve("churn") as server:` a real `bentoml serve` of that use case's own service,
+    its session model pinned; use it from a module-scoped fixture to start one per module."""
+
+    def start(name: str, timeout: float = 120) -> Any:
+        from shared.usecase import get_use_case
+
+        return serving(get_use_case(name).service, [name], timeout)
+
+    return start

@@ -5,6 +5,16 @@ import pandas as pd
 import pytest
 
 from shared.forecast import features as ff
+from shared.forecast.backtest import (
+    WindowForecasts,
+    add_ensemble,
+    backtest_cutoffs,
+    choose,
+    eval_rows,
+    intervals,
+    model_rows,
+    reference_baseline,
+)
 from shared.forecast.baselines import baseline_forecasts
 from shared.forecast.config import ForecastPipelineConfig, GlobalModelParams
 from shared.forecast.model import (
@@ -16,7 +26,6 @@ from shared.forecast.model import (
 )
 from shared.forecast.panel import build_panel, to_long
 from shared.forecast.windows import panel_windows
-from shared.forecasting import backtest_cutoffs, eval_rows
 from shared.onnx_export import make_feed, session, to_onnx
 
 NAMES = ("step", "lag_1", "mean_4", "last_year", "holiday")
@@ -102,9 +111,25 @@ def test_eval_rows_count_what_they_leave_out():
     assert len(rows) + sum(excluded.values()) == panel.n_series
 
 
-def test_seasonal_lag_shorter_than_horizon_is_refused():
-    with pytest.raises(ValueError, match="read the future"):
-        ff.seasonal(np.zeros((1, 60)), horizon=8, season=4)
+def test_a_season_shorter_than_the_horizon_reads_whole_past_seasons_only():
+    """Weekly season 7, 14-day horizon: step h reads 7 * ceil(h / 7) periods back."""
+    y = np.arange(1.0, 29.0)[None, :]  # value = day number, 28 days, origin = day 28
+    f = ff.seasonal(y, horizon=14, season=7)
+    # steps 1..7 target days 29..35 -> days 22..28; steps 8..14 target 36..42 -> also 22..28
+    assert f[0].tolist() == list(range(22, 29)) * 2
+    assert (f <= 28).all()  # never a value after the origin
+    from shared.forecast.calendar import seasonal_lag
+
+    assert seasonal_lag(14, 7).tolist() == [7] * 7 + [14] * 7
+    assert seasonal_lag(8, 52).tolist() == [52] * 8  # season >= horizon: as before
+    # the config accepts it, and the statistical SeasonalNaive agrees with the feature
+    cfg = ForecastPipelineConfig(
+        backtest={"horizon": 14, "season": 7}, model={"history_length": 28}
+    )
+    from shared.forecast.baselines import stat_forecasts
+
+    sn = stat_forecasts(y, 14, cfg.baselines, 7, ["seasonal_naive"])["seasonal_naive"]
+    np.testing.assert_array_equal(sn, f)
 
 
 def test_global_model_onnx_parity_with_missing_values_and_fallback():
@@ -133,3 +158,68 @@ def test_baselines_fall_back_to_naive_for_short_histories():
     out = baseline_forecasts(panel, rows, cutoff, 4, CFG.baselines, 52)
     last = panel.y[rows, cutoff]
     np.testing.assert_allclose(out["seasonal_naive"], np.repeat(last[:, None], 4, axis=1))
+
+
+def fake_windows(n_windows=2):
+    rng = np.random.default_rng(0)
+    out = []
+    for k in range(n_windows):
+        y = rng.uniform(50, 150, (40, 4))
+        out.append(
+            WindowForecasts(
+                cutoff=f"2020-0{k + 1}-01",
+                rows=np.arange(40),
+                y=y,
+                mase_scale=np.full(40, 10.0),
+                scale=np.full(40, 100.0),
+                forecasts={
+                    "lightgbm": y + rng.normal(8, 5, y.shape),  # biased up
+                    "naive": y + rng.normal(0, 30, y.shape),
+                    "seasonal_naive": y - rng.normal(8, 5, y.shape),  # biased down
+                },
+                fallback=np.zeros(40, bool),
+                excluded={},
+                seconds={},
+            )
+        )
+    return out
+
+
+def test_ensemble_is_the_mean_with_the_best_baseline_and_is_chosen_when_it_wins():
+    cfg = ForecastPipelineConfig(baselines={"models": ["naive", "seasonal_naive"]})
+    windows = fake_windows()
+    partner = add_ensemble(windows, cfg)
+    assert partner == "seasonal_naive"  # lowest MASE of the baselines
+    w = windows[0]
+    np.testing.assert_allclose(
+        w.forecasts["ensemble"], (w.forecasts["lightgbm"] + w.forecasts["seasonal_naive"]) / 2
+    )
+    assert reference_baseline(windows, cfg) == "seasonal_naive"  # gates.baseline: best
+
+    class Uc:
+        @staticmethod
+        def compute_kpis(y, f, base, cfg):
+            return {"abs_error": float(np.nansum(np.abs(y - f)))}
+
+    from types import SimpleNamespace
+
+    rows = model_rows(windows, Uc, SimpleNamespace(model=cfg.model, kpi=None), "seasonal_naive")
+    kinds = {r["name"]: r["kind"] for r in rows}
+    assert kinds == {
+        "lightgbm": "global",
+        "naive": "statistical",
+        "seasonal_naive": "statistical",
+        "ensemble": "ensemble",
+    }
+    # opposite biases cancel: the ensemble wins and is chosen
+    assert choose(rows)["name"] == "ensemble"
+    off = ForecastPipelineConfig(baselines=cfg.baselines, model={"ensemble": False})
+    assert add_ensemble(fake_windows(), off) is None
+
+
+def test_interval_coverage_with_one_window_is_na_with_the_reason():
+    one = intervals(fake_windows(1), "lightgbm", [80], clip_at_zero=False)
+    assert one["coverage"]["80"] == "n/a" and "one backtest window" in one["coverage"]["reason"]
+    assert len(one["quantiles_scaled"]["80"]) == 4  # quantiles still come from that window
+    two = intervals(fake_windows(2), "lightgbm", [80], clip_at_zero=False)
+    assert 0 <= two["coverage"]["80"] <= 1

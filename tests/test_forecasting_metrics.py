@@ -53,3 +53,15 @@ def test_metrics_by_step_pool_series_per_step():
     assert steps[0]["wape"] == pytest.approx(3 / 40)
     assert steps[1]["wape"] == pytest.approx(5 / 60)
     assert set(forecast_metrics(y, f, np.ones(2))) == {"mase", "wape", "smape", "bias"}
+
+
+def test_nan_actuals_are_not_scored():
+    """A period not observed (closed, data.gaps: missing) counts in no metric."""
+    y = np.array([[10.0, np.nan], [20.0, 30.0]])
+    f = np.array([[12.0, 99.0], [15.0, 30.0]])
+    assert wape(y, f) == pytest.approx(7 / 60)
+    assert bias(y, f) == pytest.approx(-3 / 60)
+    assert smape(y, f) == pytest.approx((4 / 22 + 10 / 35) / 3)
+    # row a: |e| = 2 over 1 observed step; row b: (5 + 0) / 2 -> mean of 2 and 2.5
+    assert mase(y, f, np.array([1.0, 1.0])) == pytest.approx(2.25)
+    assert np.isnan(mase(np.full((1, 2), np.nan), f[:1], np.ones(1)))

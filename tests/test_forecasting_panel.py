@@ -53,3 +53,30 @@ def test_windows_hold_history_only_and_nan_before_start(raw):
 def test_series_scale_is_mean_absolute_level_with_a_floor():
     y = np.array([[np.nan, 2.0, -4.0], [np.nan, np.nan, np.nan], [0.0, 0.0, 0.0]])
     assert series_scale(y, 3, 1.0).tolist() == [3.0, 1.0, 1.0]
+
+
+def test_gaps_missing_keeps_nan_and_counts_it(raw):
+    panel = build_panel(to_long(raw, ["sku"], "week", "sales", "holiday"), ["sku"], gaps="missing")
+    b = panel.y[1]
+    assert b[2] == -5.0 and np.isnan(b[3]) and b[4] == 0.0  # the gap stays not observed
+    assert (panel.report.filled_gaps, panel.report.missing_periods) == (0, 1)
+    w = panel_windows(panel, np.array([1]), np.array([4]), 5, 1, season=4, floor=1.0)
+    assert w.observed().tolist() == [2]  # the gap is not an observation
+    assert np.isnan(panel_targets(panel, np.array([1]), np.array([2]), 1)[0, 0])  # not scored
+
+
+def test_daily_and_monthly_grids():
+    days = pd.DataFrame(
+        {"s": "a", "d": ["2024-02-27", "2024-02-28", "2024-03-01"], "y": [1.0, 2.0, 3.0]}
+    )
+    p = build_panel(to_long(days, ["s"], "d", "y"), ["s"], freq="D")
+    assert p.n_periods == 4 and p.dates[-1] == np.datetime64("2024-03-01")
+    assert p.y[0].tolist() == [1.0, 2.0, 0.0, 3.0]  # 2024-02-29 filled (gaps: zero)
+    months = pd.DataFrame(
+        {"s": "a", "d": ["2023-11-30", "2024-01-31", "2024-02-29"], "y": [1.0, 2.0, 3.0]}
+    )
+    p = build_panel(to_long(months, ["s"], "d", "y"), ["s"], freq="M")
+    assert p.n_periods == 4 and str(p.dates[1]) == "2023-12-31"
+    assert [str(d) for d in p.future_dates(2)] == ["2024-03-31", "2024-04-30"]
+    with pytest.raises(ValueError, match="grid"):
+        build_panel(to_long(months, ["s"], "d", "y"), ["s"], freq="MS")

@@ -1,53 +1,40 @@
-"""`bentoml serve` at the root serves every registered use case under its own name."""
+"""`bentoml serve` at the root serves every registered use case and variant under its own name,
+each through its task's route with its task's example payload."""
 
 from __future__ import annotations
-
-import importlib
 
 import httpx
 import pytest
 
-from shared.benchmark import Server
+from shared.services import service_for
+from shared.tasks import get_task
 from shared.usecase import registry
-from tests.helpers import train_fast
+from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
-
-
-def _served() -> dict[str, str]:
-    """Use case name -> service target, once per service (a variant shares its parent's)."""
-    out: dict[str, str] = {}
-    for uc in registry().values():
-        if uc.service not in out.values():
-            out[uc.name] = uc.service
-    return out
-
-
-SERVED = _served()
+NAMES = list(registry())
 
 
 @pytest.fixture(scope="module")
 def root():
-    for uc in registry().values():
-        result = train_fast(uc)
-        assert result.gates_passed, (uc.name, result.gate_reasons)
-    with Server("shared.service:PilotPack", timeout=180) as server:
+    with serving("shared.service:PilotPack", NAMES, timeout=180) as server:
         yield server
 
 
-@pytest.mark.parametrize("name", list(SERVED))
-def test_every_use_case_answers_under_its_name(root, name):
-    module = importlib.import_module(SERVED[name].partition(":")[0])
-    url = f"{root.url}/{name}{module.ROUTE}"
-    good = httpx.post(url, json=module.example_payload(2), timeout=30)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_use_case_answers_under_its_name(root, trained, name):
+    uc = registry()[name]
+    task = get_task(uc.task)
+    url = f"{root.url}/{name}{task.route}"
+    good = httpx.post(url, json=task.example_payload(uc, 2), timeout=30)
     assert good.status_code == 200, good.text
+    body = good.json()
+    assert body and all(b["model_version"] == trained(name).model_version for b in body)
     bad = httpx.post(url, json={}, timeout=30)
     assert 400 <= bad.status_code < 500
 
 
 def test_openapi_lists_every_route_of_every_service(root):
     paths = set(httpx.get(f"{root.url}/docs.json").json()["paths"])
-    for name, target in SERVED.items():
-        module, _, attr = target.partition(":")
-        service = getattr(importlib.import_module(module), attr)
-        assert {f"/{name}{api.route}" for api in service.apis.values()} <= paths
+    for name in NAMES:
+        assert {f"/{name}{api.route}" for api in service_for(name).apis.values()} <= paths

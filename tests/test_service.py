@@ -1,4 +1,5 @@
-"""The churn service through a real `bentoml serve` subprocess on a free loopback port."""
+"""The churn service built by the core's factory, through a real `bentoml serve` subprocess on
+a free loopback port (`bentoml serve shared.services:churn`)."""
 
 from __future__ import annotations
 
@@ -6,35 +7,45 @@ import httpx
 import pytest
 
 from shared.benchmark import Server
-from shared.serving import ClassifierPredictor
+from shared.services import service_for
+from shared.serving import RecordPredictor
+from shared.tasks import get_task
 from shared.usecase import get_use_case
-from tests.helpers import train_fast
-from usecases.churn.service import MAX_RECORDS, CustomerRecord, example_payload
+from tests.conftest import pinned
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("churn")
+TASK = get_task(UC.task)
+MAX_RECORDS = UC.load_config().serving.max_records
+API = next(a for a in service_for(UC.name).apis.values() if a.route == TASK.route)
+CustomerRecord = API.input_spec.model_fields["records"].annotation.__args__[0]
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return train_fast(UC)
+def model(trained):
+    return trained(UC.name)
 
 
 @pytest.fixture(scope="module")
-def server(trained):
-    with Server(UC.service) as s:
+def server(serve, model):
+    with serve(UC.name) as s:
         yield s
 
 
-def _post(server: Server, body: object, path: str = "/predict") -> httpx.Response:
+def _post(server: Server, body: object, path: str = TASK.route) -> httpx.Response:
     return httpx.post(server.url + path, json=body, timeout=10)
 
 
 def _record(**changes: object) -> dict:
-    return example_payload(1)["records"][0] | changes
+    return TASK.example_payload(UC, 1)["records"][0] | changes
 
 
-def test_good_records_get_probability_decision_and_version(server, trained):
+def test_the_service_is_named_after_the_use_case_and_serves_at_the_task_route():
+    assert UC.service == "shared.services:churn"
+    assert service_for("churn").name == "churn" and TASK.route == "/predict"
+
+
+def test_good_records_get_probability_decision_and_version(server, model, monkeypatch):
     records = [
         _record(),
         _record(customerID="b", Contract="Two year", tenure=60, TotalCharges="3000"),
@@ -44,13 +55,27 @@ def test_good_records_get_probability_decision_and_version(server, trained):
     body = r.json()
     assert [b["customerID"] for b in body] == ["7590-VHVEG", "b"]
     assert all(0 <= b["churn_probability"] <= 1 for b in body)
-    assert all(b["model_version"] == trained.model_version for b in body)
-    assert body[0]["contact"] == (body[0]["churn_probability"] >= trained.threshold)
+    assert all(b["model_version"] == model.model_version for b in body)
+    assert body[0]["contact"] == (body[0]["churn_probability"] >= model.threshold)
     # Same code path in-process: identical scores.
-    local = ClassifierPredictor.from_store(UC).predict([CustomerRecord(**x) for x in records])
+    for key, value in pinned(UC, model.bento_tag).items():
+        monkeypatch.setenv(key, value)
+    local = RecordPredictor.from_store(UC).predict([CustomerRecord(**x) for x in records])
     assert [b["churn_probability"] for b in body] == pytest.approx(
         [x["probability"] for x in local], abs=1e-6
     )
+
+
+def test_the_response_has_exactly_the_declared_output_fields(server):
+    r = _post(server, TASK.example_payload(UC, 3))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body) == 3
+    expected = {"customerID", "churn_probability", "contact", "model_version"}
+    assert all(set(b) == expected for b in body), body
+    assert {o.name for o in UC.outputs} | {UC.id_column, "model_version"} == expected
+    schema = httpx.get(server.url + "/docs.json").json()["components"]["schemas"]
+    assert set(schema["ChurnResult"]["properties"]) == expected
 
 
 @pytest.mark.parametrize(
@@ -86,7 +111,7 @@ def test_bad_input_is_a_4xx_naming_the_field(server, body, field):
 
 def test_non_json_body_is_a_4xx(server):
     r = httpx.post(
-        server.url + "/predict", content=b"not json", headers={"content-type": "application/json"}
+        server.url + TASK.route, content=b"not json", headers={"content-type": "application/json"}
     )
     assert 400 <= r.status_code < 500
 
@@ -119,7 +144,7 @@ def test_rejected_requests_are_counted_by_status_code(server):
         x
         for x in metrics.splitlines()
         if x.startswith("bentoml_service_request_total")
-        and 'endpoint="/predict"' in x
+        and f'endpoint="{TASK.route}"' in x
         and 'http_response_code="400"' in x
     )
     assert float(line.split()[-1]) >= 1

@@ -3,8 +3,14 @@ import pandas as pd
 import pytest
 
 from shared.config import QualityConfig, SliceRule
+from shared.splits import Split
 from shared.usecase import get_use_case
-from shared.validation import DataValidationError, validate_raw
+from shared.validation import (
+    DataValidationError,
+    duplicates_across_parts,
+    label_rate_by_part,
+    validate_raw,
+)
 
 UC = get_use_case("churn")
 
@@ -66,3 +72,67 @@ def test_clean_data_passes_with_label_rate_recorded():
     report = validate_raw(raw, UC.raw_schema, QualityConfig(), UC.id_column, UC.labels)
     assert report.ok
     assert report.stats["label_rate"] == pytest.approx(np.mean(raw["Churn"] == "Yes"))
+
+
+def _split(train: list[int], valid: list[int], test: list[int]) -> Split:
+    return Split(np.array(train), np.array(valid), np.array(test))
+
+
+def test_duplicates_across_parts_name_the_parts_and_the_rows():
+    frame = pd.DataFrame(
+        {"a": [1, 2, 3, 1, 2, 9, 1, np.nan, np.nan], "b": list("xyzxwvxqq")},
+        index=[10, 11, 12, 13, 14, 15, 16, 17, 18],
+    )
+    # (1, x) is in train, valid and test; (2, y) vs (2, w) differ in b; NaN rows are equal.
+    split = _split([0, 1, 2, 7], [3, 4], [5, 6, 8])
+    problems = duplicates_across_parts(frame, split, ["a", "b"])
+    by_rule = {p.rule: p for p in problems}
+    assert set(by_rule) == {
+        "no identical rows in both train and valid (over 2 columns)",
+        "no identical rows in both train and test (over 2 columns)",
+        "no identical rows in both valid and test (over 2 columns)",
+    }
+    assert by_rule["no identical rows in both train and test (over 2 columns)"].failures == 2
+    assert by_rule["no identical rows in both train and test (over 2 columns)"].examples == [
+        (10, 16),
+        (17, 18),
+    ]
+    assert by_rule["no identical rows in both train and valid (over 2 columns)"].examples == [
+        (10, 13)
+    ]
+    assert str(problems[0]) == (
+        "<rows>: no identical rows in both train and valid (over 2 columns) failed for 1 row(s),"
+        " e.g. (10, 13)"
+    )
+    # Over column a alone, (2, y) and (2, w) are duplicates too.
+    only_a = duplicates_across_parts(frame, split, ["a"])
+    assert {p.rule: p.failures for p in only_a}[
+        "no identical rows in both train and valid (over 1 columns)"
+    ] == 2
+
+
+def test_duplicates_within_one_part_or_under_the_allowance_are_fine():
+    frame = pd.DataFrame({"a": [1, 1, 2, 3, 3], "b": [0, 0, 0, 5, 6]})
+    split = _split([0, 1], [2], [3, 4])
+    assert duplicates_across_parts(frame, split, ["a", "b"]) == []
+    leaky = _split([0, 2], [3], [1, 4])
+    assert len(duplicates_across_parts(frame, leaky, ["a", "b"])) == 1
+    assert duplicates_across_parts(frame, leaky, ["a", "b"], allowed=1) == []
+
+
+def test_label_rate_by_part_flags_a_part_without_positives_and_an_extreme_rate():
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 1, 1, 1])
+    split = _split([0, 1, 2, 3], [4, 5, 6], [7, 8, 9])
+    problems = label_rate_by_part(y, split, 0.01, 0.99)
+    assert [(p.column, p.rule, p.examples) for p in problems] == [
+        ("<label>", "at least one positive label in the valid part", ["0 of 3 rows"]),
+        ("<label>", "label rate of the test part within [0.01, 0.99]", [1.0]),
+    ]
+    assert label_rate_by_part(y, _split([0, 1, 2], [3, 7], [4, 8, 9]), 0.01, 0.99) == []
+
+
+def test_quality_config_has_the_split_checks():
+    cfg = QualityConfig()
+    assert cfg.max_duplicates_across_parts == 0 and cfg.check_label_rate_by_part
+    with pytest.raises(ValueError):
+        QualityConfig(max_duplicates_across_parts=-1)

@@ -1,3 +1,4 @@
-"""Use-case tests run with the same isolated MLflow store and BentoML home as tests/."""
+"""Use-case tests get the same plugin as tests/ (tests/conftest.py): isolated MLflow store and
+BentoML home, and the shared fixtures (`trained`, `serve`)."""
 
-from tests.conftest import pytest_configure  # noqa: F401  (the hook, re-exported)
+from tests.conftest import pytest_configure, serve, trained  # noqa: F401  (hook and fixtures)

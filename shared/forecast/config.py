@@ -8,14 +8,35 @@ from typing import Literal
 from pydantic import BaseModel, Field, create_model, model_validator
 
 from shared.config import Strict
+from shared.forecast.calendar import Freq
+from shared.io import ReaderConfig
 
 BASELINES = ("naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
 
 
 class ForecastDataConfig(Strict):
     path: Path | None = Field(None, description="CSV or Parquet file; None = synthetic data")
+    reader: ReaderConfig = Field(
+        ReaderConfig(), description="separator, decimal mark, encoding, header and column names"
+    )
+    freq: Freq = Field(
+        "W",
+        description="D daily, W weekly (any weekday; grid from the first date), MS monthly on "
+        "the 1st, M monthly on the last day",
+    )
+    gaps: Literal["zero", "missing"] = Field(
+        "zero",
+        description="a period missing inside a series' life: zero = nothing was sold (filled "
+        "with 0 and scored); missing = not observed (e.g. closed: kept NaN, never scored, "
+        "never imputed as demand)",
+    )
+    calendar: Path | None = Field(
+        None,
+        description="CSV: the time column + 0/1 flag columns known in advance (holidays...); "
+        "the flags become model inputs and are read for future periods",
+    )
     n_series: int = Field(120, ge=1, description="synthetic series")
-    n_weeks: int = Field(156, ge=20, description="synthetic weeks of history")
+    n_periods: int = Field(156, ge=20, description="synthetic periods of history")
     seed: int = 42
 
 
@@ -42,14 +63,6 @@ class BacktestConfig(Strict):
         True, description="no negative forecasts for any model (demand is not negative)"
     )
 
-    @model_validator(mode="after")
-    def _season_covers_horizon(self) -> BacktestConfig:
-        if self.season < self.horizon:
-            raise ValueError(
-                f"season {self.season} < horizon {self.horizon}: seasonal lags would read the future"
-            )
-        return self
-
 
 class BaselinesConfig(Strict):
     """statsforecast models. AutoETS with a 52-week season costs ~0.15 s per series per window,
@@ -67,11 +80,9 @@ class BaselinesConfig(Strict):
     n_jobs: int = Field(2, ge=1)
 
     @model_validator(mode="after")
-    def _seasonal_naive_present(self) -> BaselinesConfig:
-        if "seasonal_naive" not in self.models:
-            raise ValueError(
-                "seasonal_naive is the reference of the gates: keep it in baselines.models"
-            )
+    def _some_baseline(self) -> BaselinesConfig:
+        if not self.models:
+            raise ValueError("baselines.models is empty: the gates need at least one baseline")
         return self
 
 
@@ -99,6 +110,11 @@ class GlobalModelConfig(Strict):
     max_train_rows: int = Field(400_000, ge=100, description="(origin, step) rows sampled per fit")
     n_jobs: int = Field(1, ge=1, description="LightGBM threads; >1 busy-waits on a loaded machine")
     seed: int = 42
+    ensemble: bool = Field(
+        True,
+        description="also score the mean of the global model and the best baseline (lowest "
+        "backtest MASE) as candidate `ensemble`; chosen when it wins",
+    )
 
 
 class IntervalsConfig(Strict):
@@ -112,7 +128,9 @@ class IntervalsConfig(Strict):
 
 
 class ForecastGatesConfig(Strict):
-    baseline: Literal["seasonal_naive"] = "seasonal_naive"
+    baseline: str = Field(
+        "best", description="best = the baseline with the lowest backtest MASE; or a model name"
+    )
     min_wape_gain_pct: float = Field(
         0.0, description="WAPE must improve on the baseline by this much"
     )
@@ -138,9 +156,16 @@ class ForecastPipelineConfig(Strict):
     serving: ForecastServingConfig = ForecastServingConfig()
 
     @model_validator(mode="after")
-    def _history_reaches_seasonal_lags(self) -> ForecastPipelineConfig:
+    def _consistent(self) -> ForecastPipelineConfig:
         if self.model.history_length < self.backtest.season:
             raise ValueError("model.history_length must cover at least one season")
+        if self.gates.baseline != "best" and self.gates.baseline not in self.baselines.models:
+            raise ValueError(
+                f"gates.baseline {self.gates.baseline!r} is neither 'best' nor one of "
+                f"baselines.models {self.baselines.models}"
+            )
+        if self.model.name in (*BASELINES, "ensemble"):
+            raise ValueError(f"model.name {self.model.name!r} is taken by another candidate")
         return self
 
 

@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from shared.forecast.calendar import seasonal_lag
+
 
 def per_step(values: np.ndarray, horizon: int) -> np.ndarray:
     """[n] per-origin value -> [n * H]."""
@@ -47,14 +49,13 @@ def lag(y: np.ndarray, k: int) -> np.ndarray:
 
 
 def seasonal(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """[n, H] value one `season` before each target period: the seasonal naive forecast.
-
-    Raises when the season is shorter than the horizon: the value would lie in the future.
+    """[n, H] the seasonal naive forecast: for step h, the value `season * ceil(h / season)`
+    periods before the target, i.e. the same position in the latest season that lies wholly
+    in the history. With a season shorter than the horizon (weekly season 7, 14-day horizon)
+    steps 8..14 read two seasons back: never a value after the origin.
     """
-    if season < horizon:
-        raise ValueError(f"seasonal lag {season} < horizon {horizon} would read the future")
     L = y.shape[1]
-    idx = L - 1 + np.arange(1, horizon + 1) - season
+    idx = L - 1 + np.arange(1, horizon + 1) - seasonal_lag(horizon, season)
     out = np.full((len(y), horizon), np.nan)
     ok = idx >= 0
     out[:, ok] = y[:, idx[ok]]
@@ -74,6 +75,23 @@ def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(
         a, b, out=np.full(np.broadcast(a, b).shape, np.nan), where=np.nan_to_num(b) > 0
     )
+
+
+def calendar_flags(w: object) -> dict[str, np.ndarray]:
+    """[n * H] per calendar-file flag at each target period (see Windows.future_flags)."""
+    return {k: flat(v) for k, v in getattr(w, "future_flags", {}).items()}
+
+
+def day_of_week(dates: np.ndarray) -> np.ndarray:
+    """0 = Monday .. 6 = Sunday of datetime64[D] dates, no pandas."""
+    d = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
+    return ((d + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday
+
+
+def month_of_year(dates: np.ndarray) -> np.ndarray:
+    """1..12 of datetime64[D] dates, no pandas."""
+    m = np.asarray(dates, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    return (m % 12 + 1).astype(np.float64)
 
 
 def week_of_year(dates: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ Conventions (tests work them out by hand):
           history before the origin, or of the naive forecast (lag 1) for a series with less
           than season + 1 periods of history. Series with a zero scale (a constant history)
           are left out of MASE only, and counted.
+- A NaN actual (a period not observed, `data.gaps: missing`, or after a series closed) is
+  not scored by any metric.
 """
 
 from __future__ import annotations
@@ -32,17 +34,25 @@ def mase_scale(history: np.ndarray, season: int) -> np.ndarray:
     return out
 
 
+def _seen(y: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ok = np.isfinite(y)
+    return y[ok], np.asarray(f)[ok]
+
+
 def wape(y: np.ndarray, f: np.ndarray) -> float:
+    y, f = _seen(y, f)
     den = np.sum(np.abs(y))
     return float(np.sum(np.abs(y - f)) / den) if den > 0 else float("nan")
 
 
 def bias(y: np.ndarray, f: np.ndarray) -> float:
+    y, f = _seen(y, f)
     den = np.sum(np.abs(y))
     return float(np.sum(f - y) / den) if den > 0 else float("nan")
 
 
 def smape(y: np.ndarray, f: np.ndarray) -> float:
+    y, f = _seen(y, f)
     den = np.abs(y) + np.abs(f)
     terms = np.divide(
         2 * np.abs(y - f), den, out=np.zeros_like(den, dtype=np.float64), where=den > 0
@@ -51,12 +61,20 @@ def smape(y: np.ndarray, f: np.ndarray) -> float:
 
 
 def mase(y: np.ndarray, f: np.ndarray, scale: np.ndarray) -> float:
-    """y, f: [n, H]; scale: [n]. Mean over rows with a positive scale of mean_h |e| / scale."""
-    ok = np.isfinite(scale) & (scale > 0)
+    """y, f: [n, H]; scale: [n]. Mean over rows with a positive scale (and at least one
+    observed actual) of mean_h |e| / scale, NaN actuals skipped."""
+    err = np.abs(y - f)
+    seen = np.isfinite(err)
+    ok = np.isfinite(scale) & (scale > 0) & seen.any(axis=1)
     if not ok.any():
         return float("nan")
-    per_row = np.mean(np.abs(y[ok] - f[ok]), axis=1) / scale[ok]
+    per_row = np.where(seen[ok], err[ok], 0.0).sum(axis=1) / seen[ok].sum(axis=1) / scale[ok]
     return float(np.mean(per_row))
+
+
+def scored_cells(y: np.ndarray) -> int:
+    """How many (series, step) actuals the metrics score."""
+    return int(np.isfinite(y).sum())
 
 
 def forecast_metrics(y: np.ndarray, f: np.ndarray, scale: np.ndarray) -> dict[str, float]:

@@ -23,6 +23,28 @@ from shared.usecase import Features
 OBJECTIVES = {"l1": "regression_l1", "l2": "regression", "huber": "huber"}
 
 
+def make_global(
+    make_model: Callable[..., Any],
+    params: GlobalModelParams,
+    names: Sequence[str],
+    default_names: Sequence[str],
+    n_jobs: int = 1,
+    seed: int = 42,
+) -> Any:
+    """The use case's `make_model`, told its input names when it accepts `feature_names=`
+    (needed when a calendar file adds inputs)."""
+    import inspect
+
+    if "feature_names" in inspect.signature(make_model).parameters:
+        return make_model(params, feature_names=list(names), n_jobs=n_jobs, seed=seed)
+    if list(names) != list(default_names):
+        raise TypeError(
+            "make_model(params, ...) must accept feature_names= when a calendar file adds "
+            f"model inputs ({sorted(set(names) - set(default_names))})"
+        )
+    return make_model(params, n_jobs=n_jobs, seed=seed)
+
+
 def make_global_regressor(
     params: GlobalModelParams, feature_names: Sequence[str], n_jobs: int = 1, seed: int = 42
 ) -> Any:

@@ -2,7 +2,9 @@
 
 Decisions (documented in each use case's README):
 - A series lives from its first to its last observed period. Periods missing inside that span
-  are filled with 0 (no sale was recorded) and counted per series in `PanelReport`.
+  are, by config `data.gaps`, filled with 0 (`zero`: no sale was recorded) or kept NaN
+  (`missing`: not observed, e.g. closed; never scored, never imputed as demand), and counted
+  in `PanelReport`.
 - Before its first observation a series is NaN ("not yet open"); models see NaN there, not 0.
 - Zero and negative values (returns) are kept as they are: actuals are what happened.
 - Holiday flags missing for a filled period come from the calendar: the flag that the other
@@ -11,12 +13,15 @@ Decisions (documented in each use case's README):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from shared.forecast.calendar import Calendar, off_grid, period_index, seasonal_lag, shift
 
 ID = "unique_id"
 DS = "ds"
@@ -60,7 +65,8 @@ class PanelReport:
     series: int
     rows: int
     periods: int
-    filled_gaps: int
+    filled_gaps: int  # missing periods inside a series filled with 0 (gaps: zero)
+    missing_periods: int  # missing periods inside a series kept as NaN (gaps: missing)
     series_with_gaps: int
     zero_values: int
     negative_values: int
@@ -83,8 +89,10 @@ class Panel:
     holiday: np.ndarray  # [n, T] float64 0/1
     first: np.ndarray  # [n] index of the first observed period
     last: np.ndarray  # [n] index of the last observed period
-    freq_days: int = 7
+    freq: str = "W"
     report: PanelReport | None = field(default=None, repr=False)
+    flags: Calendar | None = None  # flags known in advance (config data.calendar)
+    holiday_column: str | None = None  # its name, to find it in `flags`
 
     @property
     def n_series(self) -> int:
@@ -98,10 +106,17 @@ class Panel:
         """[T] holiday flag per date: set when any series carries it that date."""
         return np.nanmax(self.holiday, axis=0) if self.n_series else np.zeros(self.n_periods)
 
+    def future_dates(self, horizon: int) -> np.ndarray:
+        """[H] the periods after the panel's last date."""
+        return shift(self.dates[-1], np.arange(1, horizon + 1), self.freq)
+
     def future_holidays(self, horizon: int, season: int = 52) -> np.ndarray:
-        """[H] flags after the panel's end: the calendar's flag one season earlier."""
+        """[H] holiday flags after the panel's end: from the calendar file when it lists the
+        holiday column, else the flag of the same period in the latest past season."""
+        if self.flags is not None and self.holiday_column in self.flags.flags:
+            return self.flags.lookup(self.future_dates(horizon))[self.holiday_column]
         cal = self.calendar()
-        idx = self.n_periods - season + np.arange(horizon)
+        idx = self.n_periods - 1 + np.arange(1, horizon + 1) - seasonal_lag(horizon, season)
         ok = (idx >= 0) & (idx < self.n_periods)
         out = np.zeros(horizon)
         out[ok] = cal[idx[ok]]
@@ -119,15 +134,26 @@ class Panel:
         )
 
 
-def build_panel(long: pd.DataFrame, id_columns: Sequence[str] = (), freq_days: int = 7) -> Panel:
-    """Long rows (from `to_long`) -> Panel; assumes validated input (regular dates, no duplicates)."""
+def build_panel(
+    long: pd.DataFrame,
+    id_columns: Sequence[str] = (),
+    freq: str = "W",
+    gaps: str = "zero",
+    flags: Calendar | None = None,
+    holiday_column: str | None = None,
+) -> Panel:
+    """Long rows (from `to_long`) -> Panel; assumes validated input (dates on the grid of
+    `freq`, no duplicates). `gaps`: "zero" fills a missing period inside a series with 0,
+    "missing" keeps it NaN."""
     dates_all = long[DS].to_numpy(dtype="datetime64[D]")
     start, end = dates_all.min(), dates_all.max()
-    step = np.timedelta64(freq_days, "D")
-    dates = np.arange(start, end + step, step)
+    if off_grid(dates_all, start, freq).any():
+        raise ValueError(f"dates are not on the {freq} grid starting {start}: validate first")
+    T = int(period_index(end, start, freq)) + 1
+    dates = shift(start, np.arange(T), freq)
     ids, inverse = np.unique(long[ID].to_numpy(dtype=str), return_inverse=True)
-    t = ((dates_all - start) // step).astype(np.int64)
-    n, T = len(ids), len(dates)
+    t = period_index(dates_all, start, freq)
+    n = len(ids)
     observed = np.zeros((n, T), dtype=bool)
     observed[inverse, t] = True
     y = np.full((n, T), np.nan)
@@ -137,13 +163,17 @@ def build_panel(long: pd.DataFrame, id_columns: Sequence[str] = (), freq_days: i
     first = observed.argmax(axis=1)
     last = T - 1 - observed[:, ::-1].argmax(axis=1)
     span = (np.arange(T)[None, :] >= first[:, None]) & (np.arange(T)[None, :] <= last[:, None])
-    gaps = span & ~observed
-    y[gaps] = 0.0  # a missing period inside a series' life: nothing was sold
-    calendar = (
-        np.nan_to_num(np.nanmax(np.where(observed, hol, np.nan), axis=0), nan=0.0)
-        if n
-        else np.zeros(T)
-    )
+    holes = span & ~observed
+    if gaps == "zero":
+        y[holes] = 0.0  # a missing period inside a series' life: nothing was sold
+    # gaps == "missing": stays NaN (not observed): not scored, not a training target
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a date no series observed (all closed)
+        calendar = (
+            np.nan_to_num(np.nanmax(np.where(observed, hol, np.nan), axis=0), nan=0.0)
+            if n
+            else np.zeros(T)
+        )
     hol = np.where(observed, hol, calendar[None, :])
     keys = {}
     if id_columns:
@@ -154,12 +184,13 @@ def build_panel(long: pd.DataFrame, id_columns: Sequence[str] = (), freq_days: i
         series=n,
         rows=len(long),
         periods=T,
-        filled_gaps=int(gaps.sum()),
-        series_with_gaps=int(gaps.any(axis=1).sum()),
+        filled_gaps=int(holes.sum()) if gaps == "zero" else 0,
+        missing_periods=int(holes.sum()) if gaps == "missing" else 0,
+        series_with_gaps=int(holes.any(axis=1).sum()),
         zero_values=int((values == 0).sum()),
         negative_values=int((values < 0).sum()),
         series_starting_late=int((first > 0).sum()),
         series_ending_early=int((last < T - 1).sum()),
         shortest_series=int((last - first + 1).min()) if n else 0,
     )
-    return Panel(ids, keys, dates, y, hol, first, last, freq_days, report)
+    return Panel(ids, keys, dates, y, hol, first, last, freq, report, flags, holiday_column)

@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from shared.forecast.config import BacktestConfig
+from shared.forecast.backtest import ENSEMBLE, ensemble_forecast
+from shared.forecast.baselines import stat_forecasts
+from shared.forecast.calendar import NAMES, Calendar, gap_periods, off_grid, seasonal_lag
+from shared.forecast.config import BacktestConfig, BaselinesConfig
 from shared.forecast.intervals import interval_bounds
 from shared.forecast.model import combine, feature_arrays
 from shared.forecast.windows import Windows, history_windows
@@ -25,11 +28,11 @@ FALLBACK_NOTE = (
 )
 
 
-def check_history(dates: Sequence[date], freq_days: int = 7, max_periods: int | None = None) -> int:
+def check_history(dates: Sequence[date], freq: str = "W", max_periods: int | None = None) -> int:
     """Raise ValueError naming the first problem; return how many missing periods lie inside.
 
-    Dates must be strictly increasing and `freq_days` apart or a multiple of it (a missing
-    period is filled with 0, as in training); the whole span at most `max_periods` periods.
+    Dates must be strictly increasing and on the grid of `freq` from the first date (a missing
+    period is filled as in training); the whole span at most `max_periods` periods.
     """
     if not dates:
         raise ValueError("history is empty: send at least one period")
@@ -41,25 +44,34 @@ def check_history(dates: Sequence[date], freq_days: int = 7, max_periods: int | 
     if (diff < 0).any():
         i = int(np.flatnonzero(diff < 0)[0])
         raise ValueError(f"history dates are not sorted: {dates[i]} is followed by {dates[i + 1]}")
-    if (diff % freq_days).any():
-        i = int(np.flatnonzero(diff % freq_days)[0])
+    off = off_grid(dates, dates[0], freq)
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
         raise ValueError(
-            f"wrong frequency: {dates[i]} -> {dates[i + 1]} is {int(diff[i])} days; "
-            f"periods must be {freq_days} days apart"
+            f"wrong frequency: {dates[i]} is not on the {NAMES[freq]}ly grid (data.freq={freq}) "
+            f"starting {dates[0]}"
         )
-    span = int((days[-1] - days[0]) // freq_days) + 1
+    steps = gap_periods(dates, freq)
+    span = int(steps.sum()) + 1
     if max_periods is not None and span > max_periods:
         raise ValueError(f"history spans {span} periods, more than the {max_periods} accepted")
-    return int((diff // freq_days - 1).sum())
+    return int((steps - 1).sum())
 
 
 def regular_history(
-    dates: Sequence[date], values: Sequence[float], flags: Sequence[bool], freq_days: int = 7
+    dates: Sequence[date],
+    values: Sequence[float],
+    flags: Sequence[bool],
+    freq: str = "W",
+    gaps: str = "zero",
 ) -> tuple[np.ndarray, np.ndarray, np.datetime64]:
-    """Validated history -> (values, flags) on a regular grid, missing periods filled with 0."""
+    """Validated history -> (values, flags) on a regular grid; a missing period is 0 under
+    `gaps: zero`, NaN (not observed) under `gaps: missing`, as in training."""
+    from shared.forecast.calendar import period_index
+
     days = np.asarray(dates, dtype="datetime64[D]")
-    idx = ((days - days[0]).astype(np.int64) // freq_days).astype(np.int64)
-    y = np.zeros(idx[-1] + 1)
+    idx = period_index(days, days[0], freq)
+    y = np.zeros(idx[-1] + 1) if gaps == "zero" else np.full(idx[-1] + 1, np.nan)
     hol = np.zeros(idx[-1] + 1)
     y[idx] = np.asarray(values, dtype=np.float64)
     hol[idx] = np.asarray(flags, dtype=np.float64)
@@ -79,7 +91,13 @@ class ForecastPredictor:
         self.quantiles = {str(k): list(v) for k, v in md["interval_quantiles"].items()}
         self.history_length = int(md["history_length"])
         self.scale_floor = float(md["scale_floor"])
-        self.freq_days = int(md.get("freq_days", 7))
+        self.freq = str(md.get("freq", "W"))
+        self.gaps = str(md.get("gaps", "zero"))
+        self.calendar = Calendar.from_dict(md["calendar"]) if md.get("calendar") else None
+        self.holiday_column = md.get("holiday_column")
+        self.chosen = str(md.get("chosen_model", ""))
+        self.partner = md.get("ensemble_partner") if self.chosen == ENSEMBLE else None
+        self.baselines = BaselinesConfig.model_validate(md.get("baselines") or {})
         self.rules = BacktestConfig(
             horizon=int(md["horizon"]),
             season=int(md["season"]),
@@ -87,6 +105,18 @@ class ForecastPredictor:
             fallback_window=int(md["fallback_window"]),
             clip_at_zero=bool(md["clip_at_zero"]),
         )
+        self._build = self._inputs(uc)
+
+    def _inputs(self, uc: Any) -> Any:
+        extra = [n for n in self.names if n not in uc.feature_names]
+        if not extra:
+            return uc.build_features
+
+        def build(w: Windows) -> dict[str, np.ndarray]:
+            flat = {k: v.reshape(-1) for k, v in w.future_flags.items()}
+            return dict(uc.build_features(w)) | {c: flat[c] for c in extra}
+
+        return build
 
     @classmethod
     def from_store(cls, uc: Any) -> ForecastPredictor:
@@ -98,16 +128,25 @@ class ForecastPredictor:
     def max_horizon(self) -> int:
         return self.rules.horizon
 
+    @property
+    def method(self) -> str:
+        return self.chosen or "model"
+
     def model_output(self, w: Windows) -> np.ndarray:
-        """[n * H] what the graph returns: sales / scale."""
-        feed = make_feed(feature_arrays(self.uc.build_features, w, self.names), self.names, [])
-        return self.session.run(None, feed)[0][:, 0]
+        """[n * H] the ONNX model's output (target / scale)."""
+        feed = make_feed(feature_arrays(self._build, w, self.names), self.names, [])
+        return self.session.run(None, feed)[0][:, 0].astype(np.float64)
 
     def predict_windows(self, w: Windows) -> dict[str, Any]:
         """Forecast [n, H], fallback mask [n], {level: (low, high)} for a batch of windows."""
         if w.horizon > self.max_horizon:
             raise ValueError(f"horizon {w.horizon} exceeds the trained maximum {self.max_horizon}")
         f, short = combine(self.model_output(w), w, self.rules)
+        if self.partner:
+            partner = stat_forecasts(
+                w.y, w.horizon, self.baselines, self.rules.season, [self.partner]
+            )
+            f = ensemble_forecast(f, partner[self.partner], self.rules.clip_at_zero)
         bounds = interval_bounds(f, w.scale, self.quantiles, self.rules.clip_at_zero)
         return {"forecast": f, "fallback": short, "bounds": bounds, "observed": w.observed()}
 
@@ -127,8 +166,21 @@ class ForecastPredictor:
             self.rules.season,
             self.scale_floor,
             static,
-            self.freq_days,
+            self.freq,
+            self.calendar,
         )
+
+    def future_flags(self, y_hol: np.ndarray, last: np.datetime64, horizon: int) -> np.ndarray:
+        """[H] holiday flags ahead: the calendar file's when it lists the holiday column, else
+        the flag of the same period in the latest past season of the history (0 before it)."""
+        if self.calendar is not None and self.holiday_column in self.calendar.flags:
+            from shared.forecast.calendar import shift
+
+            dates = shift(last, np.arange(1, horizon + 1), self.freq)
+            return self.calendar.lookup(dates)[self.holiday_column]
+        n = len(y_hol)
+        idx = n - 1 + np.arange(1, horizon + 1) - seasonal_lag(horizon, self.rules.season)
+        return np.where((idx >= 0) & (idx < n), y_hol[np.clip(idx, 0, n - 1)], 0.0)
 
     def fallback_note(self, observed: int) -> str:
         return FALLBACK_NOTE.format(
@@ -143,21 +195,19 @@ def forecast_histories(
     future_holidays: Sequence[Sequence[bool] | None],
 ) -> list[dict[str, Any]]:
     """Validated request histories -> per series: method, note, filled periods and, per step,
-    date, point forecast and interval bounds. Future holiday flags default to the flag one
-    season earlier in the history (0 where the history is shorter)."""
-    season = predictor.rules.season
-    regular = [regular_history(d, v, f, predictor.freq_days) for d, v, f in histories]
+    date, point forecast and interval bounds. Future holiday flags default to the calendar
+    file's, else to the flag one season earlier in the history."""
+    regular = [regular_history(d, v, f, predictor.freq, predictor.gaps) for d, v, f in histories]
     H = max(horizons)
     flags = []
-    for (y, hol, _), fut in zip(regular, future_holidays, strict=True):
+    for (_, hol, last), fut in zip(regular, future_holidays, strict=True):
         if fut is not None:
             flags.append(np.pad(np.asarray(fut, dtype=np.float64), (0, H - len(fut))))
-            continue
-        idx = len(y) - season + np.arange(H)
-        flags.append(np.where((idx >= 0) & (idx < len(y)), hol[np.clip(idx, 0, len(y) - 1)], 0.0))
+        else:
+            flags.append(predictor.future_flags(hol, last, H))
     w = predictor.windows(regular, flags)
     out = predictor.predict_windows(w)
-    from shared.serving import _metrics  # Prometheus counters shared with the classifiers
+    from shared.serving import _metrics  # Prometheus counters shared with the other tasks
 
     _metrics()["predictions"].labels(predictor.uc.name, predictor.version).inc(w.n)
     dates = w.future_dates().astype(object)

@@ -1,4 +1,7 @@
-"""Human-readable output of a forecasting run: rich tables and the Markdown report."""
+"""Human-readable output of a forecasting run: rich tables and the report's task sections.
+
+The common parts (title, split, gates, parity, lineage) are written by shared/report.py.
+"""
 
 from __future__ import annotations
 
@@ -19,54 +22,58 @@ def _money_key(kpis: dict[str, float]) -> str | None:
     return next((k for k in money if "cost" in k), money[0] if money else None)
 
 
+def _savings_key(kpis: dict[str, float]) -> str | None:
+    return next((k for k in kpis if k.startswith("savings") and k.endswith("_pct")), None)
+
+
+def _row(m: dict[str, Any]) -> list[str]:
+    x, k = m["metrics"], m["kpis"]
+    money, savings = _money_key(k), _savings_key(k)
+    return [
+        m["name"],
+        m["kind"],
+        f"{x['mase']:.3f}",
+        f"{x['wape']:.4f}",
+        f"{x['smape']:.4f}",
+        f"{x['bias']:+.4f}",
+        _fmt(k[money]) if money else "",
+        f"{k[savings]:+.1f} %" if savings else "",
+    ]
+
+
+def coverage_text(cov: dict[str, Any]) -> list[str]:
+    if "reason" in cov:
+        return [f"- coverage {cov['reason']}"]
+    return [f"- {lv} %: empirical coverage {v:.3f}" for lv, v in cov.items()]
+
+
 def models_table(result: Any) -> Table:
+    bt = result.backtest
     t = Table(
-        "model",
-        "MASE",
-        "WAPE",
-        "sMAPE",
-        "bias",
-        "forecast cost",
-        "savings vs seasonal naive",
-        title=f"{result.use_case}: rolling-origin backtest, {result.backtest['windows']} window(s) x "
-        f"{result.backtest['horizon']} steps (chosen: {result.chosen})",
-    )
-    for m in result.models:
-        x, k = m["metrics"], m["kpis"]
-        money = _money_key(k)
-        savings = next(
-            (key for key in k if key.startswith("savings") and key.endswith("_pct")), None
-        )
-        t.add_row(
-            m["name"],
-            f"{x['mase']:.3f}",
-            f"{x['wape']:.4f}",
-            f"{x['smape']:.4f}",
-            f"{x['bias']:+.4f}",
-            _fmt(k[money]) if money else "",
-            f"{k[savings]:+.1f} %" if savings else "",
-        )
+        "model", "kind", "MASE", "WAPE", "sMAPE", "bias", "forecast cost",
+        f"savings vs {result.baseline}",
+        title=f"{result.use_case}: rolling-origin backtest, {bt['windows']} window(s) x "
+        f"{bt['horizon']} steps (chosen: {result.chosen})",
+    )  # fmt: skip
+    for m in result.candidates:
+        t.add_row(*_row(m))
     return t
 
 
 def steps_table(result: Any) -> Table:
-    name = result.model_name
-    rows = {m["name"]: m["by_step"] for m in result.models}
+    name, base = result.chosen_servable, result.baseline
+    rows = {m["name"]: m["by_step"] for m in result.candidates}
     t = Table(
-        "step",
-        f"{name} MASE",
-        f"{result.baseline} MASE",
-        f"{name} WAPE",
-        f"{result.baseline} WAPE",
+        "step", f"{name} MASE", f"{base} MASE", f"{name} WAPE", f"{base} WAPE",
         title=f"{result.use_case}: by horizon step",
-    )
-    for mine, base in zip(rows[name], rows[result.baseline], strict=True):
+    )  # fmt: skip
+    for mine, ref in zip(rows[name], rows[base], strict=True):
         t.add_row(
             str(mine["step"]),
             f"{mine['mase']:.3f}",
-            f"{base['mase']:.3f}",
+            f"{ref['mase']:.3f}",
             f"{mine['wape']:.4f}",
-            f"{base['wape']:.4f}",
+            f"{ref['wape']:.4f}",
         )
     return t
 
@@ -79,10 +86,13 @@ def kpi_table(result: Any) -> Table:
     )
     for k, v in result.kpis.items():
         t.add_row(k, _fmt(v))
-    cov = result.intervals.get("coverage", {})
+    cov = result.interval_coverage
+    if "reason" in cov:
+        t.add_row("interval coverage", cov["reason"])
     for level, v in cov.items():
-        t.add_row(f"{level} % interval coverage ({result.model_name})", _fmt(v))
-    t.add_row("WAPE gain vs seasonal naive, %", f"{result.wape_gain_vs_seasonal_naive_pct:.1f}")
+        if level != "reason" and not isinstance(v, str):
+            t.add_row(f"{level} % interval coverage ({result.intervals['model']})", _fmt(v))
+    t.add_row(f"WAPE gain vs {result.baseline}, %", f"{result.wape_gain_pct:.1f}")
     t.add_row("backtest wall time, s", _fmt(result.backtest["seconds"]))
     return t
 
@@ -95,75 +105,64 @@ def headline(result: Any) -> tuple[str, str]:
     return f"MASE {result.metrics['mase']:.3f}", f"WAPE {result.metrics['wape']:.3f}"
 
 
-def markdown(result: Any) -> str:
+def markdown(result: Any) -> list[str]:
+    """The report's forecasting sections, as Markdown lines."""
     bt = result.backtest
+    ens = result.ensemble_partner
     lines = [
-        f"# {result.use_case}: training report",
+        f"Rolling-origin backtest ({bt['freq']}, season {bt['season']}, gaps `{bt['gaps']}`): "
+        f"{bt['windows']} window(s) of {bt['horizon']} steps, cut-offs {', '.join(bt['cutoffs'])}; "
+        f"series scored per window {bt['series_scored']}, cells scored {bt['cells_scored']} "
+        f"(not observed, not scored: {bt['cells_not_observed']}); wall time {bt['seconds']} s.",
         "",
-        f"Chosen model: **{result.chosen}**, MLflow version {result.model_version or '-'}, "
-        f"BentoML tag `{result.bento_tag or '-'}`.",
-        "",
-        f"Rolling-origin backtest: {bt['windows']} window(s) of {bt['horizon']} steps, cut-offs "
-        f"{', '.join(bt['cutoffs'])}; series scored per window {bt['series_scored']}; "
-        f"wall time {bt['seconds']} s.",
+        f"Gates compare against **{result.baseline}** (config gates.baseline: "
+        f"{result.gates_baseline}; the best baseline = lowest backtest MASE)."
+        + (
+            f" The ensemble is the mean of {result.model_name} and {ens}, the best baseline on "
+            "the same backtest (a choice between two candidates, made on these windows)."
+            if ens
+            else ""
+        ),
         "",
         "## Every model (all windows pooled)",
         "",
-        "| model | MASE | WAPE | sMAPE | bias | forecast cost | savings vs seasonal naive |",
-        "|---|---|---|---|---|---|---|",
+        f"| model | kind | MASE | WAPE | sMAPE | bias | forecast cost | savings vs {result.baseline} |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for m in result.models:
-        x, k = m["metrics"], m["kpis"]
-        money = _money_key(k)
-        savings = next(
-            (key for key in k if key.startswith("savings") and key.endswith("_pct")), None
-        )
-        lines.append(
-            f"| {m['name']} | {x['mase']:.3f} | {x['wape']:.4f} | {x['smape']:.4f} | {x['bias']:+.4f} "
-            f"| {_fmt(k[money]) if money else ''} | {f'{k[savings]:+.1f} %' if savings else ''} |"
-        )
+    lines += ["| " + " | ".join(_row(m)) + " |" for m in result.candidates]
     lines += [
         "",
-        f"WAPE gain of {result.model_name} vs {result.baseline}: "
-        f"**{result.wape_gain_vs_seasonal_naive_pct:.1f} %**; MASE gain: "
-        f"{result.mase_gain_vs_seasonal_naive_pct:.1f} %.",
+        f"WAPE gain of {result.chosen_servable} vs {result.baseline}: "
+        f"**{result.wape_gain_pct:.1f} %**; MASE gain: {result.mase_gain_pct:.1f} %.",
         "",
         "## By horizon step",
         "",
         "| model | step | MASE | WAPE | sMAPE | bias |",
         "|---|---|---|---|---|---|",
     ]
-    for m in result.models:
-        for s in m["by_step"]:
-            lines.append(
-                f"| {m['name']} | {s['step']} | {s['mase']:.3f} | {s['wape']:.4f} | {s['smape']:.4f} | {s['bias']:+.4f} |"
-            )
+    for m in result.candidates:
+        lines += [
+            f"| {m['name']} | {s['step']} | {s['mase']:.3f} | {s['wape']:.4f} | {s['smape']:.4f} "
+            f"| {s['bias']:+.4f} |"
+            for s in m["by_step"]
+        ]
     lines += ["", "## By window", "", "| model | cut-off | MASE | WAPE |", "|---|---|---|---|"]
-    for m in result.models:
+    for m in result.candidates:
         lines += [
             f"| {m['name']} | {w['cutoff']} | {w['mase']:.3f} | {w['wape']:.4f} |"
             for w in m["by_window"]
         ]
     iv = result.intervals
-    lines += ["", f"## Prediction intervals ({result.model_name})", "", iv.get("method", ""), ""]
-    lines += [
-        f"- {lv} %: empirical coverage {cov:.3f}" for lv, cov in iv.get("coverage", {}).items()
-    ]
+    lines += ["", f"## Prediction intervals ({iv['model']})", "", iv.get("method", ""), ""]
+    lines += coverage_text(result.interval_coverage)
     lines += ["", "## KPIs (backtests)", "", "| KPI | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in result.kpis.items()]
-    gates = "passed" if result.gates_passed else "FAILED: " + "; ".join(result.gate_reasons)
     lines += [
         "",
-        "## Gates, parity, data",
+        "## Data",
         "",
-        f"- gates: {gates}",
-        f"- {result.parity.describe()}",
-        f"- validation: {result.validation.to_text()}",
-        f"- panel: {result.panel.to_dict()}",
-        f"- excluded per window: {bt['excluded']}; fallback series per window: {bt['fallback_series']}",
-        "",
-        "## Lineage",
-        "",
+        f"- panel: {result.panel}",
+        f"- excluded per window: {bt['excluded']}; fallback series per window: "
+        f"{bt['fallback_series']}",
     ]
-    lines += [f"- {k}: `{v}`" for k, v in result.lineage.items()]
-    return "\n".join(lines) + "\n"
+    return lines

@@ -1,8 +1,9 @@
 """Forecast origins as fixed-length history windows: what a model may know when it forecasts.
 
 A `Windows` batch holds, per origin, the last `length` periods of history (NaN before the
-series existed), the holiday flags of that history and of the `horizon` periods ahead (known
-in advance), and a per-origin scale. Training (thousands of origins cut from a panel) and
+series existed, or where a period was not observed under `data.gaps: missing`), the holiday
+flags of that history and of the `horizon` periods ahead (known in advance), the calendar
+file's flags at each target period, and a per-origin scale. Training (thousands of origins cut from a panel) and
 serving (one request's history) build the same batch, so the use case's `build_features`
 runs unchanged in both.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from shared.forecast.calendar import Calendar, shift
 from shared.forecast.panel import Panel
 
 
@@ -25,7 +27,9 @@ class Windows:
     origin: np.ndarray  # [n] datetime64[D]: date of the last history period
     scale: np.ndarray  # [n] float64 > 0: the series' level, divides every sales input and target
     static: dict[str, np.ndarray] = field(default_factory=dict)  # [n] per-origin static values
-    freq_days: int = 7
+    freq: str = "W"
+    # [n, H] per calendar-file flag at each target period (known in advance); model inputs
+    future_flags: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -41,8 +45,13 @@ class Windows:
 
     def future_dates(self) -> np.ndarray:
         """[n, H] datetime64[D] of each forecast step."""
-        steps = np.arange(1, self.horizon + 1) * np.timedelta64(self.freq_days, "D")
-        return self.origin[:, None] + steps[None, :]
+        return shift(self.origin[:, None], np.arange(1, self.horizon + 1)[None, :], self.freq)
+
+    def with_flags(self, calendar: Calendar | None) -> Windows:
+        """Look the calendar file's flags up at every target period."""
+        if calendar is not None:
+            self.future_flags = calendar.lookup(self.future_dates())
+        return self
 
     def observed(self) -> np.ndarray:
         """[n] number of history periods the series existed for (non-NaN)."""
@@ -82,7 +91,7 @@ def panel_windows(
     hol = np.where(inside, panel.holiday[rows[:, None], safe], 0.0)
     fidx = origins[:, None] + 1 + np.arange(horizon)[None, :]
     T = panel.n_periods
-    future_cal = np.concatenate([panel.calendar(), panel.future_holidays(horizon)])
+    future_cal = np.concatenate([panel.calendar(), panel.future_holidays(horizon, season)])
     fhol = np.where(
         fidx < T,
         panel.holiday[rows[:, None], np.clip(fidx, 0, T - 1)],
@@ -95,8 +104,8 @@ def panel_windows(
         origin=panel.dates[origins],
         scale=series_scale(y, season, floor),
         static={k: np.asarray(panel.keys[k])[rows] for k in static_keys},
-        freq_days=panel.freq_days,
-    )
+        freq=panel.freq,
+    ).with_flags(panel.flags)
 
 
 def panel_targets(panel: Panel, rows: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -116,7 +125,8 @@ def history_windows(
     season: int,
     floor: float,
     static: dict[str, np.ndarray] | None = None,
-    freq_days: int = 7,
+    freq: str = "W",
+    calendar: Calendar | None = None,
 ) -> Windows:
     """Serving: each request history right-aligned in a NaN-padded row (no pandas)."""
     n = len(values)
@@ -137,5 +147,5 @@ def history_windows(
         origin=np.asarray(last_dates, dtype="datetime64[D]"),
         scale=series_scale(y, season, floor),
         static={k: np.asarray(v) for k, v in (static or {}).items()},
-        freq_days=freq_days,
-    )
+        freq=freq,
+    ).with_flags(calendar)

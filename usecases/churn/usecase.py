@@ -2,9 +2,7 @@
 contact so that the offers pay for themselves? Raw data follows the IBM Telco customer churn
 file: one row per customer, target `Churn` (Yes/No)."""
 
-from pathlib import Path
-
-from shared.usecase import UseCase
+from shared.usecase import Output, UseCase
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
@@ -13,7 +11,6 @@ from .schema import ID_COLUMN, LEAKY_COLUMNS, POSITIVE_LABEL, TARGET, RawSchema
 from .synthetic import make_synthetic
 
 USE_CASE = UseCase(
-    name="churn",
     question=__doc__,
     task="binary",
     raw_schema=RawSchema,
@@ -30,6 +27,8 @@ USE_CASE = UseCase(
     compute_kpis=compute_kpis,
     kpi_gates=kpi_gates,
     make_synthetic=make_synthetic,
-    service="usecases.churn.service:ChurnService",
-    folder=Path(__file__).parent,
+    outputs=(  # ADAPT: the response's field names
+        Output("churn_probability", "probability", "probability of churn"),
+        Output("contact", "decision", "true = above the profit-optimal threshold: contact them"),
+    ),
 )

@@ -1,5 +1,6 @@
 """Everything that learns from data: one LightGBM regressor over all series, converted to ONNX."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from shared.forecast.config import GlobalModelParams as ModelParams
@@ -31,6 +32,12 @@ FEATURES = (
 __all__ = ["FEATURES", "ModelParams", "make_model"]
 
 
-def make_model(params: ModelParams, n_jobs: int = 1, seed: int = 42) -> Any:
+def make_model(
+    params: ModelParams,
+    feature_names: Sequence[str] = FEATURES,
+    n_jobs: int = 1,
+    seed: int = 42,
+) -> Any:
+    """`feature_names`: FEATURES plus one input per flag of a calendar file (config data.calendar)."""
     # ADAPT: another regressor goes here, as long as skl2onnx can convert it.
-    return make_global_regressor(params, FEATURES, n_jobs=n_jobs, seed=seed)
+    return make_global_regressor(params, feature_names, n_jobs=n_jobs, seed=seed)

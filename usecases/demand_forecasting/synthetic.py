@@ -33,6 +33,7 @@ def holiday_weeks(year: int) -> dict[str, date]:
 
 
 def make_synthetic(n_series: int = 120, n_weeks: int = 156, seed: int = 42) -> pd.DataFrame:
+    """`n_series` store x department series over `n_weeks` Fridays (config data.n_periods)."""
     rng = np.random.default_rng(seed)
     dates = [FIRST_FRIDAY + timedelta(weeks=t) for t in range(n_weeks)]
     t = np.arange(n_weeks)

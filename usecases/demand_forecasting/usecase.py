@@ -2,9 +2,7 @@
 so that stock and staff can be planned? Raw data follows the Walmart store x department
 weekly sales file: one row per store, department and week, target `Weekly_Sales`."""
 
-from pathlib import Path
-
-from shared.usecase import ForecastUseCase
+from shared.usecase import UseCase
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates
@@ -12,9 +10,9 @@ from .model import FEATURES, make_model
 from .schema import HOLIDAY_COLUMN, ID_COLUMNS, TARGET, TIME_COLUMN, RawSchema
 from .synthetic import make_synthetic
 
-USE_CASE = ForecastUseCase(
-    name="demand_forecasting",
+USE_CASE = UseCase(
     question=__doc__,
+    task="forecast",
     raw_schema=RawSchema,
     target=TARGET,
     id_columns=ID_COLUMNS,
@@ -27,7 +25,4 @@ USE_CASE = ForecastUseCase(
     compute_kpis=compute_kpis,
     kpi_gates=kpi_gates,
     make_synthetic=make_synthetic,
-    freq_days=7,
-    service="usecases.demand_forecasting.service:DemandForecastingService",
-    folder=Path(__file__).parent,
 )

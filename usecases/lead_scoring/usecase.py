@@ -2,18 +2,15 @@
 team call this week? Raw data follows the X Education leads file: one row per lead, target
 `Converted` (0/1), columns the sales team fills in after the call excluded as leaky."""
 
-from pathlib import Path
-
-from shared.usecase import UseCase
+from shared.usecase import Output, UseCase
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
 from .model import CATEGORICAL, NUMERIC, make_model
-from .schema import ID_COLUMN, LEAKY_COLUMNS, POSITIVE_LABEL, TARGET, RawSchema
+from .schema import ID_COLUMN, LEAD_NUMBER, LEAKY_COLUMNS, POSITIVE_LABEL, TARGET, RawSchema
 from .synthetic import make_synthetic
 
 USE_CASE = UseCase(
-    name="lead_scoring",
     question=__doc__,
     task="binary",
     raw_schema=RawSchema,
@@ -30,6 +27,11 @@ USE_CASE = UseCase(
     compute_kpis=compute_kpis,
     kpi_gates=kpi_gates,
     make_synthetic=make_synthetic,
-    service="usecases.lead_scoring.service:LeadScoringService",
-    folder=Path(__file__).parent,
+    outputs=(  # ADAPT: the response's field names; `band` comes from service.py
+        Output("prospect_id", f"record.{ID_COLUMN}", f"echo of the request's {ID_COLUMN}"),
+        Output("lead_number", f"record.{LEAD_NUMBER}", f"echo of the request's {LEAD_NUMBER}"),
+        Output("conversion_probability", "probability", "probability that the lead converts"),
+        Output("band", "band", "CRM band A-D from the probability (config.yaml kpi.bands)"),
+        Output("call", "decision", "true = above the profit-optimal threshold: worth a call"),
+    ),
 )

@@ -178,3 +178,93 @@ def check_columns(settings: FleetSettings, columns: Sequence[str]) -> None:
     missing = [c for c in named if c not in columns]
     if missing:
         raise ValueError(f"config_fleet.yaml settings name columns not in FleetSchema: {missing}")
+
+
+# ---- Remaining-useful-life mode -------------------------------------------------------------
+
+# FD003's sensors that vary: s1, s5, s16, s18 and s19 are constant in the real file (std 0) and
+# tell a model nothing. s6 takes a handful of values and stays: it costs little.
+RUL_SENSORS = (
+    *("s2", "s3", "s4", "s6", "s7", "s8", "s9", "s10", "s11"),
+    *("s12", "s13", "s14", "s15", "s17", "s20", "s21"),
+)
+
+
+class RulSettings(Strict):
+    """The `settings` section of config_rul.yaml: which columns mean what, windows, the RUL cap."""
+
+    id_column: str = Field("unit", description="engine (asset) id; features never cross engines")
+    time_column: str = Field("cycle", description="orders readings; also a feature (engine age)")
+    target_column: str = Field("rul", description="cycles left before failure, empty if unknown")
+    # ADAPT: your informative sensors (drop those that are constant in your data).
+    sensors: list[str] = Field(list(RUL_SENSORS), min_length=1)
+    windows: list[int] = Field(
+        [5, 10, 20], min_length=1, description="rolling-mean windows, in readings (cycles)"
+    )
+    rul_cap: float = Field(
+        125.0,
+        gt=0,
+        description="labels are min(rul, cap): early in life an engine shows no wear, so 300 and "
+        "200 cycles left look alike ('piecewise linear' target of the C-MAPSS literature)",
+    )
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_at_least_two(cls, v: list[int]) -> list[int]:
+        if min(v) < 2:
+            raise ValueError("every window needs at least 2 readings (1 is the last value)")
+        return sorted(set(v))
+
+    def feature_names(self) -> tuple[str, ...]:
+        """Model inputs, in a fixed order: age, then per sensor its last value and window means."""
+        names = [snake(self.time_column)]
+        for s in self.sensors:
+            names.append(f"{snake(s)}_last")
+            names += [f"{snake(s)}_mean_{w}" for w in self.windows]
+        return tuple(names)
+
+
+def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
+    """Mean of the last `w` readings, this one included; the first readings use what there is.
+
+    The same `w` numbers summed in the same order as in training, wherever the run starts:
+    the service, given an engine's last `w` readings, gets exactly the training value.
+    """
+    padded = np.concatenate([np.full(w - 1, np.nan), x])
+    win = np.lib.stride_tricks.sliding_window_view(padded, w)  # (n, w), oldest first
+    return np.nansum(win, axis=1) / (~np.isnan(win)).sum(axis=1)
+
+
+def build_rul_features(raw: Columns, settings: RulSettings) -> Features:
+    """Per engine, ordered by cycle: each sensor's value and its rolling means looking back only,
+    plus the cycle itself; aligned with the input rows (any input order). `make_feed` puts them on the float32 grid
+    that keeps ONNX parity (shared/onnx_export.py `snap`)."""
+    s = settings
+    units = np.asarray(raw[s.id_column], dtype=str)
+    times = np.asarray(raw[s.time_column], dtype=np.float64)
+    order, runs = asset_order(units, times)
+    out: Features = {snake(s.time_column): times}
+    for sensor in s.sensors:
+        x = np.asarray(raw[sensor], dtype=np.float64)
+        out[f"{snake(sensor)}_last"] = x
+        for w in s.windows:
+            mean = np.empty(len(x))
+            for run in runs:
+                rows = order[run]
+                mean[rows] = _rolling_mean(x[rows], w)
+            out[f"{snake(sensor)}_mean_{w}"] = mean
+    return out
+
+
+def rul_labels(raw: Columns, settings: RulSettings) -> np.ndarray:
+    """min(rul, cap) in cycles, float64; NaN where the RUL is unknown (engine still running)."""
+    rul = np.asarray(raw[settings.target_column], dtype=np.float64)
+    return np.minimum(rul, settings.rul_cap)
+
+
+def check_rul_columns(settings: RulSettings, columns: Sequence[str]) -> None:
+    """Fail early when config names a column the schema does not have."""
+    named = [settings.id_column, settings.time_column, settings.target_column, *settings.sensors]
+    missing = [c for c in named if c not in columns]
+    if missing:
+        raise ValueError(f"config_rul.yaml settings name columns not in RulSchema: {missing}")

@@ -12,9 +12,12 @@ and the model's alarms at the profit-optimal threshold.
 
 Fleet mode labels a failure on each of the `rows_per_failure` = H + 1 readings before it, so
 there each positive reading carries 1 / (H + 1) of a failure's cost (see README).
+
+Remaining-useful-life mode has its own economics (`RulKpiConfig`, `compute_rul_kpis`, below).
 """
 
 import numpy as np
+from pydantic import Field
 
 from shared.config import Strict
 
@@ -85,5 +88,103 @@ def kpi_gates(kpis: dict[str, float], cfg: KpiConfig) -> list[str]:
         reasons.append(
             f"recall {kpis['recall_at_threshold']:.2f} at the chosen threshold is below "
             f"the floor {cfg.min_recall}"
+        )
+    return reasons
+
+
+# ---- Remaining-useful-life mode -------------------------------------------------------------
+
+
+class RulKpiConfig(Strict):
+    """The `kpi` section of config_rul.yaml: costs of the replacement policy, and the gates.
+
+    Business assumption: every reading (engine x cycle) is a decision point. The policy plans a
+    replacement when the predicted RUL is at most `plan_margin` cycles (the lead time to book a
+    slot, parts and crew). A replacement costs `maintenance_cost` plus `cycle_value` for every
+    cycle of life it throws away; an engine that needed it (true RUL <= `plan_margin`) and did
+    not get it fails unplanned and costs `failure_cost`. A reading that neither needs nor gets a
+    replacement costs nothing.
+    """
+
+    failure_cost: float = Field(
+        150_000.0, ge=0, description="EUR, one unplanned failure (repair, downtime)"
+    )
+    maintenance_cost: float = Field(
+        40_000.0, ge=0, description="EUR, one planned replacement or overhaul"
+    )
+    cycle_value: float = Field(
+        200.0, ge=0, description="EUR of useful life lost per cycle replaced too early"
+    )
+    plan_margin: float = Field(
+        20.0, ge=0, description="cycles: a replacement is planned when predicted RUL <= this"
+    )
+    late_by: float = Field(
+        10.0, ge=0, description="cycles: a prediction this much above the truth counts as late"
+    )
+    max_rmse: float = Field(30.0, gt=0, description="gate: RMSE in cycles must not exceed it")
+    max_late_share: float = Field(
+        0.5, ge=0, le=1, description="gate: share of late predictions must not exceed it"
+    )
+
+
+def nasa_scores(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """PHM08 score per row, d = predicted - true RUL: exp(-d/13) - 1 when early (d < 0),
+    exp(d/10) - 1 when late: a late prediction risks a failure, so it costs more."""
+    d = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
+    return np.where(d < 0, np.expm1(-d / 13.0), np.expm1(d / 10.0))
+
+
+def compute_rul_kpis(y_true: np.ndarray, y_pred: np.ndarray, cfg: RulKpiConfig) -> dict[str, float]:
+    """Error in cycles, the PHM08 score and the replacement policy's cost; money keys end in eur.
+
+    `y_true` is the label the model learned (RUL capped at `rul_cap`): far from failure the
+    wasted life of a too-early replacement is counted up to the cap only.
+    """
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    n = len(y_true)
+    d = y_pred - y_true
+    scores = nasa_scores(y_true, y_pred)
+    needed = y_true <= cfg.plan_margin
+    planned = y_pred <= cfg.plan_margin
+    missed = needed & ~planned
+    replaced_at = cfg.maintenance_cost + cfg.cycle_value * np.maximum(y_true, 0.0)
+    cost = float(np.sum(np.where(planned, replaced_at, 0.0)) + cfg.failure_cost * missed.sum())
+    run_to_failure = cfg.failure_cost * float(needed.sum())
+    perfect = float(np.sum(replaced_at[needed]))
+    return {
+        "mae_cycles": float(np.mean(np.abs(d))) if n else 0.0,
+        "rmse_cycles": float(np.sqrt(np.mean(d * d))) if n else 0.0,
+        "bias_cycles": float(np.mean(d)) if n else 0.0,
+        "nasa_score": float(np.sum(scores)),
+        "nasa_score_per_engine_row": float(np.mean(scores)) if n else 0.0,
+        "late_share": float(np.mean(d > cfg.late_by)) if n else 0.0,
+        "expected_cost_eur": cost,
+        "cost_run_to_failure_eur": run_to_failure,
+        "cost_perfect_foresight_eur": perfect,
+        "savings_vs_run_to_failure_eur": run_to_failure - cost,
+        "replacements_planned": float(planned.sum()),
+        "replacements_needed": float(needed.sum()),
+        "failures_missed": float(missed.sum()),
+        "replacements_too_early": float(np.sum(planned & ~needed)),
+    }
+
+
+def rul_kpi_gates(kpis: dict[str, float], cfg: RulKpiConfig) -> list[str]:
+    """The error must be small enough, rarely late, and the policy must beat running to failure."""
+    reasons = []
+    if kpis["rmse_cycles"] > cfg.max_rmse:
+        reasons.append(
+            f"RMSE {kpis['rmse_cycles']:.1f} cycles is above the ceiling {cfg.max_rmse:g}"
+        )
+    if kpis["late_share"] > cfg.max_late_share:
+        reasons.append(
+            f"{100 * kpis['late_share']:.1f} % of predictions are more than {cfg.late_by:g} "
+            f"cycles late, above the ceiling {100 * cfg.max_late_share:g} %"
+        )
+    if kpis["replacements_needed"] > 0 and kpis["savings_vs_run_to_failure_eur"] <= 0:
+        reasons.append(
+            f"expected cost {kpis['expected_cost_eur']:.0f} is not below running to failure "
+            f"({kpis['cost_run_to_failure_eur']:.0f})"
         )
     return reasons

@@ -4,14 +4,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.config import ModelParams
-from shared.models import make_tabular_classifier
+from shared.models import make_tabular_classifier, make_tabular_regressor
 
 from .features import SNAPSHOT_CATEGORICAL, SNAPSHOT_NUMERIC
 
 NUMERIC = SNAPSHOT_NUMERIC
 CATEGORICAL = SNAPSHOT_CATEGORICAL
 
-__all__ = ["CATEGORICAL", "NUMERIC", "ModelParams", "make_model", "make_fleet_model"]
+__all__ = [
+    "CATEGORICAL",
+    "NUMERIC",
+    "ModelParams",
+    "make_model",
+    "make_fleet_model",
+    "make_rul_model",
+]
 
 
 def make_model(params: ModelParams) -> Any:
@@ -22,3 +29,9 @@ def make_model(params: ModelParams) -> Any:
 def make_fleet_model(params: ModelParams, numeric: Sequence[str]) -> Any:
     """Fleet mode: all inputs are numbers; which ones follows from the configured windows."""
     return make_tabular_classifier(params, numeric, ())
+
+
+def make_rul_model(params: ModelParams, numeric: Sequence[str]) -> Any:
+    """Remaining useful life (cycles): LightGBM or ridge on the rolling sensor features."""
+    # ADAPT: objective "huber" or "regression_l1" if a few labels are badly wrong.
+    return make_tabular_regressor(params, numeric, ())

@@ -9,12 +9,27 @@ mode flag, random-failure flags on operations that did not fail, fresh tools (we
 Fleet (`make_synthetic_fleet`) is per-asset daily telemetry: assets start on different days,
 degrade towards failure at their own pace, and some are censored (still running at export, or
 taken out of service early) so their failure is never seen.
+
+Remaining useful life (`make_synthetic_rul`) follows NASA C-MAPSS FD003: engines run from a
+slightly worn start to failure; wear grows slowly, then fast, and moves the sensors in
+directions that depend on which of two faults (HPC or fan) the engine has. Quirks kept: constant
+sensors, integer-valued bleed enthalpy, engines whose record stops before failure (RUL still
+known, as in the C-MAPSS test set) and a few still running (RUL unknown).
 """
 
 import numpy as np
 import pandas as pd
 
-from .schema import FLEET_ID_COLUMN, FLEET_TARGET, FLEET_TIME_COLUMN, TARGET
+from .schema import (
+    FLEET_ID_COLUMN,
+    FLEET_TARGET,
+    FLEET_TIME_COLUMN,
+    RUL_COLUMN_NAMES,
+    RUL_ID_COLUMN,
+    RUL_TARGET,
+    RUL_TIME_COLUMN,
+    TARGET,
+)
 
 WEAR_PER_OPERATION = {"L": 2, "M": 3, "H": 5}
 OVERSTRAIN_LIMIT = {"L": 11_000.0, "M": 12_000.0, "H": 13_000.0}  # tool wear x torque, min.Nm
@@ -125,3 +140,72 @@ def make_synthetic_fleet(n: int = 40_000, seed: int = 42) -> pd.DataFrame:
     # The cut-off asset's readings end early: its failure, if any, is not in the data.
     fleet.loc[fleet[FLEET_ID_COLUMN] == cut, FLEET_TARGET] = np.nan
     return fleet.reset_index(drop=True)
+
+
+# Per sensor: mean and std in the real FD003 test file, decimals written, and the shift at
+# failure in real-file stds for the HPC fault and for the fan fault. The two faults move some
+# sensors in opposite directions (s7, s12, s20, s21 ...), as in FD003.
+RUL_SENSOR_MODEL: dict[str, tuple[float, float, int, float, float]] = {
+    "s2": (642.268, 0.419, 2, 3.0, 3.0),
+    "s3": (1585.608, 5.539, 2, 3.0, 3.0),
+    "s4": (1400.568, 7.150, 2, 4.0, 4.0),
+    "s6": (21.594, 0.017, 2, 0.0, 0.0),
+    "s7": (554.555, 2.236, 2, -4.0, 4.0),
+    "s8": (2388.021, 0.150, 2, 3.0, -1.0),
+    "s9": (9056.274, 12.002, 2, 3.0, 6.0),
+    "s10": (1.3005, 0.0021, 2, 0.0, 3.0),
+    "s11": (47.291, 0.217, 2, 4.0, -2.0),
+    "s12": (522.467, 2.113, 2, -4.0, 4.0),
+    "s13": (2388.021, 0.150, 2, 3.0, -1.0),
+    "s14": (8138.327, 9.974, 2, 2.0, 6.0),
+    "s15": (8.3950, 0.0413, 4, 3.0, -3.0),
+    "s17": (391.900, 1.391, 0, 3.0, 3.0),
+    "s20": (38.997, 0.175, 2, -3.0, 3.0),
+    "s21": (23.3989, 0.1054, 4, -3.0, 3.0),
+}
+# Constant in a single operating condition (the real file's values).
+RUL_CONSTANTS = {"s1": 518.67, "s5": 14.62, "s16": 0.03, "s18": 2388.0, "s19": 100.0}
+
+
+def _engine(rng: np.random.Generator, unit: int) -> pd.DataFrame:
+    """One engine's cycles from the start of its run to failure or to the end of its record."""
+    life = int(rng.integers(120, 351))  # cycle in which it fails
+    last, known = life, True
+    quirk = rng.random()
+    if quirk < 0.10:  # the record stops early (data export, sensor outage): RUL still known
+        last = int(rng.integers(int(0.3 * life), int(0.9 * life)))
+    elif quirk < 0.15:  # still running when exported: nobody knows its RUL yet
+        last, known = int(rng.integers(int(0.3 * life), life)), False
+    cycle = np.arange(1, last + 1)
+    # Wear: ~0 for most of the life, then exponential growth; 1 at failure.
+    steep = rng.uniform(3.0, 6.0)
+    wear = np.expm1(steep * cycle / life) / np.expm1(steep)
+    fan_fault = rng.random() < 0.5
+    severity = rng.uniform(0.7, 1.3)
+    cols: dict[str, object] = {
+        RUL_ID_COLUMN: unit,
+        RUL_TIME_COLUMN: cycle.astype(np.int64),
+        "setting_1": rng.normal(0, 0.0022, last).round(4),
+        "setting_2": rng.normal(0, 0.0003, last).round(4),
+        "setting_3": 100.0,
+    }
+    for name, (mean, sd, decimals, hpc, fan) in RUL_SENSOR_MODEL.items():
+        start = rng.normal(0, 0.5 * sd)  # manufacturing variation and initial wear
+        shift = (fan if fan_fault else hpc) * sd * severity * wear
+        value = mean + start + shift + rng.normal(0, 0.5 * sd, last)
+        cols[name] = value.round(decimals)
+    cols.update(RUL_CONSTANTS)
+    cols[RUL_TARGET] = (life - cycle).astype(np.float64) if known else np.nan
+    return pd.DataFrame(cols)[[*RUL_COLUMN_NAMES, RUL_TARGET]]
+
+
+def make_synthetic_rul(n: int = 20_000, seed: int = 42) -> pd.DataFrame:
+    """Exactly `n` cycles from as many engines as it takes; the last engine's record is cut short
+    (its RUL stays known). Ordered by engine, then cycle."""
+    rng = np.random.default_rng(seed)
+    parts, rows = [], 0
+    while rows < n:
+        part = _engine(rng, len(parts) + 1)
+        parts.append(part)
+        rows += len(part)
+    return pd.concat(parts, ignore_index=True).iloc[:n].reset_index(drop=True)

@@ -1,22 +1,34 @@
 """Predictive maintenance: which machine operations are about to fail, and where does an
 inspection cost less than the failure it prevents? Raw data follows the UCI AI4I 2020 file:
-one row per operation, target `Machine failure` (0/1). Variant: fleet telemetry (below)."""
+one row per operation, target `Machine failure` (0/1). Variants below: fleet telemetry
+("fails within H days") and remaining useful life (cycles)."""
 
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 
-from shared.usecase import UseCase
+from shared.usecase import Output, UseCase
 
 from .features import (
     FleetSettings,
+    RulSettings,
     build_features,
     build_fleet_features,
+    build_rul_features,
     check_columns,
+    check_rul_columns,
     fleet_labels,
+    rul_labels,
 )
-from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
-from .model import CATEGORICAL, NUMERIC, make_fleet_model, make_model
+from .kpi import (
+    KpiConfig,
+    RulKpiConfig,
+    compute_kpis,
+    compute_rul_kpis,
+    kpi_gates,
+    profit,
+    rul_kpi_gates,
+)
+from .model import CATEGORICAL, NUMERIC, make_fleet_model, make_model, make_rul_model
 from .schema import (
     FLEET_ID_COLUMN,
     FLEET_LEAKY_COLUMNS,
@@ -25,16 +37,18 @@ from .schema import (
     ID_COLUMN,
     LEAKY_COLUMNS,
     POSITIVE_LABEL,
+    RUL_ID_COLUMN,
+    RUL_LEAKY_COLUMNS,
+    RUL_TARGET,
+    RUL_TIME_COLUMN,
     TARGET,
     FleetSchema,
     RawSchema,
+    RulSchema,
 )
-from .synthetic import make_synthetic, make_synthetic_fleet
-
-SERVICE = "usecases.predictive_maintenance.service:PredictiveMaintenanceService"
+from .synthetic import make_synthetic, make_synthetic_fleet, make_synthetic_rul
 
 USE_CASE = UseCase(
-    name="predictive_maintenance",
     question=__doc__,
     task="binary",
     raw_schema=RawSchema,
@@ -51,8 +65,10 @@ USE_CASE = UseCase(
     compute_kpis=compute_kpis,
     kpi_gates=kpi_gates,
     make_synthetic=make_synthetic,
-    service=SERVICE,
-    folder=Path(__file__).parent,
+    outputs=(  # ADAPT: the response's field names
+        Output("failure_probability", "probability", "probability this operation fails"),
+        Output("alarm", "decision", "true = above the cost-optimal threshold: inspect first"),
+    ),
 )
 
 
@@ -97,13 +113,60 @@ asset plus the day it failed (empty when censored); label = fails within the nex
         compute_kpis=compute_kpis,
         kpi_gates=kpi_gates,
         make_synthetic=make_synthetic_fleet,
-        service=SERVICE,  # the same service answers /predict_fleet
-        folder=Path(__file__).parent,
         time_column=FLEET_TIME_COLUMN,
+        history=True,
+        outputs=(
+            Output("failure_probability", "probability", "probability of failing within H days"),
+            Output("alarm", "decision", "true = above the cost-optimal threshold: intervene"),
+        ),
         config_file="config_fleet.yaml",
         settings_model=FleetSettings,
         configure=configure_fleet,
     ),
     FleetSettings(),
 )
-VARIANTS = (FLEET_USE_CASE,)
+
+
+def configure_rul(uc: UseCase, settings: RulSettings) -> UseCase:
+    """Remaining-useful-life mode with config_rul.yaml's settings: columns, sensors, windows."""
+    check_rul_columns(settings, list(RulSchema.to_schema().columns))
+    numeric = settings.feature_names()
+    return replace(
+        uc,
+        target=settings.target_column,
+        id_column=settings.id_column,
+        time_column=settings.time_column,
+        build_features=partial(build_rul_features, settings=settings),
+        make_labels=partial(rul_labels, settings=settings),
+        numeric_features=numeric,
+        make_model=partial(make_rul_model, numeric=numeric),
+    )
+
+
+RUL_USE_CASE = configure_rul(
+    UseCase(
+        name="predictive_maintenance_rul",
+        question="""Predictive maintenance, remaining useful life: how many cycles has each
+engine left before it fails, and when should its overhaul be planned? Raw data follows NASA
+C-MAPSS FD003: one reading per engine and cycle, target `rul` (cycles left; capped).""",
+        task="regression",
+        raw_schema=RulSchema,
+        target=RUL_TARGET,
+        id_column=RUL_ID_COLUMN,
+        time_column=RUL_TIME_COLUMN,
+        leaky_columns=RUL_LEAKY_COLUMNS,
+        build_features=build_features,  # replaced by configure_rul
+        make_model=make_rul_model,
+        kpi_config=RulKpiConfig,
+        compute_kpis=compute_rul_kpis,
+        kpi_gates=rul_kpi_gates,
+        make_synthetic=make_synthetic_rul,
+        history=True,
+        config_file="config_rul.yaml",
+        settings_model=RulSettings,
+        configure=configure_rul,
+        outputs=(Output("rul_cycles", "prediction", "predicted remaining useful life, cycles"),),
+    ),
+    RulSettings(),
+)
+VARIANTS = (FLEET_USE_CASE, RUL_USE_CASE)

@@ -14,7 +14,8 @@ def test_telco_reaches_published_auc_without_leakage():
     uc = get_use_case("churn")
     result = train(uc, uc.load_config(), data=path, track=False)
     assert result.validation.ok and result.validation.rows == 7043
-    assert result.split_sizes["test"] == 1409  # 20 % stratified hold-out
+    assert result.split["kind"] == "stratified"
+    assert result.split["test"] == 1409  # 20 % stratified hold-out
     assert result.metrics["roc_auc"] >= 0.84
     assert result.parity.ok
     aucs = {c["name"]: c["test_roc_auc"] for c in result.candidates}

@@ -3,7 +3,7 @@ store in the temporary folders that tests/conftest.py sets up)."""
 
 import pytest
 
-from shared.forecasting import train_forecast
+from shared.training import train
 from shared.usecase import get_use_case
 
 UC = get_use_case("demand_forecasting")
@@ -18,4 +18,4 @@ FAST = [
 
 @pytest.fixture(scope="session")
 def trained():
-    return train_forecast(UC, UC.load_config(FAST), overrides=FAST)
+    return train(UC, UC.load_config(FAST), overrides=FAST)

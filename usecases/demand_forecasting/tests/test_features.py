@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from shared.forecast.predictor import ForecastPredictor  # noqa: F401 (serving imports it too)
 from shared.forecast.windows import history_windows
 from usecases.demand_forecasting.features import build_features
 from usecases.demand_forecasting.model import FEATURES
@@ -60,6 +59,13 @@ def test_seasonal_inputs_read_last_year_not_the_future():
     assert f["same_week_last_year"][0] * scale == pytest.approx(53.0)
     assert f["same_week_two_years_ago"][0] * scale == pytest.approx(1.0)
     assert f["lag_1"][0] * scale == pytest.approx(104.0)
+
+
+def test_not_observed_weeks_are_missing_inputs_not_zeros():
+    h = np.arange(1.0, 105.0)
+    h[-1] = np.nan  # the last week was not observed (data.gaps: missing)
+    f = build_features(windows([h]))
+    assert np.isnan(f["lag_1"][0]) and np.isfinite(f["mean_4"][0])
 
 
 def test_short_history_gives_missing_seasonal_inputs_not_zeros():

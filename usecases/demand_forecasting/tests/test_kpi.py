@@ -22,9 +22,9 @@ def test_kpis_against_the_baseline_by_hand():
     base = np.array([[60.0, 50.0], [0.0, 30.0]])  # under 40 * 0.25 = 10, over 20 * 0.10 = 2 -> 12
     k = compute_kpis(y, f, base, CFG)
     assert k["forecast_cost_usd"] == pytest.approx(8.0)
-    assert k["seasonal_naive_cost_usd"] == pytest.approx(12.0)
-    assert k["savings_vs_seasonal_naive_usd"] == pytest.approx(4.0)
-    assert k["savings_vs_seasonal_naive_pct"] == pytest.approx(100 * 4 / 12)
+    assert k["baseline_cost_usd"] == pytest.approx(12.0)
+    assert k["savings_vs_baseline_usd"] == pytest.approx(4.0)
+    assert k["savings_vs_baseline_pct"] == pytest.approx(100 * 4 / 12)
     assert k["over_forecast_usd"] == pytest.approx(30.0)
     assert k["under_forecast_usd"] == pytest.approx(20.0)
     assert k["cost_per_series_week_usd"] == pytest.approx(8.0 / 4)

@@ -1,4 +1,5 @@
-"""The forecasting service: request validation in-process, then a real `bentoml serve` subprocess."""
+"""The forecasting service, built by the core from the use case: request validation
+in-process, then a real `bentoml serve` subprocess."""
 
 import copy
 import datetime as dt
@@ -9,18 +10,19 @@ from pydantic import ValidationError
 
 from shared.benchmark import Server
 from shared.forecast.predictor import ForecastPredictor, forecast_histories
-from usecases.demand_forecasting.service import (
-    MAX_HORIZON,
-    ROUTE,
-    DemandForecastingService,
-    SeriesRequest,
-    example_payload,
-)
+from shared.forecast.service import histories, request_models
+from shared.services import service_for
+from shared.tasks import get_task
 from usecases.demand_forecasting.tests.conftest import UC
+
+TASK = get_task(UC.task)
+ROUTE = TASK.route
+SERIES, FORECAST = request_models(UC)
+MAX_HORIZON = UC.load_config().backtest.horizon
 
 
 def one(**changes):
-    return copy.deepcopy(example_payload(1)["series"][0]) | changes
+    return copy.deepcopy(TASK.example_payload(UC, 1)["series"][0]) | changes
 
 
 def shifted(days: int):
@@ -54,9 +56,10 @@ BAD = [
     (duplicated(), "duplicate date"),
     (shifted(3), "wrong frequency"),
     (one(horizon=MAX_HORIZON + 1), "horizon"),
-    (one(horizon=4), "future_holidays has 8 flags for horizon 4"),
+    (one(horizon=4, future_holidays=[False] * 8), "future_holidays has 8 flags for horizon 4"),
     (with_sales("lots"), "Weekly_Sales"),
     (with_sales(None), "Weekly_Sales"),
+    (with_sales("inf"), "Weekly_Sales"),
     (one(history=[]), "history"),
     (one(Store=0), "Store"),
     (one(extra_field=1), "extra_field"),
@@ -66,32 +69,30 @@ BAD = [
 @pytest.mark.parametrize(("body", "problem"), BAD, ids=[p for _, p in BAD])
 def test_bad_series_are_rejected_naming_the_problem(body, problem):
     with pytest.raises(ValidationError, match=problem):
-        SeriesRequest.model_validate(body)
+        SERIES.model_validate(body)
+
+
+def test_fields_come_from_the_schema_and_the_interval_levels_from_config():
+    assert set(SERIES.model_fields) == {"Store", "Dept", "history", "horizon", "future_holidays"}
+    period = SERIES.model_fields["history"].annotation.__args__[0]
+    assert set(period.model_fields) == {"Date", "Weekly_Sales", "IsHoliday"}
+    step = FORECAST.model_fields["steps"].annotation.__args__[0]
+    assert {"lo_80", "hi_80", "lo_95", "hi_95"} <= set(step.model_fields)
+    assert {"Store", "Dept", "method", "note", "model_version"} <= set(FORECAST.model_fields)
 
 
 def test_example_payload_is_valid_and_repeats():
-    api = DemandForecastingService.apis["forecast"]
-    assert api.route == ROUTE
-    assert len(api.input_spec.model_validate(example_payload(3)).series) == 3
-    s = SeriesRequest.model_validate(example_payload(1)["series"][0])
+    api = service_for(UC.name).apis["forecast"]
+    assert api.route == ROUTE == "/forecast"
+    assert len(api.input_spec.model_validate(TASK.example_payload(UC, 3)).series) == 3
+    s = SERIES.model_validate(one())
     assert len(s.history) == 52 and s.horizon == 8
 
 
 def test_missing_weeks_are_filled_and_counted(trained):
     pred = ForecastPredictor.from_store(UC)
-    s = SeriesRequest.model_validate(one(history=one()["history"][:20] + one()["history"][22:]))
-    out = forecast_histories(
-        pred,
-        [
-            (
-                [w.Date for w in s.history],
-                [w.Weekly_Sales for w in s.history],
-                [w.IsHoliday for w in s.history],
-            )
-        ],
-        [s.horizon],
-        [s.future_holidays],
-    )
+    s = SERIES.model_validate(one(history=one()["history"][:20] + one()["history"][22:]))
+    out = forecast_histories(pred, histories(UC, [s]), [s.horizon], [s.future_holidays])
     assert out[0]["filled_periods"] == 2 and out[0]["method"] == "model"
 
 
@@ -103,21 +104,24 @@ def server(trained):
 
 @pytest.mark.serve
 def test_good_series_get_steps_intervals_and_version(server, trained):
-    short = one(history=one()["history"][-3:], horizon=2, future_holidays=None)
+    short = one(history=one()["history"][-3:], horizon=2)
     r = httpx.post(server.url + ROUTE, json={"series": [one(), short]}, timeout=30)
     assert r.status_code == 200, r.text
     full, fallback = r.json()
     assert full["method"] == "model" and full["note"] is None and len(full["steps"]) == 8
+    assert (full["Store"], full["Dept"]) == (one()["Store"], one()["Dept"])
     assert full["model_version"] == trained.model_version
-    assert full["steps"][0]["date"] == "2012-11-02"
+    last = dt.date.fromisoformat(one()["history"][-1]["Date"])
+    assert full["steps"][0]["date"] == (last + dt.timedelta(weeks=1)).isoformat()
     for s in full["steps"]:
         assert s["lo_95"] <= s["lo_80"] <= s["forecast"] <= s["hi_80"] <= s["hi_95"]
     assert fallback["method"] == "fallback" and "fewer than the 13" in fallback["note"]
     assert len(fallback["steps"]) == 2
     history = one()["history"][-3:]
-    assert fallback["steps"][0]["forecast"] == pytest.approx(
-        sum(w["Weekly_Sales"] for w in history) / 3
-    )
+    if trained.chosen == "lightgbm":  # the ensemble averages the rule with its baseline
+        assert fallback["steps"][0]["forecast"] == pytest.approx(
+            max(sum(w["Weekly_Sales"] for w in history) / 3, 0.0)
+        )
 
 
 @pytest.mark.serve

@@ -2,14 +2,14 @@
 
 import pandas as pd
 
-from shared.forecasting import make_panel, validate_forecast_raw
+from shared.forecast.backtest import make_panel, validate_forecast_raw
 from usecases.demand_forecasting.synthetic import holiday_weeks
-from usecases.demand_forecasting.usecase import USE_CASE
+from usecases.demand_forecasting.tests.conftest import UC as USE_CASE
 
 
 def test_synthetic_passes_the_schema_and_quality_gates():
     cfg = USE_CASE.load_config()
-    raw = USE_CASE.make_synthetic(cfg.data.n_series, cfg.data.n_weeks, cfg.data.seed)
+    raw = USE_CASE.make_synthetic(cfg.data.n_series, cfg.data.n_periods, cfg.data.seed)
     assert validate_forecast_raw(raw, USE_CASE, cfg).ok
 
 
@@ -21,11 +21,12 @@ def test_synthetic_is_seeded():
 
 
 def test_synthetic_has_the_quirks_of_the_real_file():
+    cfg = USE_CASE.load_config()
     raw = USE_CASE.make_synthetic(120, 156, 42)
-    rep = make_panel(USE_CASE, raw).report
+    rep = make_panel(USE_CASE, raw, cfg).report
     assert rep.negative_values > 0 and rep.zero_values > 0
     assert rep.series_starting_late > 0 and rep.series_ending_early > 0 and rep.filled_gaps > 0
-    assert rep.shortest_series < USE_CASE.load_config().backtest.min_history  # fallback case
+    assert rep.shortest_series < cfg.backtest.min_history  # fallback case
     assert (pd.to_datetime(raw["Date"]).dt.dayofweek == 4).all()  # Fridays
 
 

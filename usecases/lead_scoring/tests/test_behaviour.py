@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from shared.usecase import get_use_case
-from tests.helpers import onnx_scorer
+from tests.conftest import onnx_scorer
 from usecases.lead_scoring.schema import LEAKY_COLUMNS
 
 UC = get_use_case("lead_scoring")

@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 
 from shared.config import LightGBMParams
+from shared.io import read_table
 from shared.models import make_tabular_classifier
 from shared.splits import stratified_split
-from shared.training import model_inputs, read_table, train
+from shared.tasks.tabular import model_inputs
+from shared.training import train
 from shared.usecase import get_use_case
 from tests.conftest import real_data
 from usecases.lead_scoring.features import category
@@ -21,7 +23,8 @@ LEADS = "lead_scoring/Leads.csv"
 def test_leads_file_reaches_the_honest_auc_without_leaky_columns():
     result = train(UC, UC.load_config(), data=real_data(LEADS), track=False)
     assert result.validation.ok and result.validation.rows == 9240
-    assert result.split_sizes["test"] == 1848  # 20 % stratified hold-out
+    assert result.split["kind"] == "stratified"
+    assert result.split["test"] == 1848  # 20 % stratified hold-out
     assert result.metrics["roc_auc"] >= 0.86
     assert result.parity.ok and result.parity.max_abs_diff <= 1e-4
     assert result.kpis["top_k_lift"] > 1.8  # calling the top K beats calling at random

@@ -1,6 +1,7 @@
 """The lead-scoring service: JSON keys with spaces, bands, and 4xx naming the field.
 
-In-process checks of the request model, then one real `bentoml serve` subprocess.
+In-process checks of the request model, then one real `bentoml serve` subprocess of the
+service the core's factory builds (`shared.services:lead_scoring`; service.py adds the band).
 """
 
 import httpx
@@ -8,13 +9,18 @@ import pytest
 from pydantic import ValidationError
 
 from shared.benchmark import Server
-from shared.serving import ClassifierPredictor
+from shared.services import service_for
+from shared.serving import RecordPredictor
+from shared.tasks import get_task
 from shared.usecase import get_use_case
-from tests.helpers import train_fast
+from tests.conftest import pinned
 from usecases.lead_scoring.kpi import assign_bands
-from usecases.lead_scoring.service import CONFIG, LeadRecord, example_payload
 
 UC = get_use_case("lead_scoring")
+TASK = get_task(UC.task)
+CONFIG = UC.load_config()
+API = next(a for a in service_for(UC.name).apis.values() if a.route == TASK.route)
+LeadRecord = API.input_spec.model_fields["records"].annotation.__args__[0]
 # What a web form sends for a new lead: no post-contact column, no unused flag.
 NEW_LEAD = {
     "Prospect ID": "new-1",
@@ -40,22 +46,22 @@ def test_keys_with_spaces_are_the_field_names_and_unused_columns_may_be_omitted(
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return train_fast(UC)
+def model(trained):
+    return trained(UC.name)
 
 
 @pytest.fixture(scope="module")
-def server(trained):
-    with Server(UC.service) as s:
+def server(serve, model):
+    with serve(UC.name) as s:
         yield s
 
 
 def _post(server: Server, body: object) -> httpx.Response:
-    return httpx.post(server.url + "/predict", json=body, timeout=10)
+    return httpx.post(server.url + TASK.route, json=body, timeout=10)
 
 
-def test_good_leads_get_probability_band_decision_and_version(server, trained):
-    records = [example_payload(1)["records"][0], NEW_LEAD]
+def test_good_leads_get_probability_band_decision_and_version(server, model, monkeypatch):
+    records = [TASK.example_payload(UC, 1)["records"][0], NEW_LEAD]
     r = _post(server, {"records": records})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -63,11 +69,22 @@ def test_good_leads_get_probability_band_decision_and_version(server, trained):
     assert [b["lead_number"] for b in body] == [660737, 700001]
     p = [b["conversion_probability"] for b in body]
     assert [b["band"] for b in body] == assign_bands(p, CONFIG.kpi.bands).tolist()
-    assert [b["call"] for b in body] == [x >= trained.threshold for x in p]
-    assert all(b["model_version"] == trained.model_version for b in body)
-    local = ClassifierPredictor.from_store(UC).predict(
-        [LeadRecord.model_validate(x) for x in records]
-    )
+    assert [b["call"] for b in body] == [x >= model.threshold for x in p]
+    assert all(b["model_version"] == model.model_version for b in body)
+    # The response carries exactly the use case's declared outputs (band from service.py).
+    declared = {o.name for o in UC.outputs} | {"model_version"}
+    assert declared == {
+        "prospect_id",
+        "lead_number",
+        "conversion_probability",
+        "band",
+        "call",
+        "model_version",
+    }
+    assert all(set(b) == declared for b in body), body
+    for key, value in pinned(UC, model.bento_tag).items():
+        monkeypatch.setenv(key, value)
+    local = RecordPredictor.from_store(UC).predict([LeadRecord.model_validate(x) for x in records])
     assert p == pytest.approx([x["probability"] for x in local], abs=1e-6)
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from shared.config import LightGBMParams
-from shared.training import model_inputs
+from shared.tasks.tabular import model_inputs
 from shared.usecase import get_use_case
 
 UC = get_use_case("predictive_maintenance")

@@ -6,7 +6,7 @@ import pytest
 
 from shared.config import LightGBMParams
 from shared.onnx_export import session, to_onnx
-from shared.training import model_inputs
+from shared.tasks.tabular import model_inputs
 from shared.usecase import get_use_case
 from usecases.predictive_maintenance.features import build_features, snake
 from usecases.predictive_maintenance.model import CATEGORICAL, NUMERIC, make_model

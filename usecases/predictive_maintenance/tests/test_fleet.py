@@ -1,12 +1,12 @@
-"""Fleet telemetry mode: labels, causal rolling features, the asset-and-time split, and the
-contract checks the shared suite runs on snapshot use cases (with 'causal' for 'row-wise')."""
+"""Fleet telemetry variant (task `binary_sequence`): labels, causal rolling features, the
+asset-and-time split; tests/test_contract.py runs the history contract checks on it too."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from shared.onnx_export import make_feed, onnx_proba, session, to_onnx
-from shared.training import make_split, model_inputs, row_key
+from shared.tasks.tabular import make_split, model_inputs, row_key
 from shared.usecase import get_use_case, registry
 from shared.validation import schema_problems, validate_raw
 from usecases.predictive_maintenance.features import (
@@ -43,8 +43,11 @@ def _readings(asset: str, days: range, failure: float = np.nan) -> pd.DataFrame:
     )
 
 
-def test_registered_as_a_variant_with_its_own_config():
+def test_registered_as_a_variant_with_its_own_config_task_and_service():
     assert registry()["predictive_maintenance_fleet"] is BASE
+    assert BASE.task == "binary_sequence" and BASE.history
+    assert BASE.service == "shared.services:predictive_maintenance_fleet"
+    assert BASE.folder == get_use_case("predictive_maintenance").folder
     assert BASE.config_path.name == "config_fleet.yaml" and CFG.split.kind == "group_time"
     with pytest.raises(ValueError, match="extra"):
         BASE.load_config(["settings.horizn=3"])
@@ -114,7 +117,7 @@ def test_synthetic_fleet_is_seeded_valid_and_has_censored_assets(raw):
     pd.testing.assert_frame_equal(UC.make_synthetic(500, 3), UC.make_synthetic(500, 3))
     assert not UC.make_synthetic(500, 3).equals(UC.make_synthetic(500, 4))
     report = validate_raw(
-        raw, UC.raw_schema, CFG.quality, row_key(UC, CFG), lambda r: UC.labels(r)[UC.labelled(r)]
+        raw, UC.raw_schema, CFG.quality, row_key(UC), lambda r: UC.labels(r)[UC.labelled(r)]
     )
     assert report.ok and report.rows == 12_000
     per_asset = raw.groupby("asset_id")["failure_day"].first()

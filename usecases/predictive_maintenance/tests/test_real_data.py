@@ -4,7 +4,8 @@ failure-mode flags on a stratified 80/20 hold-out, ONNX parity."""
 import numpy as np
 import pytest
 
-from shared.training import read_table, train
+from shared.io import read_table
+from shared.training import train
 from shared.usecase import get_use_case
 from tests.conftest import real_data
 
@@ -17,7 +18,8 @@ def test_ai4i_reaches_published_auc_without_the_failure_mode_flags():
     result = train(uc, uc.load_config(), data=real_data(FILE), track=False)
     assert result.validation.ok and result.validation.rows == 10_000
     assert result.validation.stats["label_rate"] == pytest.approx(0.0339)
-    assert result.split_sizes["test"] == 2000  # 20 % stratified hold-out
+    assert result.split["kind"] == "stratified"
+    assert result.split["test"] == 2000  # 20 % stratified hold-out
     assert result.metrics["roc_auc"] >= 0.96
     assert result.metrics["pr_auc"] >= 0.7  # reported too: failures are 3.4 % of rows
     assert result.parity.ok and result.parity.max_abs_diff <= 1e-4

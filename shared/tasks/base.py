@@ -1,0 +1,215 @@
+"""The task protocol, and the result every task's run returns.
+
+One run skeleton (shared/training.py) calls these methods in order for every use case:
+validate -> fit (split, tune, fit candidates, evaluate, choose) -> export (ONNX + parity) ->
+gates -> MLflow -> model store. A task is one class implementing them, in one file of this
+folder, exposed as `TASK`. Modelled on scikit-learn's estimator API: the same small set of
+methods everywhere, and one contract suite (`contract_checks`) run on every use case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from rich.table import Table
+
+    from shared.usecase import UseCase
+    from shared.validation import ValidationReport
+
+Log = Callable[[str], None]
+
+
+class Parity(Protocol):
+    """ONNX against the native model: the largest difference and whether it is within bounds."""
+
+    max_abs_diff: float
+
+    @property
+    def ok(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass
+class Fit:
+    """What a task's `fit` hands on: the chosen model and every figure about it."""
+
+    chosen: str
+    model: Any
+    metrics: dict[str, float]
+    kpis: dict[str, float]
+    candidates: list[dict[str, Any]]
+    split: dict[str, Any]  # kind, sizes and ranges of each part
+    profile: dict[str, Any]  # reference distributions for drift checks later
+    details: dict[str, Any] = field(default_factory=dict)  # task-specific, e.g. the threshold
+    state: dict[str, Any] = field(default_factory=dict)  # for export, never reported
+
+
+@dataclass
+class Export:
+    """The ONNX graph, its parity check, and what the predictor needs to serve it."""
+
+    onnx_bytes: bytes
+    parity: Parity
+    numeric: list[str]
+    categorical: list[str]
+    output: tuple[str, int]  # the graph's output tensor and its width, for the MLflow signature
+    metadata: dict[str, Any]
+
+
+@dataclass
+class RunResult:
+    """One training run, whatever its task; task-specific figures are in `details` (and
+    readable as attributes: `result.threshold`)."""
+
+    use_case: str
+    task: str
+    chosen: str
+    metrics: dict[str, float]
+    kpis: dict[str, float]
+    candidates: list[dict[str, Any]]
+    split: dict[str, Any]
+    parity: Parity
+    gates_passed: bool
+    gate_reasons: list[str]
+    validation: ValidationReport
+    lineage: dict[str, str]
+    details: dict[str, Any] = field(default_factory=dict)
+    registered: bool = True
+    model_version: str = ""
+    run_id: str = ""
+    bento_tag: str = ""
+    seconds: float = 0.0
+    onnx_bytes: bytes = field(default=b"", repr=False)
+
+    def __getattr__(self, name: str) -> Any:
+        details = self.__dict__.get("details", {})
+        if name in details:
+            return details[name]
+        raise AttributeError(name)
+
+    def summary(self) -> dict[str, Any]:
+        """The --json line: what CI and scripts read."""
+        return {
+            "use_case": self.use_case,
+            "task": self.task,
+            "model_version": self.model_version,
+            "bento_tag": self.bento_tag,
+            "run_id": self.run_id,
+            "registered": self.registered,
+            "chosen_model": self.chosen,
+            "metrics": self.metrics,
+            "kpis": self.kpis,
+            "candidates": self.candidates,
+            "parity_max_abs_diff": self.parity.max_abs_diff,
+            "gates": {"passed": self.gates_passed, "reasons": self.gate_reasons},
+            "split": self.split,
+            "seconds": round(self.seconds, 2),
+        } | {
+            k: v for k, v in self.details.items() if not isinstance(v, list | dict) or k in _SUMMARY
+        }
+
+    def report(self) -> dict[str, Any]:
+        return self.summary() | {
+            "details": self.details,
+            "validation": self.validation.to_dict(),
+            "lineage": self.lineage,
+            "parity": self.parity.describe(),
+        }
+
+
+# Task details that are small enough for the --json line although they are dicts.
+_SUMMARY = {"baseline_comparison", "interval_coverage", "backtest"}
+
+
+class Task(Protocol):
+    """What each task implements; the run skeleton, the CLI, the report, the service factory,
+    the benchmark and the contract suite call only these."""
+
+    name: str
+    route: str  # the service's main endpoint, e.g. /predict
+
+    def config_model(self, uc: UseCase) -> type[BaseModel]:
+        """The config class of this use case (shared sections, task sections, its `kpi`)."""
+
+    def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray: ...
+
+    def labelled(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray: ...
+
+    def synthetic(self, uc: UseCase, cfg: Any) -> tuple[pd.DataFrame, str]:
+        """The built-in data and a description of it for lineage."""
+
+    def validate(self, uc: UseCase, cfg: Any, raw: pd.DataFrame) -> ValidationReport:
+        """Schema and data-quality gates; raises DataValidationError listing every problem."""
+
+    def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
+        """Split, tune and fit every candidate, evaluate them, choose one."""
+
+    def export(self, uc: UseCase, cfg: Any, fit: Fit) -> Export:
+        """ONNX graph of the chosen model and its parity against the native model."""
+
+    def gates(self, uc: UseCase, cfg: Any, fit: Fit, export: Export) -> list[str]:
+        """Every failed gate as a sentence."""
+
+    def params(self, cfg: Any, fit: Fit) -> dict[str, Any]:
+        """MLflow params of the run beyond the common ones."""
+
+    def report_tables(self, result: RunResult) -> list[Table]: ...
+
+    def markdown(self, result: RunResult) -> list[str]:
+        """The report's task sections, as Markdown lines."""
+
+    def headline(self, result: RunResult) -> tuple[str, str]:
+        """The two quality figures of the demo table."""
+
+    def make_service(self, uc: UseCase) -> Any:
+        """The BentoML service class of this use case (request/response models included)."""
+
+    def example_payload(self, uc: UseCase, n: int = 1) -> dict[str, Any]:
+        """A valid request body for `route`: docs, tests, benchmarks."""
+
+    def offline_benchmark(self, uc: UseCase, quick: bool) -> dict[str, float]:
+        """Native vs ONNX latency in-process."""
+
+    def contract_checks(self, uc: UseCase) -> list[Callable[[UseCase], None]]:
+        """Checks every use case of this task must pass (forks included)."""
+
+
+def time_us(fn: Callable[[], Any], repeats: int) -> float:
+    """Median wall time of `fn` in microseconds, after a warm-up call."""
+    import time
+
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e6)
+
+
+def numeric_profile(X: pd.DataFrame, columns: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Deciles, mean and missing share of numeric inputs: the reference for drift checks."""
+    qs = np.linspace(0, 1, 11)
+    out = {}
+    for c in columns:
+        v = X[c].to_numpy(dtype=np.float64)
+        v = v[np.isfinite(v)]
+        out[c] = {
+            "quantiles": np.quantile(v, qs).tolist() if len(v) else [],
+            "mean": float(v.mean()) if len(v) else float("nan"),
+            "missing_share": float(1 - len(v) / max(len(X), 1)),
+        }
+    return out
+
+
+def quantiles(values: np.ndarray) -> list[float]:
+    """Deciles of a model output (score, prediction) for drift checks."""
+    return np.quantile(values, np.linspace(0, 1, 11)).tolist() if len(values) else []

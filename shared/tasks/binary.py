@@ -1,0 +1,206 @@
+"""Task `binary`: one row per record, a yes/no outcome, a probability and a decision.
+
+Candidates are tuned on ROC AUC, the decision threshold maximises the use case's profit on
+validation, every figure comes from the untouched test part; the chosen model must clear
+an AUC floor, the KPI gates, and not be significantly worse than the baseline.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared import evaluation as ev
+from shared.tasks.base import Export, Fit, RunResult
+from shared.tasks.tabular import (
+    Candidate,
+    RunStopped,
+    TabularTask,
+    candidates_heading,
+    fmt,
+    kpi_markdown,
+    kpi_table,
+)
+from shared.usecase import Output, UseCase
+
+
+class BinaryTask(TabularTask):
+    name = "binary"
+    classifier = True
+    scoring = "roc_auc"
+
+    def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
+        """0/1; rows with an unknown derived label count as 0 (see `labelled`)."""
+        if uc.make_labels is not None:
+            return (np.asarray(uc.make_labels(raw), dtype=np.float64) == 1).astype(np.int64)
+        return (raw[uc.target] == uc.positive_label).to_numpy(dtype=np.int64)
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        return model.predict_proba(X)[:, 1]
+
+    def onnx_output(self, sess: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
+        from shared.onnx_export import onnx_proba
+
+        return onnx_proba(sess, feed)
+
+    def evaluate_candidate(
+        self, uc: UseCase, c: Candidate, y_valid: np.ndarray, y_test: np.ndarray, cfg: Any
+    ) -> None:
+        """Threshold from validation profit, every figure from the test part."""
+        profit = partial(uc.profit, cfg=cfg.kpi)
+        c.valid_score = ev._auc(y_valid, c.valid_pred)
+        c.threshold, _ = ev.best_threshold(y_valid, c.valid_pred, profit)
+        c.test_metrics = ev.classification_metrics(
+            y_test, c.test_pred, cfg.gates.n_bootstrap, cfg.split.seed
+        )
+        c.test_kpis = uc.compute_kpis(y_test, c.test_pred, c.threshold, cfg.kpi)
+
+    def check_chosen(self, chosen: Candidate) -> None:
+        if chosen.valid_score < 0.5:
+            raise RunStopped(
+                f"the best candidate ({chosen.name}) has validation ROC AUC "
+                f"{chosen.valid_score:.3f}, below chance (0.5): check the target column and "
+                "positive label, and for leakage or a shuffled file"
+            )
+
+    def candidate_row(self, c: Candidate) -> dict[str, Any]:
+        m = c.test_metrics
+        return {
+            "name": c.name,
+            "best_params": c.best_params,
+            "cv_roc_auc": round(c.cv_score, 4),
+            "valid_roc_auc": round(c.valid_score, 4),
+            "threshold": c.threshold,
+            "test_roc_auc": m["roc_auc"],
+            "test_roc_auc_ci": [m["roc_auc_ci_low"], m["roc_auc_ci_high"]],
+            "test_pr_auc": m["pr_auc"],
+            "test_brier": m["brier"],
+            "test_kpis": c.test_kpis,
+            "fit_seconds": round(c.seconds, 2),
+        }
+
+    def details(
+        self, uc: UseCase, cfg: Any, chosen: Candidate, baseline: Candidate, y_test: np.ndarray
+    ) -> dict[str, Any]:
+        g = cfg.gates
+        cmp = ev.paired_bootstrap_auc(
+            y_test, chosen.test_pred, baseline.test_pred, g.n_bootstrap, cfg.split.seed
+        )
+        return {
+            "threshold": chosen.threshold,
+            "baseline": baseline.name,
+            "baseline_comparison": cmp,
+            "calibration": ev.calibration_table(y_test, chosen.test_pred),
+            "lift": ev.lift_table(y_test, chosen.test_pred),
+        }
+
+    def gates(self, uc: UseCase, cfg: Any, fit: Fit, export: Export) -> list[str]:
+        g = cfg.gates
+        reasons = []
+        auc = fit.metrics["roc_auc"]
+        if auc < g.min_roc_auc:
+            reasons.append(f"test ROC AUC {auc:.3f} is below the floor {g.min_roc_auc}")
+        reasons += uc.kpi_gates(fit.kpis, cfg.kpi)
+        cmp, base = fit.details["baseline_comparison"], fit.details["baseline"]
+        if fit.chosen != base and cmp["p_worse"] > 1 - g.baseline_alpha:
+            reasons.append(
+                f"{fit.chosen} is significantly worse than the baseline {base} "
+                f"(AUC difference {cmp['auc_diff']:+.3f}, P(worse) = {cmp['p_worse']:.2f})"
+            )
+        return reasons
+
+    def params(self, cfg: Any, fit: Fit) -> dict[str, Any]:
+        return super().params(cfg, fit) | {"threshold": fit.details["threshold"]}
+
+    # --------------------------------------------------------------------- report
+
+    def report_tables(self, result: RunResult) -> list[Any]:
+        from rich.table import Table
+
+        t = Table(
+            "candidate",
+            "CV AUC",
+            "valid AUC",
+            "test AUC (95 % CI)",
+            "PR AUC",
+            "Brier",
+            "profit at its threshold",
+            title=f"{result.use_case}: candidates on the same test part (chosen: {result.chosen})",
+        )
+        for c in result.candidates:
+            lo, hi = c["test_roc_auc_ci"]
+            money = next((k for k in c["test_kpis"] if k.endswith(("_eur", "_usd"))), None)
+            t.add_row(
+                c["name"],
+                fmt(c["cv_roc_auc"]),
+                fmt(c["valid_roc_auc"]),
+                f"{c['test_roc_auc']:.3f} ({lo:.3f}-{hi:.3f})",
+                fmt(c["test_pr_auc"]),
+                fmt(c["test_brier"]),
+                fmt(c["test_kpis"][money]) if money else "",
+            )
+        return [t, kpi_table(result, f"business KPIs at threshold {result.threshold}")]
+
+    def headline(self, result: RunResult) -> tuple[str, str]:
+        return f"ROC AUC {result.metrics['roc_auc']:.3f}", f"PR AUC {result.metrics['pr_auc']:.3f}"
+
+    def markdown(self, result: RunResult) -> list[str]:
+        lines = candidates_heading(
+            f"Decision threshold (profit-optimal on validation): {result.threshold}.",
+            ["candidate", "CV AUC", "valid AUC", "test AUC", "95 % CI", "PR AUC", "Brier"],
+        )
+        for c in result.candidates:
+            lo, hi = c["test_roc_auc_ci"]
+            lines.append(
+                f"| {c['name']} | {c['cv_roc_auc']:.3f} | {c['valid_roc_auc']:.3f} "
+                f"| {c['test_roc_auc']:.3f} | {lo:.3f}-{hi:.3f} | {c['test_pr_auc']:.3f} "
+                f"| {c['test_brier']:.4f} |"
+            )
+        lines += kpi_markdown(result.kpis)
+        lines += [
+            "",
+            "## Lift by decile (test part)",
+            "",
+            "| decile | rate | lift | cumulative gain |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['decile']} | {r['rate']:.3f} | {r['lift']:.2f} | {r['cumulative_gain']:.2f} |"
+            for r in result.lift
+        ]
+        lines += [
+            "",
+            "## Calibration (test part)",
+            "",
+            "| bin | n | mean predicted | observed |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['bin_low']:.1f}-{r['bin_high']:.1f} | {r['n']} | {r['mean_predicted']:.3f} "
+            f"| {r['observed_rate']:.3f} |"
+            for r in result.calibration
+        ]
+        return lines
+
+    # --------------------------------------------------------------------- serving
+
+    def default_outputs(self, uc: UseCase) -> tuple[Output, ...]:
+        return (
+            Output(
+                "probability",
+                "probability",
+                f"probability that {uc.target} is {uc.positive_label!r}",
+            ),
+            Output("decision", "decision", "true = above the profit-optimal threshold: act"),
+        )
+
+    def scored(self, values: np.ndarray, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """Per record: probability and the decision at the trained threshold."""
+        threshold = float(metadata["threshold"])
+        return [{"probability": float(p), "decision": bool(p >= threshold)} for p in values]
+
+
+TASK = BinaryTask()

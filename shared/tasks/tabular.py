@@ -1,0 +1,400 @@
+"""What every row-per-record task shares (binary, binary_sequence, regression).
+
+Features per row -> one split -> every candidate tuned by cross-validation on the training
+part (folds follow the split kind) -> chosen on validation -> refitted on train + validation
+-> every candidate scored on the untouched test part -> ONNX with one input per column ->
+parity on the test rows. A task subclasses `TabularTask` and fills in what is its own:
+how a candidate is scored, evaluated and chosen, its gates and its service's response.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared.tasks.base import Export, Fit, Log, RunResult, numeric_profile, quantiles, time_us
+from shared.usecase import UseCase
+
+
+class RunStopped(ValueError):
+    """A run that cannot give a meaningful model (e.g. validation AUC below chance)."""
+
+
+@dataclass
+class Candidate:
+    """One configured model family after tuning, with its predictions on each part."""
+
+    name: str
+    model: Any
+    best_params: dict[str, Any]
+    cv_score: float
+    valid_pred: np.ndarray
+    test_pred: np.ndarray
+    valid_score: float = 0.0
+    threshold: float | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    test_kpis: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def model_inputs(uc: UseCase, raw: pd.DataFrame | dict[str, Any]) -> pd.DataFrame:
+    """build_features -> the typed frame the pipeline is fitted on (float32 numbers, str
+    categories): exactly what the ONNX graph will be fed, so native and ONNX agree."""
+    from shared.onnx_export import features_frame
+
+    return features_frame(uc.build_features(raw), uc.numeric_features, uc.categorical_features)
+
+
+def row_key(uc: UseCase) -> str | tuple[str, ...] | None:
+    """What identifies a row: the id, or (id, time) when rows are entity histories."""
+    if uc.id_column and uc.time_column:
+        return (uc.id_column, uc.time_column)
+    return uc.id_column
+
+
+def make_split(uc: UseCase, cfg: Any, raw: pd.DataFrame, y: np.ndarray) -> Any:
+    """The configured split; each kind says which column it needs when it is missing."""
+    from shared import splits
+
+    s = cfg.split
+    if s.kind == "stratified":
+        if np.unique(y).size > 2:  # a numeric target: stratify on its quartiles
+            y = np.searchsorted(np.quantile(y, [0.25, 0.5, 0.75]), y)
+        return splits.stratified_split(y, s.test_size, s.valid_size, s.seed)
+    if s.kind == "row_order":
+        return splits.row_order_split(len(raw), s.test_size, s.valid_size)
+    if s.kind == "time":
+        return splits.time_split(_column(uc, raw, "time_column", s.kind), s.test_size, s.valid_size)
+    groups = _column(uc, raw, "id_column", s.kind)
+    if s.kind == "group":
+        return splits.group_split(groups, s.test_size, s.valid_size, s.seed)
+    times = _column(uc, raw, "time_column", s.kind)
+    return splits.group_time_split(groups, times, s.test_size, s.valid_size, s.seed)
+
+
+def _column(uc: UseCase, raw: pd.DataFrame, which: str, kind: str) -> pd.Series:
+    name = getattr(uc, which)
+    if name is None:
+        raise ValueError(f"split.kind={kind} needs the use case to declare its {which}")
+    return raw[name]
+
+
+def describe_split(uc: UseCase, cfg: Any, raw: pd.DataFrame, split: Any) -> dict[str, Any]:
+    """Kind, sizes, and the time range of each part (what a reader needs to trust the test)."""
+    out: dict[str, Any] = {"kind": cfg.split.kind} | split.sizes()
+    if uc.time_column and uc.time_column in raw:
+        t = raw[uc.time_column]
+        for part in ("train", "valid", "test"):
+            idx = getattr(split, part)
+            if len(idx):
+                out[f"{part}_range"] = [str(t.iloc[idx].min()), str(t.iloc[idx].max())]
+    if uc.id_column and cfg.split.kind in {"group", "group_time"}:
+        ids = raw[uc.id_column]
+        for part in ("train", "valid", "test"):
+            out[f"{part}_entities"] = int(ids.iloc[getattr(split, part)].nunique())
+    return out
+
+
+def split_problems(
+    uc: UseCase, cfg: Any, X: pd.DataFrame, y: np.ndarray, split: Any, binary: bool
+) -> list[Any]:
+    """Leaks and empty classes the split made: duplicate rows across parts (no id to tell
+    them apart), and a part's label rate out of bounds."""
+    from shared.validation import duplicates_across_parts, label_rate_by_part
+
+    q = cfg.quality
+    problems = []
+    if uc.id_column is None:
+        problems += duplicates_across_parts(
+            X.assign(_label=y), split, [*X.columns, "_label"], allowed=q.max_duplicates_across_parts
+        )
+    if binary and q.check_label_rate_by_part:
+        problems += label_rate_by_part(y, split, q.label_rate_min, q.label_rate_max)
+    return problems
+
+
+def fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.0f}"
+    return str(v)
+
+
+def kpi_table(result: RunResult, title: str) -> Any:
+    """The business KPIs of the chosen model on the test part, for the terminal."""
+    from rich.table import Table
+
+    t = Table("KPI (test part)", "value", title=f"{result.use_case}: {title}")
+    for name, v in result.kpis.items():
+        t.add_row(name, fmt(v))
+    return t
+
+
+def candidates_heading(intro: str, columns: list[str]) -> list[str]:
+    """The report's candidates section, up to its rows."""
+    return [
+        intro,
+        "",
+        "## Candidates (same test part)",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+
+
+def kpi_markdown(kpis: dict[str, float]) -> list[str]:
+    return ["", "## KPIs (test part)", "", "| KPI | value |", "|---|---|"] + [
+        f"| {k} | {fmt(v)} |" for k, v in kpis.items()
+    ]
+
+
+class TabularTask:
+    """The shared flow; subclasses set the class attributes and the evaluation methods."""
+
+    name = ""
+    route = "/predict"
+    classifier = True
+    scoring = "roc_auc"  # scikit-learn scorer used to tune candidates
+
+    # --------------------------------------------------------------------- config + data
+
+    def gates_model(self) -> type:
+        from shared.config import GatesConfig
+
+        return GatesConfig
+
+    def config_model(self, uc: UseCase) -> type:
+        from shared.config import config_model
+
+        return config_model(uc.name, uc.kpi_config, uc.settings_model, self.gates_model())
+
+    def labelled(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
+        if uc.make_labels is None:
+            return np.ones(len(raw), dtype=bool)
+        return ~np.isnan(np.asarray(uc.make_labels(raw), dtype=np.float64))
+
+    def synthetic(self, uc: UseCase, cfg: Any) -> tuple[pd.DataFrame, str]:
+        d = cfg.data
+        return uc.make_synthetic(
+            d.synthetic_rows, d.seed
+        ), f"synthetic(n={d.synthetic_rows}, seed={d.seed})"
+
+    def label_rate(self, uc: UseCase) -> Any:
+        """What the label-rate gate reads (None: no such gate for this task)."""
+        return lambda r: uc.labels(r)[uc.labelled(r)]
+
+    def validate(self, uc: UseCase, cfg: Any, raw: pd.DataFrame) -> Any:
+        from shared.validation import validate_raw
+
+        return validate_raw(raw, uc.raw_schema, cfg.quality, row_key(uc), self.label_rate(uc))
+
+    # --------------------------------------------------------------------- fit
+
+    def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
+        from shared.validation import DataValidationError, ValidationReport
+
+        y = uc.labels(raw)
+        X = model_inputs(uc, raw)
+        known = uc.labelled(raw)
+        if not known.all():  # features saw every row (histories); only known labels are learned
+            raw, X, y = raw[known].reset_index(drop=True), X[known].reset_index(drop=True), y[known]
+        split = make_split(uc, cfg, raw, y)
+        problems = split_problems(uc, cfg, X, y, split, self.classifier)
+        if problems:
+            raise DataValidationError(ValidationReport(len(raw), raw.shape[1], problems))
+        cands = []
+        for c in cfg.model.candidates:
+            log(f"tuning {c.name} ...")
+            cands.append(self.fit_candidate(uc, c, X, y, split, cfg, raw))
+        y_valid, y_test = y[split.valid], y[split.test]
+        for c in cands:
+            self.evaluate_candidate(uc, c, y_valid, y_test, cfg)
+        chosen = self.choose(cands)
+        self.check_chosen(chosen)
+        baseline = next(c for c in cands if c.name == cfg.model.baseline)
+        train_pred = self.predict(chosen.model, X.iloc[split.train])
+        sizes = split.sizes() | ({"unlabelled": int((~known).sum())} if not known.all() else {})
+        return Fit(
+            chosen=chosen.name,
+            model=chosen.model,
+            metrics=chosen.test_metrics | {f"valid_{self.scoring}": chosen.valid_score},
+            kpis=chosen.test_kpis,
+            candidates=[self.candidate_row(c) for c in cands],
+            split=describe_split(uc, cfg, raw, split) | sizes,
+            profile=self.reference_profile(uc, X.iloc[split.train], train_pred),
+            details=self.details(uc, cfg, chosen, baseline, y_test),
+            state={"X": X, "split": split, "chosen": chosen, "baseline": baseline},
+        )
+
+    def fit_candidate(
+        self,
+        uc: UseCase,
+        cand: Any,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        split: Any,
+        cfg: Any,
+        raw: pd.DataFrame,
+    ) -> Candidate:
+        """Grid search by cross-validation on the training part only; folds follow the split
+        kind (time-ordered under a time or row-order split, by entity under a group split).
+
+        Validation scores come from the model fitted on the training part; with `model.refit`
+        the final model is then refitted on training + validation before it sees the test part.
+        """
+        from sklearn.base import clone
+        from sklearn.model_selection import GridSearchCV
+
+        from shared.splits import cv_folds
+
+        tr = split.train
+        groups = raw[uc.id_column].to_numpy()[tr] if uc.id_column else None
+        times = raw[uc.time_column].to_numpy()[tr] if uc.time_column else None
+        folds = cv_folds(cfg.split.kind, cfg.model.cv_folds, cfg.split.seed, y[tr], groups, times)
+        start = time.perf_counter()
+        grid = {f"model__{k}": v for k, v in cand.grid.items()}
+        search = GridSearchCV(
+            uc.make_model(cand.params), grid or {}, scoring=self.scoring, cv=folds, n_jobs=1
+        )
+        search.fit(X.iloc[tr], y[tr])
+        valid_pred = self.predict(search.best_estimator_, X.iloc[split.valid])
+        model = search.best_estimator_
+        if (
+            cfg.model.refit
+        ):  # selection and threshold used validation; the test part stays untouched
+            seen = np.concatenate([split.train, split.valid])
+            model = clone(search.best_estimator_).fit(X.iloc[seen], y[seen])
+        return Candidate(
+            name=cand.name,
+            model=model,
+            best_params={k.removeprefix("model__"): v for k, v in search.best_params_.items()},
+            cv_score=float(search.best_score_),
+            valid_pred=valid_pred,
+            test_pred=self.predict(model, X.iloc[split.test]),
+            seconds=time.perf_counter() - start,
+        )
+
+    def reference_profile(self, uc: UseCase, X: pd.DataFrame, pred: np.ndarray) -> dict[str, Any]:
+        """Training distribution of every model input and of the output, for drift checks."""
+        categorical = {
+            c: X[c].value_counts(normalize=True).round(6).to_dict() for c in uc.categorical_features
+        }
+        return {
+            "rows": len(X),
+            "numeric": numeric_profile(X, uc.numeric_features),
+            "categorical": categorical,
+            "output_quantiles": quantiles(pred),
+        }
+
+    # --------------------------------------------------------------------- export + gates
+
+    def onnx_output(self, sess: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def export(self, uc: UseCase, cfg: Any, fit: Fit) -> Export:
+        from shared.onnx_export import make_feed, parity, session, to_onnx
+
+        X, split, chosen = fit.state["X"], fit.state["split"], fit.state["chosen"]
+        num, cat = list(uc.numeric_features), list(uc.categorical_features)
+        onnx_bytes = to_onnx(chosen.model, num, cat, classifier=self.classifier)
+        X_test = X.iloc[split.test]
+        feed = make_feed({c: X_test[c].to_numpy() for c in X_test.columns}, num, cat)
+        out = self.onnx_output(session(onnx_bytes), feed)
+        par = parity(chosen.test_pred, out, chosen.threshold, cfg.gates.max_parity_diff, split.test)
+        metadata: dict[str, Any] = {
+            "inputs": {c: "float32" for c in num} | {c: "string" for c in cat},
+            "categories": {c: sorted(X[c].unique().tolist()) for c in cat},
+        }
+        if chosen.threshold is not None:
+            metadata["threshold"] = chosen.threshold
+        if getattr(cfg, "settings", None) is not None:  # the service checks it applies the same
+            metadata["settings"] = cfg.settings.model_dump(mode="json")
+        output = ("probabilities", 2) if self.classifier else ("variable", 1)
+        return Export(onnx_bytes, par, num, cat, output, metadata)
+
+    def params(self, cfg: Any, fit: Fit) -> dict[str, Any]:
+        chosen_row = next(c for c in fit.candidates if c["name"] == fit.chosen)
+        return {"split_kind": cfg.split.kind} | {
+            f"param_{k}": v for k, v in chosen_row["best_params"].items()
+        }
+
+    # --------------------------------------------------------------------- serving + bench
+
+    def offline_benchmark(self, uc: UseCase, quick: bool) -> dict[str, float]:
+        """The first configured candidate, fitted on synthetic data, timed native vs ONNX."""
+        from shared.onnx_export import make_feed, session, to_onnx
+
+        cfg = uc.load_config()
+        uc = uc.with_config(cfg)
+        raw = uc.make_synthetic(3000, 0)
+        known = uc.labelled(raw)
+        X = model_inputs(uc, raw)[known]
+        model = uc.make_model(cfg.model.candidates[0].params).fit(X, uc.labels(raw)[known])
+        num, cat = uc.numeric_features, uc.categorical_features
+        sess = session(to_onnx(model, num, cat, classifier=self.classifier))
+        repeats = 50 if quick else 300
+        out: dict[str, float] = {}
+        for label, n in (("row", 1), ("1000_rows", 1000)):
+            Xn = X.iloc[np.arange(n) % len(X)]
+            feed = make_feed({c: Xn[c].to_numpy() for c in Xn.columns}, num, cat)
+            out[f"onnx_{label}_us"] = time_us(lambda f=feed: sess.run(None, f), repeats)
+            out[f"native_{label}_us"] = time_us(
+                lambda x=Xn: self.predict(model, x), max(10, repeats // 5)
+            )
+        out["onnx_speedup_row"] = out["native_row_us"] / out["onnx_row_us"]
+        out["onnx_speedup_1000_rows"] = out["native_1000_rows_us"] / out["onnx_1000_rows_us"]
+        return out
+
+    def make_service(self, uc: UseCase) -> Any:
+        from shared.serving import record_service
+
+        return record_service(uc, self)
+
+    def example_payload(self, uc: UseCase, n: int = 1) -> dict[str, Any]:
+        from shared.serving import record_payload
+
+        return record_payload(uc, n)
+
+    def contract_checks(self, uc: UseCase) -> list[Any]:
+        from shared.contract import HISTORY_CHECKS, RECORD_CHECKS
+
+        return list(HISTORY_CHECKS if uc.history else RECORD_CHECKS)
+
+    # --------------------------------------------------------------------- per task
+
+    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def evaluate_candidate(
+        self, uc: UseCase, c: Candidate, y_valid: np.ndarray, y_test: np.ndarray, cfg: Any
+    ) -> None:
+        raise NotImplementedError
+
+    def choose(self, cands: list[Candidate]) -> Candidate:
+        """Best validation score (higher is better); on a tie the earlier candidate wins."""
+        return cands[int(np.argmax([c.valid_score for c in cands]))]
+
+    def check_chosen(self, chosen: Candidate) -> None:
+        """Stop the run when the best candidate is meaningless."""
+
+    def candidate_row(self, c: Candidate) -> dict[str, Any]:
+        return {
+            "name": c.name,
+            "best_params": c.best_params,
+            f"cv_{self.scoring}": round(c.cv_score, 4),
+            f"valid_{self.scoring}": round(c.valid_score, 4),
+            "test_metrics": c.test_metrics,
+            "test_kpis": c.test_kpis,
+            "fit_seconds": round(c.seconds, 2),
+        }
+
+    def details(
+        self, uc: UseCase, cfg: Any, chosen: Candidate, baseline: Candidate, y_test: np.ndarray
+    ) -> dict[str, Any]:
+        return {}
+
+    def headline(self, result: RunResult) -> tuple[str, str]:
+        raise NotImplementedError

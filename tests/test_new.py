@@ -1,0 +1,173 @@
+"""`pilotpack new` onto files of other shapes than the templates': the folder it writes
+trains, passes the contract suite and serves, with no edit to shared/.
+
+The fork is written into usecases/ (where the registry looks) under a name unique to this
+process, and removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bank_file(path: Path) -> Path:
+    """A `;`-separated churn file with integer-coded categories and a 0/1 target."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    age = rng.integers(18, 80, n)
+    balance = np.round(rng.gamma(2, 30000, n), 2)
+    products = rng.integers(1, 5, n)
+    active = rng.integers(0, 2, n)
+    country = rng.choice(["FR", "DE", "ES"], n)
+    logit = -2 + 0.04 * (age - 40) - 1.0 * active + 0.8 * (country == "DE") + 0.3 * (products > 2)
+    exited = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(
+        {
+            "CustomerId": np.arange(15_600_000, 15_600_000 + n),
+            "Age": age,
+            "Balance": balance,
+            "NumOfProducts": products,
+            "IsActiveMember": active,
+            "Geography": country,
+            "Exited": exited,
+        }
+    )
+    frame.to_csv(path, sep=";", index=False)
+    return path
+
+
+def _visits_file(path: Path) -> Path:
+    """A regression file: visitors per day from weather and weekday."""
+    rng = np.random.default_rng(1)
+    n = 2500
+    temp = np.round(rng.normal(15, 8, n), 1)
+    weekday = rng.choice(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], n)
+    rain = np.round(rng.exponential(2, n), 1)
+    visitors = (
+        40 + 2.0 * temp - 3 * rain + 25 * np.isin(weekday, ["Sat", "Sun"]) + rng.normal(0, 5, n)
+    )
+    pd.DataFrame(
+        {
+            "visit_id": np.arange(n),
+            "temp_c": temp,
+            "weekday": weekday,
+            "rain_mm": rain,
+            "visitors": np.round(visitors, 1),
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def _pilotpack(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
+
+
+@pytest.fixture(params=["binary", "regression"])
+def fork(request, tmp_path):
+    name = f"zz_fork_{request.param}_{os.getpid()}"
+    if request.param == "binary":
+        args = [
+            "--from",
+            "churn",
+            "--data",
+            str(_bank_file(tmp_path / "bank.csv")),
+            "--target",
+            "Exited",
+            "--id",
+            "CustomerId",
+            "--sep",
+            ";",
+        ]
+    else:
+        args = [
+            "--from",
+            "churn",
+            "--data",
+            str(_visits_file(tmp_path / "visits.csv")),
+            "--target",
+            "visitors",
+            "--id",
+            "visit_id",
+        ]
+    done = _pilotpack("new", name, *args)
+    try:
+        assert done.returncode == 0, done.stderr
+        yield name, request.param, args[args.index("--data") + 1]
+    finally:
+        shutil.rmtree(ROOT / "usecases" / name, ignore_errors=True)
+        shutil.rmtree(Path(os.environ["PILOTPACK_HOME"]) / "reports" / name, ignore_errors=True)
+
+
+@pytest.mark.serve
+def test_new_fork_trains_passes_the_contract_and_serves(fork):
+    from shared.benchmark import Server
+    from shared.tasks import get_task
+    from shared.usecase import registry
+
+    name, task, data = fork
+    registry.cache_clear()
+    uc = registry()[name]
+    assert uc.task == task and uc.folder == ROOT / "usecases" / name
+    for check in get_task(uc.task).contract_checks(uc):
+        check(uc)
+    # Its own tests import the fork, not a template.
+    own = (ROOT / "usecases" / name / "tests" / "test_usecase.py").read_text()
+    assert f"usecases.{name}.usecase" in own and "churn" not in own
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"usecases/{name}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    trained = _pilotpack("train", name, "--data", data, "--set", "gates.n_bootstrap=100")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", f"usecases/{name}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout
+    with Server(uc.service) as server:
+        payload = get_task(uc.task).example_payload(uc, 2)
+        r = httpx.post(server.url + "/predict", json=payload, timeout=30)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body) == 2 and body[0]["model_version"]
+        key = "probability" if task == "binary" else "prediction"
+        assert np.isfinite(body[0][key])
+        bad = httpx.post(server.url + "/predict", json={"records": [{"nope": 1}]}, timeout=30)
+        assert bad.status_code == 400
+
+
+def test_new_refuses_a_taken_name_and_a_wrong_target(tmp_path):
+    path = _bank_file(tmp_path / "bank.csv")
+    taken = _pilotpack("new", "churn", "--data", str(path), "--target", "Exited", "--sep", ";")
+    assert taken.returncode == 2 and "exists already" in taken.stderr
+    wrong = _pilotpack(
+        "new", f"zz_x_{os.getpid()}", "--data", str(path), "--target", "Nope", "--sep", ";"
+    )
+    assert wrong.returncode == 2 and "Nope" in wrong.stderr
+    assert not (ROOT / "usecases" / f"zz_x_{os.getpid()}").exists()
+    one_column = _pilotpack("new", f"zz_y_{os.getpid()}", "--data", str(path), "--target", "Exited")
+    assert one_column.returncode == 2 and "separator" in one_column.stderr
