@@ -193,6 +193,13 @@ class RecordPredictor:
         order of first appearance, with the entity id and the time of the record scored.
         """
         uc = self.uc
+        keys = [(getattr(r, uc.id_column), getattr(r, uc.time_column)) for r in records]
+        if len(set(keys)) < len(keys):
+            from bentoml.exceptions import InvalidArgument  # a 400 naming the problem
+
+            raise InvalidArgument(
+                f"records: an entity ({uc.id_column}) has two records at the same {uc.time_column}"
+            )
         latest: dict[Any, int] = {}
         for i, r in enumerate(records):
             key, t = getattr(r, uc.id_column), getattr(r, uc.time_column)

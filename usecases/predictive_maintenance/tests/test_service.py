@@ -142,16 +142,7 @@ def test_an_assets_risk_depends_on_its_own_history_only(fleet_server):
 @pytest.mark.parametrize(
     ("records", "field"),
     [
-        pytest.param(
-            _readings(2) * 2,
-            "records",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="core: RecordPredictor.predict_latest (shared/serving.py) accepts two "
-                "records of one asset at the same time and scores one of them (the old fleet "
-                "service answered 400); remove this mark when it rejects them",
-            ),
-        ),  # two readings on one day
+        (_readings(2) * 2, "records"),  # two readings on one day
         ([_readings(1)[0] | {"cycle": 0}], "cycle"),
         ([_readings(1)[0] | {"failure_day": 5}], "failure_day"),
         ([], "records"),
