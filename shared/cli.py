@@ -66,7 +66,7 @@ def _train_one(name: str, data: Path | None, overrides: list[str], register: boo
     try:
         cfg = uc.load_config(overrides)
     except (ValidationError, ValueError, OSError) as exc:
-        err.print(f"[red]invalid config for {name}:[/red]\n{exc}")
+        err.print(f"[red]invalid config for {name}: {_one_line(exc)}[/red]", soft_wrap=True)
         raise typer.Exit(2) from exc
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn()]
     with Progress(*columns, console=err, transient=True) as progress:
@@ -89,6 +89,11 @@ def _train_one(name: str, data: Path | None, overrides: list[str], register: boo
 
 
 def _one_line(exc: BaseException) -> str:
+    """One line for the terminal: pydantic's errors as `where: what; ...`, others as they are."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
     text = str(exc) if not isinstance(exc, KeyError) else f"missing column or key {exc}"
     return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
@@ -164,7 +169,8 @@ def new(
         str, typer.Option("--from", help="template whose config and KPIs to start from")
     ] = "churn",
     id_column: Annotated[
-        str | None, typer.Option("--id", help="id column, never a feature")
+        list[str] | None,
+        typer.Option("--id", help="id column, never a feature; repeat for a series key of several"),
     ] = None,
     time_column: Annotated[
         str | None, typer.Option("--time", help="time column: the split becomes time-ordered")
@@ -174,17 +180,36 @@ def new(
         typer.Option(help="separator (default: by suffix; 'whitespace' for runs of spaces)"),
     ] = None,
     task: Annotated[
-        str | None, typer.Option(help="binary or regression (default: from the target)")
+        str | None,
+        typer.Option(
+            help="binary, regression, forecast or binary_sequence (default: target + template)"
+        ),
     ] = None,
     split: Annotated[
         str | None, typer.Option(help="stratified | time | row_order | group | group_time")
+    ] = None,
+    holiday: Annotated[
+        str | None, typer.Option(help="forecasting: a 0/1 column known in advance (holidays)")
     ] = None,
 ) -> None:
     """Write usecases/NAME/ from your file: schema, features, synthetic data, config, tests."""
     import usecases
     from shared.scaffold.new import NewSpec, write_use_case
 
-    spec = NewSpec(name, from_, data, target, id_column, time_column, sep, task, split)
+    ids = tuple(id_column or ())
+    spec = NewSpec(
+        name,
+        from_,
+        data,
+        target,
+        ids[0] if len(ids) == 1 else None,
+        time_column,
+        sep,
+        task,
+        split,
+        ids,
+        holiday,
+    )
     try:  # next to the other use cases, where the registry looks
         folder = write_use_case(spec, Path(usecases.__path__[0]))
     except (ValueError, KeyError, OSError) as exc:

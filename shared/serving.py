@@ -159,7 +159,11 @@ class RecordPredictor:
         self.fields = [n for n in uc.raw_schema.to_schema().columns if n != uc.target]
         self.hooks = hooks(uc)
         trained = stored.metadata.get("settings")
-        current = cfg.settings.model_dump(mode="json") if getattr(cfg, "settings", None) else None
+        current = (
+            cfg.settings.model_dump(mode="json", exclude_none=True)
+            if getattr(cfg, "settings", None)
+            else None
+        )
         if trained is not None and trained != current:
             raise RuntimeError(
                 f"the stored {uc.name} model was trained with settings {trained}, but "

@@ -138,9 +138,16 @@ def _in_folder(uc: UseCase, folder: str) -> UseCase:
     return replace(uc, name=uc.name or folder, folder=path)
 
 
+_SEEN: dict[str, UseCase] = {}
+
+
 @cache
 def registry() -> dict[str, UseCase]:
-    """Every folder under usecases/ with a usecase.py, by name: a fork's folder is picked up."""
+    """Every folder under usecases/ with a usecase.py, by name: a fork's folder is picked up.
+
+    Re-reading it (`registry.cache_clear()`, e.g. after `pilotpack new`) keeps the objects of
+    use cases already known, so references taken earlier stay the same use case.
+    """
     found: dict[str, UseCase] = {}
     for folder in _usecase_modules():
         module = importlib.import_module(f"usecases.{folder}.usecase")
@@ -149,7 +156,7 @@ def registry() -> dict[str, UseCase]:
             uc = _in_folder(uc, folder)
             if uc.name in found:
                 raise ValueError(f"two use cases are named {uc.name!r}: rename one variant")
-            found[uc.name] = uc
+            found[uc.name] = _SEEN.setdefault(uc.name, uc)
     return found
 
 

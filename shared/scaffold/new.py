@@ -20,8 +20,10 @@ from typing import Any
 
 import yaml
 
-# The tasks whose folder can be written from one file; the others start from a template copy.
+# The tasks whose folder can be written from one file.
 TABULAR_TASKS = ("binary", "regression")
+FORECAST_TASKS = ("forecast",)
+HISTORY_TASKS = ("binary_sequence",)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class NewSpec:
     sep: str | None = None
     task: str | None = None  # None: from the target (two values: binary, else regression)
     split: str | None = None  # None: time with a time column, else stratified
+    id_columns: tuple[str, ...] = ()  # forecasting: the columns that name a series
+    holiday_column: str | None = None  # forecasting: a flag known in advance
 
 
 def check_name(name: str, root: Path) -> None:
@@ -57,7 +61,23 @@ def feature_columns(spec: Any) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
+def input_names(columns: list[str]) -> dict[str, str]:
+    """Raw column -> model input name that LightGBM and ONNX accept (no spaces or brackets)."""
+    from shared.history import snake
+
+    out: dict[str, str] = {}
+    for c in columns:
+        name = snake(c) or "column"
+        while name in out.values():
+            name += "_"
+        out[c] = name
+    return out
+
+
 def render_features(numeric: list[str], categorical: list[str]) -> str:
+    names = input_names(numeric + categorical)
+    num = {c: names[c] for c in numeric}
+    cat = {c: names[c] for c in categorical}
     return f'''"""Model inputs from raw rows: row-wise, no fitting, no I/O; the same code in training and
 serving. Written by `pilotpack new` from the file's columns."""
 
@@ -67,8 +87,9 @@ from shared.usecase import Columns, Features
 
 # ADAPT: drop columns that are known only after the outcome (list them in schema.py's
 # LEAKY_COLUMNS), and add derived features (ratios, counts, dates) below, named in model.py.
-NUMERIC_COLUMNS = {tuple(numeric)!r}
-CATEGORICAL_COLUMNS = {tuple(categorical)!r}
+# Raw column -> model input name (ONNX input names cannot hold spaces or brackets).
+NUMERIC_COLUMNS = {num!r}
+CATEGORICAL_COLUMNS = {cat!r}
 MISSING = "missing"
 
 
@@ -98,8 +119,8 @@ def to_category(values: object) -> np.ndarray:
 
 def build_features(raw: Columns) -> Features:
     """One array per model input; the input is not modified."""
-    out: Features = {{c: to_number(raw[c]) for c in NUMERIC_COLUMNS}}
-    out |= {{c: to_category(raw[c]) for c in CATEGORICAL_COLUMNS}}
+    out: Features = {{name: to_number(raw[c]) for c, name in NUMERIC_COLUMNS.items()}}
+    out |= {{name: to_category(raw[c]) for c, name in CATEGORICAL_COLUMNS.items()}}
     return out
 '''
 
@@ -115,8 +136,8 @@ from shared.models import {maker}
 
 from .features import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
 
-NUMERIC = NUMERIC_COLUMNS
-CATEGORICAL = CATEGORICAL_COLUMNS
+NUMERIC = tuple(NUMERIC_COLUMNS.values())
+CATEGORICAL = tuple(CATEGORICAL_COLUMNS.values())
 
 
 def make_model(params: ModelParams) -> Any:
@@ -381,11 +402,410 @@ def test_trains_on_synthetic_rows_with_onnx_parity():
 '''
 
 
+def render_forecast_schema(new: NewSpec, source: str) -> str:
+    return (
+        source.rstrip()
+        + f"""
+
+TARGET = {new.target!r}
+ID_COLUMNS = {tuple(new.id_columns)!r}  # together they name one series
+TIME_COLUMN = {new.time_column!r}
+HOLIDAY_COLUMN = {new.holiday_column!r}  # ADAPT: a flag known in advance (holidays, promotions)
+"""
+    )
+
+
+def render_forecast_usecase(new: NewSpec) -> str:
+    return f'''"""{new.name}: ADAPT: the business question this forecast answers, ending with "?"
+Written by `pilotpack new` from {new.data.name}: one row per series and period, target
+`{new.target}`."""
+
+from shared.usecase import UseCase
+
+from .features import build_features
+from .kpi import KpiConfig, compute_kpis, kpi_gates
+from .model import FEATURES, make_model
+from .schema import HOLIDAY_COLUMN, ID_COLUMNS, TARGET, TIME_COLUMN, RawSchema
+from .synthetic import make_synthetic
+
+USE_CASE = UseCase(
+    question=__doc__,
+    task="forecast",
+    raw_schema=RawSchema,
+    target=TARGET,
+    id_columns=ID_COLUMNS,
+    time_column=TIME_COLUMN,
+    holiday_column=HOLIDAY_COLUMN,
+    build_features=build_features,
+    feature_names=FEATURES,
+    make_model=make_model,
+    kpi_config=KpiConfig,
+    compute_kpis=compute_kpis,
+    kpi_gates=kpi_gates,
+    make_synthetic=make_synthetic,
+)
+'''
+
+
+def render_forecast_synthetic(new: NewSpec, freq: str, season: int) -> str:
+    return f'''"""Seeded series in the raw format of {new.name}'s file, drawn from its profile.
+
+profile.json holds the file's columns as `pilotpack new` measured them; each series gets a
+level from the target's distribution, a trend, a {season}-period rhythm and noise.
+ADAPT: a hand-written generator with your demand's real drivers makes better tests.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from shared.scaffold.infer import spec_from_json
+from shared.scaffold.panel import make_panel_from_spec
+
+from .schema import ID_COLUMNS
+
+PROFILE = Path(__file__).with_name("profile.json")
+
+
+def make_synthetic(n_series: int = 60, n_periods: int = 120, seed: int = 42) -> pd.DataFrame:
+    spec = spec_from_json(PROFILE.read_text())
+    return make_panel_from_spec(spec, list(ID_COLUMNS), {freq!r}, {season}, n_series, n_periods, seed)
+'''
+
+
+def forecast_config(
+    new: NewSpec,
+    template_cfg: dict[str, Any],
+    freq: str,
+    season: int,
+    series: int,
+    periods: int,
+    gaps: bool,
+) -> str:
+    cfg = template_cfg
+    horizon = cfg["backtest"]["horizon"]
+    n_periods = max(min(periods, 4 * season + 3 * horizon), 2 * season + 4 * horizon, 40)
+    # A period missing inside a series (a closed day) is not scored as zero demand by default:
+    # set `zero` when a missing row really means no sale.
+    cfg["data"]["gaps"] = "missing" if gaps else cfg["data"].get("gaps", "zero")
+    cfg["data"] |= {
+        "path": None,
+        "freq": freq,
+        "calendar": None,
+        "seed": 42,
+        "n_series": max(min(series, 60), 10),
+        "n_periods": n_periods,
+    }
+    if new.sep:
+        cfg["data"]["reader"] = {"sep": new.sep}
+    cfg["quality"]["min_series"] = min(cfg["quality"].get("min_series", 10), series, 10)
+    cfg["quality"]["min_rows"] = min(cfg["quality"].get("min_rows", 1000), 500)
+    cfg["backtest"]["season"] = season
+    for key in ("theta_season_length", "arima_season_length"):
+        if key in cfg["baselines"]:
+            cfg["baselines"][key] = season
+    cfg["model"]["history_length"] = max(2 * season, 56)
+    head = (
+        f"# {new.name}: written by `pilotpack new` from {new.data.name} (template "
+        f"{new.template}). Values only; a typo fails the run.\n"
+        "# ADAPT: data.path (null = synthetic series drawn from the file's profile), the horizon,\n"
+        "# the gaps rule (zero | missing), a calendar file of flags known in advance, every kpi.\n"
+    )
+    return head + yaml.safe_dump(cfg, sort_keys=False, width=100)
+
+
+def write_forecast_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
+    """The files of a forecasting fork: features, model and KPIs from the template, the
+    season set from the file's frequency."""
+    import pandas as pd
+
+    from shared.scaffold.infer import infer_spec, schema_source, spec_to_json
+    from shared.scaffold.panel import SEASONS, infer_freq
+
+    if not new.time_column or not new.id_columns:
+        raise ValueError("a forecasting fork needs --time and at least one --id (the series key)")
+    spec = infer_spec(raw, new.target, None, new.time_column)
+    freq = infer_freq(raw[new.time_column])
+    season = SEASONS[freq]
+    template_cfg = yaml.safe_load((template / "config.yaml").read_text())
+    if "backtest" not in template_cfg:
+        raise ValueError(f"template {new.template!r} is not a forecasting use case")
+    features = (template / "features.py").read_text()
+    features = re.sub(
+        r"^SEASON = \d+.*$",
+        f"SEASON = {season}  # ADAPT: periods per cycle ({freq} data)",
+        features,
+        flags=re.M,
+    )
+    keys = list(new.id_columns)
+    series = raw.groupby(keys).ngroups
+    periods = int(raw.groupby(keys).size().max())
+    span = pd.to_datetime(raw[new.time_column]).groupby([raw[k] for k in keys]).agg(["min", "max"])
+    days = (span["max"] - span["min"]).dt.days
+    months = (span["max"].dt.year - span["min"].dt.year) * 12 + span["max"].dt.month
+    months -= span["min"].dt.month
+    expected = {"D": days + 1, "W": days // 7 + 1}.get(freq, months + 1)
+    gaps = sum(expected) > len(raw)
+    return {
+        "usecase.py": render_forecast_usecase(new),
+        "schema.py": render_forecast_schema(new, schema_source(spec)),
+        "features.py": features,
+        "model.py": (template / "model.py").read_text(),
+        "kpi.py": (template / "kpi.py").read_text(),
+        "synthetic.py": render_forecast_synthetic(new, freq, season),
+        "profile.json": spec_to_json(spec),
+        "config.yaml": forecast_config(new, template_cfg, freq, season, series, periods, gaps),
+        "README.md": render_readme(new, spec, None, [], []).replace(
+            "Model inputs:", f"Frequency {freq}, season {season} periods; model inputs:"
+        ),
+        "tests/test_usecase.py": render_forecast_tests(new),
+    }
+
+
+def render_forecast_tests(new: NewSpec) -> str:
+    return f'''"""Tests of the {new.name} forecasting use case (written by `pilotpack new`)."""
+
+from shared.tasks import get_task
+from shared.usecase import get_use_case
+from usecases.{new.name}.usecase import USE_CASE
+
+UC = get_use_case("{new.name}")
+
+
+def test_registered_from_its_folder():
+    assert UC.name == "{new.name}" and UC.task == USE_CASE.task == "forecast"
+    assert UC.id_columns == {tuple(new.id_columns)!r}
+
+
+def test_synthetic_series_validate():
+    cfg = UC.load_config()
+    raw, _ = get_task(UC.task).synthetic(UC, cfg)
+    assert get_task(UC.task).validate(UC, cfg, raw).ok
+'''
+
+
+def tabular_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
+    """The files of a row-per-record fork (binary or regression)."""
+    from shared.scaffold.infer import infer_spec, schema_source, spec_to_json
+    from shared.tasks import get_task
+
+    spec = infer_spec(raw, new.target, new.id_column, new.time_column)
+    task = new.task or spec.task_hint
+    if task not in TABULAR_TASKS:
+        raise ValueError(
+            f"`pilotpack new` writes tasks {TABULAR_TASKS + FORECAST_TASKS + HISTORY_TASKS}, "
+            f"not {task!r}"
+        )
+    classifier = get_task(task).classifier
+    numeric, categorical = feature_columns(spec)
+    if not numeric and not categorical:
+        raise ValueError(f"{new.data.name}: no column besides target/id/time to learn from")
+    template_cfg = yaml.safe_load((template / "config.yaml").read_text())
+    if classifier and "candidates" not in template_cfg.get("model", {}):
+        raise ValueError(f"template {new.template!r} has no classifier config: use churn")
+    label_rate = (
+        float((raw[new.target].astype(str) == str(spec.positive_label)).mean())
+        if classifier
+        else None
+    )
+    return {
+        "usecase.py": render_usecase(new, task, classifier),
+        "schema.py": render_schema(spec, schema_source(spec)),
+        "features.py": render_features(numeric, categorical),
+        "model.py": render_model(classifier),
+        "synthetic.py": render_synthetic(new.name),
+        "profile.json": spec_to_json(spec),
+        "config.yaml": render_config(new, spec, template_cfg, label_rate),
+        "README.md": render_readme(new, spec, label_rate, numeric, categorical),
+        "tests/test_usecase.py": render_tests(new, task, classifier),
+        # A classifier keeps the template's decision economics, to adapt.
+        "kpi.py": (template / "kpi.py").read_text() if classifier else REGRESSION_KPI,
+    }
+
+
+def render_history_features(new: NewSpec, sensors: list[str]) -> str:
+    return f'''"""Model inputs from each entity's own history (shared/history.py): per sensor its last
+value and mean/std/min/max/slope over the last rows, looking backwards only; the label is
+"the event within the next H time units". Written by `pilotpack new`."""
+
+from shared.history import HistorySettings
+
+
+class Settings(HistorySettings):
+    """The `settings:` section of config.yaml, with this file's columns as defaults."""
+
+    entity_column: str = {new.id_column!r}
+    time_column: str = {new.time_column!r}
+    event_column: str = {new.target!r}  # time of the event; empty while it has not happened
+    # ADAPT: the numeric columns worth windowing, the windows and the horizon H.
+    sensors: list[str] = {sensors!r}
+'''
+
+
+def render_history_usecase(new: NewSpec) -> str:
+    return f'''"""{new.name}: ADAPT: the business question, ending with "?" Written by `pilotpack new` from
+{new.data.name}: rows per entity over time; label = `{new.target}` within the next H units."""
+
+from dataclasses import replace
+from functools import partial
+
+from shared.history import check_columns, event_labels, history_features
+from shared.usecase import UseCase
+
+from .features import Settings
+from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
+from .model import make_model
+from .schema import ID_COLUMN, LEAKY_COLUMNS, TARGET, TIME_COLUMN, RawSchema
+from .synthetic import make_synthetic
+
+
+def configure(uc: UseCase, settings: Settings) -> UseCase:
+    """Columns, windows and horizon from config.yaml's `settings:`."""
+    check_columns(settings, list(RawSchema.to_schema().columns), "config.yaml")
+    numeric = settings.feature_names()
+    return replace(
+        uc,
+        target=settings.event_column,
+        id_column=settings.entity_column,
+        time_column=settings.time_column,
+        build_features=partial(history_features, s=settings),
+        make_labels=partial(event_labels, s=settings),
+        numeric_features=numeric,
+        make_model=partial(make_model, numeric=numeric),
+    )
+
+
+USE_CASE = configure(
+    UseCase(
+        question=__doc__,
+        task="binary_sequence",
+        raw_schema=RawSchema,
+        target=TARGET,
+        id_column=ID_COLUMN,
+        time_column=TIME_COLUMN,
+        leaky_columns=LEAKY_COLUMNS,
+        history=True,
+        build_features=partial(history_features, s=Settings()),
+        make_model=make_model,
+        kpi_config=KpiConfig,
+        profit=profit,
+        compute_kpis=compute_kpis,
+        kpi_gates=kpi_gates,
+        make_synthetic=make_synthetic,
+        settings_model=Settings,
+        configure=configure,
+    ),
+    Settings(),
+)
+'''
+
+
+HISTORY_MODEL = '''"""Everything that learns from data: one scikit-learn Pipeline, converted whole to ONNX."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared.config import ModelParams
+from shared.models import make_tabular_classifier
+
+
+def make_model(params: ModelParams, numeric: Sequence[str] = ()) -> Any:
+    # ADAPT: a different model family goes here, as long as skl2onnx can convert it.
+    return make_tabular_classifier(params, numeric, ())
+'''
+
+
+def render_history_synthetic(new: NewSpec) -> str:
+    return f'''"""Seeded entity histories in the raw format of {new.name}'s file, drawn from its profile:
+runs of consecutive times, sensors drifting as the event nears, censored entities.
+ADAPT: a hand-written generator with the real failure physics makes better tests."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from shared.scaffold.histories import make_histories_from_spec
+from shared.scaffold.infer import spec_from_json
+
+from .features import Settings
+
+PROFILE = Path(__file__).with_name("profile.json")
+
+
+def make_synthetic(n: int = 20000, seed: int = 42) -> pd.DataFrame:
+    return make_histories_from_spec(spec_from_json(PROFILE.read_text()), Settings(), n, seed)
+'''
+
+
+def history_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
+    """The files of a per-entity history fork: shared/history.py does the windows and labels;
+    KPIs come from the template (predictive_maintenance: the fleet's economics)."""
+    from shared.scaffold.infer import infer_spec, schema_source, spec_to_json
+
+    if not (new.id_column and new.time_column):
+        raise ValueError("a history fork needs --id (the entity) and --time (a number)")
+    spec = infer_spec(raw, new.target, new.id_column, new.time_column)
+    skip = {new.id_column, new.time_column, new.target}
+    sensors = [c.name for c in spec.columns if c.name not in skip and c.kind.startswith("numeric")]
+    if not sensors:
+        raise ValueError(f"{new.data.name}: no numeric column to window")
+    fleet_cfg = template / "config_fleet.yaml"
+    template_cfg = yaml.safe_load(
+        (fleet_cfg if fleet_cfg.exists() else template / "config.yaml").read_text()
+    )
+    body = {
+        "settings": {
+            "entity_column": new.id_column,
+            "time_column": new.time_column,
+            "event_column": new.target,
+            "sensors": sensors,
+            "windows": [7, 14, 30],
+            "horizon": 14,
+        },
+        "data": {
+            "path": None,
+            "synthetic_rows": 20000,
+            "seed": 42,
+            "reader": {"sep": new.sep} if new.sep else {},
+        },
+        "quality": {
+            "min_rows": 1000,
+            "label_rate_min": 0.005,
+            "label_rate_max": 0.5,
+            "max_duplicate_ids": 0,
+            "required_slices": [],
+        },
+        "split": {"kind": new.split or "group", "test_size": 0.25, "valid_size": 0.25, "seed": 42},
+        "model": template_cfg["model"],
+        "gates": template_cfg["gates"] | {"min_roc_auc": 0.6},
+        "serving": {"max_records": 2000},
+        "kpi": template_cfg["kpi"],
+    }
+    head = (
+        f"# {new.name}: written by `pilotpack new` from {new.data.name} (template {new.template}).\n"
+        "# ADAPT: settings (sensors, windows, horizon H), data.path, gates, every kpi value.\n"
+    )
+    return {
+        "usecase.py": render_history_usecase(new),
+        "schema.py": render_schema(spec, schema_source(spec)),
+        "features.py": render_history_features(new, sensors),
+        "model.py": HISTORY_MODEL,
+        "synthetic.py": render_history_synthetic(new),
+        "profile.json": spec_to_json(spec),
+        "config.yaml": head + yaml.safe_dump(body, sort_keys=False, width=100),
+        "kpi.py": (template / "kpi.py").read_text(),
+        "README.md": render_readme(new, spec, None, sensors, []),
+        "tests/test_usecase.py": render_forecast_tests(new)
+        .replace('"forecast"', '"binary_sequence"')
+        .replace(
+            f"UC.id_columns == {tuple(new.id_columns)!r}", f"UC.id_column == {new.id_column!r}"
+        ),
+    }
+
+
 def write_use_case(new: NewSpec, root: Path) -> Path:
     """Write usecases/<name>/ from the file; returns the folder."""
     from shared.io import ReaderConfig, read_table
-    from shared.scaffold.infer import infer_spec, schema_source, spec_to_json
-    from shared.tasks import get_task
 
     check_name(new.name, root)
     template = root / new.template
@@ -393,43 +813,19 @@ def write_use_case(new: NewSpec, root: Path) -> Path:
         known = sorted(p.parent.name for p in root.glob("*/usecase.py"))
         raise ValueError(f"unknown template {new.template!r}; templates: {', '.join(known)}")
     raw = read_table(new.data, ReaderConfig(sep=new.sep))
-    spec = infer_spec(raw, new.target, new.id_column, new.time_column)
-    task = new.task or spec.task_hint
-    if task not in TABULAR_TASKS:
-        raise ValueError(
-            f"`pilotpack new` writes tasks {TABULAR_TASKS} from a file; for {task!r} copy the "
-            "template folder (see README: Fork onto your data)"
-        )
-    classifier = get_task(task).classifier
-    numeric, categorical = feature_columns(spec)
-    if not numeric and not categorical:
-        raise ValueError(f"{new.data.name}: no column besides target/id/time to learn from")
-    template_cfg = yaml.safe_load((template / "config.yaml").read_text())
-    label_rate = (
-        float((raw[new.target].astype(str) == str(spec.positive_label)).mean())
-        if classifier
-        else None
+    forecasting = new.task in FORECAST_TASKS or (
+        new.task is None and "backtest" in yaml.safe_load((template / "config.yaml").read_text())
     )
+    if forecasting:
+        files = write_forecast_files(new, raw, template)
+    elif new.task in HISTORY_TASKS:
+        files = history_files(new, raw, template)
+    else:
+        files = tabular_files(new, raw, template)
     folder = root / new.name
     (folder / "tests").mkdir(parents=True)
     try:
-        files = {
-            "__init__.py": "",
-            "usecase.py": render_usecase(new, task, classifier),
-            "schema.py": render_schema(spec, schema_source(spec)),
-            "features.py": render_features(numeric, categorical),
-            "model.py": render_model(classifier),
-            "synthetic.py": render_synthetic(new.name),
-            "profile.json": spec_to_json(spec),
-            "config.yaml": render_config(new, spec, template_cfg, label_rate),
-            "README.md": render_readme(new, spec, label_rate, numeric, categorical),
-            "tests/__init__.py": "",
-            "tests/test_usecase.py": render_tests(new, task, classifier),
-        }
-        if classifier:  # the template's decision economics, to adapt
-            shutil.copy(template / "kpi.py", folder / "kpi.py")
-        else:
-            files["kpi.py"] = REGRESSION_KPI
+        files |= {"__init__.py": "", "tests/__init__.py": ""}
         for rel, text in files.items():
             (folder / rel).write_text(text)
         # The team's CI lints the folder like the rest of the repository.

@@ -19,10 +19,8 @@ from shared.tasks.tabular import (
     Candidate,
     RunStopped,
     TabularTask,
-    candidates_heading,
     fmt,
     kpi_markdown,
-    kpi_table,
 )
 from shared.usecase import Output, UseCase
 
@@ -117,48 +115,39 @@ class BinaryTask(TabularTask):
 
     # --------------------------------------------------------------------- report
 
-    def report_tables(self, result: RunResult) -> list[Any]:
-        from rich.table import Table
+    candidate_columns = (
+        "candidate",
+        "CV AUC",
+        "valid AUC",
+        "test AUC (95 % CI)",
+        "PR AUC",
+        "Brier",
+        "profit at its threshold",
+    )
 
-        t = Table(
-            "candidate",
-            "CV AUC",
-            "valid AUC",
-            "test AUC (95 % CI)",
-            "PR AUC",
-            "Brier",
-            "profit at its threshold",
-            title=f"{result.use_case}: candidates on the same test part (chosen: {result.chosen})",
-        )
-        for c in result.candidates:
-            lo, hi = c["test_roc_auc_ci"]
-            money = next((k for k in c["test_kpis"] if k.endswith(("_eur", "_usd"))), None)
-            t.add_row(
-                c["name"],
-                fmt(c["cv_roc_auc"]),
-                fmt(c["valid_roc_auc"]),
-                f"{c['test_roc_auc']:.3f} ({lo:.3f}-{hi:.3f})",
-                fmt(c["test_pr_auc"]),
-                fmt(c["test_brier"]),
-                fmt(c["test_kpis"][money]) if money else "",
-            )
-        return [t, kpi_table(result, f"business KPIs at threshold {result.threshold}")]
+    def candidate_cells(self, c: dict[str, Any]) -> list[str]:
+        lo, hi = c["test_roc_auc_ci"]
+        money = next((k for k in c["test_kpis"] if k.endswith(("_eur", "_usd"))), None)
+        return [
+            c["name"],
+            fmt(c["cv_roc_auc"]),
+            fmt(c["valid_roc_auc"]),
+            f"{c['test_roc_auc']:.3f} ({lo:.3f}-{hi:.3f})",
+            fmt(c["test_pr_auc"]),
+            fmt(c["test_brier"]),
+            fmt(c["test_kpis"][money]) if money else "",
+        ]
+
+    def kpi_title(self, result: RunResult) -> str:
+        return f"business KPIs at threshold {result.threshold}"
 
     def headline(self, result: RunResult) -> tuple[str, str]:
         return f"ROC AUC {result.metrics['roc_auc']:.3f}", f"PR AUC {result.metrics['pr_auc']:.3f}"
 
     def markdown(self, result: RunResult) -> list[str]:
-        lines = candidates_heading(
-            f"Decision threshold (profit-optimal on validation): {result.threshold}.",
-            ["candidate", "CV AUC", "valid AUC", "test AUC", "95 % CI", "PR AUC", "Brier"],
+        lines = self.candidates_markdown(
+            result, f"Decision threshold (profit-optimal on validation): {result.threshold}."
         )
-        for c in result.candidates:
-            lo, hi = c["test_roc_auc_ci"]
-            lines.append(
-                f"| {c['name']} | {c['cv_roc_auc']:.3f} | {c['valid_roc_auc']:.3f} "
-                f"| {c['test_roc_auc']:.3f} | {lo:.3f}-{hi:.3f} | {c['test_pr_auc']:.3f} "
-                f"| {c['test_brier']:.4f} |"
-            )
         lines += kpi_markdown(result.kpis)
         lines += [
             "",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from shared.tasks.base import Export, Fit, RunResult
-from shared.tasks.tabular import Candidate, TabularTask, candidates_heading, kpi_markdown, kpi_table
+from shared.tasks.tabular import Candidate, TabularTask, kpi_markdown
 from shared.usecase import Output, UseCase
 
 
@@ -130,42 +130,20 @@ class RegressionTask(TabularTask):
 
     # --------------------------------------------------------------------- report
 
-    def report_tables(self, result: RunResult) -> list[Any]:
-        from rich.table import Table
+    candidate_columns = ("candidate", "CV RMSE", "valid RMSE", "test MAE", "test RMSE", "test R²")
 
-        t = Table(
-            "candidate",
-            "CV RMSE",
-            "valid RMSE",
-            "test MAE",
-            "test RMSE",
-            "test R²",
-            title=f"{result.use_case}: candidates on the same test part (chosen: {result.chosen})",
-        )
-        for c in result.candidates:
-            t.add_row(
-                c["name"],
-                f"{c['cv_rmse']:.3f}",
-                f"{c['valid_rmse']:.3f}",
-                f"{c['test_mae']:.3f}",
-                f"{c['test_rmse']:.3f}",
-                f"{c['test_r2']:.3f}",
-            )
-        return [t, kpi_table(result, "business KPIs")]
+    def candidate_cells(self, c: dict[str, Any]) -> list[str]:
+        keys = ("cv_rmse", "valid_rmse", "test_mae", "test_rmse", "test_r2")
+        return [c["name"], *(f"{c[k]:.3f}" for k in keys)]
 
     def headline(self, result: RunResult) -> tuple[str, str]:
         return f"RMSE {result.metrics['rmse']:.3f}", f"MAE {result.metrics['mae']:.3f}"
 
     def markdown(self, result: RunResult) -> list[str]:
-        lines = candidates_heading(
+        lines = self.candidates_markdown(
+            result,
             f"Predicting the mean of the test part gives RMSE {result.predict_the_mean_rmse:.3f}.",
-            ["candidate", "CV RMSE", "valid RMSE", "test MAE", "test RMSE", "test R²"],
         )
-        lines += [
-            f"| {c['name']} | {c['cv_rmse']:.3f} | {c['valid_rmse']:.3f} | {c['test_mae']:.3f} "
-            f"| {c['test_rmse']:.3f} | {c['test_r2']:.3f} |"
-            for c in result.candidates
-        ]
         lines += kpi_markdown(result.kpis)
         return lines
 

@@ -311,7 +311,7 @@ class TabularTask:
         if chosen.threshold is not None:
             metadata["threshold"] = chosen.threshold
         if getattr(cfg, "settings", None) is not None:  # the service checks it applies the same
-            metadata["settings"] = cfg.settings.model_dump(mode="json")
+            metadata["settings"] = cfg.settings.model_dump(mode="json", exclude_none=True)
         output = ("probabilities", 2) if self.classifier else ("variable", 1)
         return Export(onnx_bytes, par, num, cat, output, metadata)
 
@@ -398,3 +398,28 @@ class TabularTask:
 
     def headline(self, result: RunResult) -> tuple[str, str]:
         raise NotImplementedError
+
+    # --------------------------------------------------------------------- report
+
+    candidate_columns: tuple[str, ...] = ()
+
+    def candidate_cells(self, c: dict[str, Any]) -> list[str]:
+        """One candidate's row of the report, in `candidate_columns` order."""
+        raise NotImplementedError
+
+    def kpi_title(self, result: RunResult) -> str:
+        return "business KPIs"
+
+    def report_tables(self, result: RunResult) -> list[Any]:
+        from rich.table import Table
+
+        title = f"{result.use_case}: candidates on the same test part (chosen: {result.chosen})"
+        t = Table(*self.candidate_columns, title=title)
+        for c in result.candidates:
+            t.add_row(*self.candidate_cells(c))
+        return [t, kpi_table(result, self.kpi_title(result))]
+
+    def candidates_markdown(self, result: RunResult, intro: str) -> list[str]:
+        return candidates_heading(intro, list(self.candidate_columns)) + [
+            "| " + " | ".join(self.candidate_cells(c)) + " |" for c in result.candidates
+        ]

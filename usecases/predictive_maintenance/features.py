@@ -6,14 +6,23 @@ instead: a reading's features use only the same asset's readings up to and inclu
 the service, given an asset's recent readings, computes exactly what training computed.
 """
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from shared.config import Strict
+from shared.history import (
+    STATS,
+    HistorySettings,
+    entity_order,
+    event_labels,
+    history_features,
+    snake,
+)
 from shared.usecase import Columns, Features
+
+asset_order = entity_order  # the fleet's name for it
 
 # Raw column -> model input name: LightGBM rejects brackets in feature names, so model inputs
 # (and ONNX input names) are plain snake_case with the unit kept as a suffix.
@@ -21,11 +30,6 @@ AIR_K, PROCESS_K = "Air temperature [K]", "Process temperature [K]"
 SPEED_RPM, TORQUE_NM, WEAR_MIN = "Rotational speed [rpm]", "Torque [Nm]", "Tool wear [min]"
 RAW_NUMBERS = (AIR_K, PROCESS_K, SPEED_RPM, TORQUE_NM, WEAR_MIN)
 CATEGORIES = ("Type",)
-
-
-def snake(name: str) -> str:
-    """`Air temperature [K]` -> `air_temperature_k`: a name LightGBM and ONNX both accept."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
 def build_features(raw: Columns) -> Features:
@@ -57,8 +61,6 @@ SNAPSHOT_CATEGORICAL = tuple(snake(c) for c in CATEGORIES)
 
 
 # ---- Fleet telemetry mode -------------------------------------------------------------------
-
-STATS = ("mean", "std", "min", "max", "slope")
 
 
 class FleetSettings(Strict):
@@ -92,78 +94,29 @@ class FleetSettings(Strict):
         return tuple(names)
 
 
-def _window_stats(x: np.ndarray, w: int) -> dict[str, np.ndarray]:
-    """Mean, std, min, max and least-squares slope per reading over the last `w` readings.
-
-    The first readings of an asset use what there is (1 reading: std and slope are 0).
-    """
-    n = len(x)
-    padded = np.concatenate([np.full(w - 1, np.nan), x])
-    win = np.lib.stride_tricks.sliding_window_view(padded, w)  # (n, w), oldest first
-    seen = ~np.isnan(win)
-    count = seen.sum(axis=1)
-    t = np.where(seen, np.arange(w, dtype=np.float64), np.nan)
-    mean = np.nansum(win, axis=1) / count
-    t_mean = np.nansum(t, axis=1) / count
-    dx, dt = win - mean[:, None], t - t_mean[:, None]
-    sxx = np.nansum(dt * dt, axis=1)
-    slope = np.divide(np.nansum(dt * dx, axis=1), sxx, out=np.zeros(n), where=sxx > 0)
-    return {
-        "mean": mean,
-        "std": np.sqrt(np.nansum(dx * dx, axis=1) / count),
-        "min": np.nanmin(win, axis=1),
-        "max": np.nanmax(win, axis=1),
-        "slope": slope,
-    }
-
-
-def asset_order(assets: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Row order sorted by (asset, time), and the positions of each asset's run in that order."""
-    order = np.lexsort((times, assets))
-    sorted_assets = assets[order]
-    cuts = np.flatnonzero(sorted_assets[1:] != sorted_assets[:-1]) + 1
-    return order, np.split(np.arange(len(order)), cuts)
+def as_history(settings: FleetSettings) -> HistorySettings:
+    """The fleet's column names in the core's terms (shared/history.py does the work)."""
+    s = settings
+    return HistorySettings(
+        entity_column=s.asset_column,
+        time_column=s.time_column,
+        event_column=s.failure_column,
+        age_column=s.age_column,
+        sensors=s.sensors,
+        windows=s.windows,
+        horizon=s.horizon,
+    )
 
 
 def build_fleet_features(raw: Columns, settings: FleetSettings) -> Features:
     """Rolling-window features per asset, aligned with the input rows (any input order)."""
-    s = settings
-    assets = np.asarray(raw[s.asset_column], dtype=str)
-    times = np.asarray(raw[s.time_column], dtype=np.float64)
-    order, runs = asset_order(assets, times)
-    out: Features = {snake(s.age_column): np.asarray(raw[s.age_column], dtype=np.float64)}
-    for sensor in s.sensors:
-        x = np.asarray(raw[sensor], dtype=np.float64)
-        out[f"{snake(sensor)}_last"] = x.copy()
-        for w in s.windows:
-            cols = {stat: np.empty(len(x)) for stat in STATS}
-            for run in runs:
-                rows = order[run]
-                for stat, values in _window_stats(x[rows], w).items():
-                    cols[stat][rows] = values
-            for stat in STATS:
-                out[f"{snake(sensor)}_{stat}_{w}"] = cols[stat]
-    return out
+    return history_features(raw, as_history(settings))
 
 
 def fleet_labels(raw: Columns, settings: FleetSettings) -> np.ndarray:
-    """1 = the asset fails within the next H time units, 0 = it does not, NaN = unknown.
-
-    Unknown: an asset with no recorded failure (censored) was last seen at its last reading,
-    so for its readings within H of that, nobody knows yet whether it failed in time.
-    """
-    s = settings
-    assets = np.asarray(raw[s.asset_column], dtype=str)
-    times = np.asarray(raw[s.time_column], dtype=np.float64)
-    failure = np.asarray(raw[s.failure_column], dtype=np.float64)
-    last_seen = np.empty(len(times))
-    order, runs = asset_order(assets, times)
-    for run in runs:
-        last_seen[order[run]] = times[order[run]].max()
-    failed = ~np.isnan(failure)
-    fails_in_h = failed & (failure - times <= s.horizon)
-    known = failed | (times + s.horizon <= last_seen)
-    return np.where(known, fails_in_h.astype(np.float64), np.nan)
+    """1 = the asset fails within the next H time units, 0 = it does not, NaN = unknown
+    (censored assets within H of their last reading)."""
+    return event_labels(raw, as_history(settings))
 
 
 def check_columns(settings: FleetSettings, columns: Sequence[str]) -> None:
@@ -242,7 +195,7 @@ def build_rul_features(raw: Columns, settings: RulSettings) -> Features:
     s = settings
     units = np.asarray(raw[s.id_column], dtype=str)
     times = np.asarray(raw[s.time_column], dtype=np.float64)
-    order, runs = asset_order(units, times)
+    order, runs = entity_order(units, times)
     out: Features = {snake(s.time_column): times}
     for sensor in s.sensors:
         x = np.asarray(raw[sensor], dtype=np.float64)

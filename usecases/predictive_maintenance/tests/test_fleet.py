@@ -5,16 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shared.history import window_stats as _window_stats
 from shared.onnx_export import make_feed, onnx_proba, session, to_onnx
 from shared.tasks.tabular import make_split, model_inputs, row_key
 from shared.usecase import get_use_case, registry
 from shared.validation import schema_problems, validate_raw
-from usecases.predictive_maintenance.features import (
-    FleetSettings,
-    _window_stats,
-    check_columns,
-    fleet_labels,
-)
+from usecases.predictive_maintenance.features import FleetSettings, check_columns, fleet_labels
 from usecases.predictive_maintenance.schema import FleetSchema
 
 BASE = get_use_case("predictive_maintenance_fleet")
