@@ -164,6 +164,9 @@ def fork(request, tmp_path):
         yield name, request.param, args[args.index("--data") + 1]
     finally:
         shutil.rmtree(ROOT / "usecases" / name, ignore_errors=True)
+        from shared.usecase import registry
+
+        registry.cache_clear()  # the fork is gone: later tests see the registry without it
         shutil.rmtree(Path(os.environ["PILOTPACK_HOME"]) / "reports" / name, ignore_errors=True)
 
 
