@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Every registered use case and variant (forks included), read from the registry at run time.
 USE_CASES = $$($(BIN)/python -c "from shared.usecase import registry; print(*registry())")
 
-.PHONY: demo test bench bench-quick serve lint format lock venv clean
+.PHONY: demo test bench bench-quick serve lint format lock venv clean audit
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ bench-quick: $(STAMP)  ## what CI runs: fewer requests, fails only on p99 > 200 
 
 serve: $(STAMP)  ## every use case on http://127.0.0.1:3000 (Swagger UI at /)
 	$(BIN)/pilotpack serve
+
+audit: $(STAMP)  ## known vulnerabilities in requirements.lock (pip-audit); SKIPPED when no database is reachable
+	.ci/audit
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -122,6 +122,15 @@ def train(
             "store nothing: an experiment that can never be served"
         ),
     ] = True,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="also refit every candidate on K splits (seeds seed..seed+K-1; time-ordered "
+            "kinds: K rolling origins) and print each one's mean ± sd test metrics and the "
+            "chosen model paired with the baseline (untracked)",
+        ),
+    ] = 0,
 ) -> None:
     """Validate, train, evaluate, export to ONNX, track in MLflow and store for BentoML."""
     from shared.report import write_report
@@ -130,10 +139,49 @@ def train(
     _print_result(result)
     path = write_report(result)
     err.print(f"report: {path}")
+    if repeats:
+        summary = _repeated(use_case, data, set_ or [], repeats)
+        if json_:
+            print(json.dumps(summary, default=str))
     if json_:
         print(json.dumps(result.summary(), default=str))
     if not result.gates_passed:
         raise typer.Exit(1)
+
+
+def _repeated(name: str, data: Path | None, overrides: list[str], k: int) -> dict[str, Any]:
+    """`train --repeats K`: the repeated-split table (see TabularTask.repeated_splits)."""
+    from rich.table import Table
+
+    from shared.tasks import get_task
+    from shared.training import load_raw
+
+    uc = _use_case(name)
+    task = get_task(uc.task)
+    if not hasattr(task, "repeated_splits"):
+        err.print(f"[yellow]{name}: task {uc.task} has no repeated-split evaluation[/yellow]")
+        return {}
+    cfg = uc.load_config(overrides)
+    uc = uc.with_config(cfg)
+    raw, _ = load_raw(uc, cfg, data)
+    with err.status(f"{name}: {k} splits ..."):
+        summary = task.repeated_splits(uc, cfg, raw, k, lambda message: None)
+    metrics = list(task.repeat_metrics)
+    title = f"{name}: test metrics over {k} {summary['kind']} splits (mean ± sd)"
+    table = Table("candidate", *metrics, title=title)
+    for cand, values in summary["candidates"].items():
+        table.add_row(cand, *(f"{values[m]['mean']:.4f} ± {values[m]['sd']:.4f}" for m in metrics))
+    pair = summary["paired"]
+    table.add_row(
+        f"chosen - {summary['baseline']}",
+        *(
+            f"{pair[m]['mean_diff']:+.4f} ± {pair[m]['sd_diff']:.4f} "
+            f"(higher on {pair[m]['chosen_better']}/{k})"
+            for m in metrics
+        ),
+    )
+    out.print(table)
+    return summary
 
 
 @app.command()
@@ -151,6 +199,7 @@ def demo(json_: JsonOpt = False) -> None:
             f"{name}: done in {result.seconds:.1f} s, model {result.bento_tag or 'not stored'}"
         )
     out.print(summary_table(results))
+    _write_registry(list(registry().values()))
     out.print(
         "Next: `make serve` (or `bentoml serve`), `mlflow ui --backend-store-uri sqlite:///mlflow.db`"
     )
@@ -158,6 +207,74 @@ def demo(json_: JsonOpt = False) -> None:
         print(json.dumps([r.summary() for r in results], default=str))
     if not all(r.gates_passed for r in results):
         raise typer.Exit(1)
+
+
+def _write_registry(use_cases: list[Any]) -> None:
+    """reports/registry.md after the demo: the AI registry of what was just trained."""
+    from shared.governance.registry import Undeclared, entries, render
+    from shared.paths import reports_dir
+
+    try:
+        text = render(entries(use_cases), "md")
+    except Undeclared as exc:
+        err.print(f"[yellow]registry not written: {exc}[/yellow]")
+        return
+    path = reports_dir("registry.md")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    err.print(f"AI registry: {path}")
+
+
+@app.command()
+def registry(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="use cases to list (default: every one)")
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="md | csv | json", case_sensitive=False)
+    ] = "md",
+) -> None:
+    """The AI registry: purpose, EU AI Act risk level, personal data, sources, owner, champion.
+
+    Refuses (exit 2) when a use case's config does not declare its risk level and owner.
+    """
+    from shared.governance.registry import Undeclared, entries, render
+    from shared.usecase import registry as use_cases
+
+    if format_ not in ("md", "csv", "json"):
+        err.print(f"[red]--format {format_!r}: use md, csv or json[/red]")
+        raise typer.Exit(2)
+    chosen = [_use_case(n) for n in names] if names else list(use_cases().values())
+    try:
+        rows = entries(chosen)
+    except Undeclared as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    sys.stdout.write(render(rows, format_))
+
+
+@app.command()
+def card(
+    use_case: UseCaseArg,
+    version: Annotated[
+        str | None, typer.Option(help="registered version; default champion, else challenger")
+    ] = None,
+) -> None:
+    """Write the model card of a registered version again, with today's promotion history."""
+    from shared.governance.card import model_card_from_registry
+    from shared.paths import reports_dir
+
+    uc = _use_case(use_case)
+    try:
+        docs, version = model_card_from_registry(uc, version)
+    except LookupError as exc:
+        err.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(2) from exc
+    folder = reports_dir(uc.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (folder / name).write_text(text)
+    err.print(f"model card of {uc.name} version {version}: {folder / 'model_card.md'} (+ .html)")
 
 
 @app.command()
@@ -181,9 +298,7 @@ def new(
     ] = None,
     task: Annotated[
         str | None,
-        typer.Option(
-            help="binary, regression, forecast or binary_sequence (default: target + template)"
-        ),
+        typer.Option(help="binary, regression or forecast (default: from target and template)"),
     ] = None,
     split: Annotated[
         str | None, typer.Option(help="stratified | time | row_order | group | group_time")
@@ -239,14 +354,31 @@ def sample(
     err.print(f"wrote {rows} rows to {out}")
 
 
+EngineOpt = Annotated[
+    str,
+    typer.Option(help="local (this process) | dask (a Dask cluster: --scheduler, else one here)"),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (with --engine dask)"),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(help="--engine dask without --scheduler: worker processes (default: cores)"),
+]
+
+
 @app.command()
 def forecast(
     use_case: Annotated[str, typer.Argument(help="a forecasting use case")] = "demand_forecasting",
     data: Annotated[Path, typer.Option(help="history, CSV or Parquet, in the raw schema")] = ...,
     horizon: Annotated[int, typer.Option(help="steps ahead, at most the trained horizon")] = 8,
     out: Annotated[Path, typer.Option(help="forecasts to write: .csv or .parquet")] = ...,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
-    """Batch forecasts for every series from the latest stored model (intervals included)."""
+    """Batch forecasts for every series from the served model (intervals included)."""
     from shared.io import read_table
     from shared.store import ModelNotFound
     from shared.tasks import get_task
@@ -261,8 +393,17 @@ def forecast(
         err.print(f"[red]--out must end in .csv or .parquet, not {out.name}[/red]")
         raise typer.Exit(2)
     try:
-        frame = batch_forecast(uc, read_table(data, uc.load_config().data.reader), horizon)
-    except (DataValidationError, FileNotFoundError, ModelNotFound, ValueError) as exc:
+        raw = read_table(data, uc.load_config().data.reader)
+        if engine == "local" and not scheduler:
+            frame = batch_forecast(uc, raw, horizon)
+        else:  # groups of series on the engine's workers (shared/scale.py)
+            from shared.forecast.batch import batch_forecast as forecast_on
+            from shared.scale import open_engine
+
+            with open_engine(engine, scheduler, workers) as running:
+                err.print(f"engine: {running.describe()}")
+                frame = forecast_on(uc, raw, horizon, engine=running)
+    except (DataValidationError, FileNotFoundError, ModelNotFound, ValueError, OSError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -272,6 +413,81 @@ def forecast(
         frame.to_parquet(out, index=False)
     n_series = len(frame) // max(horizon, 1)
     err.print(f"wrote {len(frame)} rows ({n_series} series x {horizon} steps) to {out}")
+
+
+@app.command()
+def score(
+    use_case: UseCaseArg,
+    data: Annotated[Path, typer.Option(help="records to score, CSV or Parquet, in the raw schema")],
+    out: Annotated[Path, typer.Option(help="scores to write: .csv or .parquet")],
+    model_version: Annotated[
+        str | None, typer.Option(help="registered version to score with; default: the champion")
+    ] = None,
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="rows that break the schema, with the reason (default: OUT.rejects.*)"),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(min=1, help="rows read and scored at a time")] = 50_000,
+    engine: EngineOpt = "local",
+    scheduler: SchedulerOpt = None,
+    workers: WorkersOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Score a file with the served model, chunk by chunk: ids, outputs and model version.
+
+    Exit 0: every row scored. Exit 1: some rows broke the schema (they are in the rejects file with the reason), the others are scored. Exit 2: nothing scored (bad file or option, missing column, no model).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shared.batch import score_file
+    from shared.io import count_rows
+    from shared.scale import open_engine
+    from shared.store import ModelNotFound
+    from shared.validation import DataValidationError
+
+    uc = _use_case(use_case)
+    try:
+        total = count_rows(data, uc.load_config().data.reader)
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        ]
+        with (
+            open_engine(engine, scheduler, workers) as running,
+            Progress(*columns, console=err, transient=True) as progress,
+        ):
+            err.print(f"engine: {running.describe()}")
+            bar = progress.add_task(f"{uc.name}: scoring", total=total)
+            rejected = 0
+
+            def on_chunk(rows: int, bad: int) -> None:
+                nonlocal rejected
+                rejected += bad
+                progress.update(bar, advance=rows, description=f"{uc.name}: {rejected} rejected")
+
+            summary = score_file(
+                uc, data, out, rejects, model_version, running, chunk_rows, on_chunk
+            )
+    except DataValidationError as exc:
+        err.print(f"[red]{uc.name}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    except (FileNotFoundError, ModelNotFound, ValueError, KeyError, OSError) as exc:
+        err.print(f"[red]{uc.name}: {_one_line(exc)}[/red]")
+        raise typer.Exit(2) from exc
+    err.print(
+        f"{uc.name}: scored {summary.scored} of {summary.rows} rows with model version "
+        f"{summary.model_version} ({summary.model_tag}) in {summary.seconds:.1f} s -> {out}"
+    )
+    if summary.rejected:
+        err.print(f"[yellow]{summary.rejected} rows rejected -> {summary.rejects}[/yellow]")
+        for rule, n in sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:10]:
+            err.print(f"  - {rule}: {n} row(s)")
+    if json_:
+        print(json.dumps(summary.to_dict(), default=str))
+    if summary.rejected:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -317,6 +533,307 @@ def bench(
             f"[red]SLA failed: p99 {result['http_p99_ms']:.1f} ms, errors {result['errors']}[/red]"
         )
         raise typer.Exit(1)
+
+
+@app.command("bench-scale")
+def bench_scale(
+    rows: Annotated[int, typer.Option(help="records to score")] = 200_000,
+    series: Annotated[int, typer.Option(help="series to forecast")] = 2_000,
+    workers: Annotated[int | None, typer.Option(help="Dask workers (default: cores)")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Rows/s of `score` and series/s of `forecast`, local vs Dask on this machine (after
+    `make demo`): benchmarks/results/scale.json and scale.md (the README's Scaling table)."""
+    from shared.paths import project_root
+    from shared.scale import run_scale_benchmark, scale_markdown
+    from shared.store import ModelNotFound
+
+    try:
+        result = run_scale_benchmark(rows, series, workers, log=lambda m: err.print(m))
+    except ModelNotFound as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    folder = project_root() / "benchmarks" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    (folder / "scale.md").write_text(scale_markdown(result))
+    out.print(scale_markdown(result))
+    err.print(f"wrote {folder / 'scale.json'} and scale.md")
+    if json_:
+        print(json.dumps(result))
+
+
+# --------------------------------------------------------------------------- rollout
+
+ReasonOpt = Annotated[str, typer.Option("--reason", help="why: recorded in the registry")]
+
+
+def _registry_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Registry commands: a refused move (no challenger, criteria not met...) is exit 2 with
+    one line, no traceback."""
+    from mlflow.exceptions import MlflowException
+
+    from shared.rollout import CriteriaNotMet
+    from shared.store import ModelNotFound
+
+    try:
+        return fn(*args, **kwargs)
+    except CriteriaNotMet:
+        raise
+    except (ValueError, MlflowException, ModelNotFound) as exc:
+        err.print(f"[red]{_one_line(exc)}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def promote(
+    use_case: UseCaseArg,
+    version: Annotated[str | None, typer.Option(help="default: the challenger")] = None,
+    reason: ReasonOpt = "manual promotion",
+) -> None:
+    """Make a version the champion now (the old one becomes `previous`); who/when/why recorded."""
+    from shared.tracking import promote as promote_version
+
+    uc = _use_case(use_case)
+    old, new = _registry_call(promote_version, uc.name, version, reason)
+    out.print(f"{uc.name}: champion is now version {new} (previous: {old or 'none'})")
+    out.print("running services switch within a few seconds (rollout.refresh_s)")
+
+
+@app.command()
+def rollback(use_case: UseCaseArg, reason: ReasonOpt = "manual rollback") -> None:
+    """Put the previous champion back at once (and stop an active rollout)."""
+    from shared.rollout import abort, read_state
+    from shared.tracking import rollback as rollback_champion
+
+    uc = _use_case(use_case)
+    state, _ = _registry_call(read_state, uc.name)
+    if state.active:
+        _registry_call(abort, uc.name, reason)
+        out.print(f"{uc.name}: rollout of version {state.version} stopped")
+        return
+    demoted, champion = _registry_call(rollback_champion, uc.name, reason)
+    out.print(f"{uc.name}: champion is version {champion} again (version {demoted} rolled back)")
+
+
+@app.command()
+def rollout(
+    use_case: UseCaseArg,
+    action: Annotated[str, typer.Argument(help="start | advance | hold | rollback | status")],
+    version: Annotated[str | None, typer.Option(help="start: default the challenger")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="advance although criteria fail (recorded)")
+    ] = False,
+    reason: ReasonOpt = "",
+    json_: JsonOpt = False,
+) -> None:
+    """Roll a challenger out: shadow, then growing canary stages, then champion."""
+    from shared import rollout as ro
+
+    uc = _use_case(use_case)
+    if action == "start":
+        state = _registry_call(ro.start, uc, version, reason=reason)
+        out.print(
+            f"{uc.name}: rollout of version {state.version} started at stage "
+            f"{ro.stage_label(state.current)} (champion {state.champion}; stages "
+            f"{', '.join(ro.stage_label(s) for s in state.stages)})"
+        )
+    elif action == "advance":
+        try:
+            state = _registry_call(ro.advance, uc, force, reason=reason)
+        except ro.CriteriaNotMet as exc:
+            err.print(f"[red]{uc.name}: not advancing, criteria not met:[/red]")
+            for c in exc.failed:
+                err.print(f"  - {c['name']}: {c['detail']}")
+            err.print("  (`--force` advances anyway and records it)")
+            raise typer.Exit(1) from exc
+        if state.status == "promoted":
+            out.print(f"{uc.name}: version {state.version} is now the champion")
+        else:
+            forced = " (forced)" if force else ""
+            out.print(f"{uc.name}: stage {ro.stage_label(state.current)}{forced}")
+    elif action == "hold":
+        state = _registry_call(ro.hold, uc, reason=reason or "held")
+        out.print(f"{uc.name}: held at stage {ro.stage_label(state.current)}: {state.reason}")
+    elif action == "rollback":
+        state = _registry_call(ro.abort, uc.name, reason or "manual rollback")
+        out.print(f"{uc.name}: rollout of version {state.version} rolled back; champion serves all")
+    elif action == "status":
+        report = _registry_call(ro.status, uc)
+        _print_rollout(report)
+        if json_:
+            print(json.dumps(report, default=str))
+    else:
+        err.print(
+            f"[red]unknown action {action!r}: start | advance | hold | rollback | status[/red]"
+        )
+        raise typer.Exit(2)
+
+
+def _print_rollout(report: dict[str, Any]) -> None:
+    head = f"{report['use_case']}: rollout {report['status']}"
+    if report["version"]:
+        head += f", version {report['version']} vs champion {report['champion']}"
+    if report["stage"]:
+        head += f", stage {report['stage']} of {' > '.join(report['stages'])}"
+    out.print(head)
+    if report["variants"]:
+        table = Table("variant", "version", "requests", "errors", "p50 ms", "p99 ms", "mean score",
+                      "outcomes", "outcome mse")  # fmt: skip
+        for name, v in report["variants"].items():
+            table.add_row(
+                name,
+                ",".join(v.get("versions", [])),
+                str(v.get("requests", 0)),
+                str(v.get("errors", 0)),
+                _fmt(v.get("p50_ms")),
+                _fmt(v.get("p99_ms")),
+                _fmt(v.get("mean_score"), "{:.4f}"),
+                str(v.get("outcomes", 0)),
+                _fmt(v.get("outcome_mse"), "{:.4f}"),
+            )
+        out.print(table)
+    if report.get("psi") is not None:
+        out.print(f"score shift (PSI, {report.get('candidate')} vs champion): {report['psi']:.3f}")
+    for c in report["criteria"]:
+        out.print(f"  [{'green]ok' if c['ok'] else 'red]no'}[/] {c['name']}: {c['detail']}")
+    if report["recommendation"]:
+        out.print(f"recommendation: [bold]{report['recommendation']}[/bold]")
+    for r in report["reasons"]:
+        out.print(f"  - {r}")
+
+
+def _fmt(value: Any, fmt: str = "{:.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+outcomes_app = typer.Typer(help="Outcomes: what happened after a prediction.", no_args_is_help=True)
+app.add_typer(outcomes_app, name="outcomes")
+
+
+@outcomes_app.command("load")
+def outcomes_load(
+    use_case: UseCaseArg,
+    data: Annotated[Path, typer.Option(help="CSV or Parquet of outcomes")],
+    value: Annotated[
+        str | None, typer.Option(help="column of observed values; default: the target, or value")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="routing key column; default: the routing key / id column")
+    ] = None,
+    time_column: Annotated[
+        str | None, typer.Option("--time", help="column of when it was observed")
+    ] = None,
+) -> None:
+    """Load outcomes (by request_id and/or routing key) into the prediction log."""
+    import pandas as pd
+
+    from shared.io import read_table
+    from shared.predlog import open_log
+
+    uc = _use_case(use_case)
+    cfg = uc.load_config()
+    try:
+        frame = read_table(data, cfg.data.reader)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{_one_line(exc)}[/red]")
+        raise typer.Exit(2) from exc
+    value = value or (uc.target if uc.target in frame else "value")
+    key = key or cfg.rollout.routing_key or uc.id_column or "routing_key"
+    missing = [c for c in (value,) if c not in frame]
+    if missing or ("request_id" not in frame and key not in frame):
+        err.print(
+            f"[red]{data}: needs a {value!r} column and a 'request_id' or {key!r} column; "
+            f"has {list(frame.columns)}[/red]"
+        )
+        raise typer.Exit(2)
+    values = frame[value]
+    if not pd.api.types.is_numeric_dtype(values):  # e.g. Yes/No: 1 for the positive label
+        values = (values.astype(str) == str(uc.positive_label)).astype(float)
+    times = (
+        pd.to_datetime(frame[time_column], utc=True).astype("int64") / 1e9
+        if time_column
+        else pd.Series([None] * len(frame))
+    )
+    rows = [
+        {
+            "use_case": uc.name,
+            "request_id": frame["request_id"].iat[i] if "request_id" in frame else None,
+            "routing_key": frame[key].iat[i] if key in frame else None,
+            "value": float(values.iat[i]),
+            "ts": None if times.iat[i] is None else float(times.iat[i]),
+        }
+        for i in range(len(frame))
+    ]
+    log = open_log()
+    n = log.write_outcomes(rows)
+    log.close()
+    out.print(f"{uc.name}: {n} outcomes loaded into {log.location}")
+
+
+log_app = typer.Typer(help="The prediction log: retention and export.", no_args_is_help=True)
+app.add_typer(log_app, name="log")
+
+
+@log_app.command("prune")
+def log_prune(
+    days: Annotated[
+        float | None,
+        typer.Option(help="keep this many days; default: each use case's privacy.retention_days"),
+    ] = None,
+    use_case: Annotated[str | None, typer.Option(help="one use case; default: all")] = None,
+) -> None:
+    """Delete predictions and outcomes older than the retention (run it daily)."""
+    from shared.predlog import open_log
+    from shared.privacy import prune
+
+    log = open_log()
+    done = prune(log, days, _use_case(use_case).name if use_case else None)
+    log.close()
+    for name, (n_pred, n_out) in done.items():
+        out.print(f"{name}: deleted {n_pred} predictions and {n_out} outcomes past retention")
+
+
+@log_app.command("export")
+def log_export(
+    use_case: UseCaseArg,
+    out_path: Annotated[Path, typer.Option("--out", help="Parquet file to write")],
+    days: Annotated[float | None, typer.Option(help="only the last N days")] = None,
+) -> None:
+    """Export a use case's predictions (outcomes joined by request id) to Parquet."""
+    import time as _time
+
+    from shared.predlog import open_log
+
+    uc = _use_case(use_case)
+    log = open_log()
+    since = _time.time() - days * 86400 if days else None
+    n = log.export(uc.name, out_path, since)
+    log.close()
+    out.print(f"wrote {n} predictions of {uc.name} to {out_path}")
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _add_monitoring_commands() -> None:
+    """monitor, monitoring generate, ab plan|analyze, retrain (shared/monitoring/commands.py)."""
+    from shared.monitoring.commands import register
+
+    register(app, out, err, _use_case)
+
+
+_add_monitoring_commands()
+
+
+def _add_security_commands() -> None:
+    """auth new-key|revoke, privacy export|erase (shared/security_commands.py)."""
+    from shared.security_commands import register
+
+    register(app, out, err, _use_case)
+
+
+_add_security_commands()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ No use-case word here, and no import of shared.config (config imports ReaderConf
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -76,7 +78,7 @@ def python_encoding(encoding: str) -> str:
 def _read_text(path: Path, reader: ReaderConfig) -> pd.DataFrame:
     sep = resolve_sep(reader.sep, path.suffix)
     encoding = python_encoding(reader.encoding)
-    try:
+    with read_errors(path, reader.encoding, encoding, sep):
         frame = pd.read_csv(
             path,
             sep=sep,
@@ -87,18 +89,31 @@ def _read_text(path: Path, reader: ReaderConfig) -> pd.DataFrame:
             keep_default_na=False,
             na_values=[""],
         )
+    return named_columns(frame, path, reader, encoding, sep)
+
+
+@contextmanager
+def read_errors(path: Path, configured: str, encoding: str, sep: str) -> Iterator[None]:
+    """A text file's decoding or parsing error as one line that says what to set."""
+    try:
+        yield
     except UnicodeDecodeError as exc:
         raise ValueError(
-            f"{path.name}: not valid {reader.encoding} (byte {exc.start}): "
+            f"{path.name}: not valid {configured} (byte {exc.start}): "
             "set data.reader.encoding (e.g. --set data.reader.encoding=latin-1)"
         ) from exc
     except pd.errors.ParserError as exc:
         hint = separator_hint(_first_line(path, encoding), sep)
         raise ValueError(f"{path.name}: {exc}" + (f"; {hint}" if hint else "")) from exc
-    if frame.shape[1] == 1:
-        hint = separator_hint(_first_line(path, encoding), sep)
-        if hint:
-            raise ValueError(f"{path.name}: 1 column read: {hint}")
+
+
+def named_columns(
+    frame: pd.DataFrame, path: Path, reader: ReaderConfig, encoding: str, sep: str
+) -> pd.DataFrame:
+    """Stop on a file read as one column when another separator is likely; name the columns of
+    a header-less file."""
+    if frame.shape[1] == 1 and (hint := separator_hint(_first_line(path, encoding), sep)):
+        raise ValueError(f"{path.name}: 1 column read: {hint}")
     if not reader.header:
         frame.columns = _header_less_names(frame.shape[1], reader.names, path.name)
     return frame
@@ -162,3 +177,71 @@ def _rename_columns(frame: pd.DataFrame, reader: ReaderConfig, file_name: str) -
     if duplicated:
         raise ValueError(f"{file_name}: column name(s) {duplicated} appear twice after renaming")
     return frame.set_axis(columns, axis=1)
+
+
+def iter_table(
+    path: Path, reader: ReaderConfig | None = None, chunk_rows: int = 50_000
+) -> Iterator[pd.DataFrame]:
+    """The file in chunks of at most `chunk_rows` rows, without holding it whole in memory.
+
+    Text cells stay text (`str`, an empty field is missing): per-chunk type guessing would
+    give the same column another type in another chunk, so typing is left to the caller,
+    value by value (shared/batch.py). Parquet keeps its own types. The index runs on across
+    chunks: it is the row's position in the file.
+    """
+    path = Path(path)
+    reader = reader or ReaderConfig()
+    if not path.exists():
+        raise FileNotFoundError(f"data file not found: {path}")
+    suffix = path.suffix.lower()
+    start = 0
+    if suffix in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            start += len(frame)
+            yield _rename_columns(frame, reader, path.name)
+        return
+    if suffix not in TEXT_SUFFIXES:
+        accepted = ", ".join(TEXT_SUFFIXES + PARQUET_SUFFIXES)
+        raise ValueError(f"unsupported data file {path.name}: use one of {accepted}")
+    sep = resolve_sep(reader.sep, path.suffix)
+    encoding = python_encoding(reader.encoding)
+    chunks = pd.read_csv(
+        path,
+        sep=sep,
+        encoding=encoding,
+        header=0 if reader.header else None,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        chunksize=chunk_rows,
+    )
+    try:
+        with read_errors(path, reader.encoding, encoding, sep):
+            for frame in chunks:
+                frame = named_columns(frame, path, reader, encoding, sep)
+                yield _rename_columns(frame, reader, path.name)
+    finally:
+        chunks.close()
+
+
+def count_rows(path: Path, reader: ReaderConfig | None = None) -> int | None:
+    """Data rows in the file, for a progress bar: Parquet's metadata, a text file's line count
+    (an estimate when quoted cells hold line breaks); None when unknown."""
+    path = Path(path)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    if path.suffix.lower() not in TEXT_SUFFIXES or not path.exists():
+        return None
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    lines += last != b"\n"  # no newline after the last line
+    return max(lines - (1 if (reader or ReaderConfig()).header else 0), 0)

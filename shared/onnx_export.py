@@ -41,8 +41,22 @@ def _register_lightgbm() -> None:
 def to_onnx(
     model: Any, numeric: Sequence[str], categorical: Sequence[str], classifier: bool = True
 ) -> bytes:
-    """One ONNX input per column: float32 [N,1] for numbers, string [N,1] for categories."""
+    """One ONNX input per column: float32 [N,1] for numbers, string [N,1] for categories.
+
+    A blend or a calibrated model (`shared.calibration.Combined`) becomes ONE graph: its
+    pipelines converted side by side on the same inputs, the blend and calibrator appended.
+    """
     from skl2onnx import convert_sklearn
+
+    from shared.calibration import Combined, combined_onnx
+
+    if isinstance(model, Combined):
+        return combined_onnx(
+            model,
+            list(numeric),
+            list(categorical),
+            lambda part: to_onnx(part, numeric, categorical, classifier=classifier),
+        )
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
     _register_lightgbm()

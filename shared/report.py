@@ -96,6 +96,7 @@ def markdown(result: Any) -> str:
         "",
         *get_task(result.task).markdown(result),
     ]
+    lines += governance_lines(result)
     gates = "passed" if result.gates_passed else "FAILED: " + "; ".join(result.gate_reasons)
     lines += [
         "",
@@ -112,11 +113,48 @@ def markdown(result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(result: Any) -> Path:
-    """reports/<use case>/report.{json,md}; returns the Markdown path."""
+def governance_lines(result: Any) -> list[str]:
+    """Fairness by sensitive column and the global explanation, when the run has them."""
+    from shared.governance.card import fairness_markdown, importance_markdown
+
+    d = result.details
+    lines = fairness_markdown(d["fairness"]) if "fairness" in d else []
+    lines += importance_markdown(d.get("global_importance") or {})
+    return lines
+
+
+def documents(uc: Any, cfg: Any, result: Any) -> dict[str, str]:
+    """report.md, report.html (plots embedded) and the model card (Markdown + HTML)."""
+    from shared.governance.card import CARD_HTML, CARD_MD, card_html, card_markdown
+    from shared.governance.html_report import render
+
+    history = promotion_history(uc.name) if result.registered else []
+    md = markdown(result)
+    card = card_markdown(uc, cfg, result.report(), history)
+    title = f"Model card: {uc.name} {result.model_version or ''}".strip()
+    return {
+        "report.md": md,
+        "report.html": render(uc, cfg, result, result.governance, md),
+        CARD_MD: card,
+        CARD_HTML: card_html(card, title),
+    }
+
+
+def promotion_history(name: str) -> list[dict[str, Any]]:
+    from shared.governance.card import promotion_history as history
+
+    return history(name)
+
+
+def write_report(result: Any, uc: Any = None, cfg: Any = None) -> Path:
+    """reports/<use case>/report.{json,md,html} and model_card.{md,html}; returns the Markdown
+    path. An untracked run's documents are made here (it needs the use case and config)."""
     folder = reports_dir(result.use_case)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "report.json").write_text(json.dumps(result.report(), indent=2, default=str))
-    path = folder / "report.md"
-    path.write_text(markdown(result))
-    return path
+    docs = result.documents
+    if not docs and uc is not None and cfg is not None:
+        docs = documents(uc, cfg, result)
+    for name, text in (docs or {"report.md": markdown(result)}).items():
+        (folder / name).write_text(text)
+    return folder / "report.md"

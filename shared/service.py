@@ -12,8 +12,10 @@ from typing import Any
 
 import bentoml
 
+from shared.bento_build import carry_models
+from shared.http_guard import guard_options, protect
 from shared.services import service_for
-from shared.usecase import registry
+from shared.usecase import get_use_case, registry
 
 
 def _delegate(use_case: str, api_name: str, func: Any) -> Any:
@@ -45,7 +47,14 @@ def build_root_service() -> Any:
         self.services = {name: svc.inner() for name, svc in services.items()}
 
     cls = type("PilotPack", (), {"__init__": __init__, "__module__": __name__, **attrs})
-    return bentoml.service(name="pilotpack", workers=1, logging={"access": {"enabled": False}})(cls)
+    root = bentoml.service(name="pilotpack", workers=1, logging={"access": {"enabled": False}})(cls)
+
+    # the guard with each use case's body limits under its prefix; every served model packed
+    def prefixed(i: int) -> dict[str, Any]:
+        return {f"/{n}{r}": v for n, s in services.items() for r, v in guard_options(s)[i].items()}
+
+    protect(root, lambda: prefixed(0), prefixed(1))
+    return carry_models(root, [get_use_case(n) for n in services])
 
 
 PilotPack = build_root_service()

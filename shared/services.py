@@ -17,7 +17,26 @@ def service_for(name: str) -> Any:
     from shared.usecase import get_use_case
 
     uc = get_use_case(name)
-    return get_task(uc.task).make_service(uc)
+    return guarded(get_task(uc.task).make_service(uc), uc)
+
+
+def guarded(svc: Any, uc: Any) -> Any:
+    """The HTTP guard in front (shared/http_guard.py) and the served models declared, so that a
+    built Bento carries them (shared/bento_build.py)."""
+    from shared.bento_build import carry_models
+    from shared.http_guard import cross_field_rules, protect, route_limits
+    from shared.privacy import policy
+
+    rules = {}
+    for api in svc.apis.values():
+        said = [f"two records of one {uc.id_column} share a {uc.time_column}"] if uc.history else []
+        if cross_field_rules(api.input_spec):
+            said.append("a rule across fields fails (the 400 names it)")
+        if said:
+            rules[api.route] = "; or ".join(said)
+    protect(svc, lambda: route_limits(svc), rules)
+    policy(uc.name)  # a bad `privacy.log_drop` fails here, not on every logged request
+    return carry_models(svc, [uc])
 
 
 def __getattr__(name: str) -> Any:

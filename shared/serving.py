@@ -10,14 +10,19 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from collections.abc import Sequence
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cache
 from types import ModuleType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from shared.http_guard import json_strict
+from shared.monitoring.live import observe as live_drift
 from shared.onnx_export import make_feed, session
 from shared.store import StoredModel, load_model
 from shared.usecase import Output, UseCase
@@ -64,6 +69,9 @@ def request_model(schema: Any, exclude: Sequence[str], name: str) -> type[BaseMo
         if col_name in exclude:
             continue
         typ, constraints = _field_type(column)
+        if typ in (int, float, bool) or any(type(v) is int for v in getattr(typ, "__args__", ())):
+            # JSON bodies: no `true` or "61.2" for a number, no NaN / inf, no `false` for 0
+            typ = Annotated[typ, json_strict(bool if typ is bool else float)]
         example = (column.metadata or {}).get("example")
         extra = {"description": column.description or col_name}
         if example is not None:
@@ -130,8 +138,12 @@ def _metrics() -> dict[str, Any]:
 
 
 def model_tag(uc: UseCase) -> str:
-    """PILOTPACK_MODEL_<NAME> pins a version; by default the latest model in the store."""
-    return os.environ.get(f"PILOTPACK_MODEL_{uc.name.upper()}", f"{uc.name}:latest")
+    """The champion's tag in the model store: PILOTPACK_MODEL_<NAME> when set (a pin), else
+    the model saved for the MLflow registry's `champion` version; never "latest"."""
+    from shared.rollout import champion_stored
+
+    pin = os.environ.get(f"PILOTPACK_MODEL_{uc.name.upper()}")
+    return pin or champion_stored(uc.name).tag
 
 
 def hooks(uc: UseCase) -> ModuleType | None:
@@ -172,17 +184,26 @@ class RecordPredictor:
 
     @classmethod
     def from_store(cls, uc: UseCase, cfg: Any | None = None) -> RecordPredictor:
+        """The champion (or the pinned model)."""
         cfg = cfg or uc.load_config()
         return cls(uc.with_config(cfg), load_model(model_tag(uc)), cfg)
+
+    @classmethod
+    def loader(cls, uc: UseCase, cfg: Any) -> Callable[[StoredModel], RecordPredictor]:
+        """stored model -> predictor, for the rollout's `Deployment` (champion, challenger)."""
+        configured = uc.with_config(cfg)
+        return lambda stored: cls(configured, stored, cfg)
 
     def values(self, features: dict[str, np.ndarray]) -> np.ndarray:
         """The model's output per row: positive-class probability, or the predicted number."""
         self._count_unknown(features)
         feed = make_feed(features, self.uc.numeric_features, self.uc.categorical_features)
         out = self.session.run([self.output], feed)[0]
-        return (out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(-1)).astype(
+        values = (out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(-1)).astype(
             np.float64
         )
+        live_drift(self.uc.name, self.stored, features, values, self.cfg)  # PSI gauges
+        return values
 
     def predict(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
         """Per record: the task's values (probability + decision, or prediction) and version."""
@@ -255,7 +276,15 @@ def response_model(uc: UseCase, task: Any, request: type[BaseModel]) -> type[Bas
             typ = _OUTPUT_TYPES.get(o.source, str)
         fields[o.name] = (typ, Field(description=o.description))
     fields["model_version"] = (str, Field(description="MLflow model version that answered"))
+    fields["variant"] = (Variant, Field(description=VARIANT_DOC))
     return create_model(_class_name(uc.name, "Result"), **fields)
+
+
+Variant = Literal["champion", "challenger"]
+VARIANT_DOC = (
+    "champion: the serving model; challenger: the model in rollout (canary), chosen for this "
+    "record by a stable hash of its routing key"
+)
 
 
 def respond(
@@ -276,34 +305,55 @@ def respond(
 
 
 def record_service(uc: UseCase, task: Any) -> Any:
-    """The BentoML service of a row-per-record use case: POST /predict with `records`."""
+    """The BentoML service of a row-per-record use case: POST /predict with `records`, and
+    POST /outcome for what happened afterwards.
+
+    Which model answers is the rollout's business (shared/rollout.py): the registry's
+    champion, and during a rollout the challenger for the records whose routing key hashes
+    under the stage's percentage (or every record in shadow, after the response). Every
+    scored record is in the prediction log (shared/predlog.py) before the response leaves.
+    """
     import bentoml
+
+    from shared.governance.explain import EXPLAIN_ROUTE, explain_api
+    from shared.rollout import Deployment
 
     cfg = uc.load_config()
     request = request_model(uc.raw_schema, exclude=[uc.target], name=_class_name(uc.name, "Record"))
     response = response_model(uc, task, request)
-    names = {n: f.description for n, f in response.model_fields.items()}
     outputs = {o.name: o.source for o in (uc.outputs or task.default_outputs(uc))}
-    for name in names:
-        outputs.setdefault(name, f"record.{name}" if name != "model_version" else name)
+    for name in response.model_fields:
+        outputs.setdefault(name, name if name in ("model_version", "variant") else f"record.{name}")
     latest = uc.history
     max_records = cfg.serving.max_records
+    key_field = routing_field(uc, cfg, list(request.model_fields))
 
-    async def predict(self: Any, records: Any = Field(min_length=1, max_length=max_records)) -> Any:
+    async def predict(
+        self: Any,
+        records: Any = Field(min_length=1, max_length=max_records),
+        ctx: Any = None,
+    ) -> Any:
         """One result per record (per entity, its latest record, for history use cases)."""
+        rid = request_id(ctx)
+        defer = after_response(ctx)
         if latest:
-            scored = self.predictor.predict_latest(records)
+            scored = score_latest(self.deployment, records, uc.id_column, key_field, rid, defer)
             rows = respond(outputs, [records[s["_row"]] for s in scored], scored)
         else:
-            rows = respond(outputs, records, self.predictor.predict(records))
+            scored = score_records(self.deployment, records, key_field, rid, defer)
+            rows = respond(outputs, records, scored)
         return [response(**row) for row in rows]
 
     # Real types, not strings: this module's annotations are postponed, and BentoML reads
     # the API's signature to build its input and output models.
-    predict.__annotations__ = {"records": list[request], "return": list[response]}
+    predict.__annotations__ = {
+        "records": list[request],
+        "ctx": bentoml.Context,
+        "return": list[response],
+    }
 
     def __init__(self: Any) -> None:
-        self.predictor = RecordPredictor.from_store(uc, cfg)
+        self.deployment = Deployment(uc, cfg, RecordPredictor.loader(uc, cfg))
 
     Service = type(
         _class_name(uc.name, "Service"),
@@ -311,10 +361,154 @@ def record_service(uc: UseCase, task: Any) -> Any:
         {
             "__init__": __init__,
             "predict": bentoml.api(route=task.route)(predict),
+            "outcome": bentoml.api(route=OUTCOME_ROUTE)(outcome_api(uc)),
+            "explain": bentoml.api(route=EXPLAIN_ROUTE)(explain_api(request, max_records)),
+            "predictor": property(lambda self: self.deployment.plan.champion),
             "__module__": __name__,
         },
     )
     return bentoml.service(name=uc.name, workers=1, logging={"access": {"enabled": False}})(Service)
+
+
+# --------------------------------------------------------------------------- rollout glue
+
+
+def routing_field(uc: UseCase, cfg: Any, fields: Sequence[str]) -> str | None:
+    """The request field whose value routes a record: config `rollout.routing_key`, else the
+    use case's id column; None (everything to the champion) when there is neither."""
+    key = cfg.rollout.routing_key or uc.id_column
+    if key is not None and key not in fields:
+        raise ValueError(f"{uc.name}: rollout.routing_key {key!r} is not a request field")
+    return key
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def request_id(ctx: Any) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a new one; echoed in the
+    response's X-Request-ID header."""
+    sent = ctx.request.headers.get("x-request-id") if ctx is not None else None
+    rid = sent if sent and _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    if ctx is not None:
+        ctx.response.headers["X-Request-ID"] = rid
+    return rid
+
+
+def after_response(ctx: Any) -> Callable[[Callable[[], None]], None] | None:
+    """Run a job after the response is sent (Starlette background task), else at once."""
+    if ctx is None:
+        return None
+
+    def defer(job: Callable[[], None]) -> None:
+        async def run() -> None:
+            job()
+
+        ctx.response.background.add_task(run)
+
+    return defer
+
+
+def score_records(
+    deployment: Any,
+    records: Sequence[BaseModel],
+    key_field: str | None,
+    rid: str,
+    defer: Callable[[Callable[[], None]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Route, score and log each record; scored values plus `variant`, in request order."""
+    keys = [getattr(r, key_field) for r in records] if key_field else [None] * len(records)
+
+    def score(predictor: RecordPredictor, units: list[int]) -> list[dict[str, Any]]:
+        return predictor.predict([records[u] for u in units])
+
+    done = deployment.execute(keys, score, lambda u: records[u].model_dump(mode="json"), rid, defer)
+    return [s | {"variant": v} for s, v in done]
+
+
+def score_latest(
+    deployment: Any,
+    records: Sequence[BaseModel],
+    id_column: str | None,
+    key_field: str | None,
+    rid: str,
+    defer: Callable[[Callable[[], None]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """History use cases: route each entity (all its records go to one model), score its
+    latest record; `_row` points into `records`."""
+    entities: dict[Any, list[int]] = {}
+    for i, r in enumerate(records):
+        entities.setdefault(getattr(r, id_column) if id_column else i, []).append(i)
+    units = list(entities.values())
+    keys = [getattr(records[u[0]], key_field) if key_field else None for u in units]
+
+    def score(predictor: RecordPredictor, chosen: list[int]) -> list[dict[str, Any]]:
+        rows = sorted(i for u in chosen for i in units[u])  # request order kept
+        scored = predictor.predict_latest([records[i] for i in rows])
+        return [s | {"_row": rows[s["_row"]]} for s in scored]
+
+    def inputs(u: int) -> list[dict[str, Any]]:
+        return [records[i].model_dump(mode="json") for i in units[u]]
+
+    done = deployment.execute(keys, score, inputs, rid, defer)
+    return [s | {"variant": v} for s, v in done]
+
+
+OUTCOME_ROUTE = "/outcome"
+
+
+class Outcome(BaseModel):
+    """What happened after a prediction, joined to the log by request id or routing key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(
+        None, max_length=128, description="X-Request-ID of the prediction's response"
+    )
+    routing_key: str | None = Field(
+        None,
+        max_length=256,
+        description="the entity (the use case's id) when the request id is not known",
+    )
+    value: float = Field(
+        strict=True, allow_inf_nan=False, description="observed value (1/0 for yes/no)"
+    )
+    time: datetime | None = Field(
+        None, strict=True, description="when it was observed; default: now"
+    )  # strict: an RFC 3339 date-time, as the OpenAPI document says (no number, no bare date)
+
+    @model_validator(mode="after")
+    def _some_key(self) -> Outcome:
+        if self.request_id is None and self.routing_key is None:
+            raise ValueError("an outcome needs a request_id or a routing_key")
+        return self
+
+
+class OutcomeReceipt(BaseModel):
+    stored: int = Field(description="outcomes stored")
+
+
+def outcome_api(uc: UseCase) -> Callable[..., Any]:
+    """POST /outcome: a batch of outcomes into the log (the monitoring and A/B work read them)."""
+
+    async def outcome(
+        self: Any, outcomes: list[Outcome] = Field(min_length=1, max_length=10_000)
+    ) -> OutcomeReceipt:
+        """Store observed outcomes; each names a request id or a routing key."""
+        rows = [
+            {
+                "use_case": uc.name,
+                "request_id": o.request_id,
+                "routing_key": o.routing_key,
+                "value": o.value,
+                "ts": o.time.timestamp() if o.time else None,
+            }
+            for o in outcomes
+        ]
+        return OutcomeReceipt(stored=self.deployment.log.write_outcomes(rows))
+
+    outcome.__annotations__ = {"outcomes": list[Outcome], "return": OutcomeReceipt}
+    return outcome
 
 
 def _class_name(name: str, suffix: str) -> str:
@@ -342,3 +536,24 @@ def record_payload(uc: UseCase, n: int = 1) -> dict[str, Any]:
 
 def _shift(value: Any, i: int) -> Any:
     return value + i if isinstance(value, int | float) else value
+
+
+def served_tags(uc: UseCase) -> list[str]:
+    """Every model tag this use case's service loads: what a built Bento packs
+    (shared/bento_build.py). The champion (or pin) and an active rollout's challenger; a
+    champion that cannot be resolved is named `<use case>:champion`, which no store holds,
+    so the "train first" check reports it."""
+    from shared.rollout import read_state, stored_version
+    from shared.store import ModelNotFound
+
+    try:
+        tags = [model_tag(uc)]
+    except ModelNotFound:
+        return [f"{uc.name}:champion"]
+    try:
+        state, _ = read_state(uc.name)
+        if state.active:
+            tags.append(stored_version(uc.name, state.version).tag)
+    except Exception:  # no registry, or the challenger is not here: it is not served
+        pass
+    return tags

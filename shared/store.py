@@ -12,15 +12,28 @@ PROFILE_FILE = "reference_profile.json"
 
 
 def save_model(
-    name: str, onnx_bytes: bytes, metadata: dict[str, Any], profile: dict[str, Any]
+    name: str,
+    onnx_bytes: bytes,
+    metadata: dict[str, Any],
+    profile: dict[str, Any],
+    extra_files: dict[str, str | bytes] | None = None,
 ) -> str:
-    """Save to BENTOML_HOME's model store; returns the tag, e.g. `churn:abc123`."""
+    """Save to BENTOML_HOME's model store; returns the tag, e.g. `churn:abc123`.
+
+    `extra_files` (name -> text or bytes) land beside the model: the model card, the explainer's
+    parameters and LightGBM booster text (never a pickle).
+    """
     import bentoml
 
     labels = {"use_case": name, "mlflow_version": str(metadata.get("mlflow_version", ""))}
     with bentoml.models.create(name=name, labels=labels, metadata=metadata) as model:
         Path(model.path, ONNX_FILE).write_bytes(onnx_bytes)
         Path(model.path, PROFILE_FILE).write_text(json.dumps(profile))
+        for file_name, content in (extra_files or {}).items():
+            if isinstance(content, bytes):  # e.g. the Parquet reference sample for drift tests
+                Path(model.path, file_name).write_bytes(content)
+            else:
+                Path(model.path, file_name).write_text(content)
     return str(model.tag)
 
 

@@ -15,7 +15,9 @@ from typing import Any
 
 from shared.paths import project_root
 
-CHALLENGER = "challenger"
+CHAMPION = "champion"  # serves by default
+CHALLENGER = "challenger"  # passed its gates, waits for its rollout
+PREVIOUS = "previous"  # the last champion: `pilotpack rollback` puts it back
 PACKAGES = (
     "scikit-learn",
     "lightgbm",
@@ -178,4 +180,100 @@ def log_run(
         client.set_model_version_tag(use_case, version, "gates_passed", str(promote).lower())
         if promote:
             client.set_registered_model_alias(use_case, CHALLENGER, version)
+            if CHAMPION not in model_aliases(use_case, client):
+                # The first model that passes its gates serves: there is nothing to compare.
+                client.set_registered_model_alias(use_case, CHAMPION, version)
+                tag_event(client, use_case, version, "promoted", "first model to pass its gates")
         return run.info.run_id, version
+
+
+# --------------------------------------------------------------------------- aliases
+
+
+def mlflow_client() -> Any:
+    """A client of THIS process's tracking URI for runs and the registry alike (by default
+    MLflow takes the registry from its global `set_tracking_uri`, which another run may have
+    pointed elsewhere)."""
+    from mlflow import MlflowClient
+
+    uri = tracking_uri()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def model_aliases(name: str, client: Any = None) -> dict[str, str]:
+    """alias -> version of the registered model; {} when it is not registered."""
+    from mlflow.exceptions import MlflowException
+
+    client = client or mlflow_client()
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return {}
+    return {alias: str(v) for alias, v in (model.aliases or {}).items()}
+
+
+def actor() -> str:
+    """Who runs the command: PILOTPACK_USER, else the login name."""
+    import getpass
+
+    try:
+        return os.environ.get("PILOTPACK_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def tag_event(client: Any, name: str, version: str, event: str, reason: str, who: str = "") -> None:
+    """who / when / why of an alias move, as tags on the version (shown in the MLflow UI)."""
+    from datetime import UTC, datetime
+
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    for key, value in (("by", who or actor()), ("at", when), ("reason", reason or "-")):
+        client.set_model_version_tag(name, version, f"{event}_{key}", value[:5000])
+
+
+def promote(
+    name: str, version: str | None = None, reason: str = "", who: str = ""
+) -> tuple[str, str]:
+    """Make `version` (default: the challenger) the champion; the old champion becomes
+    `previous`. Returns (old champion or "", new champion)."""
+    client = mlflow_client()
+    aliases = model_aliases(name, client)
+    version = str(version or aliases.get(CHALLENGER) or "")
+    if not version:
+        raise ValueError(f"{name} has no challenger to promote: train one, or pass --version")
+    client.get_model_version(name, version)  # fails clearly when it does not exist
+    old = aliases.get(CHAMPION, "")
+    if old == version:
+        raise ValueError(f"version {version} of {name} is already the champion")
+    if old:
+        client.set_registered_model_alias(name, PREVIOUS, old)
+        tag_event(client, name, old, "replaced", f"by version {version}: {reason}", who)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if aliases.get(CHALLENGER) == version:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    tag_event(client, name, version, "promoted", reason, who)
+    return old, version
+
+
+def rollback(name: str, reason: str = "", who: str = "") -> tuple[str, str]:
+    """Put the `previous` champion back at once. Returns (demoted version, champion)."""
+    client = mlflow_client()
+    aliases = model_aliases(name, client)
+    previous, current = aliases.get(PREVIOUS), aliases.get(CHAMPION, "")
+    if not previous:
+        raise ValueError(f"{name} has no previous champion to roll back to")
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.delete_registered_model_alias(name, PREVIOUS)
+    if current:
+        tag_event(client, name, current, "rolled_back", reason, who)
+    tag_event(client, name, previous, "restored", reason, who)
+    return current, previous
+
+
+def log_documents(run_id: str, documents: dict[str, str], folder: str | None = None) -> None:
+    """Add text files (model card, HTML report, explainer) to a finished run's artifacts."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    for name, text in documents.items():
+        client.log_text(run_id, text, f"{folder}/{name}" if folder else name)

@@ -1,7 +1,8 @@
 """One training run, the same skeleton for every task, as plain steps a test can call.
 
 load -> validate -> fit (split, tune, candidates, evaluate, choose) -> ONNX + parity ->
-gates -> MLflow -> BentoML model store. What differs by task sits behind the task's
+gates -> governance (fairness, explanations) -> MLflow (+ model card, HTML report) ->
+BentoML model store. What differs by task sits behind the task's
 plug-in (shared/tasks/), chosen by `uc.task`.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from shared.config import config_hash
+from shared.governance.assess import assess
 from shared.io import read_table
 from shared.tasks import get_task
 from shared.tasks.base import Export, Fit, Log, RunResult, Task
@@ -25,7 +27,7 @@ from shared.usecase import UseCase
 StepCallback = Callable[[str], None]
 TrainResult = RunResult  # the name tests and scripts used before tasks were plug-ins
 
-STEPS = ("load", "validate", "fit + evaluate", "onnx + parity", "track", "store")
+STEPS = ("load", "validate", "fit + evaluate", "onnx + parity", "governance", "track", "store")
 
 
 def load_raw(uc: UseCase, cfg: Any, path: Path | None) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -72,6 +74,9 @@ def train(
     reasons = task.gates(uc, cfg, fit, export)
     if not export.parity.ok:
         reasons.append(export.parity.describe())
+    on_step("governance")
+    governance = assess(task, uc, cfg, raw, fit)
+    reasons += governance.gate_reasons
     result = RunResult(
         use_case=uc.name,
         task=uc.task,
@@ -85,13 +90,15 @@ def train(
         gate_reasons=reasons,
         validation=report,
         lineage=source | {"config_hash": config_hash(cfg)},
-        details=fit.details,
+        details=fit.details | governance.details(),
         registered=track and register and not reasons,
         onnx_bytes=export.onnx_bytes,
+        governance=governance,
     )
     if track:
         on_step("track")
         log_to_mlflow(task, uc, cfg, result, fit, export, overrides or [], register)
+        log_documents(uc, cfg, result)
         on_step("store")
         if result.registered:
             result.bento_tag = save_to_store(uc, result, fit, export)
@@ -140,12 +147,25 @@ def log_to_mlflow(
     )
 
 
+def log_documents(uc: UseCase, cfg: Any, result: RunResult) -> None:
+    """The model card of the version just registered (with the registry's promotion history)
+    and the HTML report, added to the run; the explainer's files beside them."""
+    from shared.report import documents
+    from shared.tracking import log_documents as log_texts
+
+    result.documents = documents(uc, cfg, result)
+    log_texts(result.run_id, result.documents)
+    if result.governance.explainer_files:
+        log_texts(result.run_id, result.governance.explainer_files, folder="explainer")
+
+
 def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and bool(np.isfinite(v))
 
 
 def save_to_store(uc: UseCase, result: RunResult, fit: Fit, export: Export) -> str:
     """The ONNX file, its reference profile and what the service needs, in BentoML's store."""
+    from shared.monitoring.drift import reference_files
     from shared.store import save_model
 
     metadata = {
@@ -157,4 +177,8 @@ def save_to_store(uc: UseCase, result: RunResult, fit: Fit, export: Export) -> s
         "metrics": {k: round(v, 6) for k, v in result.metrics.items() if _finite(v)},
         "config_hash": result.lineage["config_hash"],
     } | export.metadata
-    return save_model(uc.name, export.onnx_bytes, metadata, fit.profile)
+    extra = result.governance.explainer_files | {
+        k: v for k, v in result.documents.items() if k.startswith("model_card")
+    }
+    extra |= reference_files(uc, fit)  # the Parquet sample of training inputs, for drift tests
+    return save_model(uc.name, export.onnx_bytes, metadata, fit.profile, extra)

@@ -34,7 +34,14 @@ if TYPE_CHECKING:
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # Enough to exercise every step; the full grids run in `make demo` and the real-data tests.
-FAST = {"gates.n_bootstrap": 100, "model.cv_folds": 2}
+# Each is set only where the use case's config has that key (tasks' configs differ).
+FAST = {
+    "gates.n_bootstrap": 100,
+    "model.cv_folds": 2,
+    "data.n_series": 60,  # many-series tasks: fewer series
+    "model.params.n_estimators": 120,
+    "model.search.trials": 2,  # budgeted search: LightGBM's defaults and the configured params
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,11 +78,7 @@ def fast_overrides(uc: UseCase) -> list[str]:
     """One grid point per candidate, fewer trees, folds and bootstrap draws: the flow, not the
     tuning, is under test. Only keys the use case's config has are set (tasks differ)."""
     cfg = uc.load_config()
-    out = []
-    for key, value in FAST.items():
-        section, _, name = key.partition(".")
-        if hasattr(getattr(cfg, section, None), name):
-            out.append(f"{key}={value}")
+    out = [f"{key}={value}" for key, value in FAST.items() if _has(cfg, key)]
     for i, cand in enumerate(getattr(cfg.model, "candidates", None) or []):
         if getattr(cand, "grid", None):
             out.append(f"model.candidates.{i}.grid={{}}")
@@ -83,6 +86,14 @@ def fast_overrides(uc: UseCase) -> list[str]:
         if getattr(params, "kind", None) == "lightgbm" and hasattr(params, "n_estimators"):
             out.append(f"model.candidates.{i}.params.n_estimators=100")
     return out
+
+
+def _has(cfg: Any, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not hasattr(cfg, part):
+            return False
+        cfg = getattr(cfg, part)
+    return True
 
 
 def cli_sets(uc: UseCase, *extra: str) -> list[str]:
@@ -119,12 +130,15 @@ def pinned(uc: UseCase, tag: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(target: str, names: list[str], timeout: float = 120) -> Iterator[Server]:
-    """A real `bentoml serve target` with the `trained_model` of each named use case pinned."""
+def serving(
+    target: str, names: list[str], timeout: float = 120, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """A real `bentoml serve target` with the `trained_model` of each named use case pinned
+    (and `env` on top, e.g. authentication on)."""
     from shared.benchmark import Server
     from shared.usecase import get_use_case
 
-    env: dict[str, str] = {}
+    env = dict(env or {})
     for name in names:
         env |= pinned(get_use_case(name), trained_model(name).bento_tag)
     with Server(target, env=env, timeout=timeout) as server:
@@ -163,9 +177,9 @@ def serve() -> Callable[..., Any]:
     """`with serve("churn") as server:` a real `bentoml serve` of that use case's own service,
     its session model pinned; use it from a module-scoped fixture to start one per module."""
 
-    def start(name: str, timeout: float = 120) -> Any:
+    def start(name: str, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
         from shared.usecase import get_use_case
 
-        return serving(get_use_case(name).service, [name], timeout)
+        return serving(get_use_case(name).service, [name], timeout, env)
 
     return start

@@ -71,9 +71,9 @@ def test_the_response_has_exactly_the_declared_output_fields(server):
     assert r.status_code == 200, r.text
     body = r.json()
     assert len(body) == 3
-    expected = {"customerID", "churn_probability", "contact", "model_version"}
+    expected = {"customerID", "churn_probability", "contact", "model_version", "variant"}
     assert all(set(b) == expected for b in body), body
-    assert {o.name for o in UC.outputs} | {UC.id_column, "model_version"} == expected
+    assert {o.name for o in UC.outputs} | {UC.id_column, "model_version", "variant"} == expected
     schema = httpx.get(server.url + "/docs.json").json()["components"]["schemas"]
     assert set(schema["ChurnResult"]["properties"]) == expected
 

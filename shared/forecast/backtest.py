@@ -22,7 +22,7 @@ from shared.forecast.baselines import baseline_forecasts
 from shared.forecast.calendar import NAMES, Calendar, off_grid, read_calendar
 from shared.forecast.config import ForecastPipelineConfig
 from shared.forecast.features import calendar_flags
-from shared.forecast.intervals import backtest_coverage, conformal_quantiles
+from shared.forecast.intervals import backtest_coverage, conformal_quantiles, interval_bounds
 from shared.forecast.metrics import forecast_metrics, mase_scale, metrics_by_step, scored_cells
 from shared.forecast.model import combine, feature_frame, make_global, training_set
 from shared.forecast.panel import Panel, build_panel, to_long
@@ -384,6 +384,47 @@ def intervals(
         out["coverage"] = {str(lv): "n/a" for lv in levels} | {"reason": reason}
     else:
         out["coverage"] = backtest_coverage(ysf, levels, clip_at_zero)
+    return out
+
+
+def fan_samples(
+    window: WindowForecasts,
+    panel: Panel,
+    name: str,
+    quantiles: dict[str, list[float]],
+    clip_at_zero: bool,
+    n: int = 3,
+    history: int = 16,
+) -> list[dict[str, Any]]:
+    """A large, a middling and a small series of one backtest window, for fan charts: recent
+    history, actuals, `name`'s forecast and its interval bounds at every level."""
+    cut = int(np.searchsorted(panel.dates, np.datetime64(window.cutoff)))
+    H = window.y.shape[1]
+    f = window.forecasts[name]
+    bounds = interval_bounds(f, window.scale, quantiles, clip_at_zero)
+    observed = np.isfinite(window.y).sum(axis=1)
+    volume = np.nansum(window.y, axis=1) / np.maximum(observed, 1)
+    scored = np.flatnonzero(observed > 0)
+    if not len(scored):
+        return []
+    ranked = scored[np.argsort(-volume[scored], kind="stable")]
+    picks = dict.fromkeys(ranked[int(q * (len(ranked) - 1))] for q in np.linspace(0.1, 0.9, n))
+    start = max(cut + 1 - history, 0)
+    out = []
+    for i in picks:
+        row = window.rows[i]
+        out.append(
+            {
+                "series": str(panel.ids[row]),
+                "model": name,
+                "history_dates": [str(d) for d in panel.dates[start : cut + 1]],
+                "history": panel.y[row, start : cut + 1].tolist(),
+                "dates": [str(d) for d in panel.dates[cut + 1 : cut + 1 + H]],
+                "actual": window.y[i].tolist(),
+                "forecast": f[i].tolist(),
+                "bounds": {lv: [lo[i].tolist(), hi[i].tolist()] for lv, (lo, hi) in bounds.items()},
+            }
+        )
     return out
 
 

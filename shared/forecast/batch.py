@@ -12,11 +12,16 @@ from shared.forecast.windows import panel_windows
 from shared.usecase import UseCase
 
 
-def batch_forecast(uc: UseCase, raw: pd.DataFrame, horizon: int, cfg: Any = None) -> pd.DataFrame:
-    """Forecasts for every series from the latest stored model, one row per series and step.
+def batch_forecast(
+    uc: UseCase, raw: pd.DataFrame, horizon: int, cfg: Any = None, engine: Any = None
+) -> pd.DataFrame:
+    """Forecasts for every series from the served model (the champion), one row per series
+    and step.
 
     Each series is forecast from its own last observed period; holiday flags after the data's
     end come from the calendar file when it lists them, else from one season earlier.
+    `engine` (shared/scale.py) runs the model on groups of series, e.g. on a Dask cluster;
+    the panel and windows are built here, so every engine forecasts the same windows.
     """
     from shared.forecast.predictor import ForecastPredictor
 
@@ -35,7 +40,12 @@ def batch_forecast(uc: UseCase, raw: pd.DataFrame, horizon: int, cfg: Any = None
         pred.rules.season,
         pred.scale_floor,
     )
-    out = pred.predict_windows(w)
+    if engine is None or engine.name == "local":
+        out = pred.predict_windows(w)
+    else:
+        from shared.scale import ModelPayload, forecast_windows
+
+        out = forecast_windows(engine, ModelPayload.of(uc, pred.stored, cfg), w)
     n, H = w.n, horizon
     frame: dict[str, Any] = {c: np.repeat(panel.keys[c], H) for c in uc.id_columns}
     frame[uc.time_column] = w.future_dates().reshape(-1).astype("datetime64[ns]")

@@ -7,9 +7,16 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, create_model, model_validator
 
-from shared.config import Strict
+from shared.config import (
+    FairnessConfig,
+    GovernanceConfig,
+    PrivacyConfig,
+    RolloutConfig,
+    Strict,
+)
 from shared.forecast.calendar import Freq
 from shared.io import ReaderConfig
+from shared.monitoring.settings import MonitoringConfig
 
 BASELINES = ("naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
 
@@ -154,6 +161,11 @@ class ForecastPipelineConfig(Strict):
     intervals: IntervalsConfig = IntervalsConfig()
     gates: ForecastGatesConfig = ForecastGatesConfig()
     serving: ForecastServingConfig = ForecastServingConfig()
+    governance: GovernanceConfig = GovernanceConfig()
+    fairness: FairnessConfig = FairnessConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> ForecastPipelineConfig:

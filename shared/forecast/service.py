@@ -13,13 +13,29 @@ import datetime as dt
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    create_model,
+    model_validator,
+)
 
 from shared.forecast.calendar import NAMES
+from shared.serving import VARIANT_DOC, Variant
 from shared.usecase import UseCase
 
 ROUTE = "/forecast"
 STRICT = ConfigDict(extra="forbid")
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, int | float):
+        raise ValueError("a date is expected as YYYY-MM-DD text")
+    return value
 
 
 def _class_name(name: str, suffix: str) -> str:
@@ -52,19 +68,22 @@ def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
     missing = "not observed" if cfg.data.gaps == "missing" else "0"
     period_fields: dict[str, Any] = {
         uc.time_column: (
-            dt.date,
+            Annotated[dt.date, BeforeValidator(_date_text)],  # no number as days since 1970
             Field(description=f"the {unit} (YYYY-MM-DD, on the data.freq={freq} grid)"),
         ),
         # the schema's checks (ge, le...), and no NaN / inf sneaking in as "nan" strings
         uc.target: (Annotated[float, AllowInfNan(False)], target_field),
     }
     if uc.holiday_column:
-        period_fields[uc.holiday_column] = (bool, Field(False, description="holiday flag"))
+        period_fields[uc.holiday_column] = (
+            bool,
+            Field(False, strict=True, description="holiday flag"),
+        )
     period = create_model(_class_name(uc.name, "Period"), __config__=STRICT, **period_fields)
     extra: dict[str, Any] = {}
     if uc.holiday_column:
         extra["future_holidays"] = (
-            list[bool] | None,
+            list[StrictBool] | None,
             Field(
                 None,
                 description=f"{uc.holiday_column} of each forecast {unit}; default: the calendar "
@@ -83,7 +102,12 @@ def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
                 description=f"recent {unit}s, oldest first (a missing {unit} counts as {missing})",
             ),
         ),
-        horizon=(int, Field(max_horizon, ge=1, le=max_horizon, description=f"{unit}s to forecast")),
+        horizon=(
+            int,
+            Field(
+                max_horizon, ge=1, le=max_horizon, strict=True, description=f"{unit}s to forecast"
+            ),
+        ),
         **extra,
     )
 
@@ -129,6 +153,7 @@ def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
             str,
             Field(description="MLflow registered-model version that forecast this"),
         ),
+        variant=(Variant, Field(description=VARIANT_DOC)),
     )
     return request, response
 
@@ -147,29 +172,33 @@ def histories(uc: UseCase, series: list[Any]) -> list[tuple[list, list, list]]:
 
 
 def make_service(uc: UseCase) -> Any:
-    """The BentoML service class: POST /forecast with `series`; the model is loaded once."""
+    """The BentoML service class: POST /forecast with `series` (champion, or the challenger
+    during a rollout, chosen per series by a stable hash; every series logged before the
+    response), POST /outcome for the sales that happened."""
     import bentoml
     from bentoml.exceptions import InvalidArgument
 
-    from shared.forecast.predictor import ForecastPredictor, forecast_histories
+    from shared.forecast.predictor import ForecastPredictor
+    from shared.rollout import Deployment
+    from shared.serving import OUTCOME_ROUTE, after_response, outcome_api, request_id
 
     cfg = uc.load_config()
     request, response = request_models(uc)
     max_series = cfg.serving.max_series
     levels = " / ".join(f"{lv} %" for lv in cfg.intervals.levels)
+    key_columns = series_key_columns(uc, cfg)
 
-    async def forecast(self: Any, series: Any = Field(min_length=1, max_length=max_series)) -> Any:
+    async def forecast(
+        self: Any, series: Any = Field(min_length=1, max_length=max_series), ctx: Any = None
+    ) -> Any:
         too_long = [s.horizon for s in series if s.horizon > self.predictor.max_horizon]
         if too_long:
             raise InvalidArgument(
                 f"horizon {max(too_long)} exceeds the stored model's maximum "
                 f"{self.predictor.max_horizon}"
             )
-        out = forecast_histories(
-            self.predictor,
-            histories(uc, series),
-            [s.horizon for s in series],
-            [getattr(s, "future_holidays", None) for s in series],
+        out = score_series(
+            self.deployment, uc, series, key_columns, request_id(ctx), after_response(ctx)
         )
         return [
             response(**{c: getattr(s, c) for c in uc.id_columns}, **o)
@@ -177,10 +206,16 @@ def make_service(uc: UseCase) -> Any:
         ]
 
     forecast.__doc__ = f"Point forecast and {levels} intervals per period ahead for each series."
-    forecast.__annotations__ = {"series": list[request], "return": list[response]}
+    forecast.__annotations__ = {
+        "series": list[request],
+        "ctx": bentoml.Context,
+        "return": list[response],
+    }
 
     def __init__(self: Any) -> None:
-        self.predictor = ForecastPredictor.from_store(uc)
+        self.deployment = Deployment(
+            uc, cfg, lambda stored: ForecastPredictor(uc, stored), score_of=first_step
+        )
 
     service = type(
         _class_name(uc.name, "Service"),
@@ -188,10 +223,55 @@ def make_service(uc: UseCase) -> Any:
         {
             "__init__": __init__,
             "forecast": bentoml.api(route=ROUTE)(forecast),
+            "outcome": bentoml.api(route=OUTCOME_ROUTE)(outcome_api(uc)),
+            "predictor": property(lambda self: self.deployment.plan.champion),
             "__module__": __name__,
         },
     )
     return bentoml.service(name=uc.name, workers=1, logging={"access": {"enabled": False}})(service)
+
+
+def series_key_columns(uc: UseCase, cfg: Any) -> tuple[str, ...]:
+    """What routes a series: config `rollout.routing_key`, else every id column (joined by |)."""
+    key = cfg.rollout.routing_key
+    if key is not None and key not in uc.id_columns:
+        raise ValueError(f"{uc.name}: rollout.routing_key {key!r} is not one of {uc.id_columns}")
+    return (key,) if key else tuple(uc.id_columns)
+
+
+def series_key(s: Any, columns: tuple[str, ...]) -> str | None:
+    return "|".join(str(getattr(s, c)) for c in columns) if columns else None
+
+
+def first_step(result: dict[str, Any]) -> Any:
+    """The score a forecast is logged and compared by: its first step's point forecast."""
+    steps = result.get("steps") or []
+    return steps[0]["forecast"] if steps else None
+
+
+def score_series(
+    deployment: Any,
+    uc: UseCase,
+    series: list[Any],
+    key_columns: tuple[str, ...],
+    rid: str,
+    defer: Any = None,
+) -> list[dict[str, Any]]:
+    """Route, forecast and log each series; results with `variant`, in request order."""
+    from shared.forecast.predictor import forecast_histories
+
+    def score(predictor: Any, units: list[int]) -> list[dict[str, Any]]:
+        chosen = [series[u] for u in units]
+        return forecast_histories(
+            predictor,
+            histories(uc, chosen),
+            [s.horizon for s in chosen],
+            [getattr(s, "future_holidays", None) for s in chosen],
+        )
+
+    keys = [series_key(s, key_columns) for s in series]
+    done = deployment.execute(keys, score, lambda u: series[u].model_dump(mode="json"), rid, defer)
+    return [o | {"variant": v} for o, v in done]
 
 
 @cache

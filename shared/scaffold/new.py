@@ -52,8 +52,10 @@ def check_name(name: str, root: Path) -> None:
 
 
 def feature_columns(spec: Any) -> tuple[list[str], list[str]]:
-    """Numeric and categorical model inputs: every column but target, id, time and free text."""
+    """Numeric and categorical model inputs: every column but target, id, time, free text and
+    likely sensitive ones (sex, age, ...: excluded by default, measured by the fairness report)."""
     skip = {spec.target, spec.id_column, spec.time_column}
+    skip |= {c.name for c in spec.columns if c.sensitive_hint}
     numeric = [c.name for c in spec.columns if c.name not in skip and c.kind.startswith("numeric")]
     categorical = [
         c.name for c in spec.columns if c.name not in skip and c.kind in ("categorical", "boolean")
@@ -320,6 +322,17 @@ def render_config(
         "model": model,
         "gates": gates,
         "serving": {"max_records": 1000},
+        "governance": {
+            "risk_level": None,
+            "risk_rationale": None,
+            "owner": None,
+            "intended_use": None,
+            "out_of_scope": [],
+            "personal_data": None,
+            "use_sensitive": [],
+            "limitations": [],
+        },
+        "fairness": {"gate": "warn"},
         "kpi": kpi,
     }
     head = (
@@ -328,6 +341,8 @@ def render_config(
         f"# ADAPT: data.path (null = synthetic rows drawn from the file's profile; train on the\n"
         f"# file itself with `pilotpack train {new.name} --data {new.data}`), the split\n"
         "# (stratified | time | row_order | group | group_time), the gates and every kpi value.\n"
+        "# ADAPT: governance: risk_level (EU AI Act: minimal | limited | high | unacceptable),\n"
+        "# its rationale and the owner; `pilotpack registry` refuses the use case until both are set.\n"
     )
     return head + yaml.safe_dump(body, sort_keys=False, width=100)
 

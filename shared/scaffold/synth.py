@@ -208,6 +208,7 @@ def _signal(
         for col in spec.columns
         if col.name not in roles
         and not col.pii_hint
+        and not col.sensitive_hint  # not a model input (new.py): a label from it is unlearnable
         and drawn[col.name].latent is not None
         and pd.Series(drawn[col.name].latent).nunique() >= 2
     ]

@@ -88,6 +88,10 @@ class RunResult:
     bento_tag: str = ""
     seconds: float = 0.0
     onnx_bytes: bytes = field(default=b"", repr=False)
+    # The governance step's findings (fairness, explanations, plot data) and the documents
+    # made from them (report.html, model card), by file name; neither goes into report().
+    governance: Any = field(default=None, repr=False)
+    documents: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __getattr__(self, name: str) -> Any:
         details = self.__dict__.get("details", {})

@@ -29,6 +29,7 @@ class BinaryTask(TabularTask):
     name = "binary"
     classifier = True
     scoring = "roc_auc"
+    repeat_metrics = ("roc_auc", "pr_auc", "brier")
 
     def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
         """0/1; rows with an unknown derived label count as 0 (see `labelled`)."""
@@ -44,17 +45,57 @@ class BinaryTask(TabularTask):
 
         return onnx_proba(sess, feed)
 
+    def calibrate(
+        self,
+        uc: UseCase,
+        c: Candidate,
+        X_test: pd.DataFrame,
+        y_valid: np.ndarray,
+        y_test: np.ndarray,
+        cfg: Any,
+    ) -> None:
+        """Platt / isotonic on the validation part, chosen by out-of-fold log loss there and
+        applied inside the model (and so inside its ONNX graph); the expected profit on the
+        test part at the validation-optimal threshold, before and after."""
+        from shared.calibration import Combined, choose_calibrator, logit
+
+        if not cfg.model.calibration:
+            return
+        # Chosen on the validation AUC before calibration: the calibrator is fitted on these
+        # rows, and an isotonic one scored on them flatters its own candidate.
+        c.valid_score = ev._auc(y_valid, c.valid_pred)
+        cal, scores = choose_calibrator(
+            logit(c.valid_pred), y_valid, list(cfg.model.calibration), seed=cfg.split.seed
+        )
+        profit = partial(uc.profit, cfg=cfg.kpi)
+        before = ev.best_threshold(y_valid, c.valid_pred, profit)[0]
+        c.calibration = {"method": cal.method} | scores
+        c.calibration["test_profit_before"] = float(profit(y_test, c.test_pred >= before))
+        if cal.method == "identity":
+            c.calibration["method"] = "none"
+            return
+        if isinstance(c.model, Combined):
+            c.model = Combined(c.model.parts, c.model.weights, cal)
+        else:
+            c.model = Combined([c.model], [1.0], cal)
+        c.calibration |= cal.describe()
+        c.valid_pred = cal(logit(c.valid_pred))
+        c.test_pred = self.predict(c.model, X_test)
+
     def evaluate_candidate(
         self, uc: UseCase, c: Candidate, y_valid: np.ndarray, y_test: np.ndarray, cfg: Any
     ) -> None:
         """Threshold from validation profit, every figure from the test part."""
         profit = partial(uc.profit, cfg=cfg.kpi)
-        c.valid_score = ev._auc(y_valid, c.valid_pred)
+        if not c.calibration:  # else set by `calibrate`, before the calibrator
+            c.valid_score = ev._auc(y_valid, c.valid_pred)
         c.threshold, _ = ev.best_threshold(y_valid, c.valid_pred, profit)
         c.test_metrics = ev.classification_metrics(
             y_test, c.test_pred, cfg.gates.n_bootstrap, cfg.split.seed
         )
         c.test_kpis = uc.compute_kpis(y_test, c.test_pred, c.threshold, cfg.kpi)
+        if c.calibration:
+            c.calibration["test_profit_after"] = float(profit(y_test, c.test_pred >= c.threshold))
 
     def check_chosen(self, chosen: Candidate) -> None:
         if chosen.valid_score < 0.5:
@@ -78,7 +119,7 @@ class BinaryTask(TabularTask):
             "test_brier": m["brier"],
             "test_kpis": c.test_kpis,
             "fit_seconds": round(c.seconds, 2),
-        }
+        } | self.extras(c)
 
     def details(
         self, uc: UseCase, cfg: Any, chosen: Candidate, baseline: Candidate, y_test: np.ndarray
@@ -89,6 +130,7 @@ class BinaryTask(TabularTask):
         )
         return {
             "threshold": chosen.threshold,
+            "calibration_applied": chosen.calibration,
             "baseline": baseline.name,
             "baseline_comparison": cmp,
             "calibration": ev.calibration_table(y_test, chosen.test_pred),

@@ -52,6 +52,7 @@ class ForecastTask:
 
     def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
         from shared.forecast import backtest as bk
+        from shared.monitoring.forecast_drift import series_reference
 
         panel = bk.make_panel(uc, raw, cfg)
         t0 = time.perf_counter()
@@ -98,6 +99,15 @@ class ForecastTask:
                 "series": panel.n_series,
                 "numeric": numeric_profile(X, list(X.columns)),
                 "output_quantiles": quantiles(native),
+                # what `pilotpack monitor` compares recent histories and realised errors with
+                "series_reference": series_reference(
+                    panel.y,
+                    panel.last,
+                    cfg.backtest.season,
+                    chosen["by_step"],
+                    cfg.monitoring.reference_sample_rows,
+                    by_window=chosen["by_window"],
+                ),
             },
             details={
                 "model_name": cfg.model.name,
@@ -112,7 +122,20 @@ class ForecastTask:
                 "panel": panel.report.to_dict() if panel.report else {},
                 "gate_reasons": reasons,
             },
-            state={"X": X, "native": native, "scale": scale, "panel": panel},
+            state={
+                "X": X,
+                "native": native,
+                "scale": scale,
+                "panel": panel,
+                # the report's fan charts: a few series of the latest backtest window
+                "fan": bk.fan_samples(
+                    windows[-1],
+                    panel,
+                    servable["name"],
+                    iv["quantiles_scaled"],
+                    cfg.backtest.clip_at_zero,
+                ),
+            },
         )
 
     # --------------------------------------------------------------------- export + gates

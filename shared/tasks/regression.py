@@ -54,6 +54,7 @@ class RegressionTask(TabularTask):
     name = "regression"
     classifier = False
     scoring = "neg_root_mean_squared_error"
+    repeat_metrics = ("rmse", "mae")
 
     def gates_model(self) -> type:
         from shared.config import RegressionGatesConfig
@@ -96,7 +97,7 @@ class RegressionTask(TabularTask):
             "test_r2": c.test_metrics["r2"],
             "test_kpis": c.test_kpis,
             "fit_seconds": round(c.seconds, 2),
-        }
+        } | self.extras(c)
 
     def details(
         self, uc: UseCase, cfg: Any, chosen: Candidate, baseline: Candidate, y_test: np.ndarray

@@ -39,6 +39,8 @@ class Candidate:
     test_metrics: dict[str, float] = field(default_factory=dict)
     test_kpis: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    search: dict[str, Any] = field(default_factory=dict)  # what the budgeted search tried
+    calibration: dict[str, Any] = field(default_factory=dict)
 
 
 def model_inputs(uc: UseCase, raw: pd.DataFrame | dict[str, Any]) -> pd.DataFrame:
@@ -151,8 +153,57 @@ def kpi_markdown(kpis: dict[str, float]) -> list[str]:
     ]
 
 
+def repeat_config(cfg: Any, i: int) -> Any:
+    """Split i of a repeated evaluation: the split seed + i (seeded kinds)."""
+    split = cfg.split.model_copy(update={"seed": cfg.split.seed + i})
+    return cfg.model_copy(update={"split": split})
+
+
+def repeat_rows(uc: UseCase, cfg: Any, raw: pd.DataFrame, i: int, k: int) -> pd.DataFrame:
+    """Time-ordered kinds have no seed: split i ends i/k of a test part earlier (rolling origin)."""
+    if cfg.split.kind not in ("time", "row_order") or i == 0:
+        return raw
+    n = len(raw)
+    order = (
+        np.argsort(pd.to_datetime(raw[uc.time_column]).to_numpy(), kind="stable")
+        if cfg.split.kind == "time"
+        else np.arange(n)
+    )
+    drop = int(round(n * cfg.split.test_size * i / k))
+    return raw.iloc[np.sort(order[: n - drop])].reset_index(drop=True)
+
+
+def summarise_repeats(
+    per_split: list[dict[str, dict[str, float]]], metrics: tuple[str, ...], baseline: str
+) -> dict[str, Any]:
+    """Mean and sd per candidate and metric over the splits, and the paired differences
+    between the chosen model (whichever it was on each split) and the baseline."""
+    names = list(dict.fromkeys(n for s in per_split for n in s))
+    out: dict[str, Any] = {"splits": len(per_split), "candidates": {}, "paired": {}}
+    for name in names:
+        rows = [s[name] for s in per_split if name in s]
+        out["candidates"][name] = {
+            m: {
+                "mean": float(np.mean([r[m] for r in rows])),
+                "sd": float(np.std([r[m] for r in rows], ddof=1)) if len(rows) > 1 else 0.0,
+                "n": len(rows),
+            }
+            for m in metrics
+        }
+    for m in metrics:
+        d = np.array([s["chosen"][m] - s[baseline][m] for s in per_split])
+        out["paired"][m] = {
+            "mean_diff": float(d.mean()),
+            "sd_diff": float(d.std(ddof=1)) if len(d) > 1 else 0.0,
+            "chosen_better": int(np.sum(d > 0)),
+        }
+    return out
+
+
 class TabularTask:
     """The shared flow; subclasses set the class attributes and the evaluation methods."""
+
+    repeat_metrics: tuple[str, ...] = ()  # test metrics averaged by `repeated_splits`
 
     name = ""
     route = "/predict"
@@ -209,8 +260,11 @@ class TabularTask:
         for c in cfg.model.candidates:
             log(f"tuning {c.name} ...")
             cands.append(self.fit_candidate(uc, c, X, y, split, cfg, raw))
+        if cfg.model.blend:
+            cands.append(self.blend([c for c in cands if c.name in cfg.model.blend]))
         y_valid, y_test = y[split.valid], y[split.test]
         for c in cands:
+            self.calibrate(uc, c, X.iloc[split.test], y_valid, y_test, cfg)
             self.evaluate_candidate(uc, c, y_valid, y_test, cfg)
         chosen = self.choose(cands)
         self.check_chosen(chosen)
@@ -226,8 +280,30 @@ class TabularTask:
             split=describe_split(uc, cfg, raw, split) | sizes,
             profile=self.reference_profile(uc, X.iloc[split.train], train_pred),
             details=self.details(uc, cfg, chosen, baseline, y_test),
-            state={"X": X, "split": split, "chosen": chosen, "baseline": baseline},
+            state={
+                "X": X,
+                "split": split,
+                "chosen": chosen,
+                "baseline": baseline,
+                "candidates": cands,
+            },
         )
+
+    def repeated_splits(
+        self, uc: UseCase, cfg: Any, raw: pd.DataFrame, k: int, log: Log
+    ) -> dict[str, Any]:
+        """`train --repeats K`: the whole fit (search, blend, calibration, choice) on K splits
+        (seed, seed + 1, ...; time-ordered kinds: K rolling origins); each candidate's test
+        metrics as mean and sd, and the chosen model paired with the baseline."""
+        per_split = []
+        for i in range(k):
+            log(f"split {i + 1} of {k} ...")
+            cfg_i = repeat_config(cfg, i)
+            fit = self.fit(uc, cfg_i, repeat_rows(uc, cfg, raw, i, k), log)
+            row = {c.name: c.test_metrics for c in fit.state["candidates"]}
+            per_split.append(row | {"chosen": fit.state["chosen"].test_metrics})
+        out = summarise_repeats(per_split, self.repeat_metrics, cfg.model.baseline)
+        return out | {"kind": cfg.split.kind, "baseline": cfg.model.baseline}
 
     def fit_candidate(
         self,
@@ -255,27 +331,96 @@ class TabularTask:
         times = raw[uc.time_column].to_numpy()[tr] if uc.time_column else None
         folds = cv_folds(cfg.split.kind, cfg.model.cv_folds, cfg.split.seed, y[tr], groups, times)
         start = time.perf_counter()
-        grid = {f"model__{k}": v for k, v in cand.grid.items()}
-        search = GridSearchCV(
-            uc.make_model(cand.params), grid or {}, scoring=self.scoring, cv=folds, n_jobs=1
-        )
-        search.fit(X.iloc[tr], y[tr])
-        valid_pred = self.predict(search.best_estimator_, X.iloc[split.valid])
-        model = search.best_estimator_
+        searched: dict[str, Any] = {}
+        if cand.search:
+            best, best_params, cv_score, searched = self._search(uc, cand, X, y, tr, folds, cfg)
+        else:
+            grid = {f"model__{k}": v for k, v in cand.grid.items()}
+            gs = GridSearchCV(
+                uc.make_model(cand.params), grid or {}, scoring=self.scoring, cv=folds, n_jobs=1
+            )
+            gs.fit(X.iloc[tr], y[tr])
+            best, cv_score = gs.best_estimator_, float(gs.best_score_)
+            best_params = {k.removeprefix("model__"): v for k, v in gs.best_params_.items()}
+        valid_pred = self.predict(best, X.iloc[split.valid])
+        model = best
         if (
             cfg.model.refit
         ):  # selection and threshold used validation; the test part stays untouched
             seen = np.concatenate([split.train, split.valid])
-            model = clone(search.best_estimator_).fit(X.iloc[seen], y[seen])
+            model = clone(best).fit(X.iloc[seen], y[seen])
         return Candidate(
             name=cand.name,
             model=model,
-            best_params={k.removeprefix("model__"): v for k, v in search.best_params_.items()},
-            cv_score=float(search.best_score_),
+            best_params=best_params,
+            cv_score=cv_score,
             valid_pred=valid_pred,
             test_pred=self.predict(model, X.iloc[split.test]),
             seconds=time.perf_counter() - start,
+            search=searched,
         )
+
+    def _search(
+        self,
+        uc: UseCase,
+        cand: Any,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        tr: np.ndarray,
+        folds: list[Any],
+        cfg: Any,
+    ) -> tuple[Any, dict[str, Any], float, dict[str, Any]]:
+        """The budgeted search (shared/search.py) on the preprocessed training part; the
+        pipeline with the best parameters fitted on the training part."""
+        from sklearn.base import clone
+
+        from shared.search import search_lightgbm
+
+        pre = clone(uc.make_model(cand.params).named_steps["features"])
+        design = np.asarray(pre.fit_transform(X.iloc[tr]))
+        res = search_lightgbm(design, y[tr], folds, cand.params, cfg.model.search, self.classifier)
+        best = uc.make_model(res.params).fit(X.iloc[tr], y[tr])
+        info = {
+            "trials": res.trials,
+            "seconds": round(res.seconds, 1),
+            "best": res.source,
+            f"cv_{self.scoring}_lightgbm_defaults": round(res.defaults_score, 4),
+            f"cv_{self.scoring}_configured": round(res.configured_score, 4),
+        }
+        return best, res.params.model_dump(exclude={"kind"}), res.cv_score, info
+
+    def blend(self, parts: list[Candidate]) -> Candidate:
+        """The parts averaged with equal weights (classifiers: in log-odds), as one model."""
+        from shared.calibration import Calibrator, Combined, logit
+
+        w = [1.0 / len(parts)] * len(parts)
+        model = Combined([c.model for c in parts], w, classifier=self.classifier)
+
+        def mix(preds: list[np.ndarray]) -> np.ndarray:
+            if not self.classifier:
+                return sum(wi * p for wi, p in zip(w, preds, strict=True))
+            return Calibrator()(sum(wi * logit(p) for wi, p in zip(w, preds, strict=True)))
+
+        return Candidate(
+            name="blend",
+            model=model,
+            best_params={"parts": [c.name for c in parts], "weights": w},
+            cv_score=float("nan"),
+            valid_pred=mix([c.valid_pred for c in parts]),
+            test_pred=mix([c.test_pred for c in parts]),
+            seconds=sum(c.seconds for c in parts),
+        )
+
+    def calibrate(
+        self,
+        uc: UseCase,
+        c: Candidate,
+        X_test: pd.DataFrame,
+        y_valid: np.ndarray,
+        y_test: np.ndarray,
+        cfg: Any,
+    ) -> None:
+        """Classifiers fit a calibrator on the validation part (see BinaryTask)."""
 
     def reference_profile(self, uc: UseCase, X: pd.DataFrame, pred: np.ndarray) -> dict[str, Any]:
         """Training distribution of every model input and of the output, for drift checks."""
@@ -379,6 +524,10 @@ class TabularTask:
 
     def check_chosen(self, chosen: Candidate) -> None:
         """Stop the run when the best candidate is meaningless."""
+
+    def extras(self, c: Candidate) -> dict[str, Any]:
+        """What a candidate row carries beyond its scores: the search and the calibration."""
+        return {k: v for k, v in (("search", c.search), ("calibration", c.calibration)) if v}
 
     def candidate_row(self, c: Candidate) -> dict[str, Any]:
         return {

@@ -14,8 +14,10 @@ SERVICES = [
     "StreamingTV",
     "StreamingMovies",
 ]
+# Sensitive columns (schema metadata `sensitive`: gender, SeniorCitizen) are not model inputs:
+# a retention offer must not depend on sex or age. The fairness report still splits by them.
+# ADAPT: to use one, add it here and list it in config.yaml `governance.use_sensitive`.
 PASSTHROUGH_CATEGORIES = [
-    "gender",
     "Partner",
     "Dependents",
     "PhoneService",
@@ -47,9 +49,11 @@ def build_features(raw: Columns) -> Features:
     services = sum((np.asarray(raw[c], dtype=str) == "Yes").astype(np.float64) for c in SERVICES)
     out: Features = {
         "tenure": tenure,
+        # Churn falls steeply over the first months, then flattens: linear in log(1 + months)
+        # for the logistic model (valid AUC +0.004 on the mean of 5 splits; trees unchanged).
+        "log_tenure": np.log1p(tenure),
         "MonthlyCharges": monthly,
         "TotalCharges": total,
-        "SeniorCitizen": np.asarray(raw["SeniorCitizen"], dtype=np.float64),
         # Billed per month so far vs today's bill: a recent price rise shows up here.
         "avg_monthly_charge": np.where(tenure > 0, total / np.maximum(tenure, 1), monthly),
         "n_services": services,

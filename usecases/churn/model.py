@@ -9,9 +9,9 @@ from .features import PASSTHROUGH_CATEGORIES
 
 NUMERIC = (
     "tenure",
+    "log_tenure",
     "MonthlyCharges",
     "TotalCharges",
-    "SeniorCitizen",
     "avg_monthly_charge",
     "n_services",
 )

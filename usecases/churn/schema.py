@@ -23,13 +23,16 @@ class RawSchema(pa.DataFrameModel):
     """One row per customer at the snapshot date."""
 
     customerID: Series[str] = pa.Field(
-        description="customer id", metadata={"example": "7590-VHVEG"}
+        description="customer id", metadata={"example": "7590-VHVEG", "pii": True}
     )
-    gender: Series[str] = pa.Field(isin=["Female", "Male"], metadata={"example": "Female"})
+    # Sensitive (`sensitive` metadata): not a model input, but the fairness report splits by it.
+    gender: Series[str] = pa.Field(
+        isin=["Female", "Male"], metadata={"example": "Female", "sensitive": True}
+    )
     SeniorCitizen: Series[int] = pa.Field(
         isin=[0, 1],
-        description="1 = aged 65 or over (0/1, unlike the Yes/No flags)",
-        metadata={"example": 0},
+        description="1 = aged 65 or over (0/1, unlike the Yes/No flags); sensitive: age",
+        metadata={"example": 0, "sensitive": True},
     )
     Partner: Series[str] = pa.Field(isin=YES_NO, metadata={"example": "Yes"})
     Dependents: Series[str] = pa.Field(isin=YES_NO, metadata={"example": "No"})

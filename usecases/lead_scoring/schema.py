@@ -45,9 +45,9 @@ class RawSchema(pa.DataFrameModel):
 
     # fmt: off
     prospect_id: Series[str] = pa.Field(alias="Prospect ID", str_length={"min_value": 1},
-        description="lead id (UUID)", metadata={"example": "7927b2df-8bba-4d29-b9a2-b6e0beafe620"})
+        description="lead id (UUID)", metadata={"example": "7927b2df-8bba-4d29-b9a2-b6e0beafe620", "pii": True})
     lead_number: Series[int] = pa.Field(alias="Lead Number", ge=0, unique=True,
-        description="lead number in the CRM", metadata={"example": 660737})
+        description="lead number in the CRM", metadata={"example": 660737, "pii": True})
     lead_origin: Series[str] = pa.Field(alias="Lead Origin",
         isin=["API", "Landing Page Submission", "Lead Add Form", "Lead Import", "Quick Add Form"],
         description="how the lead entered the CRM", metadata={"example": "Landing Page Submission"})
@@ -70,7 +70,9 @@ class RawSchema(pa.DataFrameModel):
     last_activity: Series[str] = pa.Field(alias="Last Activity", nullable=True,
         description=_unused("latest activity (leaky)"), metadata={"example": "Email Opened"})
     country: Series[str] = pa.Field(alias="Country", nullable=True,
-        description="country (open-ended)", metadata={"example": "India"})
+        description="country (open-ended); sensitive: a nationality proxy, used by the model as"
+        " declared in config governance.use_sensitive",
+        metadata={"example": "India", "sensitive": True, "pii": "quasi"})
     specialization: Series[str] = pa.Field(alias="Specialization", nullable=True,
         description="industry; 'Select' = no option chosen", metadata={"example": "Select"})
     heard_from: Series[str] = pa.Field(alias="How did you hear about X Education", nullable=True,
@@ -108,7 +110,7 @@ class RawSchema(pa.DataFrameModel):
     lead_profile: Series[str] = pa.Field(alias="Lead Profile", nullable=True,
         description=_unused("sales-assigned profile (leaky)"), metadata={"example": "Select"})
     city: Series[str] = pa.Field(alias="City", nullable=True,
-        description="city; 'Select' = no option chosen", metadata={"example": "Mumbai"})
+        description="city; 'Select' = no option chosen", metadata={"example": "Mumbai", "pii": "quasi"})
     activity_index: Series[str] = pa.Field(alias="Asymmetrique Activity Index", nullable=True,
         isin=ASYMMETRIQUE_INDEX, description=_unused("sales-assigned index (leaky)"),
         metadata={"example": "02.Medium"})

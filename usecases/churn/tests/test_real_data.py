@@ -19,7 +19,11 @@ def test_telco_reaches_published_auc_without_leakage():
     assert result.metrics["roc_auc"] >= 0.84
     assert result.parity.ok
     aucs = {c["name"]: c["test_roc_auc"] for c in result.candidates}
-    # On this file a plain logistic regression is as good as LightGBM: both are reported.
-    assert set(aucs) == {"lightgbm", "logistic"}
+    # On this file a plain logistic regression is as good as LightGBM: both are reported,
+    # and their log-odds blend (one ONNX graph).
+    assert set(aucs) == {"lightgbm", "logistic", "blend"}
     assert abs(aucs["lightgbm"] - aucs["logistic"]) < 0.02
+    search = next(c["search"] for c in result.candidates if c["name"] == "lightgbm")
+    assert search["trials"] >= 2 and search["cv_roc_auc_lightgbm_defaults"] > 0.8
+    assert result.details["calibration_applied"]["method"] in {"none", "platt"}
     assert result.gates_passed, result.gate_reasons

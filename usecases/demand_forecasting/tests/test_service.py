@@ -13,6 +13,7 @@ from shared.forecast.predictor import ForecastPredictor, forecast_histories
 from shared.forecast.service import histories, request_models
 from shared.services import service_for
 from shared.tasks import get_task
+from tests.conftest import pinned
 from usecases.demand_forecasting.tests.conftest import UC
 
 TASK = get_task(UC.task)
@@ -98,7 +99,8 @@ def test_missing_weeks_are_filled_and_counted(trained):
 
 @pytest.fixture(scope="module")
 def server(trained):
-    with Server(UC.service) as s:
+    # the session's model pinned: the registry's champion may be an older version
+    with Server(UC.service, env=pinned(UC, trained.bento_tag)) as s:
         yield s
 
 

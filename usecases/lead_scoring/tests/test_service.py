@@ -72,7 +72,7 @@ def test_good_leads_get_probability_band_decision_and_version(server, model, mon
     assert [b["call"] for b in body] == [x >= model.threshold for x in p]
     assert all(b["model_version"] == model.model_version for b in body)
     # The response carries exactly the use case's declared outputs (band from service.py).
-    declared = {o.name for o in UC.outputs} | {"model_version"}
+    declared = {o.name for o in UC.outputs} | {"model_version", "variant"}
     assert declared == {
         "prospect_id",
         "lead_number",
@@ -80,6 +80,7 @@ def test_good_leads_get_probability_band_decision_and_version(server, model, mon
         "band",
         "call",
         "model_version",
+        "variant",
     }
     assert all(set(b) == declared for b in body), body
     for key, value in pinned(UC, model.bento_tag).items():

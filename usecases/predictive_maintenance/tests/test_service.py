@@ -75,7 +75,9 @@ def test_operations_get_probability_alarm_and_version(server, models):
     assert body[0]["failure_probability"] < body[1]["failure_probability"]
     assert body[1]["alarm"] == (body[1]["failure_probability"] >= models[0].threshold)
     assert all(b["model_version"] == models[0].model_version for b in body)
-    assert all(set(b) == {"UDI", "failure_probability", "alarm", "model_version"} for b in body)
+    assert all(
+        set(b) == {"UDI", "failure_probability", "alarm", "model_version", "variant"} for b in body
+    )
 
 
 @pytest.mark.parametrize(
@@ -117,7 +119,8 @@ def test_fleet_readings_get_each_assets_risk_at_its_latest_reading(
     assert [(b["asset_id"], b["day"]) for b in body] == [("A1", 149), ("B2", 129)]
     assert all(b["model_version"] == models[1].model_version for b in body)
     assert all(
-        set(b) == {"asset_id", "day", "failure_probability", "alarm", "model_version"} for b in body
+        set(b) == {"asset_id", "day", "failure_probability", "alarm", "model_version", "variant"}
+        for b in body
     )
     assert all(b["alarm"] == (b["failure_probability"] >= models[1].threshold) for b in body)
     # Same code path in-process: identical scores.

@@ -1,0 +1,124 @@
+"""`pilotpack score`: chunked batch scoring with the served model, rejects with reasons.
+
+The session's trained churn model is pinned (PILOTPACK_MODEL_CHURN), as a service would be.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from shared.cli import app
+from tests.conftest import pinned
+
+
+@pytest.fixture(scope="module")
+def churn_model(trained):
+    from shared.usecase import get_use_case
+
+    uc = get_use_case("churn")
+    return uc, trained("churn")
+
+
+@pytest.fixture
+def records(churn_model):
+    """200 synthetic customers as a team's export would have them (no target), three broken."""
+    uc, _ = churn_model
+    raw = uc.make_synthetic(400, 11).drop(columns=[uc.target]).head(200).astype(object)
+    raw.loc[5, "tenure"] = "twelve"  # not a number
+    raw.loc[7, "gender"] = "X"  # not an allowed value
+    raw.loc[9, "MonthlyCharges"] = None  # missing in a required column
+    return raw
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_score_csv_with_rejects(churn_model, records, tmp_path, monkeypatch):
+    from pydantic import TypeAdapter
+
+    from shared.serving import RecordPredictor, request_model
+
+    uc, result = churn_model
+    for k, v in pinned(uc, result.bento_tag).items():
+        monkeypatch.setenv(k, v)
+    data, out = tmp_path / "customers.csv", tmp_path / "scores.csv"
+    records.to_csv(data, index=False)
+    code, output = run("score", "churn", "--data", str(data), "--out", str(out),
+                       "--chunk-rows", "64", "--json")  # fmt: skip
+    assert code == 1, output  # some rows rejected, the rest scored
+    summary = json.loads(output.strip().splitlines()[-1])
+    assert (summary["rows"], summary["scored"], summary["rejected"]) == (200, 197, 3)
+    assert summary["chunks"] == 4 and summary["model_tag"] == result.bento_tag
+
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == ["row", "customerID", "churn_probability", "contact",
+                                    "model_version"]  # fmt: skip
+    assert set(scores["model_version"].astype(str)) == {result.model_version}
+    assert scores["row"].tolist() == [i for i in range(200) if i not in (5, 7, 9)]
+    assert scores["customerID"].tolist() == records["customerID"].drop([5, 7, 9]).tolist()
+
+    rejects = pd.read_csv(tmp_path / "scores.rejects.csv")
+    assert rejects["row"].tolist() == [5, 7, 9]
+    reasons = dict(zip(rejects["row"], rejects["reason"], strict=True))
+    assert reasons[5] == "tenure: not a number ('twelve')"
+    assert reasons[7].startswith("gender: isin(") and "('X')" in reasons[7]
+    assert reasons[9].startswith("MonthlyCharges: missing value")
+    assert rejects["customerID"].tolist() == records.loc[[5, 7, 9], "customerID"].tolist()
+
+    # The service's path (request records -> RecordPredictor) gives the same answers.
+    request = request_model(uc.raw_schema, exclude=[uc.target], name="Rec")
+    typed = uc.make_synthetic(400, 11).drop(columns=[uc.target]).head(200)
+    clean = typed.drop(index=[5, 7, 9]).head(40)
+    recs = TypeAdapter(list[request]).validate_python(
+        [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in clean.to_dict("records")]
+    )
+    served = RecordPredictor.from_store(uc).predict(recs)
+    np.testing.assert_allclose(
+        scores["churn_probability"].head(40), [s["probability"] for s in served], atol=1e-12
+    )
+    assert scores["contact"].head(40).tolist() == [s["decision"] for s in served]
+
+
+def test_score_parquet_by_version_every_row_valid(churn_model, records, tmp_path):
+    uc, result = churn_model
+    data, out = tmp_path / "customers.parquet", tmp_path / "scores.parquet"
+    good = records.drop(index=[5, 7, 9]).reset_index(drop=True)
+    for col in ("tenure", "MonthlyCharges", "SeniorCitizen"):
+        good[col] = pd.to_numeric(good[col])
+    good.to_parquet(data, index=False)
+    (tmp_path / "scores.rejects.parquet").write_text("left over from an earlier run")
+    code, output = run("score", "churn", "--data", str(data), "--out", str(out),
+                       "--model-version", result.model_version, "--chunk-rows", "50")  # fmt: skip
+    assert code == 0, output
+    scores = pd.read_parquet(out)
+    assert len(scores) == len(good) and scores["row"].tolist() == list(range(len(good)))
+    assert set(scores["model_version"]) == {result.model_version}
+    assert scores["churn_probability"].between(0, 1).all()
+    assert not (tmp_path / "scores.rejects.parquet").exists()  # nothing rejected, no file
+
+
+def test_score_refuses_a_file_without_a_required_column(churn_model, records, tmp_path):
+    uc, result = churn_model
+    data, out = tmp_path / "customers.csv", tmp_path / "scores.csv"
+    records.drop(columns=["tenure"]).to_csv(data, index=False)
+    code, output = run("score", "churn", "--data", str(data), "--out", str(out),
+                       "--model-version", result.model_version)  # fmt: skip
+    assert code == 2 and "tenure" in output
+    assert not out.exists()
+
+
+def test_score_refuses_history_use_cases_and_bad_suffixes(tmp_path):
+    data = tmp_path / "x.csv"
+    data.write_text("a\n1\n")
+    code, output = run("score", "predictive_maintenance_fleet", "--data", str(data),
+                       "--out", str(tmp_path / "o.csv"))  # fmt: skip
+    assert code == 2 and "history" in output
+    code, output = run("score", "churn", "--data", str(data), "--out", str(tmp_path / "o.json"))
+    assert code == 2 and ".parquet" in output

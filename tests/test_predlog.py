@@ -1,0 +1,130 @@
+"""The prediction log on SQLite: durable writes, several writers, the outcome join, retention,
+Parquet export, indexes. (PostgreSQL: test_predlog_postgres.py; kill -9 under load:
+test_rollout_serve.py.)"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shared.predlog import PREDICTION_COLUMNS, PredictionLog, SqliteLog, open_log
+
+
+def rows(n: int, use_case: str = "uc", variant: str = "champion", start: float | None = None,
+         prefix: str = "r") -> list[tuple]:  # fmt: skip
+    now = time.time() if start is None else start
+    return [
+        (
+            f"{prefix}{i}",
+            now + i * 1e-3,
+            use_case,
+            variant,
+            "3" if variant == "champion" else "4",
+            f"k{i}",
+            0,
+            '{"x": 1}',
+            '{"probability": 0.5}',
+            (i % 10) / 10,
+            1.5,
+            None,
+        )
+        for i in range(n)
+    ]
+
+
+def check_log(log: PredictionLog) -> None:
+    """The same behaviour on every backend."""
+    t0 = time.time() - 10
+    log.write_predictions(rows(100, start=t0))
+    log.write_predictions(rows(100, variant="shadow", start=t0))
+    assert log.count("uc") == 200
+    # outcomes: 20 by request id (joined to the champion and shadow rows of that request),
+    # 30 by routing key (each variant's latest prediction before the outcome)
+    log.write_outcomes(
+        [{"use_case": "uc", "request_id": f"r{i}", "value": 1.0} for i in range(20)]
+        + [{"use_case": "uc", "routing_key": f"k{i}", "value": 0.0} for i in range(50, 80)]
+    )
+    pairs = log.outcome_pairs("uc", t0 - 1)
+    by_variant = (
+        pd.DataFrame(pairs, columns=["variant", "score", "value"]).groupby("variant").size()
+    )
+    assert by_variant.to_dict() == {"champion": 50, "shadow": 50}
+    stats = log.variant_rows("uc", t0 - 1)
+    assert len(stats) == 200 and {s[0] for s in stats} == {"champion", "shadow"}
+    # retention: rows older than the cut-off go, newer stay
+    log.write_predictions(rows(5, start=time.time() - 40 * 86400, prefix="old"))
+    assert log.prune(30) == (5, 0)
+    assert log.count("uc") == 200
+
+
+def test_sqlite_log_round_trip(tmp_path):
+    log = open_log(str(tmp_path / "p.db"))
+    assert isinstance(log, SqliteLog)
+    check_log(log)
+    mode = log.query("PRAGMA journal_mode")[0][0]
+    assert mode == "wal"
+
+
+def test_default_location_is_the_project_and_env_overrides(tmp_path, monkeypatch):
+    from shared.paths import project_root
+    from shared.predlog import log_location
+
+    monkeypatch.delenv("PILOTPACK_PREDICTION_LOG", raising=False)
+    assert Path(log_location()) == project_root() / "predictions.db"
+    monkeypatch.setenv("PILOTPACK_PREDICTION_LOG", str(tmp_path / "x.db"))
+    assert open_log().location == str(tmp_path / "x.db")
+
+
+def test_export_to_parquet_with_outcomes(tmp_path):
+    log = open_log(str(tmp_path / "p.db"))
+    log.write_predictions(rows(10))
+    log.write_outcomes([{"use_case": "uc", "request_id": "r3", "value": 1.0}])
+    n = log.export("uc", tmp_path / "out" / "uc.parquet")
+    frame = pd.read_parquet(tmp_path / "out" / "uc.parquet")
+    assert n == len(frame) == 10
+    assert set(PREDICTION_COLUMNS) <= set(frame.columns)
+    assert frame.loc[frame.request_id == "r3", "outcome"].item() == 1.0
+    assert frame["outcome"].isna().sum() == 9
+
+
+def _writer(path: str, prefix: str, n: int) -> None:
+    log = open_log(path)
+    for i in range(n):
+        log.write_predictions(rows(1, prefix=f"{prefix}{i}-"))
+
+
+def test_several_worker_processes_write_one_log(tmp_path):
+    path = str(tmp_path / "p.db")
+    open_log(path).close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, f"w{j}-", 300)) for j in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    log = open_log(path)
+    assert log.count("uc") == 1200
+    assert len(log.query("SELECT DISTINCT request_id FROM predictions")) == 1200
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        ("SELECT * FROM predictions WHERE request_id = 'x'", "predictions_request"),
+        ("SELECT * FROM predictions WHERE use_case = 'uc' AND ts >= 0", "predictions_uc_ts"),
+        (
+            "SELECT id FROM predictions WHERE use_case = 'uc' AND routing_key = 'k' "
+            "AND variant = 'champion' AND ts <= 5 ORDER BY ts DESC LIMIT 1",
+            "predictions_key",
+        ),
+    ],
+)
+def test_the_joins_use_indexes(tmp_path, sql, index):
+    log = open_log(str(tmp_path / "p.db"))
+    plan = " ".join(str(r) for r in log.query("EXPLAIN QUERY PLAN " + sql))
+    assert index in plan, plan

@@ -1,0 +1,136 @@
+"""`--engine dask`: the same results as the local engine, on a real distributed.LocalCluster
+with two worker processes (the CLI joins it by its scheduler address, as it would join a
+team's cluster). The README's scaling figures are the benchmark's JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from shared.cli import app
+from tests.conftest import pinned
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository (PILOTPACK_HOME is a temp folder)
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_score_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch):
+    from shared.usecase import get_use_case
+
+    uc = get_use_case("churn")
+    for k, v in pinned(uc, trained("churn").bento_tag).items():
+        monkeypatch.setenv(k, v)
+    raw = uc.make_synthetic(600, 5).drop(columns=[uc.target]).astype(object)
+    raw.loc[17, "tenure"] = -3  # one reject, so that rejects are compared too
+    data = tmp_path / "customers.csv"
+    raw.to_csv(data, index=False)
+    outputs = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.parquet"
+        extra = ["--engine", "dask", "--scheduler", scheduler] if engine == "dask" else []
+        code, output = run("score", "churn", "--data", str(data), "--out", str(out),
+                           "--chunk-rows", "100", *extra)  # fmt: skip
+        assert code == 1, output
+        outputs[engine] = (
+            pd.read_parquet(out),
+            pd.read_parquet(tmp_path / f"{engine}.rejects.parquet"),
+        )
+    assert "dask (tcp://" in output
+    pd.testing.assert_frame_equal(outputs["local"][0], outputs["dask"][0])
+    pd.testing.assert_frame_equal(outputs["local"][1], outputs["dask"][1])
+    assert len(outputs["dask"][0]) == 599 and outputs["dask"][1]["row"].tolist() == [17]
+
+
+def test_forecast_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch):
+    from shared.tasks import get_task
+    from shared.usecase import get_use_case
+
+    uc = get_use_case("demand_forecasting")
+    for k, v in pinned(uc, trained("demand_forecasting").bento_tag).items():
+        monkeypatch.setenv(k, v)
+    cfg = uc.load_config(["data.n_series=40"])
+    history, _ = get_task(uc.task).synthetic(uc, cfg)
+    data = tmp_path / "history.parquet"
+    history.to_parquet(data, index=False)
+    frames = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / f"{engine}.csv"
+        extra = ["--engine", "dask", "--scheduler", scheduler] if engine == "dask" else []
+        code, output = run("forecast", uc.name, "--data", str(data), "--out", str(out),
+                           "--horizon", "6", *extra)  # fmt: skip
+        assert code == 0, output
+        frames[engine] = pd.read_csv(out)
+    pd.testing.assert_frame_equal(frames["local"], frames["dask"], check_exact=True)
+    assert len(frames["dask"]) == 40 * 6
+
+
+def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch):
+    """Many small groups (one per series at the extreme) change nothing: series are
+    independent, so a cluster's partitioning can never show in the results."""
+    import numpy as np
+
+    from shared.forecast.backtest import make_panel
+    from shared.forecast.predictor import ForecastPredictor
+    from shared.forecast.windows import panel_windows
+    from shared.scale import LocalEngine, ModelPayload, forecast_windows
+    from shared.tasks import get_task
+    from shared.usecase import get_use_case
+
+    uc = get_use_case("demand_forecasting")
+    monkeypatch.setenv(*next(iter(pinned(uc, trained(uc.name).bento_tag).items())))
+    cfg = uc.load_config(["data.n_series=12"])
+    history, _ = get_task(uc.task).synthetic(uc, cfg)
+    pred = ForecastPredictor.from_store(uc)
+    panel = make_panel(uc, history, cfg)
+    w = panel_windows(panel, np.arange(panel.n_series), panel.last, pred.history_length, 4,
+                      pred.rules.season, pred.scale_floor)  # fmt: skip
+    whole = pred.predict_windows(w)
+    split = forecast_windows(LocalEngine(), ModelPayload.of(uc, pred.stored, cfg), w, parts=12)
+    np.testing.assert_array_equal(whole["forecast"], split["forecast"])
+    for level, (lo, hi) in whole["bounds"].items():
+        np.testing.assert_array_equal(lo, split["bounds"][level][0])
+        np.testing.assert_array_equal(hi, split["bounds"][level][1])
+
+
+def test_engine_options_are_checked(tmp_path):
+    data = tmp_path / "x.csv"
+    data.write_text("a\n1\n")
+    code, output = run("score", "churn", "--data", str(data), "--out", str(tmp_path / "o.csv"),
+                       "--engine", "spark")  # fmt: skip
+    assert code == 2 and "unknown engine" in output
+    code, output = run("score", "churn", "--data", str(data), "--out", str(tmp_path / "o.csv"),
+                       "--scheduler", "tcp://127.0.0.1:1")  # fmt: skip
+    assert code == 2 and "--engine dask" in output
+
+
+def test_readme_scaling_figures_are_the_benchmarks():
+    """Like mlforecast's re-check of recorded benchmark metrics: the README's table is the
+    one `pilotpack bench-scale` rendered from benchmarks/results/scale.json."""
+    from shared.scale import scale_markdown
+
+    result = json.loads((ROOT / "benchmarks" / "results" / "scale.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    section = re.search(r"^## Scaling\n(.*?)(?=^## )", readme, re.S | re.M)
+    assert section, "README has no Scaling section"
+    for line in scale_markdown(result).splitlines():
+        if line.startswith("|"):
+            assert line in section.group(1), line
