@@ -176,12 +176,17 @@ def http_benchmark(
 
 
 def keyed_payloads(payload: dict[str, Any], keys: list[str] | None) -> list[dict[str, Any]]:
-    """`payload` once per routing key (field `keys[0]` of each record), or as it is."""
+    """`payload` once per routing key (field `keys[0]` of each record), or as it is. A key
+    takes the type of the example's value: integer ids stay integers (e.g. UDI 1, 2, ...)."""
     records = payload.get("records")
     if not keys or not records or keys[0] not in records[0]:
         return [payload]
-    field = keys[0]
-    return [payload | {"records": [r | {field: k} for r in records]} for k in keys[1:]]
+    field, example = keys[0], records[0][keys[0]]
+    values = [
+        example + i if isinstance(example, int) and not isinstance(example, bool) else k
+        for i, k in enumerate(keys[1:])
+    ]
+    return [payload | {"records": [r | {field: v} for r in records]} for v in values]
 
 
 def machine() -> dict[str, Any]:

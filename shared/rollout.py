@@ -560,9 +560,21 @@ def champion_stored(name: str) -> Any:
 
 @cache
 def _metrics() -> dict[str, Any]:
-    from prometheus_client import Counter
+    from prometheus_client import Counter, Histogram
 
     return {
+        "seconds": Histogram(
+            "pilotpack_variant_scoring_seconds",
+            "Scoring time of one request's records per variant (model, features, no HTTP)",
+            ["use_case", "variant"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0),
+        ),
+        "errors": Counter(
+            "pilotpack_variant_errors_total",
+            "Records whose scoring failed, per variant (a failed challenger's are answered by "
+            "the champion)",
+            ["use_case", "variant"],
+        ),
         "rollbacks": Counter(
             "pilotpack_rollout_rollbacks_total",
             "Automatic rollbacks of a challenger",
@@ -798,7 +810,7 @@ class Deployment:
             except Exception as exc:
                 ms = (time.perf_counter() - t0) * 1000
                 logger.warning("%s: challenger failed: %r", self.name, exc)
-                self.windows.add(CHALLENGER, len(challenger_units), True, ms)
+                self._observe(CHALLENGER, len(challenger_units), True, ms)
                 rows += self._rows(
                     request_id, now, CHALLENGER, plan.challenger, keys, challenger_units,
                     None, inputs, ms, repr(exc)[:1000],
@@ -806,7 +818,7 @@ class Deployment:
                 champion_units = list(range(n))  # the champion answers instead
             else:
                 ms = (time.perf_counter() - t0) * 1000
-                self.windows.add(CHALLENGER, len(challenger_units), False, ms)
+                self._observe(CHALLENGER, len(challenger_units), False, ms)
                 for u, o in zip(challenger_units, out, strict=True):
                     results[u], variants[u] = o, CHALLENGER
                 rows += self._rows(
@@ -821,10 +833,10 @@ class Deployment:
                 raise
             except Exception:
                 ms = (time.perf_counter() - t0) * 1000
-                self.windows.add(CHAMPION, len(champion_units), True, ms)
+                self._observe(CHAMPION, len(champion_units), True, ms)
                 raise
             ms = (time.perf_counter() - t0) * 1000
-            self.windows.add(CHAMPION, len(champion_units), False, ms)
+            self._observe(CHAMPION, len(champion_units), False, ms)
             for u, o in zip(champion_units, out, strict=True):
                 results[u], variants[u] = o, CHAMPION
             rows += self._rows(
@@ -891,6 +903,14 @@ class Deployment:
             )
         return rows
 
+    def _observe(self, variant: str, n: int, error: bool, ms: float, label: str = "") -> None:
+        """One scoring of `n` records: the rollback window and the per-variant metrics."""
+        self.windows.add(variant, n, error, ms)
+        m = _metrics()
+        m["seconds"].labels(self.name, label or variant).observe(ms / 1000)
+        if error:
+            m["errors"].labels(self.name, label or variant).inc(n)
+
     # -- shadow scoring, off the critical path
     def _submit_shadow(
         self,
@@ -929,7 +949,7 @@ class Deployment:
             except Exception as exc:
                 out, error = None, repr(exc)[:1000]
             ms = (time.perf_counter() - t0) * 1000
-            self.windows.add(CHALLENGER, len(units), error is not None, ms)
+            self._observe(CHALLENGER, len(units), error is not None, ms, label=SHADOW)
             if self._shadow_log is None:
                 self._shadow_log = open_log(self.log.location)
             self._shadow_log.write_predictions(

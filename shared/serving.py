@@ -68,18 +68,22 @@ def request_model(schema: Any, exclude: Sequence[str], name: str) -> type[BaseMo
     for col_name, column in schema.to_schema().columns.items():
         if col_name in exclude:
             continue
-        typ, constraints = _field_type(column)
-        if typ in (int, float, bool) or any(type(v) is int for v in getattr(typ, "__args__", ())):
+        base, constraints = _field_type(column)
+        # Bounds on the type itself, before the strict-JSON validator: applied after it (or
+        # on `float | None`) pydantic still enforces them but publishes them as unknown
+        # keywords (`ge`, `le`) that OpenAPI clients such as schemathesis ignore.
+        typ = Annotated[base, Field(**constraints)] if constraints else base
+        if base in (int, float, bool) or any(type(v) is int for v in getattr(base, "__args__", ())):
             # JSON bodies: no `true` or "61.2" for a number, no NaN / inf, no `false` for 0
-            typ = Annotated[typ, json_strict(bool if typ is bool else float)]
+            typ = Annotated[typ, json_strict(bool if base is bool else float)]
         example = (column.metadata or {}).get("example")
         extra = {"description": column.description or col_name}
         if example is not None:
             extra["examples"] = [example]
         if column.nullable:
-            fields[col_name] = (typ | None, Field(None, **constraints, **extra))
+            fields[col_name] = (typ | None, Field(None, **extra))
         else:
-            fields[col_name] = (typ, Field(..., **constraints, **extra))
+            fields[col_name] = (typ, Field(..., **extra))
     config = ConfigDict(extra="forbid", populate_by_name=True)
     return create_model(name, __config__=config, **fields)
 

@@ -9,7 +9,10 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +23,8 @@ from shared.auth import key_entry, new_key
 from shared.http_guard import _normalise as normalise
 from shared.http_guard import fix_openapi, is_json, largest_body
 from shared.tasks import get_task
-from shared.usecase import get_use_case
+from shared.usecase import get_use_case, registry
+from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
 ROOT = Path(__file__).resolve().parents[1]
@@ -302,17 +306,39 @@ def test_forecast_numbers_and_flags_are_strict(forecast):
 # --------------------------------------------------------------------------- schemathesis
 
 
-@pytest.mark.parametrize("name", ["churn", "forecast"])
-def test_schemathesis_all_checks_pass_against_the_service(request, name, tmp_path):
-    """The third-party conformance checker, every check, on the service's own OpenAPI document,
-    with the repository's schemathesis.toml (run elsewhere: its cache stays out of the repo)."""
-    server = request.getfixturevalue(name)
+ROOT_SERVICE = "shared.service:PilotPack"
+
+
+@contextmanager
+def secured_server(request: Any, name: str) -> Iterator[Any]:
+    """The module's running server of churn or demand_forecasting, else a new one (auth on)."""
+    if name in (CHURN.name, FORECAST.name):
+        yield request.getfixturevalue("churn" if name == CHURN.name else "forecast")
+    elif name == ROOT_SERVICE:
+        with serving(ROOT_SERVICE, list(registry()), timeout=180, env=SECURED) as server:
+            yield server
+    else:
+        with request.getfixturevalue("serve")(name, env=SECURED) as server:
+            yield server
+
+
+@pytest.mark.parametrize("name", [*registry(), ROOT_SERVICE])
+def test_schemathesis_all_checks_pass_against_every_service(request, name, tmp_path):
+    """The third-party conformance checker, every check, on each service's own OpenAPI document
+    (every use case's, and the root one serving them all), with the repository's
+    schemathesis.toml (run elsewhere: its cache stays out of the repo)."""
+    with secured_server(request, name) as server:
+        out = _schemathesis(server.url, tmp_path)
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+
+
+def _schemathesis(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     cmd = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file",
         str(ROOT / "schemathesis.toml"),
         "run",
-        f"{server.url}/docs.json",
+        f"{url}/docs.json",
         "--checks",
         "all",
         "--max-examples",
@@ -323,5 +349,4 @@ def test_schemathesis_all_checks_pass_against_the_service(request, name, tmp_pat
         "--header",
         f"Authorization: Bearer {KEY}",
     ]
-    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=240)
-    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300)

@@ -383,6 +383,26 @@ def dashboard_queries(uc: Any, cfg: Any) -> list[tuple[str, list[tuple[str, str]
             ],
         ),
         (
+            "Scoring time per variant (model and features, no HTTP)",
+            [
+                (
+                    "p99 {{variant}}",
+                    "histogram_quantile(0.99, sum by (variant, le) "
+                    f'(rate(pilotpack_variant_scoring_seconds_bucket{{use_case="{name}"}}[5m])))',
+                )
+            ],
+        ),
+        (
+            "Scoring errors per second, by variant",
+            [
+                (
+                    "{{variant}}",
+                    "sum by (variant) (rate(pilotpack_variant_errors_total"
+                    f'{{use_case="{name}"}}[5m]))',
+                )
+            ],
+        ),
+        (
             "Requests per second, by response code",
             [
                 (

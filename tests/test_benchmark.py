@@ -1,0 +1,31 @@
+"""The benchmark's request bodies: one routing key per body, each a valid request, so that the
+canary in `pilotpack bench` splits real traffic and never measures 400s."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.benchmark import keyed_payloads, routing_keys
+from shared.serving import request_model
+from shared.tasks import get_task
+from shared.usecase import registry
+
+RECORD_USE_CASES = [n for n, uc in registry().items() if uc.task != "forecast"]
+
+
+@pytest.mark.parametrize("name", RECORD_USE_CASES)
+def test_keyed_bodies_are_valid_requests_with_distinct_routing_keys(name):
+    uc = registry()[name]
+    keys = routing_keys(uc)
+    bodies = keyed_payloads(get_task(uc.task).example_payload(uc, 1), keys)
+    model = request_model(uc.raw_schema, exclude=[uc.target], name="BenchRecord")
+    for body in bodies:
+        for record in body["records"]:
+            model.model_validate(record)  # raises on a key of the wrong type or shape
+    assert len({b["records"][0][keys[0]] for b in bodies}) == len(keys) - 1
+
+
+def test_a_body_without_the_routing_field_is_used_as_it_is():
+    body = {"series": [{"id": "s1"}]}
+    assert keyed_payloads(body, ["store", "a", "b"]) == [body]
+    assert keyed_payloads(body, []) == [body]
