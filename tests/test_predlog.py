@@ -91,23 +91,30 @@ def test_export_to_parquet_with_outcomes(tmp_path):
     assert frame["outcome"].isna().sum() == 9
 
 
-def _writer(path: str, prefix: str, n: int) -> None:
-    log = open_log(path)
+def _writer(location: str, use_case: str, prefix: str, n: int) -> None:
+    log = open_log(location)
     for i in range(n):
-        log.write_predictions(rows(1, prefix=f"{prefix}{i}-"))
+        log.write_predictions(rows(1, use_case=use_case, prefix=f"{prefix}{i}-"))
 
 
-def test_several_worker_processes_write_one_log(tmp_path):
-    path = str(tmp_path / "p.db")
-    open_log(path).close()
+def write_from_processes(location: str, use_case: str, processes: int, each: int) -> PredictionLog:
+    """`processes` spawned processes each commit `each` one-record writes; the log, reopened."""
+    open_log(location).close()
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(path, f"w{j}-", 300)) for j in range(4)]
+    procs = [
+        ctx.Process(target=_writer, args=(location, use_case, f"w{j}-", each))
+        for j in range(processes)
+    ]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    log = open_log(path)
+    return open_log(location)
+
+
+def test_several_worker_processes_write_one_log(tmp_path):
+    log = write_from_processes(str(tmp_path / "p.db"), "uc", 4, 300)
     assert log.count("uc") == 1200
     assert len(log.query("SELECT DISTINCT request_id FROM predictions")) == 1200
 

@@ -4,13 +4,11 @@ when PILOTPACK_REQUIRE_REAL_DATA=1 (CI installs it)."""
 
 from __future__ import annotations
 
-import multiprocessing
-
 import pytest
 
 from shared.predlog import PostgresLog, open_log
 from tests.postgres import postgres_cluster
-from tests.test_predlog import check_log, rows
+from tests.test_predlog import check_log, rows, write_from_processes
 
 
 @pytest.fixture(scope="module")
@@ -26,22 +24,8 @@ def test_postgres_log_round_trip(postgres):
     log.close()
 
 
-def _writer(url: str, prefix: str, n: int) -> None:
-    log = open_log(url)
-    for i in range(n):
-        log.write_predictions(rows(1, use_case="multi", prefix=f"{prefix}{i}-"))
-
-
 def test_several_workers_write_to_one_postgres_log(postgres):
-    open_log(postgres).close()
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_writer, args=(postgres, f"w{j}-", 200)) for j in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
-    log = open_log(postgres)
+    log = write_from_processes(postgres, "multi", 3, 200)
     assert log.count("multi") == 600
     plan = " ".join(
         r[0] for r in log.query("EXPLAIN SELECT * FROM predictions WHERE request_id = 'x'")
