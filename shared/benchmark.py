@@ -284,7 +284,7 @@ def live_drift_cost(uc: UseCase, payload: dict[str, Any], n: int = 3000) -> dict
     from shared.monitoring import live
     from shared.serving import RecordPredictor, request_model
 
-    if uc.history or "records" not in payload or get_task(uc.task).name == "forecast":
+    if uc.history or "records" not in payload or not get_task(uc.task).live_drift:
         return {}
     predictor = RecordPredictor.from_store(uc)
     model = request_model(uc.raw_schema, exclude=[uc.target], name="BenchRecord")

@@ -3,7 +3,8 @@
 `bentoml build` packs the models a service declares (`Service.models`, what a
 `bentoml.models.BentoModel(tag)` class attribute adds). The tags a use case serves are decided
 at start-up by `shared.serving.served_tags`, so they are declared here, resolved to concrete
-versions (`churn:latest` -> `churn:<version>`), when the service is built; a Bento then starts
+store versions (`churn:<version>`, the registry's champion and challenger), when the service is
+built; a Bento then starts
 on a machine whose model store is empty (`bentoml export` / `import`, or `containerize`).
 
 When a served model is missing, an `on_deployment` hook (run once by `bentoml serve` before any
@@ -29,7 +30,7 @@ def served_tags(uc: UseCase) -> list[str]:
 
 
 def stored_tag(tag: str) -> str | None:
-    """The concrete tag in the local model store (`name:latest` resolved), or None."""
+    """The concrete tag in the local model store of `tag`, or None when it is not there."""
     import bentoml
     from bentoml.exceptions import NotFound
 

@@ -7,7 +7,7 @@ request path; when the registry cannot be read they keep the last state they saw
 
 Routing: a record goes to the challenger when BLAKE2b(key=salt, routing key) falls under the
 stage's percentage. The hash is the same in every process and on every restart (Python's
-`hash()` is salted per process), and a key under 5 % is under 20 % too: growing stages are
+built-in string hash is salted per process), and a key under 5 % is under 20 % too: growing stages are
 monotone, a customer never flips back to the champion while the rollout grows.
 """
 

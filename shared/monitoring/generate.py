@@ -30,24 +30,19 @@ FIVE_XX = 'http_response_code=~"5.."'
 
 
 def _live_drift(uc: Any) -> bool:
-    """Use cases whose service exports the live PSI gauges (row-per-record services)."""
-    return uc.task != "forecast"
+    """Use cases whose service exports the live PSI gauges (row-per-record services); the
+    others' drift only `pilotpack monitor --prom-file` measures (forecasting: series features
+    of the recent history): a dashboard panel, no alert (no live gauge to hold `for`)."""
+    from shared.tasks import get_task
 
-
-def _monitored(uc: Any) -> bool:
-    """Use cases `pilotpack monitor` measures realised performance for."""
-    return uc.task in ("binary", "binary_sequence", "regression", "forecast")
-
-
-def _batch_drift_only(uc: Any) -> bool:
-    """Use cases whose drift only `pilotpack monitor --prom-file` measures (forecasting: series
-    features of the recent history); a dashboard panel, no alert (no live gauge to hold `for`)."""
-    return uc.task == "forecast"
+    return get_task(uc.task).live_drift
 
 
 def _test_metric(uc: Any) -> str:
     """The realised metric the promtool test feeds (any label value fires; this one reads right)."""
-    return "wape" if uc.task == "forecast" else "roc_auc"
+    from shared.tasks import get_task
+
+    return get_task(uc.task).realised_metric
 
 
 def selector(uc: Any, extra: str = "") -> str:
@@ -157,23 +152,22 @@ def rules(uc: Any, cfg: Any) -> dict[str, Any]:
                     },
                 }
             )
-    if _monitored(uc):
-        out.append(
-            {
-                "alert": "PilotpackRealisedMetricDrop",
-                "expr": (
-                    "max by (use_case, metric, variant) (pilotpack_realised_metric_drop"
-                    f'{{use_case="{name}"}}) > {m.metric_drop:g}'
-                ),
-                "labels": labels | {"severity": "ticket"},
-                "annotations": {
-                    "summary": f"{name}: realised {{{{ $labels.metric }}}} more than "
-                    f"{m.metric_drop:.0%} worse than registered ({{{{ $labels.variant }}}})",
-                    "description": f"From `pilotpack monitor {name} --prom-file`; consider "
-                    f"`pilotpack retrain {name} --data <recent labelled data>`.",
-                },
-            }
-        )
+    out.append(
+        {
+            "alert": "PilotpackRealisedMetricDrop",
+            "expr": (
+                "max by (use_case, metric, variant) (pilotpack_realised_metric_drop"
+                f'{{use_case="{name}"}}) > {m.metric_drop:g}'
+            ),
+            "labels": labels | {"severity": "ticket"},
+            "annotations": {
+                "summary": f"{name}: realised {{{{ $labels.metric }}}} more than "
+                f"{m.metric_drop:.0%} worse than registered ({{{{ $labels.variant }}}})",
+                "description": f"From `pilotpack monitor {name} --prom-file`; consider "
+                f"`pilotpack retrain {name} --data <recent labelled data>`.",
+            },
+        }
+    )
     return {"groups": [{"name": f"pilotpack-{name}", "rules": out}]}
 
 
@@ -326,31 +320,30 @@ def rule_tests(uc: Any, cfg: Any, rules_file: str) -> dict[str, Any]:
                     "alert_rule_test": [quiet(alert, "8m"), case],
                 }
             )
-    if _monitored(uc):
-        alert = "PilotpackRealisedMetricDrop"
-        metric = _test_metric(uc)
-        case = expect(alert, "20m", {"metric": metric, "variant": "champion"})
-        case["exp_alerts"][0]["exp_annotations"] = render(
-            alert, **{"$labels.metric": metric, "$labels.variant": "champion"}
-        )
-        tests.append(
-            {
-                "interval": "1m",
-                "input_series": [
-                    _series(
-                        "pilotpack_realised_metric_drop",
-                        {
-                            "use_case": name,
-                            "metric": metric,
-                            "variant": "champion",
-                            "model_version": "1",
-                        },
-                        f"{m.metric_drop / 2:g}x10 {m.metric_drop * 2:g}x20",
-                    ),
-                ],  # fmt: skip
-                "alert_rule_test": [quiet(alert, "5m"), case],
-            }
-        )
+    alert = "PilotpackRealisedMetricDrop"
+    metric = _test_metric(uc)
+    case = expect(alert, "20m", {"metric": metric, "variant": "champion"})
+    case["exp_alerts"][0]["exp_annotations"] = render(
+        alert, **{"$labels.metric": metric, "$labels.variant": "champion"}
+    )
+    tests.append(
+        {
+            "interval": "1m",
+            "input_series": [
+                _series(
+                    "pilotpack_realised_metric_drop",
+                    {
+                        "use_case": name,
+                        "metric": metric,
+                        "variant": "champion",
+                        "model_version": "1",
+                    },
+                    f"{m.metric_drop / 2:g}x10 {m.metric_drop * 2:g}x20",
+                ),
+            ],  # fmt: skip
+            "alert_rule_test": [quiet(alert, "5m"), case],
+        }
+    )
     # rules are evaluated every 5 minutes of test time: every expected time is a multiple
     return {"rule_files": [rules_file], "evaluation_interval": "5m", "tests": tests}
 
@@ -464,7 +457,7 @@ def dashboard_queries(uc: Any, cfg: Any) -> list[tuple[str, list[tuple[str, str]
                 ],
             ),
         ]
-    if _batch_drift_only(uc):
+    if not _live_drift(uc):
         panels.append(
             (
                 f"Series-feature PSI, last `pilotpack monitor` (alert at "
@@ -477,19 +470,18 @@ def dashboard_queries(uc: Any, cfg: Any) -> list[tuple[str, list[tuple[str, str]
                 ],
             )
         )
-    if _monitored(uc):
-        panels.append(
-            (
-                f"Realised metric drop vs registered (alert at {cfg.monitoring.metric_drop:.0%})",
-                [
-                    (
-                        "{{metric}} {{variant}}",
-                        "max by (metric, variant) (pilotpack_realised_metric_drop"
-                        f'{{use_case="{name}"}})',
-                    )
-                ],
-            )
+    panels.append(
+        (
+            f"Realised metric drop vs registered (alert at {cfg.monitoring.metric_drop:.0%})",
+            [
+                (
+                    "{{metric}} {{variant}}",
+                    "max by (metric, variant) (pilotpack_realised_metric_drop"
+                    f'{{use_case="{name}"}})',
+                )
+            ],
         )
+    )
     return panels
 
 

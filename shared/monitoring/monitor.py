@@ -43,16 +43,10 @@ def parse_since(text: str) -> float:
 
 
 def task_kind(uc: Any) -> str:
-    if uc.task in ("binary", "binary_sequence"):
-        return "classifier"
-    if uc.task == "regression":
-        return "regression"
-    if uc.task == "forecast":  # series-level drift and WAPE / MASE: forecast_drift.py
-        return "forecast"
-    raise ValueError(
-        f"{uc.name}: task {uc.task!r} is not monitored by `pilotpack monitor` yet; its service "
-        "still exports latency and error metrics for the generated alerts"
-    )
+    """classifier, regression or forecast (series drift and WAPE / MASE: forecast_drift.py)."""
+    from shared.tasks import get_task
+
+    return get_task(uc.task).monitoring
 
 
 @dataclass

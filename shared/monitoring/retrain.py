@@ -92,12 +92,13 @@ def retrain(
 ) -> dict[str, Any]:
     from shared.io import read_table
     from shared.monitoring.monitor import task_kind
+    from shared.monitoring.performance import HEADLINE
     from shared.serving import model_tag
     from shared.tracking import CHALLENGER, mlflow_client, tag_event
     from shared.training import train
 
     kind = task_kind(uc)
-    if kind == "forecast":
+    if kind not in HEADLINE:  # record scores compared paired; a forecast has no such rows
         raise ValueError(
             f"{uc.name}: `pilotpack retrain` compares record scores; for forecasting run "
             f"`pilotpack train {uc.name} --data <new history>` (its backtest is the comparison)"

@@ -139,6 +139,9 @@ class Task(Protocol):
 
     name: str
     route: str  # the service's main endpoint, e.g. /predict
+    monitoring: str  # what `pilotpack monitor` measures: "classifier", "regression" or "forecast"
+    live_drift: bool  # the service keeps a live PSI window of its records' inputs and scores
+    realised_metric: str  # the headline metric once outcomes arrive (alerts, promtool tests)
 
     def config_model(self, uc: UseCase) -> type[BaseModel]:
         """The config class of this use case (shared sections, task sections, its `kpi`)."""

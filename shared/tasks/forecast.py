@@ -24,6 +24,9 @@ from shared.usecase import UseCase
 class ForecastTask:
     name = "forecast"
     route = "/forecast"
+    monitoring = "forecast"
+    live_drift = False  # drift is of series features over the history: `pilotpack monitor`
+    realised_metric = "wape"
 
     # --------------------------------------------------------------------- config + data
 

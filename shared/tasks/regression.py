@@ -52,6 +52,8 @@ def paired_bootstrap_rmse(
 
 class RegressionTask(TabularTask):
     name = "regression"
+    monitoring = "regression"
+    realised_metric = "mae"
     classifier = False
     scoring = "neg_root_mean_squared_error"
     repeat_metrics = ("rmse", "mae")

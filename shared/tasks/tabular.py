@@ -207,6 +207,9 @@ class TabularTask:
 
     name = ""
     route = "/predict"
+    monitoring = "classifier"
+    live_drift = True
+    realised_metric = "roc_auc"
     classifier = True
     scoring = "roc_auc"  # scikit-learn scorer used to tune candidates
 
