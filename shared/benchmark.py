@@ -204,6 +204,9 @@ def run_benchmark(
     uc: UseCase, quick: bool = False, sla_ms: float = 200.0, log: Log = print
 ) -> dict[str, Any]:
     """Offline and HTTP figures for one use case; writes benchmarks/results/<name>.json and .md."""
+    from shared.rollout import champion_stored
+
+    champion_stored(uc.name)  # nothing trained: the "train first" error now, not minutes later
     task = get_task(uc.task)
     log(f"{uc.name}: offline ONNX vs native ...")
     result: dict[str, Any] = {"use_case": uc.name, "quick": quick, "sla_ms": sla_ms}

@@ -506,7 +506,7 @@ def serve(
         for uc in cases:
             load_model(model_tag(uc))
     except ModelNotFound as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from exc
     target = cases[0].service if use_case else "shared.service:PilotPack"
     cmd = [sys.executable, "-m", "bentoml", "serve", target, "--host", host, "--port", str(port)]
@@ -523,9 +523,14 @@ def bench(
 ) -> None:
     """ONNX vs native latency, then HTTP latency and throughput through a real bentoml serve."""
     from shared.benchmark import run_benchmark
+    from shared.store import ModelNotFound
 
     uc = _use_case(use_case)
-    result = run_benchmark(uc, quick=quick, sla_ms=sla_ms, log=lambda m: err.print(m))
+    try:
+        result = run_benchmark(uc, quick=quick, sla_ms=sla_ms, log=lambda m: err.print(m))
+    except ModelNotFound as exc:  # nothing trained yet: one line, no traceback
+        err.print(f"[red]{exc}[/red]", soft_wrap=True)
+        raise typer.Exit(2) from exc
     if json_:
         print(json.dumps(result, default=str))
     if not result["sla_ok"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -20,6 +21,7 @@ from shared.usecase import Columns, Features
 STATS = ("mean", "std", "min", "max", "slope")
 
 
+@cache  # called per feature on every request; a handful of distinct names
 def snake(name: str) -> str:
     """`Air temperature [K]` -> `air_temperature_k`: a name LightGBM and ONNX both accept."""
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
@@ -66,26 +68,39 @@ def check_columns(settings: HistorySettings, columns: Sequence[str], where: str)
 def window_stats(x: np.ndarray, w: int) -> dict[str, np.ndarray]:
     """Mean, std, min, max and least-squares slope per row over the last `w` rows.
 
-    The first rows of an entity use what there is (1 row: std and slope are 0).
+    `x`: one entity's rows, oldest first, one column (n,) or several (n, k) at once; each stat
+    comes back in the shape of `x`. The first rows of an entity use what there is (1 row: std
+    and slope are 0).
     """
-    n = len(x)
-    padded = np.concatenate([np.full(w - 1, np.nan), x])
-    win = np.lib.stride_tricks.sliding_window_view(padded, w)  # (n, w), oldest first
+    win = sliding_windows(x, w)  # (k, n, w), oldest first
     seen = ~np.isnan(win)
-    count = seen.sum(axis=1)
+    count = seen.sum(axis=-1)
     t = np.where(seen, np.arange(w, dtype=np.float64), np.nan)
-    mean = np.nansum(win, axis=1) / count
-    t_mean = np.nansum(t, axis=1) / count
-    dx, dt = win - mean[:, None], t - t_mean[:, None]
-    sxx = np.nansum(dt * dt, axis=1)
-    slope = np.divide(np.nansum(dt * dx, axis=1), sxx, out=np.zeros(n), where=sxx > 0)
-    return {
+    mean = np.nansum(win, axis=-1) / count
+    t_mean = np.nansum(t, axis=-1) / count
+    dx, dt = win - mean[..., None], t - t_mean[..., None]
+    sxx = np.nansum(dt * dt, axis=-1)
+    slope = np.divide(np.nansum(dt * dx, axis=-1), sxx, out=np.zeros(mean.shape), where=sxx > 0)
+    stats = {
         "mean": mean,
-        "std": np.sqrt(np.nansum(dx * dx, axis=1) / count),
-        "min": np.nanmin(win, axis=1),
-        "max": np.nanmax(win, axis=1),
+        "std": np.sqrt(np.nansum(dx * dx, axis=-1) / count),
+        "min": np.nanmin(win, axis=-1),
+        "max": np.nanmax(win, axis=-1),
         "slope": slope,
     }
+    return {k: v.T.reshape(x.shape) for k, v in stats.items()}
+
+
+def sliding_windows(x: np.ndarray, w: int) -> np.ndarray:
+    """(k, n, w) view: per column and row, the last `w` rows, NaN before the first row.
+
+    Each window is contiguous, as with one column: a row's stats come out bit for bit the
+    same whether its column is windowed alone or with others, and whatever rows surround it.
+    """
+    n = x.shape[0]
+    cols = x.reshape(n, -1).T
+    padded = np.concatenate([np.full((cols.shape[0], w - 1), np.nan), cols], axis=1)
+    return np.lib.stride_tricks.sliding_window_view(padded, w, axis=1)
 
 
 def entity_order(entities: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -104,17 +119,20 @@ def history_features(raw: Columns, s: HistorySettings) -> Features:
     out: Features = {}
     if s.age_column:
         out[snake(s.age_column)] = np.asarray(raw[s.age_column], dtype=np.float64)
-    for sensor in s.sensors:
-        x = np.asarray(raw[sensor], dtype=np.float64)
-        out[f"{snake(sensor)}_last"] = x.copy()
+    # every sensor of a run at once: one call per run and window, not per sensor too
+    # (a 1-reading request spent ~0.6 ms here, most of it numpy's per-call overhead)
+    x = np.column_stack([np.asarray(raw[sensor], dtype=np.float64) for sensor in s.sensors])
+    stats = {(w, stat): np.empty(x.shape) for w in s.windows for stat in STATS}
+    for run in runs:
+        rows = order[run]
         for w in s.windows:
-            cols = {stat: np.empty(len(x)) for stat in STATS}
-            for run in runs:
-                rows = order[run]
-                for stat, values in window_stats(x[rows], w).items():
-                    cols[stat][rows] = values
+            for stat, values in window_stats(x[rows], w).items():
+                stats[w, stat][rows] = values
+    for j, sensor in enumerate(s.sensors):
+        out[f"{snake(sensor)}_last"] = x[:, j].copy()
+        for w in s.windows:
             for stat in STATS:
-                out[f"{snake(sensor)}_{stat}_{w}"] = cols[stat]
+                out[f"{snake(sensor)}_{stat}_{w}"] = stats[w, stat][:, j].copy()
     return out
 
 

@@ -99,7 +99,11 @@ def make_feed(
     features: dict[str, np.ndarray], numeric: Sequence[str], categorical: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """Feature arrays -> onnxruntime feed: float32 and str columns shaped [N, 1]."""
-    feed = {c: snap(np.asarray(features[c], dtype=np.float32)).reshape(-1, 1) for c in numeric}
+    # One snap over all numeric columns: on a one-record request its cost is per call, not
+    # per value (65 calls were a third of a fleet request's scoring time).
+    rows = [np.asarray(features[c], dtype=np.float32).reshape(-1) for c in numeric]
+    stacked = snap(np.stack(rows)) if rows else np.empty((0, 0), dtype=np.float32)
+    feed = {c: stacked[j].reshape(-1, 1) for j, c in enumerate(numeric)}
     for c in categorical:
         feed[c] = np.asarray(features[c], dtype=object).astype(str).reshape(-1, 1)
     return feed

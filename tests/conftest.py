@@ -74,6 +74,27 @@ def real_data(relative: str) -> Path:
     return path
 
 
+def repeated_real_splits(name: str, relative: str, k: int = 3) -> dict[str, Any]:
+    """`train --repeats k` on a real file, the search cut to its two fixed trials (LightGBM's
+    defaults and the configured params) to stay fast: floors are checked on the mean of k
+    splits, not on one lucky split."""
+    from shared.io import read_table
+    from shared.tasks import get_task
+    from shared.usecase import get_use_case
+
+    uc = get_use_case(name)
+    cfg = uc.load_config(["model.search.trials=2", "gates.n_bootstrap=50"])
+    raw = read_table(real_data(relative), cfg.data.reader)
+    summary = get_task(uc.task).repeated_splits(uc.with_config(cfg), cfg, raw, k, lambda m: None)
+    print(
+        {
+            c: {m: round(v["mean"], 4) for m, v in s.items()}
+            for c, s in summary["candidates"].items()
+        }
+    )
+    return summary
+
+
 def fast_overrides(uc: UseCase) -> list[str]:
     """One grid point per candidate, fewer trees, folds and bootstrap draws: the flow, not the
     tuning, is under test. Only keys the use case's config has are set (tasks differ)."""

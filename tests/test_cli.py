@@ -153,3 +153,20 @@ def test_a_file_read_as_one_column_names_the_likely_separator(tmp_path):
     line = _one_clear_line(pilotpack("train", "churn", "--data", str(data)))
     assert "1 column read" in line and "is the separator ';'?" in line
     assert "data.reader.sep" in line
+
+
+def test_bench_before_any_training_says_train_first_in_one_line(tmp_path):
+    """Empty stores (a fresh clone that skipped `make demo`): no traceback, the command to run."""
+    import os
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert MlflowClient(uri).search_registered_models() == []  # creates the empty registry
+    env = os.environ | {"BENTOML_HOME": str(tmp_path / "bentoml"), "MLFLOW_TRACKING_URI": uri}
+    r = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "bench", "churn", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert "pilotpack train churn" in _one_clear_line(r)

@@ -159,3 +159,19 @@ def test_every_classifier_config_calibrates_inside_the_parity_checked_graph(name
     uc = get_use_case(name)
     assert uc.task in {"binary", "binary_sequence"}
     assert "platt" in uc.load_config().model.calibration
+
+
+def test_the_report_names_the_calibrator_its_scores_and_the_profit_it_moved():
+    from shared.tasks import get_task
+    from shared.usecase import get_use_case
+    from tests.conftest import train_fast
+
+    uc = get_use_case("churn")
+    result = train_fast(uc, ["model.calibration=[platt, isotonic]"], track=False)
+    cal = result.details["calibration_applied"]
+    text = "\n".join(get_task(uc.task).markdown(result))
+    section = text.split("## Calibrator of the chosen model")[1].split("\n## ")[0]
+    assert f"Applied: **{cal['method']}**" in section
+    for name, key in (("none", "identity"), ("platt", "platt"), ("isotonic", "isotonic")):
+        assert f"| {name} | {cal[f'{key}_log_loss']:.4f} |" in section
+    assert "before calibration" in section and "after" in section

@@ -191,6 +191,7 @@ class BinaryTask(TabularTask):
             result, f"Decision threshold (profit-optimal on validation): {result.threshold}."
         )
         lines += kpi_markdown(result.kpis)
+        lines += calibrator_markdown(result.details.get("calibration_applied") or {})
         lines += [
             "",
             "## Lift by decile (test part)",
@@ -232,6 +233,34 @@ class BinaryTask(TabularTask):
         """Per record: probability and the decision at the trained threshold."""
         threshold = float(metadata["threshold"])
         return [{"probability": float(p), "decision": bool(p >= threshold)} for p in values]
+
+
+def calibrator_markdown(cal: dict[str, Any]) -> list[str]:
+    """The chosen model's calibrator: each method's validation scores, and the profit it moved."""
+    if not cal:
+        return []
+    lines = [
+        "",
+        "## Calibrator of the chosen model",
+        "",
+        f"Applied: **{cal['method']}** (fitted on validation; kept only when it lowers the "
+        "out-of-fold log loss there; inside the ONNX graph).",
+        "",
+        "| method | log loss (validation) | Brier (validation) |",
+        "|---|---|---|",
+    ]
+    for m in ("identity", "platt", "isotonic"):
+        if f"{m}_log_loss" in cal:
+            name = "none" if m == "identity" else m
+            lines.append(f"| {name} | {cal[f'{m}_log_loss']:.4f} | {cal[f'{m}_brier']:.4f} |")
+    if "test_profit_after" in cal:
+        lines += [
+            "",
+            f"Expected profit on the test part at the profit-optimal threshold: "
+            f"{fmt(cal['test_profit_before'])} before calibration, "
+            f"{fmt(cal['test_profit_after'])} after.",
+        ]
+    return lines
 
 
 TASK = BinaryTask()

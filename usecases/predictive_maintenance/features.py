@@ -18,6 +18,7 @@ from shared.history import (
     entity_order,
     event_labels,
     history_features,
+    sliding_windows,
     snake,
 )
 from shared.usecase import Columns, Features
@@ -180,32 +181,34 @@ class RulSettings(Strict):
 def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
     """Mean of the last `w` readings, this one included; the first readings use what there is.
 
-    The same `w` numbers summed in the same order as in training, wherever the run starts:
-    the service, given an engine's last `w` readings, gets exactly the training value.
+    `x`: one engine's readings, oldest first, one sensor (n,) or several (n, k); the result
+    has its shape. The same `w` numbers summed in the same order as in training, wherever the
+    run starts: the service, given an engine's last `w` readings, gets exactly the training value.
     """
-    padded = np.concatenate([np.full(w - 1, np.nan), x])
-    win = np.lib.stride_tricks.sliding_window_view(padded, w)  # (n, w), oldest first
-    return np.nansum(win, axis=1) / (~np.isnan(win)).sum(axis=1)
+    win = sliding_windows(x, w)  # (k, n, w), oldest first
+    return (np.nansum(win, axis=-1) / (~np.isnan(win)).sum(axis=-1)).T.reshape(x.shape)
 
 
 def build_rul_features(raw: Columns, settings: RulSettings) -> Features:
     """Per engine, ordered by cycle: each sensor's value and its rolling means looking back only,
-    plus the cycle itself; aligned with the input rows (any input order). `make_feed` puts them on the float32 grid
-    that keeps ONNX parity (shared/onnx_export.py `snap`)."""
+    plus the cycle itself; aligned with the input rows (any input order). `make_feed` puts them
+    on the float32 grid that keeps ONNX parity (shared/onnx_export.py `snap`)."""
     s = settings
     units = np.asarray(raw[s.id_column], dtype=str)
     times = np.asarray(raw[s.time_column], dtype=np.float64)
     order, runs = entity_order(units, times)
     out: Features = {snake(s.time_column): times}
-    for sensor in s.sensors:
-        x = np.asarray(raw[sensor], dtype=np.float64)
-        out[f"{snake(sensor)}_last"] = x
+    # every sensor of an engine at once: one call per engine and window, not per sensor too
+    x = np.column_stack([np.asarray(raw[sensor], dtype=np.float64) for sensor in s.sensors])
+    means = {w: np.empty(x.shape) for w in s.windows}
+    for run in runs:
+        rows = order[run]
         for w in s.windows:
-            mean = np.empty(len(x))
-            for run in runs:
-                rows = order[run]
-                mean[rows] = _rolling_mean(x[rows], w)
-            out[f"{snake(sensor)}_mean_{w}"] = mean
+            means[w][rows] = _rolling_mean(x[rows], w)
+    for j, sensor in enumerate(s.sensors):
+        out[f"{snake(sensor)}_last"] = x[:, j].copy()
+        for w in s.windows:
+            out[f"{snake(sensor)}_mean_{w}"] = means[w][:, j].copy()
     return out
 
 

@@ -11,7 +11,7 @@ from shared.splits import stratified_split
 from shared.tasks.tabular import model_inputs
 from shared.training import train
 from shared.usecase import get_use_case
-from tests.conftest import real_data
+from tests.conftest import real_data, repeated_real_splits
 from usecases.lead_scoring.features import category
 from usecases.lead_scoring.schema import LEAKY_COLUMNS
 
@@ -32,16 +32,8 @@ def test_leads_file_reaches_the_honest_auc_without_leaky_columns():
 
 
 def test_leads_floor_holds_on_the_mean_of_repeated_splits():
-    """The 0.86 floor on the mean of 3 stratified splits, not on one; the search keeps only
-    its two fixed trials (LightGBM's defaults, the configured params) to stay fast."""
-    from shared.tasks import get_task
-
-    cfg = UC.load_config(["model.search.trials=2", "gates.n_bootstrap=50"])
-    uc = UC.with_config(cfg)
-    raw = read_table(real_data(LEADS))
-    summary = get_task(uc.task).repeated_splits(uc, cfg, raw, 3, lambda m: None)
+    summary = repeated_real_splits("lead_scoring", LEADS, 3)
     chosen, base = summary["candidates"]["chosen"], summary["candidates"]["logistic"]
-    print({k: round(v["roc_auc"]["mean"], 4) for k, v in summary["candidates"].items()})
     assert chosen["roc_auc"]["mean"] >= 0.86
     assert summary["paired"]["roc_auc"]["mean_diff"] > 0  # beats the baseline on average
     assert base["roc_auc"]["n"] == 3

@@ -58,6 +58,21 @@ def test_window_stats_by_hand():
     np.testing.assert_allclose(s["slope"], [0, 1, 2])  # one reading has no slope: 0
 
 
+@pytest.mark.parametrize("w", [2, 7, 30])
+def test_window_stats_of_stacked_sensors_equal_one_sensor_at_a_time(w):
+    """Serving and training window every sensor of an asset at once; each column must come out
+    bit for bit as if windowed alone (and a row the same whatever rows come before it)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(50, 10, size=(45, 4)).cumsum(axis=0)
+    stacked = _window_stats(x, w)
+    for j in range(x.shape[1]):
+        for stat, values in _window_stats(x[:, j], w).items():
+            np.testing.assert_array_equal(stacked[stat][:, j], values)
+    tail = _window_stats(x[-w:], w)
+    for stat, values in stacked.items():
+        np.testing.assert_array_equal(tail[stat][-1], values[-1])
+
+
 def test_labels_by_hand_failed_and_censored():
     s = FleetSettings(horizon=5)
     failed = _readings("A", range(10, 21), failure=20.0)  # fails on day 20

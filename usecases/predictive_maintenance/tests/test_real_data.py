@@ -7,7 +7,7 @@ import pytest
 from shared.io import read_table
 from shared.training import train
 from shared.usecase import get_use_case
-from tests.conftest import real_data
+from tests.conftest import real_data, repeated_real_splits
 
 pytestmark = pytest.mark.real_data
 FILE = "maintenance/ai4i2020.csv"
@@ -25,6 +25,16 @@ def test_ai4i_reaches_published_auc_without_the_failure_mode_flags():
     assert result.parity.ok and result.parity.max_abs_diff <= 1e-4
     assert result.kpis["savings_vs_run_to_failure_eur"] > 0
     assert result.gates_passed, result.gate_reasons
+
+
+def test_ai4i_floors_hold_on_the_mean_of_repeated_splits():
+    """ROC AUC and PR AUC floors on the mean of 3 splits: each test part holds about 68
+    failures, so one split's AUC moves by +-0.01 with the few unflagged failures it draws."""
+    summary = repeated_real_splits("predictive_maintenance", FILE, 3)
+    chosen = summary["candidates"]["chosen"]
+    assert chosen["roc_auc"]["mean"] >= 0.97 and chosen["pr_auc"]["mean"] >= 0.8
+    assert summary["paired"]["roc_auc"]["chosen_better"] == 3  # beats logistic on every split
+    assert summary["paired"]["pr_auc"]["mean_diff"] > 0.2
 
 
 def test_the_file_reads_as_documented_and_the_flags_would_leak():
