@@ -409,15 +409,12 @@ def log_figures(uc: UseCase, log_path: Path, t0: float, t1: float) -> dict[str, 
 
     if not log_path.exists():
         return {}
-    log = open_log(str(log_path))
-    try:
+    with open_log(str(log_path)) as log:
         rows = log.query(
             "SELECT variant, count(*) FROM predictions WHERE use_case = ? GROUP BY variant",
             [uc.name],
         )
         cost = log_write_us(log, uc.name)
-    finally:
-        log.close()
     total = sum(n for _, n in rows)
     return {
         "log_rows": int(total),

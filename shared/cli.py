@@ -770,9 +770,8 @@ def outcomes_load(
         }
         for i in range(len(frame))
     ]
-    log = open_log()
-    n = log.write_outcomes(rows)
-    log.close()
+    with open_log() as log:
+        n = log.write_outcomes(rows)
     out.print(f"{uc.name}: {n} outcomes loaded into {log.location}")
 
 
@@ -792,9 +791,8 @@ def log_prune(
     from shared.predlog import open_log
     from shared.privacy import prune
 
-    log = open_log()
-    done = prune(log, days, _use_case(use_case).name if use_case else None)
-    log.close()
+    with open_log() as log:
+        done = prune(log, days, _use_case(use_case).name if use_case else None)
     for name, (n_pred, n_out) in done.items():
         out.print(f"{name}: deleted {n_pred} predictions and {n_out} outcomes past retention")
 
@@ -811,10 +809,9 @@ def log_export(
     from shared.predlog import open_log
 
     uc = _use_case(use_case)
-    log = open_log()
     since = _time.time() - days * 86400 if days else None
-    n = log.export(uc.name, out_path, since)
-    log.close()
+    with open_log() as log:
+        n = log.export(uc.name, out_path, since)
     out.print(f"wrote {n} predictions of {uc.name} to {out_path}")
 
 

@@ -108,6 +108,12 @@ class PredictionLog:
     placeholder = "?"
     location: str
 
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
 

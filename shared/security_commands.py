@@ -109,11 +109,8 @@ def register(
         from shared.privacy import access
 
         uc = use_case_of(use_case)
-        log = open_log()
-        try:
+        with open_log() as log:
             found = access(log, uc.name, entity, who)
-        finally:
-            log.close()
         text = json.dumps(found, indent=2, default=str)
         if out_path is None:
             print(text)
@@ -132,11 +129,8 @@ def register(
         from shared.privacy import safe_location
 
         uc = use_case_of(use_case)
-        log = open_log()
-        try:
+        with open_log() as log:
             counts = run(log, uc.name, entity, who)
-        finally:
-            log.close()
         out.print(
             f"{uc.name}: erased {counts['predictions']} predictions and {counts['outcomes']} "
             f"outcomes from {safe_location(log.location)}, and {counts['exported_rows']} rows "

@@ -135,3 +135,28 @@ def test_the_joins_use_indexes(tmp_path, sql, index):
     log = open_log(str(tmp_path / "p.db"))
     plan = " ".join(str(r) for r in log.query("EXPLAIN QUERY PLAN " + sql))
     assert index in plan, plan
+
+
+def test_retraining_reads_served_records_with_outcomes_joined_as_monitoring_joins_them(
+    tmp_path, monkeypatch
+):
+    """`pilotpack retrain` learns from the log: an outcome by request id and one by routing key
+    both label their served record; shadow answers and records without outcome do not count."""
+    from shared.monitoring.retrain import labelled_from_log
+    from shared.usecase import get_use_case
+
+    monkeypatch.setenv("PILOTPACK_PREDICTION_LOG", str(tmp_path / "log.db"))
+    uc = get_use_case("churn")
+    t0 = time.time() - 60
+    with open_log() as log:
+        log.write_predictions(rows(6, use_case=uc.name, start=t0))
+        log.write_predictions(rows(6, use_case=uc.name, variant="shadow", start=t0))
+        log.write_outcomes(
+            [
+                {"use_case": uc.name, "request_id": "r0", "value": 1.0},
+                {"use_case": uc.name, "routing_key": "k3", "value": 0.0},
+            ]
+        )
+    got = labelled_from_log(uc, "1h")
+    assert sorted(got[uc.target].tolist()) == [0.0, 1.0]  # one record per outcome, no shadow
+    assert got["x"].tolist() == [1, 1]  # the raw inputs as logged

@@ -378,17 +378,16 @@ def log_frame(use_case: str, since: str | None = None) -> pd.DataFrame:
     from shared.monitoring.monitor import parse_since
     from shared.predlog import open_log
 
-    log = open_log()
     start = time.time() - parse_since(since) if since else 0.0
-    preds = log.query(
-        "SELECT variant, routing_key, request_id, ts FROM predictions WHERE use_case = ? AND "
-        "ts >= ? AND variant != 'shadow' AND error IS NULL AND routing_key IS NOT NULL",
-        [use_case, start],
-    )
-    outcomes = log.query(
-        "SELECT request_id, routing_key, value FROM outcomes WHERE use_case = ?", [use_case]
-    )
-    log.close()
+    with open_log() as log:
+        preds = log.query(
+            "SELECT variant, routing_key, request_id, ts FROM predictions WHERE use_case = ? AND "
+            "ts >= ? AND variant != 'shadow' AND error IS NULL AND routing_key IS NOT NULL",
+            [use_case, start],
+        )
+        outcomes = log.query(
+            "SELECT request_id, routing_key, value FROM outcomes WHERE use_case = ?", [use_case]
+        )
     if not preds:
         raise ValueError(f"no served predictions of {use_case} with a routing key in the log")
     frame = pd.DataFrame(preds, columns=["group", "unit", "request_id", "time"])

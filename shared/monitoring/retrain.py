@@ -22,23 +22,21 @@ NON_INFERIORITY = {"roc_auc": 0.005, "mae": 0.02}  # AUC points; MAE as a share 
 
 
 def labelled_from_log(uc: Any, since: str) -> pd.DataFrame:
-    """Served records with an outcome joined by request id: raw inputs + the target column."""
+    """Served records (not shadow) with their outcome, raw inputs + the target column; joined
+    as monitoring joins them: by request id, else to the latest prediction of the routing key."""
     import time
 
     from shared.monitoring.monitor import parse_since
     from shared.predlog import open_log
 
-    log = open_log()
-    rows = log.query(
-        "SELECT p.inputs, o.value FROM outcomes o JOIN predictions p "
-        "ON p.request_id = o.request_id AND p.use_case = o.use_case "
-        "AND (o.routing_key IS NULL OR p.routing_key = o.routing_key) "
-        "WHERE o.use_case = ? AND p.ts >= ? AND p.variant != 'shadow' AND p.error IS NULL",
-        [uc.name, time.time() - parse_since(since)],
-    )
-    log.close()
+    with open_log() as log:
+        rows = log.joined_outcomes(
+            uc.name, time.time() - parse_since(since), "p.variant, p.inputs, o.value"
+        )
     records = []
-    for text, value in rows:
+    for variant, text, value in rows:
+        if variant == "shadow":  # shadow answers were never served
+            continue
         rec = json.loads(text) if text else None
         if isinstance(rec, dict):
             records.append(rec | {uc.target: value})
