@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # Every registered use case and variant (forks included), read from the registry at run time.
-USE_CASES = $$($(BIN)/python -c "from shared.usecase import registry; print(*registry())")
+USE_CASES = $$($(BIN)/python -c "from shared.core.usecase import registry; print(*registry())")
 
 .PHONY: demo test bench bench-quick serve lint format lock venv clean audit
 

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from shared.benchmark import Server
+    from shared.core.usecase import UseCase
+    from shared.ops.benchmark import Server
     from shared.tasks.base import RunResult
-    from shared.usecase import UseCase
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -78,9 +78,9 @@ def repeated_real_splits(name: str, relative: str, k: int = 3) -> dict[str, Any]
     """`train --repeats k` on a real file, the search cut to its two fixed trials (LightGBM's
     defaults and the configured params) to stay fast: floors are checked on the mean of k
     splits, not on one lucky split."""
-    from shared.io import read_table
+    from shared.core.io import read_table
+    from shared.core.usecase import get_use_case
     from shared.tasks import get_task
-    from shared.usecase import get_use_case
 
     uc = get_use_case(name)
     cfg = uc.load_config(["model.search.trials=2", "gates.n_bootstrap=50"])
@@ -124,7 +124,7 @@ def cli_sets(uc: UseCase, *extra: str) -> list[str]:
 
 def train_fast(uc: UseCase, extra: list[str] | None = None, **kwargs: Any) -> RunResult:
     """One training run with `fast_overrides` (+ `extra`); `train`'s keywords pass through."""
-    from shared.training import train
+    from shared.ops.training import train
 
     overrides = fast_overrides(uc) + (extra or [])
     return train(uc, uc.load_config(overrides), overrides=overrides, **kwargs)
@@ -136,7 +136,7 @@ _TRAINED: dict[str, RunResult] = {}
 def trained_model(name: str) -> RunResult:
     """A fast, tracked and stored run of one use case that passed its gates; trained on the
     first call in this process, the same result afterwards (tests/ and usecases/ share it)."""
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
 
     if name not in _TRAINED:
         result = train_fast(get_use_case(name))
@@ -156,8 +156,8 @@ def serving(
 ) -> Iterator[Server]:
     """A real `bentoml serve target` with the `trained_model` of each named use case pinned
     (and `env` on top, e.g. authentication on)."""
-    from shared.benchmark import Server
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
+    from shared.ops.benchmark import Server
 
     env = dict(env or {})
     for name in names:
@@ -168,7 +168,7 @@ def serving(
 
 def onnx_scorer(uc: UseCase) -> Callable[[pd.DataFrame], np.ndarray]:
     """Train fast (untracked); raw frame -> the task's output from the exported ONNX graph."""
-    from shared.onnx_export import make_feed, session
+    from shared.core.onnx_export import make_feed, session
     from shared.tasks import get_task
 
     task = get_task(uc.task)
@@ -199,7 +199,7 @@ def serve() -> Callable[..., Any]:
     its session model pinned; use it from a module-scoped fixture to start one per module."""
 
     def start(name: str, timeout: float = 120, env: dict[str, str] | None = None) -> Any:
-        from shared.usecase import get_use_case
+        from shared.core.usecase import get_use_case
 
         return serving(get_use_case(name).service, [name], timeout, env)
 

@@ -43,7 +43,7 @@ def require_postgres() -> Path:
 def postgres_cluster() -> Iterator[str]:
     """Start a new cluster (trust auth, loopback only, fsync off) and yield its URL; stop it
     and delete its files on exit."""
-    from shared.benchmark import free_port
+    from shared.ops.benchmark import free_port
 
     bins = require_postgres()
     # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.

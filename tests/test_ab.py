@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import norm
 from typer.testing import CliRunner
 
-from shared.monitoring.ab import (
+from shared.ops.monitoring.ab import (
     analyze_frame,
     decide,
     msprt_lambda,
@@ -151,7 +151,7 @@ def test_a_ten_percent_lift_is_found_at_about_the_planned_power():
 
 
 def test_cli_plan_and_analyze(tmp_path):
-    from shared.cli import app
+    from shared.app.cli import app
 
     runner = CliRunner()
     plan_file = tmp_path / "plan.json"

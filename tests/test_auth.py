@@ -1,4 +1,4 @@
-"""Authentication, scopes and the rate limit (shared/auth.py) through a real `bentoml serve` of
+"""Authentication, scopes and the rate limit (shared/serve/auth.py) through a real `bentoml serve` of
 churn and of demand_forecasting: every route of their OpenAPI documents without a key, with the
 wrong scope and with the right one; rotation and revocation by rewriting the keys file the
 services re-read (with the `pilotpack auth` commands); JWTs signed by a real RSA key; hostile
@@ -20,9 +20,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared import auth
+from shared.serve import auth
+from shared.core.usecase import get_use_case
 from shared.tasks import get_task
-from shared.usecase import get_use_case
 
 CHURN = get_use_case("churn")
 FORECAST = get_use_case("demand_forecasting")

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
+from shared.app.cli import app
 from tests.conftest import pinned
 
 
 @pytest.fixture(scope="module")
 def churn_model(trained):
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
 
     uc = get_use_case("churn")
     return uc, trained("churn")
@@ -43,7 +43,7 @@ def run(*args: str) -> tuple[int, str]:
 def test_score_csv_with_rejects(churn_model, records, tmp_path, monkeypatch):
     from pydantic import TypeAdapter
 
-    from shared.serving import RecordPredictor, request_model
+    from shared.serve.factory import RecordPredictor, request_model
 
     uc, result = churn_model
     for k, v in pinned(uc, result.bento_tag).items():

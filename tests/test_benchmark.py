@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from shared.benchmark import keyed_payloads, routing_keys
-from shared.serving import request_model
+from shared.core.usecase import registry
+from shared.ops.benchmark import keyed_payloads, routing_keys
+from shared.serve.factory import request_model
 from shared.tasks import get_task
-from shared.usecase import registry
 
 RECORD_USE_CASES = [n for n, uc in registry().items() if uc.task != "forecast"]
 

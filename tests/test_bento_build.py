@@ -1,6 +1,6 @@
 """A built Bento carries its models: built from the test store, exported, imported into an
 empty BENTOML_HOME, served with no registry, it scores; a missing model stops `bentoml serve`
-at once with the command that trains it (shared/bento_build.py)."""
+at once with the command that trains it (shared/serve/bento.py)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.benchmark import Server
+from shared.core.usecase import get_use_case, registry
+from shared.ops.benchmark import Server
 from shared.tasks import get_task
-from shared.usecase import get_use_case, registry
 from tests.conftest import pinned, trained_model
 
 pytestmark = pytest.mark.serve

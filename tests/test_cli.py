@@ -11,9 +11,9 @@ from pathlib import Path
 import bentoml
 from mlflow import MlflowClient
 
-from shared.cli import first_question
-from shared.tracking import tracking_uri
-from shared.usecase import get_use_case, registry
+from shared.app.cli import first_question
+from shared.core.tracking import tracking_uri
+from shared.core.usecase import get_use_case, registry
 from tests.conftest import cli_sets
 
 UC = get_use_case("churn")
@@ -21,7 +21,7 @@ UC = get_use_case("churn")
 
 def pilotpack(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "shared.app.cli", *args], capture_output=True, text=True, timeout=300
     )
 
 
@@ -49,7 +49,7 @@ def _one_clear_line(r: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_help_imports_no_heavy_library():
-    code = "import sys, shared.cli; heavy = {'mlflow', 'sklearn', 'skl2onnx', 'bentoml', 'pandas'} & set(sys.modules); print(sorted(heavy))"
+    code = "import sys, shared.app.cli; heavy = {'mlflow', 'sklearn', 'skl2onnx', 'bentoml', 'pandas'} & set(sys.modules); print(sorted(heavy))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert "train" in pilotpack("--help").stdout
@@ -163,7 +163,7 @@ def test_bench_before_any_training_says_train_first_in_one_line(tmp_path):
     assert MlflowClient(uri).search_registered_models() == []  # creates the empty registry
     env = os.environ | {"BENTOML_HOME": str(tmp_path / "bentoml"), "MLFLOW_TRACKING_URI": uri}
     r = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "bench", "churn", "--quick"],
+        [sys.executable, "-m", "shared.app.cli", "bench", "churn", "--quick"],
         capture_output=True,
         text=True,
         timeout=300,

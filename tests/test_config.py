@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from shared.config import apply_overrides, config_hash, parse_override
-from shared.usecase import get_use_case
+from shared.core.config import apply_overrides, config_hash, parse_override
+from shared.core.usecase import get_use_case
 
 
 def test_parse_override_reads_yaml_values():

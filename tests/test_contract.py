@@ -1,14 +1,14 @@
 """One contract suite over every registered use case and variant, whatever its task (like
 scikit-learn's `parametrize_with_checks`): each task lists its checks
-(`Task.contract_checks(uc)`, see shared/contract.py), and a fork's folder is checked by
+(`Task.contract_checks(uc)`, see shared/tasks/contract.py), and a fork's folder is checked by
 existing."""
 
 from __future__ import annotations
 
 import pytest
 
+from shared.core.usecase import registry
 from shared.tasks import get_task
-from shared.usecase import registry
 
 CASES = [
     (uc, check) for uc in registry().values() for check in get_task(uc.task).contract_checks(uc)

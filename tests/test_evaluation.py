@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from shared import evaluation as ev
+from shared.core import evaluation as ev
 
 
 def test_best_threshold_maximises_profit_worked_by_hand():

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.forecast import features as ff
-from shared.forecast.backtest import (
+from shared.core.onnx_export import make_feed, session, to_onnx
+from shared.tasks.forecast import features as ff
+from shared.tasks.forecast.backtest import (
     WindowForecasts,
     add_ensemble,
     backtest_cutoffs,
@@ -15,18 +16,17 @@ from shared.forecast.backtest import (
     model_rows,
     reference_baseline,
 )
-from shared.forecast.baselines import baseline_forecasts
-from shared.forecast.config import ForecastPipelineConfig, GlobalModelParams
-from shared.forecast.model import (
+from shared.tasks.forecast.baselines import baseline_forecasts
+from shared.tasks.forecast.config import ForecastPipelineConfig, GlobalModelParams
+from shared.tasks.forecast.model import (
     combine,
     feature_frame,
     make_global_regressor,
     training_origins,
     training_set,
 )
-from shared.forecast.panel import build_panel, to_long
-from shared.forecast.windows import panel_windows
-from shared.onnx_export import make_feed, session, to_onnx
+from shared.tasks.forecast.panel import build_panel, to_long
+from shared.tasks.forecast.windows import panel_windows
 
 NAMES = ("step", "lag_1", "mean_4", "last_year", "holiday")
 
@@ -118,7 +118,7 @@ def test_a_season_shorter_than_the_horizon_reads_whole_past_seasons_only():
     # steps 1..7 target days 29..35 -> days 22..28; steps 8..14 target 36..42 -> also 22..28
     assert f[0].tolist() == list(range(22, 29)) * 2
     assert (f <= 28).all()  # never a value after the origin
-    from shared.forecast.calendar import seasonal_lag
+    from shared.tasks.forecast.calendar import seasonal_lag
 
     assert seasonal_lag(14, 7).tolist() == [7] * 7 + [14] * 7
     assert seasonal_lag(8, 52).tolist() == [52] * 8  # season >= horizon: as before
@@ -126,7 +126,7 @@ def test_a_season_shorter_than_the_horizon_reads_whole_past_seasons_only():
     cfg = ForecastPipelineConfig(
         backtest={"horizon": 14, "season": 7}, model={"history_length": 28}
     )
-    from shared.forecast.baselines import stat_forecasts
+    from shared.tasks.forecast.baselines import stat_forecasts
 
     sn = stat_forecasts(y, 14, cfg.baselines, 7, ["seasonal_naive"])["seasonal_naive"]
     np.testing.assert_array_equal(sn, f)

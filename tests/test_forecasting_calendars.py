@@ -14,16 +14,16 @@ import pytest
 import yaml
 from pandera.typing import Series
 
-from shared.config import Strict
-from shared.forecast import features as ff
-from shared.forecast.backtest import make_panel
-from shared.forecast.calendar import Calendar, off_grid, shift
-from shared.forecast.model import make_global_regressor
-from shared.forecast.predictor import check_history, regular_history
-from shared.forecast.windows import Windows, history_windows
+from shared.core.config import Strict
+from shared.core.usecase import UseCase
+from shared.ops.training import train
 from shared.tasks import get_task
-from shared.training import train
-from shared.usecase import UseCase
+from shared.tasks.forecast import features as ff
+from shared.tasks.forecast.backtest import make_panel
+from shared.tasks.forecast.calendar import Calendar, off_grid, shift
+from shared.tasks.forecast.model import make_global_regressor
+from shared.tasks.forecast.predictor import check_history, regular_history
+from shared.tasks.forecast.windows import Windows, history_windows
 
 NAMES = (
     "step", "lag_1", "mean_7", "mean_28", "same_period_last_season", "holiday", "day_of_week",

@@ -1,5 +1,5 @@
 """The contract every forecasting use case meets, forks included: each check of the forecast
-task (shared/forecast/contract.py) on each folder the registry discovers with task="forecast".
+task (shared/tasks/forecast/contract.py) on each folder the registry discovers with task="forecast".
 tests/test_contract.py runs the same checks with every other task's; this file keeps the
 forecasting suite self-contained (`pytest tests/test_forecasting_*.py`)."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from shared.core.usecase import registry
 from shared.tasks import get_task
-from shared.usecase import registry
 
 FORECASTERS = [uc for uc in registry().values() if uc.task == "forecast"]
 CHECKS = get_task("forecast").contract_checks(FORECASTERS[0] if FORECASTERS else None)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from shared.forecast.intervals import backtest_coverage, conformal_quantiles, interval_bounds
+from shared.tasks.forecast.intervals import backtest_coverage, conformal_quantiles, interval_bounds
 
 
 def test_conformal_quantile_by_hand():

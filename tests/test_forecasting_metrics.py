@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from shared.forecast.metrics import (
+from shared.tasks.forecast.metrics import (
     bias,
     forecast_metrics,
     mase,

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.forecast.panel import build_panel, to_long
-from shared.forecast.windows import panel_targets, panel_windows, series_scale
+from shared.tasks.forecast.panel import build_panel, to_long
+from shared.tasks.forecast.windows import panel_targets, panel_windows, series_scale
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from shared.config import FairnessConfig
+from shared.core.config import FairnessConfig
 
 # --------------------------------------------------------------------------- fairness
 
@@ -26,7 +26,7 @@ def test_fairness_by_group_worked_by_hand():
     cfg = FairnessConfig(
         min_group_size=1, max_demographic_parity_difference=0.3, max_equalized_odds_difference=0.4
     )
-    from shared.governance.fairness import assess_fairness
+    from shared.ops.governance.fairness import assess_fairness
 
     out = assess_fairness(raw, ["sex"], y, score, 0.5, cfg)
     e = out["by_column"]["sex"]
@@ -47,7 +47,7 @@ def test_fairness_by_group_worked_by_hand():
 
 
 def test_numeric_sensitive_column_is_banded():
-    from shared.governance.fairness import groups_of
+    from shared.ops.governance.fairness import groups_of
 
     ages = pd.Series(np.arange(18, 90), name="Age")
     bands = groups_of(ages, FairnessConfig(bands={"Age": [30, 50, 65]}))
@@ -57,7 +57,7 @@ def test_numeric_sensitive_column_is_banded():
 
 def test_fail_mode_turns_a_fairness_breach_into_a_failed_gate(trained):
     """The same run's fairness figures, judged under `gate: fail` with a zero tolerance."""
-    from shared.governance.fairness import assess_fairness
+    from shared.ops.governance.fairness import assess_fairness
 
     result = trained("churn")
     curves = result.governance.curves
@@ -81,10 +81,10 @@ def test_fail_mode_turns_a_fairness_breach_into_a_failed_gate(trained):
 @pytest.mark.parametrize("kind", ["lightgbm", "logistic"])
 def test_contributions_add_up_to_the_models_log_odds(kind):
     """TreeSHAP / linear contributions by model input + base value = decision_function, 1e-6."""
-    from shared.config import LightGBMParams, LogisticParams
-    from shared.governance.explain import Explainer, explainer_files
+    from shared.core.config import LightGBMParams, LogisticParams
+    from shared.core.usecase import get_use_case
+    from shared.serve.explain import Explainer, explainer_files
     from shared.tasks.tabular import model_inputs
-    from shared.usecase import get_use_case
 
     uc = get_use_case("churn")
     raw = uc.make_synthetic(1500, 3)
@@ -108,8 +108,8 @@ def test_contributions_add_up_to_the_models_log_odds(kind):
 def test_card_report_and_explainer_are_logged_and_stored(trained):
     import mlflow
 
-    from shared.store import load_model
-    from shared.tracking import tracking_uri
+    from shared.core.store import load_model
+    from shared.core.tracking import tracking_uri
 
     result = trained("churn")
     stored = load_model(result.bento_tag)
@@ -138,8 +138,8 @@ def test_card_report_and_explainer_are_logged_and_stored(trained):
 
 
 def test_sensitive_inputs_need_a_declaration():
-    from shared.governance.columns import undeclared_sensitive_inputs
-    from shared.usecase import get_use_case
+    from shared.core.columns import undeclared_sensitive_inputs
+    from shared.core.usecase import get_use_case
 
     lead = get_use_case("lead_scoring")
     assert undeclared_sensitive_inputs(lead, lead.load_config()) == []  # Country is declared
@@ -155,9 +155,9 @@ def test_sensitive_inputs_need_a_declaration():
 def test_registry_lists_every_format_and_refuses_an_undeclared_owner(trained, tmp_path):
     from typer.testing import CliRunner
 
-    from shared.cli import app
-    from shared.governance.registry import Undeclared, entries
-    from shared.usecase import get_use_case
+    from shared.app.cli import app
+    from shared.core.usecase import get_use_case
+    from shared.ops.governance.registry import Undeclared, entries
 
     trained("churn")
     runner = CliRunner()

@@ -8,12 +8,12 @@ import httpx
 import numpy as np
 import pytest
 
-from shared.governance.explain import EXPLAIN_ROUTE, explain_records
-from shared.services import service_for
-from shared.serving import RecordPredictor, records_to_columns
-from shared.store import load_model
+from shared.core.store import load_model
+from shared.core.usecase import get_use_case
+from shared.serve.explain import EXPLAIN_ROUTE, explain_records
+from shared.serve.factory import RecordPredictor, records_to_columns
+from shared.serve.services import service_for
 from shared.tasks import get_task
-from shared.usecase import get_use_case
 
 
 def _records(uc, n: int = 5):

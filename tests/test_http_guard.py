@@ -1,7 +1,7 @@
-"""Hostile input never gets a 5xx: the guard (shared/http_guard.py) and strict request models,
+"""Hostile input never gets a 5xx: the guard (shared/serve/guard.py) and strict request models,
 through a real `bentoml serve` of churn and demand_forecasting; then schemathesis (every check)
 against each service's own /docs.json, and property-based bodies from the schema (hypothesis).
-Authentication is on (shared/auth.py): every request carries a valid API key, as in production."""
+Authentication is on (shared/serve/auth.py): every request carries a valid API key, as in production."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.auth import key_entry, new_key
-from shared.http_guard import _normalise as normalise
-from shared.http_guard import fix_openapi, is_json, largest_body
+from shared.core.usecase import get_use_case, registry
+from shared.serve.auth import key_entry, new_key
+from shared.serve.guard import _normalise as normalise
+from shared.serve.guard import fix_openapi, is_json, largest_body
 from shared.tasks import get_task
-from shared.usecase import get_use_case, registry
 from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
@@ -306,7 +306,7 @@ def test_forecast_numbers_and_flags_are_strict(forecast):
 # --------------------------------------------------------------------------- schemathesis
 
 
-ROOT_SERVICE = "shared.service:PilotPack"
+ROOT_SERVICE = "shared.serve.root:PilotPack"
 
 
 @contextmanager

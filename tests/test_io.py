@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from shared.config import DataConfig
-from shared.io import ReaderConfig, read_table
+from shared.core.config import DataConfig
+from shared.core.io import ReaderConfig, read_table
 from tests.conftest import real_data
 
 CMAPSS_NAMES = (

@@ -23,7 +23,7 @@ from tests.postgres import create_database, postgres_cluster
 
 @pytest.fixture(scope="module")
 def mlflow_server():
-    from shared.benchmark import free_port
+    from shared.ops.benchmark import free_port
 
     with postgres_cluster() as cluster:
         backend = create_database(cluster, "mlflow").replace(
@@ -80,11 +80,11 @@ def scenario(artifacts_dir: str, tmp: str) -> None:
     from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
 
-    from shared import serving
-    from shared.batch import score_file
-    from shared.store import load_model, save_model
-    from shared.tracking import CHALLENGER, CHAMPION, PREVIOUS, promote, rollback
-    from shared.usecase import get_use_case
+    from shared.serve import factory as serving
+    from shared.core.store import load_model, save_model
+    from shared.core.tracking import CHALLENGER, CHAMPION, PREVIOUS, promote, rollback
+    from shared.core.usecase import get_use_case
+    from shared.ops.batch import score_file
 
     url, artifacts, tmp_path = os.environ["MLFLOW_TRACKING_URI"], Path(artifacts_dir), Path(tmp)
     uc = get_use_case("churn")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.calibration import Calibrator, Combined, choose_calibrator, fit_calibrator, logit
-from shared.config import LightGBMParams, LogisticParams, RidgeParams, SearchConfig
-from shared.models import make_tabular_classifier, make_tabular_regressor
-from shared.onnx_export import features_frame, make_feed, session, to_onnx
+from shared.core.calibration import Calibrator, Combined, choose_calibrator, fit_calibrator, logit
+from shared.core.config import LightGBMParams, LogisticParams, RidgeParams, SearchConfig
+from shared.core.models import make_tabular_classifier, make_tabular_regressor
+from shared.core.onnx_export import features_frame, make_feed, session, to_onnx
 
 NUM, CAT = ["a", "b"], ["c"]
 
@@ -84,8 +84,8 @@ def test_calibration_is_applied_only_when_it_helps_out_of_fold():
 
 
 def test_search_never_loses_to_lightgbm_defaults_on_its_folds():
-    from shared.search import DEFAULTS, search_lightgbm
-    from shared.splits import cv_folds
+    from shared.core.search import DEFAULTS, search_lightgbm
+    from shared.core.splits import cv_folds
 
     X, y = _data(1200, seed=3)
     design = make_tabular_classifier(DEFAULTS, NUM, CAT).named_steps["features"].fit_transform(X)
@@ -100,7 +100,7 @@ def test_search_never_loses_to_lightgbm_defaults_on_its_folds():
 
 
 def test_explanations_of_a_calibrated_blend_add_up_to_its_log_odds(fitted):
-    from shared.governance.explain import Explainer, explainer_files
+    from shared.serve.explain import Explainer, explainer_files
 
     X, y, parts = fitted
     model = Combined(parts, [0.5, 0.5], Calibrator("platt", 0.8, -0.2))
@@ -134,8 +134,8 @@ def test_repeated_splits_are_summarised_with_the_paired_difference():
 
 
 def test_train_repeats_on_a_use_case_reports_every_candidate():
+    from shared.core.usecase import get_use_case
     from shared.tasks import get_task
-    from shared.usecase import get_use_case
     from tests.conftest import fast_overrides
 
     uc = get_use_case("churn")
@@ -154,7 +154,7 @@ def test_train_repeats_on_a_use_case_reports_every_candidate():
 def test_every_classifier_config_calibrates_inside_the_parity_checked_graph(name):
     """Each classifier's config lists a calibrator: the run tries it on validation and, when it
     wins out of fold, puts it in the ONNX graph that the parity check scores (test above)."""
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
 
     uc = get_use_case(name)
     assert uc.task in {"binary", "binary_sequence"}
@@ -162,8 +162,8 @@ def test_every_classifier_config_calibrates_inside_the_parity_checked_graph(name
 
 
 def test_the_report_names_the_calibrator_its_scores_and_the_profit_it_moved():
+    from shared.core.usecase import get_use_case
     from shared.tasks import get_task
-    from shared.usecase import get_use_case
     from tests.conftest import train_fast
 
     uc = get_use_case("churn")

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from shared.monitoring.forecast_drift import (
+from shared.core.monitoring_config import MonitoringConfig
+from shared.tasks.forecast.drift import (
     SERIES,
     accuracy,
     judged,
@@ -21,7 +22,6 @@ from shared.monitoring.forecast_drift import (
     series_features,
     series_reference,
 )
-from shared.monitoring.settings import MonitoringConfig
 
 NAME = "demand_forecasting"
 SEASON = 52
@@ -29,8 +29,8 @@ CFG = MonitoringConfig()
 
 
 def _panel(raw: pd.DataFrame):  # noqa: ANN202
-    from shared.forecast.backtest import make_panel
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
+    from shared.tasks.forecast.backtest import make_panel
 
     uc = get_use_case(NAME)
     return make_panel(uc, raw, uc.load_config())
@@ -42,7 +42,7 @@ def _features(raw: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _synthetic(seed: int = 42) -> pd.DataFrame:
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
 
     return get_use_case(NAME).make_synthetic(60, 156, seed)
 
@@ -136,7 +136,7 @@ def pinned(forecaster, monkeypatch, tmp_path):
 
 
 def test_training_stores_the_series_reference_and_backtest_steps(pinned):
-    from shared.store import PROFILE_FILE, load_model
+    from shared.core.store import PROFILE_FILE, load_model
 
     profile = json.loads((load_model(pinned.bento_tag).path / PROFILE_FILE).read_text())
     block = profile[SERIES]
@@ -148,7 +148,7 @@ def test_training_stores_the_series_reference_and_backtest_steps(pinned):
 
 
 def test_monitor_on_a_file_exits_by_alert_and_writes_json(pinned, tmp_path):
-    from shared.cli import app
+    from shared.app.cli import app
 
     raw = _synthetic()  # the training history itself: no drift, the model knows these weeks
     (tmp_path / "same.csv").write_text(raw.to_csv(index=False))
@@ -189,11 +189,11 @@ def test_monitor_on_a_file_exits_by_alert_and_writes_json(pinned, tmp_path):
 
 
 def test_monitor_reads_forecasts_and_outcomes_from_the_log(pinned, tmp_path):
-    from shared.cli import app
-    from shared.forecast.predictor import ForecastPredictor, forecast_histories
-    from shared.predlog import open_log
-    from shared.store import load_model
-    from shared.usecase import get_use_case
+    from shared.app.cli import app
+    from shared.core.store import load_model
+    from shared.core.usecase import get_use_case
+    from shared.serve.predlog import open_log
+    from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 
     uc = get_use_case(NAME)
     raw = _synthetic().sort_values(["Store", "Dept", "Date"])

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from shared.monitoring.drift import (
+from shared.core.drift import (
     EPSILON,
     SAMPLE_FILE,
     CategoricalBins,
@@ -21,8 +21,8 @@ from shared.monitoring.drift import (
     psi_from_shares,
     psi_samples,
 )
-from shared.monitoring.live import LiveWindow
-from shared.monitoring.settings import MonitoringConfig
+from shared.core.monitoring_config import MonitoringConfig
+from shared.serve.live import LiveWindow
 
 UNIFORM_DECILES = [i / 10 for i in range(11)]
 
@@ -177,7 +177,7 @@ def drifted(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_training_stores_a_parquet_reference_sample(churn):
-    from shared.store import load_model
+    from shared.core.store import load_model
 
     stored = load_model(churn.bento_tag)
     sample = pd.read_parquet(stored.path / SAMPLE_FILE)
@@ -186,8 +186,8 @@ def test_training_stores_a_parquet_reference_sample(churn):
 
 
 def test_monitor_on_a_file_prints_the_table_writes_json_and_exits_by_alert(pinned_churn, tmp_path):
-    from shared.cli import app
-    from shared.usecase import get_use_case
+    from shared.app.cli import app
+    from shared.core.usecase import get_use_case
 
     uc = get_use_case("churn")
     raw = uc.make_synthetic(1500, 11)
@@ -220,11 +220,11 @@ def test_monitor_on_a_file_prints_the_table_writes_json_and_exits_by_alert(pinne
 
 
 def test_monitor_reads_the_prediction_log_and_outcomes(pinned_churn, tmp_path):
-    from shared.cli import app
-    from shared.predlog import open_log
-    from shared.serving import RecordPredictor
-    from shared.store import load_model
-    from shared.usecase import get_use_case
+    from shared.app.cli import app
+    from shared.core.store import load_model
+    from shared.core.usecase import get_use_case
+    from shared.serve.factory import RecordPredictor
+    from shared.serve.predlog import open_log
 
     uc = get_use_case("churn")
     cfg = uc.load_config()
@@ -256,7 +256,7 @@ def test_monitor_reads_the_prediction_log_and_outcomes(pinned_churn, tmp_path):
 
 
 def test_retrain_compares_paired_on_the_same_rows():
-    from shared.monitoring.retrain import paired_difference
+    from shared.ops.monitoring.retrain import paired_difference
 
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, 800).astype(float)

@@ -118,7 +118,7 @@ def _fleet_file(path: Path) -> Path:
 
 def _pilotpack(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "shared.app.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -164,7 +164,7 @@ def fork(request, tmp_path):
         yield name, request.param, args[args.index("--data") + 1]
     finally:
         shutil.rmtree(ROOT / "usecases" / name, ignore_errors=True)
-        from shared.usecase import registry
+        from shared.core.usecase import registry
 
         registry.cache_clear()  # the fork is gone: later tests see the registry without it
         shutil.rmtree(Path(os.environ["PILOTPACK_HOME"]) / "reports" / name, ignore_errors=True)
@@ -172,9 +172,9 @@ def fork(request, tmp_path):
 
 @pytest.mark.serve
 def test_new_fork_trains_passes_the_contract_and_serves(fork):
-    from shared.benchmark import Server
+    from shared.core.usecase import registry
+    from shared.ops.benchmark import Server
     from shared.tasks import get_task
-    from shared.usecase import registry
 
     name, task, data = fork
     registry.cache_clear()

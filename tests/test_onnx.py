@@ -1,6 +1,6 @@
 import numpy as np
 
-from shared.onnx_export import parity
+from shared.core.onnx_export import parity
 
 
 def test_parity_names_the_rows_that_differ():

@@ -54,7 +54,7 @@ def test_threshold_kpi_figures_follow_the_kpi_names():
     """Drawn only for `expected_cost_<unit>` and `..._per_1000_...` KPIs, one figure each."""
     from types import SimpleNamespace
 
-    from shared.governance.html_report import threshold_kpi_figures
+    from shared.ops.governance.html_report import threshold_kpi_figures
 
     def kpis(y, p, t, cfg):
         act = p >= t
@@ -85,8 +85,8 @@ def shifted(raw: pd.DataFrame) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def monitored(trained, tmp_path_factory):
     """One `pilotpack monitor` run of the session's maintenance model on a drifted file."""
-    from shared.cli import app
-    from shared.usecase import get_use_case
+    from shared.app.cli import app
+    from shared.core.usecase import get_use_case
 
     result = trained("predictive_maintenance")
     folder = tmp_path_factory.mktemp("monitor")
@@ -104,7 +104,7 @@ def monitored(trained, tmp_path_factory):
 
 
 def test_monitor_writes_a_page_with_drift_bars_and_the_score_distribution(monitored):
-    from shared.monitoring.drift import psi_from_shares
+    from shared.core.drift import psi_from_shares
 
     done, folder = monitored
     assert done.exit_code == 1, done.output  # the drift alerts
@@ -143,7 +143,7 @@ def ab_frame(n: int, c_c: int, c_t: int, times: bool = True) -> pd.DataFrame:
 
 
 def test_ab_analyze_writes_a_page_with_rates_and_lift_by_week(tmp_path):
-    from shared.cli import app
+    from shared.app.cli import app
 
     data, out = tmp_path / "ab.csv", tmp_path / "ab" / "analysis.json"
     ab_frame(4000, 400, 480).to_csv(data, index=False)

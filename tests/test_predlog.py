@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shared.predlog import PREDICTION_COLUMNS, PredictionLog, SqliteLog, open_log
+from shared.serve.predlog import PREDICTION_COLUMNS, PredictionLog, SqliteLog, open_log
 
 
 def rows(n: int, use_case: str = "uc", variant: str = "champion", start: float | None = None,
@@ -70,8 +70,8 @@ def test_sqlite_log_round_trip(tmp_path):
 
 
 def test_default_location_is_the_project_and_env_overrides(tmp_path, monkeypatch):
-    from shared.paths import project_root
-    from shared.predlog import log_location
+    from shared.core.paths import project_root
+    from shared.serve.predlog import log_location
 
     monkeypatch.delenv("PILOTPACK_PREDICTION_LOG", raising=False)
     assert Path(log_location()) == project_root() / "predictions.db"
@@ -142,8 +142,8 @@ def test_retraining_reads_served_records_with_outcomes_joined_as_monitoring_join
 ):
     """`pilotpack retrain` learns from the log: an outcome by request id and one by routing key
     both label their served record; shadow answers and records without outcome do not count."""
-    from shared.monitoring.retrain import labelled_from_log
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
+    from shared.ops.monitoring.retrain import labelled_from_log
 
     monkeypatch.setenv("PILOTPACK_PREDICTION_LOG", str(tmp_path / "log.db"))
     uc = get_use_case("churn")

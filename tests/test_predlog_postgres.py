@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.predlog import PostgresLog, open_log
+from shared.serve.predlog import PostgresLog, open_log
 from tests.postgres import postgres_cluster
 from tests.test_predlog import check_log, rows, write_from_processes
 
@@ -38,7 +38,7 @@ def test_the_cli_exports_from_postgres(postgres, tmp_path, monkeypatch):
     import pandas as pd
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.app.cli import app
 
     log = open_log(postgres)
     log.write_predictions(rows(7, use_case="churn", prefix="pg-"))

@@ -1,4 +1,4 @@
-"""Personal data in the prediction log (shared/privacy.py), on both backends: a real `bentoml
+"""Personal data in the prediction log (shared/serve/privacy.py), on both backends: a real `bentoml
 serve` of churn writes its log to SQLite, then to a throwaway PostgreSQL; the stored log is
 scanned for the raw customer ids; outcomes sent by customer id still join; `pilotpack privacy
 export|erase` return and delete one customer, in the log and in the Parquet file `pilotpack
@@ -17,10 +17,10 @@ import httpx
 import pandas as pd
 import pytest
 
-from shared.predlog import open_log
-from shared.privacy import audit_path, make_policy, pseudonym
+from shared.core.usecase import get_use_case
+from shared.serve.predlog import open_log
+from shared.serve.privacy import audit_path, make_policy, pseudonym
 from shared.tasks import get_task
-from shared.usecase import get_use_case
 from tests.postgres import create_database, postgres_cluster
 
 CHURN = get_use_case("churn")
@@ -215,8 +215,8 @@ def test_prune_keeps_each_use_case_for_its_configured_retention(tmp_path):
 
 
 def test_the_registry_and_the_model_card_say_what_personal_data_is_processed():
-    from shared.governance.card import card_markdown
-    from shared.governance.registry import entries
+    from shared.ops.governance.card import card_markdown
+    from shared.ops.governance.registry import entries
 
     row = entries([LEADS])[0]
     assert row["log_hashed_identifiers"] == ["Prospect ID", "Lead Number"]

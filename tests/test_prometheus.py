@@ -31,8 +31,8 @@ def tool(name: str) -> str:
 
 
 def test_committed_rules_and_dashboards_match_the_configs():
-    from shared.monitoring.generate import PROMETHEUS_YML, files_for
-    from shared.usecase import get_use_case, registry
+    from shared.core.usecase import get_use_case, registry
+    from shared.ops.monitoring.generate import PROMETHEUS_YML, files_for
 
     committed = sorted(p.stem for p in (MONITORING / "rules").glob("*.yml"))
     assert {"churn", "lead_scoring", "predictive_maintenance", "demand_forecasting"} <= set(
@@ -89,9 +89,9 @@ def test_a_wrong_threshold_fails_its_promtool_test(tmp_path):
 
 @pytest.mark.serve
 def test_real_prometheus_sees_the_psi_alert_fire_and_runs_every_dashboard_query(trained, tmp_path):
-    from shared.benchmark import Server, free_port
-    from shared.monitoring.generate import dashboard_queries, write_all
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
+    from shared.ops.benchmark import Server, free_port
+    from shared.ops.monitoring.generate import dashboard_queries, write_all
 
     prometheus = tool("prometheus")
     uc = get_use_case("churn")

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.config import RolloutConfig
-from shared.rollout import (
+from shared.core.config import RolloutConfig
+from shared.ops.rollout import (
     RolloutState,
     Windows,
     bucket,
@@ -27,7 +27,7 @@ KEYS = [f"customer-{i}" for i in range(5000)]
 SALT = "a1b2c3d4e5f60718"
 
 _BUCKETS = (
-    "import json, sys; from shared.rollout import bucket; "
+    "import json, sys; from shared.ops.rollout import bucket; "
     "keys = json.load(sys.stdin); print(json.dumps([bucket(sys.argv[1], k) for k in keys]))"
 )
 

@@ -19,14 +19,14 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from shared import rollout as ro
-from shared.benchmark import Server
-from shared.predlog import open_log
-from shared.privacy import pseudonym
-from shared.store import load_model, save_model
+from shared.ops import rollout as ro
+from shared.core.store import load_model, save_model
+from shared.core.tracking import CHAMPION, PREVIOUS, mlflow_client, model_aliases
+from shared.core.usecase import get_use_case
+from shared.ops.benchmark import Server
+from shared.serve.predlog import open_log
+from shared.serve.privacy import pseudonym
 from shared.tasks import get_task
-from shared.tracking import CHAMPION, PREVIOUS, mlflow_client, model_aliases
-from shared.usecase import get_use_case
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("churn")
@@ -273,7 +273,7 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
 def test_promote_and_rollback_move_the_aliases_and_record_who_when_why(server, champion):
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from shared.app.cli import app
 
     version = new_version(champion)
     cli = CliRunner()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.services import service_for
+from shared.core.usecase import registry
+from shared.serve.services import service_for
 from shared.tasks import get_task
-from shared.usecase import registry
 from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
@@ -17,7 +17,7 @@ NAMES = list(registry())
 
 @pytest.fixture(scope="module")
 def root():
-    with serving("shared.service:PilotPack", NAMES, timeout=180) as server:
+    with serving("shared.serve.root:PilotPack", NAMES, timeout=180) as server:
         yield server
 
 

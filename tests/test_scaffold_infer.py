@@ -21,8 +21,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shared.scaffold.infer import FileSpec, infer_spec, schema_source, spec_from_json, spec_to_json
-from shared.scaffold.synth import make_synthetic_from_spec
+from shared.app.scaffold.infer import (
+    FileSpec,
+    infer_spec,
+    schema_source,
+    spec_from_json,
+    spec_to_json,
+)
+from shared.app.scaffold.synth import make_synthetic_from_spec
 from tests.conftest import real_data
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
+from shared.app.cli import app
 from tests.conftest import pinned
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository (PILOTPACK_HOME is a temp folder)
@@ -34,7 +34,7 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_score_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch):
-    from shared.usecase import get_use_case
+    from shared.core.usecase import get_use_case
 
     uc = get_use_case("churn")
     for k, v in pinned(uc, trained("churn").bento_tag).items():
@@ -61,8 +61,8 @@ def test_score_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch):
 
 
 def test_forecast_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch):
+    from shared.core.usecase import get_use_case
     from shared.tasks import get_task
-    from shared.usecase import get_use_case
 
     uc = get_use_case("demand_forecasting")
     for k, v in pinned(uc, trained("demand_forecasting").bento_tag).items():
@@ -88,12 +88,12 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch):
     independent, so a cluster's partitioning can never show in the results."""
     import numpy as np
 
-    from shared.forecast.backtest import make_panel
-    from shared.forecast.predictor import ForecastPredictor
-    from shared.forecast.windows import panel_windows
-    from shared.scale import LocalEngine, ModelPayload, forecast_windows
+    from shared.core.usecase import get_use_case
+    from shared.ops.scale import LocalEngine, ModelPayload, forecast_windows
     from shared.tasks import get_task
-    from shared.usecase import get_use_case
+    from shared.tasks.forecast.backtest import make_panel
+    from shared.tasks.forecast.predictor import ForecastPredictor
+    from shared.tasks.forecast.windows import panel_windows
 
     uc = get_use_case("demand_forecasting")
     monkeypatch.setenv(*next(iter(pinned(uc, trained(uc.name).bento_tag).items())))
@@ -125,7 +125,7 @@ def test_engine_options_are_checked(tmp_path):
 def test_readme_scaling_figures_are_the_benchmarks():
     """Like mlforecast's re-check of recorded benchmark metrics: the README's table is the
     one `pilotpack bench-scale` rendered from benchmarks/results/scale.json."""
-    from shared.scale import scale_markdown
+    from shared.ops.scale import scale_markdown
 
     result = json.loads((ROOT / "benchmarks" / "results" / "scale.json").read_text())
     readme = (ROOT / "README.md").read_text()

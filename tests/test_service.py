@@ -1,16 +1,16 @@
 """The churn service built by the core's factory, through a real `bentoml serve` subprocess on
-a free loopback port (`bentoml serve shared.services:churn`)."""
+a free loopback port (`bentoml serve shared.serve.services:churn`)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from shared.benchmark import Server
-from shared.services import service_for
-from shared.serving import RecordPredictor
+from shared.core.usecase import get_use_case
+from shared.ops.benchmark import Server
+from shared.serve.factory import RecordPredictor
+from shared.serve.services import service_for
 from shared.tasks import get_task
-from shared.usecase import get_use_case
 from tests.conftest import pinned
 
 pytestmark = pytest.mark.serve
@@ -41,7 +41,7 @@ def _record(**changes: object) -> dict:
 
 
 def test_the_service_is_named_after_the_use_case_and_serves_at_the_task_route():
-    assert UC.service == "shared.services:churn"
+    assert UC.service == "shared.serve.services:churn"
     assert service_for("churn").name == "churn" and TASK.route == "/predict"
 
 

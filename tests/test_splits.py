@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.splits import (
+from shared.core.splits import (
     cv_folds,
     group_split,
     group_time_split,

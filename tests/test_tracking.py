@@ -11,8 +11,8 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from shared.tracking import CHALLENGER, tracking_uri
-from shared.usecase import get_use_case
+from shared.core.tracking import CHALLENGER, tracking_uri
+from shared.core.usecase import get_use_case
 from tests.conftest import train_fast
 
 UC = get_use_case("churn")

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.config import QualityConfig, SliceRule
-from shared.splits import Split
-from shared.usecase import get_use_case
-from shared.validation import (
+from shared.core.config import QualityConfig, SliceRule
+from shared.core.splits import Split
+from shared.core.usecase import get_use_case
+from shared.core.validation import (
     DataValidationError,
     duplicates_across_parts,
     label_rate_by_part,

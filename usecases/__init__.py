@@ -1,1 +1,1 @@
-"""The use cases: one folder each, discovered by shared.usecase.registry()."""
+"""The use cases: one folder each, discovered by shared.core.usecase.registry()."""

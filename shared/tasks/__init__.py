@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from shared.tasks.base import Task
 
 # Modules here that hold shared parts, not a task.
-_NOT_TASKS = {"base", "tabular"}
+_NOT_TASKS = {"base", "tabular", "contract"}
 
 
 @cache
@@ -26,7 +26,9 @@ def tasks() -> dict[str, Task]:
     for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if info.name in _NOT_TASKS:
             continue
-        task = importlib.import_module(f"shared.tasks.{info.name}").TASK
+        # a task family with several modules is a package whose `task` module holds TASK
+        module = f"shared.tasks.{info.name}" + (".task" if info.ispkg else "")
+        task = importlib.import_module(module).TASK
         found[task.name] = task
     return found
 

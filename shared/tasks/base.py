@@ -1,6 +1,6 @@
 """The task protocol, and the result every task's run returns.
 
-One run skeleton (shared/training.py) calls these methods in order for every use case:
+One run skeleton (shared/ops/training.py) calls these methods in order for every use case:
 validate -> fit (split, tune, fit candidates, evaluate, choose) -> export (ONNX + parity) ->
 gates -> MLflow -> model store. A task is one class implementing them, in one file of this
 folder, exposed as `TASK`. Modelled on scikit-learn's estimator API: the same small set of
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from rich.table import Table
 
-    from shared.usecase import UseCase
-    from shared.validation import ValidationReport
+    from shared.core.usecase import UseCase
+    from shared.core.validation import ValidationReport
 
 Log = Callable[[str], None]
 

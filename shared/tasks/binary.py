@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared import evaluation as ev
+from shared.core import evaluation as ev
+from shared.core.usecase import Output, UseCase
 from shared.tasks.base import Export, Fit, RunResult
 from shared.tasks.tabular import (
     Candidate,
@@ -22,7 +23,6 @@ from shared.tasks.tabular import (
     fmt,
     kpi_markdown,
 )
-from shared.usecase import Output, UseCase
 
 
 class BinaryTask(TabularTask):
@@ -41,7 +41,7 @@ class BinaryTask(TabularTask):
         return model.predict_proba(X)[:, 1]
 
     def onnx_output(self, sess: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
-        from shared.onnx_export import onnx_proba
+        from shared.core.onnx_export import onnx_proba
 
         return onnx_proba(sess, feed)
 
@@ -57,7 +57,7 @@ class BinaryTask(TabularTask):
         """Platt / isotonic on the validation part, chosen by out-of-fold log loss there and
         applied inside the model (and so inside its ONNX graph); the expected profit on the
         test part at the validation-optimal threshold, before and after."""
-        from shared.calibration import Combined, choose_calibrator, logit
+        from shared.core.calibration import Combined, choose_calibrator, logit
 
         if not cfg.model.calibration:
             return

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shared.core.usecase import UseCase
 from shared.tasks.binary import BinaryTask
-from shared.usecase import UseCase
 
 
 class BinarySequenceTask(BinaryTask):
     name = "binary_sequence"
 
     def contract_checks(self, uc: UseCase) -> list[Callable[[UseCase], None]]:
-        from shared.contract import HISTORY_CHECKS
+        from shared.tasks.contract import HISTORY_CHECKS
 
         return list(HISTORY_CHECKS)
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.usecase import Output, UseCase
 from shared.tasks.base import Export, Fit, RunResult
 from shared.tasks.tabular import Candidate, TabularTask, kpi_markdown
-from shared.usecase import Output, UseCase
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -59,7 +59,7 @@ class RegressionTask(TabularTask):
     repeat_metrics = ("rmse", "mae")
 
     def gates_model(self) -> type:
-        from shared.config import RegressionGatesConfig
+        from shared.core.config import RegressionGatesConfig
 
         return RegressionGatesConfig
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.usecase import UseCase
 from shared.tasks.base import Export, Fit, Log, RunResult, numeric_profile, quantiles, time_us
-from shared.usecase import UseCase
 
 
 class RunStopped(ValueError):
@@ -46,7 +46,7 @@ class Candidate:
 def model_inputs(uc: UseCase, raw: pd.DataFrame | dict[str, Any]) -> pd.DataFrame:
     """build_features -> the typed frame the pipeline is fitted on (float32 numbers, str
     categories): exactly what the ONNX graph will be fed, so native and ONNX agree."""
-    from shared.onnx_export import features_frame
+    from shared.core.onnx_export import features_frame
 
     return features_frame(uc.build_features(raw), uc.numeric_features, uc.categorical_features)
 
@@ -60,7 +60,7 @@ def row_key(uc: UseCase) -> str | tuple[str, ...] | None:
 
 def make_split(uc: UseCase, cfg: Any, raw: pd.DataFrame, y: np.ndarray) -> Any:
     """The configured split; each kind says which column it needs when it is missing."""
-    from shared import splits
+    from shared.core import splits
 
     s = cfg.split
     if s.kind == "stratified":
@@ -106,7 +106,7 @@ def split_problems(
 ) -> list[Any]:
     """Leaks and empty classes the split made: duplicate rows across parts (no id to tell
     them apart), and a part's label rate out of bounds."""
-    from shared.validation import duplicates_across_parts, label_rate_by_part
+    from shared.core.validation import duplicates_across_parts, label_rate_by_part
 
     q = cfg.quality
     problems = []
@@ -216,12 +216,12 @@ class TabularTask:
     # --------------------------------------------------------------------- config + data
 
     def gates_model(self) -> type:
-        from shared.config import GatesConfig
+        from shared.core.config import GatesConfig
 
         return GatesConfig
 
     def config_model(self, uc: UseCase) -> type:
-        from shared.config import config_model
+        from shared.core.config import config_model
 
         return config_model(uc.name, uc.kpi_config, uc.settings_model, self.gates_model())
 
@@ -241,14 +241,14 @@ class TabularTask:
         return lambda r: uc.labels(r)[uc.labelled(r)]
 
     def validate(self, uc: UseCase, cfg: Any, raw: pd.DataFrame) -> Any:
-        from shared.validation import validate_raw
+        from shared.core.validation import validate_raw
 
         return validate_raw(raw, uc.raw_schema, cfg.quality, row_key(uc), self.label_rate(uc))
 
     # --------------------------------------------------------------------- fit
 
     def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
-        from shared.validation import DataValidationError, ValidationReport
+        from shared.core.validation import DataValidationError, ValidationReport
 
         y = uc.labels(raw)
         X = model_inputs(uc, raw)
@@ -327,7 +327,7 @@ class TabularTask:
         from sklearn.base import clone
         from sklearn.model_selection import GridSearchCV
 
-        from shared.splits import cv_folds
+        from shared.core.splits import cv_folds
 
         tr = split.train
         groups = raw[uc.id_column].to_numpy()[tr] if uc.id_column else None
@@ -373,11 +373,11 @@ class TabularTask:
         folds: list[Any],
         cfg: Any,
     ) -> tuple[Any, dict[str, Any], float, dict[str, Any]]:
-        """The budgeted search (shared/search.py) on the preprocessed training part; the
+        """The budgeted search (shared/core/search.py) on the preprocessed training part; the
         pipeline with the best parameters fitted on the training part."""
         from sklearn.base import clone
 
-        from shared.search import search_lightgbm
+        from shared.core.search import search_lightgbm
 
         pre = clone(uc.make_model(cand.params).named_steps["features"])
         design = np.asarray(pre.fit_transform(X.iloc[tr]))
@@ -394,7 +394,7 @@ class TabularTask:
 
     def blend(self, parts: list[Candidate]) -> Candidate:
         """The parts averaged with equal weights (classifiers: in log-odds), as one model."""
-        from shared.calibration import Calibrator, Combined, logit
+        from shared.core.calibration import Calibrator, Combined, logit
 
         w = [1.0 / len(parts)] * len(parts)
         model = Combined([c.model for c in parts], w, classifier=self.classifier)
@@ -443,7 +443,7 @@ class TabularTask:
         raise NotImplementedError
 
     def export(self, uc: UseCase, cfg: Any, fit: Fit) -> Export:
-        from shared.onnx_export import make_feed, parity, session, to_onnx
+        from shared.core.onnx_export import make_feed, parity, session, to_onnx
 
         X, split, chosen = fit.state["X"], fit.state["split"], fit.state["chosen"]
         num, cat = list(uc.numeric_features), list(uc.categorical_features)
@@ -473,7 +473,7 @@ class TabularTask:
 
     def offline_benchmark(self, uc: UseCase, quick: bool) -> dict[str, float]:
         """The first configured candidate, fitted on synthetic data, timed native vs ONNX."""
-        from shared.onnx_export import make_feed, session, to_onnx
+        from shared.core.onnx_export import make_feed, session, to_onnx
 
         cfg = uc.load_config()
         uc = uc.with_config(cfg)
@@ -497,17 +497,17 @@ class TabularTask:
         return out
 
     def make_service(self, uc: UseCase) -> Any:
-        from shared.serving import record_service
+        from shared.serve.factory import record_service
 
         return record_service(uc, self)
 
     def example_payload(self, uc: UseCase, n: int = 1) -> dict[str, Any]:
-        from shared.serving import record_payload
+        from shared.serve.factory import record_payload
 
         return record_payload(uc, n)
 
     def contract_checks(self, uc: UseCase) -> list[Any]:
-        from shared.contract import HISTORY_CHECKS, RECORD_CHECKS
+        from shared.tasks.contract import HISTORY_CHECKS, RECORD_CHECKS
 
         return list(HISTORY_CHECKS if uc.history else RECORD_CHECKS)
 

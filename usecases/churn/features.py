@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from shared.usecase import Columns, Features
+from shared.core.usecase import Columns, Features
 
 SERVICES = [
     "PhoneService",

@@ -8,8 +8,8 @@ costs the contact. All three numbers come from config.yaml.
 
 import numpy as np
 
-from shared.config import Strict
-from shared.evaluation import top_fraction_lift
+from shared.core.config import Strict
+from shared.core.evaluation import top_fraction_lift
 
 
 class KpiConfig(Strict):

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from shared.config import ModelParams
-from shared.models import make_tabular_classifier
+from shared.core.config import ModelParams
+from shared.core.models import make_tabular_classifier
 
 from .features import PASSTHROUGH_CATEGORIES
 

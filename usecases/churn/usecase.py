@@ -2,7 +2,7 @@
 contact so that the offers pay for themselves? Raw data follows the IBM Telco customer churn
 file: one row per customer, target `Churn` (Yes/No)."""
 
-from shared.usecase import Output, UseCase
+from shared.core.usecase import Output, UseCase
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates, profit

@@ -6,9 +6,9 @@ last year), so one global model learns shapes, not sizes; the model predicts sal
 
 import numpy as np
 
-from shared.forecast import features as ff
-from shared.forecast.windows import Windows
-from shared.usecase import Features
+from shared.core.usecase import Features
+from shared.tasks.forecast import features as ff
+from shared.tasks.forecast.windows import Windows
 
 SEASON = 52  # weeks in a year
 LAGS = (1, 2, 3, 4)

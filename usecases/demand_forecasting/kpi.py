@@ -9,7 +9,7 @@ at retail price. Both numbers come from config.yaml.
 
 import numpy as np
 
-from shared.config import Strict
+from shared.core.config import Strict
 
 
 class KpiConfig(Strict):

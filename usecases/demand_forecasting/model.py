@@ -3,8 +3,8 @@
 from collections.abc import Sequence
 from typing import Any
 
-from shared.forecast.config import GlobalModelParams as ModelParams
-from shared.forecast.model import make_global_regressor
+from shared.tasks.forecast.config import GlobalModelParams as ModelParams
+from shared.tasks.forecast.model import make_global_regressor
 
 from .features import LAGS, MEANS
 

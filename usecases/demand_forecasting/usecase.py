@@ -2,7 +2,7 @@
 so that stock and staff can be planned? Raw data follows the Walmart store x department
 weekly sales file: one row per store, department and week, target `Weekly_Sales`."""
 
-from shared.usecase import UseCase
+from shared.core.usecase import UseCase
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates

@@ -9,7 +9,7 @@ visits) cannot dominate a linear model. The leaky columns in schema.LEAKY_COLUMN
 import numpy as np
 import pandas as pd
 
-from shared.usecase import Columns, Features
+from shared.core.usecase import Columns, Features
 
 NOT_ANSWERED = "not answered"
 PLACEHOLDERS = {"", "select"}  # ADAPT: your form's placeholder values, in lower case

@@ -11,7 +11,7 @@ number comes from config.yaml.
 import numpy as np
 from pydantic import Field, model_validator
 
-from shared.config import Strict
+from shared.core.config import Strict
 
 BANDS = ("A", "B", "C", "D")
 

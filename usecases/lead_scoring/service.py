@@ -1,6 +1,6 @@
 """What is domain-specific about the lead-scoring API: the CRM band of each score.
 
-The core's service factory builds the rest (`bentoml serve shared.services:lead_scoring`);
+The core's service factory builds the rest (`bentoml serve shared.serve.services:lead_scoring`);
 JSON keys are the CRM's column names, spaces included ("Lead Source").
 """
 

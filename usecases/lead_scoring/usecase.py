@@ -2,7 +2,7 @@
 team call this week? Raw data follows the X Education leads file: one row per lead, target
 `Converted` (0/1), columns the sales team fills in after the call excluded as leaky."""
 
-from shared.usecase import Output, UseCase
+from shared.core.usecase import Output, UseCase
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates, profit

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import Field, field_validator
 
-from shared.config import Strict
-from shared.history import (
+from shared.core.config import Strict
+from shared.core.history import (
     STATS,
     HistorySettings,
     entity_order,
@@ -21,7 +21,7 @@ from shared.history import (
     sliding_windows,
     snake,
 )
-from shared.usecase import Columns, Features
+from shared.core.usecase import Columns, Features
 
 asset_order = entity_order  # the fleet's name for it
 
@@ -96,7 +96,7 @@ class FleetSettings(Strict):
 
 
 def as_history(settings: FleetSettings) -> HistorySettings:
-    """The fleet's column names in the core's terms (shared/history.py does the work)."""
+    """The fleet's column names in the core's terms (shared/core/history.py does the work)."""
     s = settings
     return HistorySettings(
         entity_column=s.asset_column,
@@ -192,7 +192,7 @@ def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
 def build_rul_features(raw: Columns, settings: RulSettings) -> Features:
     """Per engine, ordered by cycle: each sensor's value and its rolling means looking back only,
     plus the cycle itself; aligned with the input rows (any input order). `make_feed` puts them
-    on the float32 grid that keeps ONNX parity (shared/onnx_export.py `snap`)."""
+    on the float32 grid that keeps ONNX parity (shared/core/onnx_export.py `snap`)."""
     s = settings
     units = np.asarray(raw[s.id_column], dtype=str)
     times = np.asarray(raw[s.time_column], dtype=np.float64)

@@ -19,7 +19,7 @@ Remaining-useful-life mode has its own economics (`RulKpiConfig`, `compute_rul_k
 import numpy as np
 from pydantic import Field
 
-from shared.config import Strict
+from shared.core.config import Strict
 
 
 class KpiConfig(Strict):

@@ -6,7 +6,7 @@ one row per operation, target `Machine failure` (0/1). Variants below: fleet tel
 from dataclasses import replace
 from functools import partial
 
-from shared.usecase import Output, UseCase
+from shared.core.usecase import Output, UseCase
 
 from .features import (
     FleetSettings,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from shared.usecase import get_use_case
+from shared.core.usecase import get_use_case
 from tests.conftest import onnx_scorer
 
 UC = get_use_case("churn")

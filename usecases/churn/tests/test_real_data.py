@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.training import train
-from shared.usecase import get_use_case
+from shared.core.usecase import get_use_case
+from shared.ops.training import train
 from tests.conftest import real_data, repeated_real_splits
 
 pytestmark = pytest.mark.real_data

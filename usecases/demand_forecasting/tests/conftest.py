@@ -3,8 +3,8 @@ store in the temporary folders that tests/conftest.py sets up)."""
 
 import pytest
 
-from shared.training import train
-from shared.usecase import get_use_case
+from shared.core.usecase import get_use_case
+from shared.ops.training import train
 
 UC = get_use_case("demand_forecasting")
 # The flow, not the tuning, is under test: fewer series, trees and baselines than `make demo`.

@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from shared.forecast.predictor import ForecastPredictor, forecast_histories
+from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 from usecases.demand_forecasting.tests.conftest import UC
 
 LAST = dt.date(2012, 5, 25)  # the next 8 weeks hold no holiday and no seasonal peak

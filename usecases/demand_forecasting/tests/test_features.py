@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from shared.forecast.windows import history_windows
+from shared.tasks.forecast.windows import history_windows
 from usecases.demand_forecasting.features import build_features
 from usecases.demand_forecasting.model import FEATURES
 

@@ -9,7 +9,7 @@ in the full run whose figures the README gives (`pilotpack train demand_forecast
 
 import pytest
 
-from shared.training import train
+from shared.ops.training import train
 from tests.conftest import real_data
 from usecases.demand_forecasting.tests.conftest import UC
 

@@ -8,11 +8,11 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from shared.benchmark import Server
-from shared.forecast.predictor import ForecastPredictor, forecast_histories
-from shared.forecast.service import histories, request_models
-from shared.services import service_for
+from shared.ops.benchmark import Server
+from shared.serve.forecast import histories, request_models
+from shared.serve.services import service_for
 from shared.tasks import get_task
+from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 from tests.conftest import pinned
 from usecases.demand_forecasting.tests.conftest import UC
 

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from shared.forecast.backtest import make_panel, validate_forecast_raw
+from shared.tasks.forecast.backtest import make_panel, validate_forecast_raw
 from usecases.demand_forecasting.synthetic import holiday_weeks
 from usecases.demand_forecasting.tests.conftest import UC as USE_CASE
 

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from shared.cli import app
-from shared.forecast.batch import batch_forecast
-from shared.report import markdown, result_tables, summary_table, write_report
-from shared.store import load_model
-from shared.training import train
+from shared.app.cli import app
+from shared.core.store import load_model
+from shared.ops.report import markdown, result_tables, summary_table, write_report
+from shared.ops.training import train
+from shared.tasks.forecast.batch import batch_forecast
 from usecases.demand_forecasting.tests.conftest import FAST, UC
 
 
@@ -44,7 +44,7 @@ def test_the_global_model_beats_the_best_baseline_and_every_model_is_reported(tr
 def test_run_is_tracked_registered_and_stored(trained):
     from mlflow import MlflowClient
 
-    from shared.tracking import tracking_uri
+    from shared.core.tracking import tracking_uri
 
     client = MlflowClient(tracking_uri())
     run = client.get_run(trained.run_id)
@@ -106,7 +106,7 @@ def test_a_run_that_fails_its_gates_falls_back_to_the_best_baseline_and_is_not_s
     assert len(result.gate_reasons) == 1 and "WAPE" in result.gate_reasons[0]
     from mlflow import MlflowClient
 
-    from shared.tracking import tracking_uri
+    from shared.core.tracking import tracking_uri
 
     mv = MlflowClient(tracking_uri()).get_model_version(UC.name, result.model_version)
     assert mv.tags["gates_passed"] == "false" and "challenger" not in mv.aliases

@@ -4,13 +4,13 @@ ONNX parity, and the inflation a leaky column would have caused, measured."""
 import numpy as np
 import pytest
 
-from shared.config import LightGBMParams
-from shared.io import read_table
-from shared.models import make_tabular_classifier
-from shared.splits import stratified_split
+from shared.core.config import LightGBMParams
+from shared.core.io import read_table
+from shared.core.models import make_tabular_classifier
+from shared.core.splits import stratified_split
+from shared.core.usecase import get_use_case
+from shared.ops.training import train
 from shared.tasks.tabular import model_inputs
-from shared.training import train
-from shared.usecase import get_use_case
 from tests.conftest import real_data, repeated_real_splits
 from usecases.lead_scoring.features import category
 from usecases.lead_scoring.schema import LEAKY_COLUMNS

@@ -1,18 +1,18 @@
 """The lead-scoring service: JSON keys with spaces, bands, and 4xx naming the field.
 
 In-process checks of the request model, then one real `bentoml serve` subprocess of the
-service the core's factory builds (`shared.services:lead_scoring`; service.py adds the band).
+service the core's factory builds (`shared.serve.services:lead_scoring`; service.py adds the band).
 """
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
-from shared.benchmark import Server
-from shared.services import service_for
-from shared.serving import RecordPredictor
+from shared.core.usecase import get_use_case
+from shared.ops.benchmark import Server
+from shared.serve.factory import RecordPredictor
+from shared.serve.services import service_for
 from shared.tasks import get_task
-from shared.usecase import get_use_case
 from tests.conftest import pinned
 from usecases.lead_scoring.kpi import assign_bands
 

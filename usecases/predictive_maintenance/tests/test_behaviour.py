@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.config import LightGBMParams
+from shared.core.config import LightGBMParams
+from shared.core.usecase import get_use_case
 from shared.tasks.tabular import model_inputs
-from shared.usecase import get_use_case
 
 UC = get_use_case("predictive_maintenance")
 

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.config import LightGBMParams
-from shared.onnx_export import session, to_onnx
+from shared.core.config import LightGBMParams
+from shared.core.onnx_export import session, to_onnx
+from shared.core.usecase import get_use_case
 from shared.tasks.tabular import model_inputs
-from shared.usecase import get_use_case
 from usecases.predictive_maintenance.features import build_features, snake
 from usecases.predictive_maintenance.model import CATEGORICAL, NUMERIC, make_model
 from usecases.predictive_maintenance.schema import LEAKY_COLUMNS, RawSchema
@@ -79,7 +79,7 @@ def test_failure_mode_flags_are_leaky_and_never_features():
 
 
 def test_schema_reports_every_problem_at_once():
-    from shared.validation import schema_problems
+    from shared.core.validation import schema_problems
 
     bad = pd.concat([_row(Type="X"), _row(**{"Torque [Nm]": -1.0, "Product ID": "Q1"})])
     problems = {p.column for p in schema_problems(bad.reset_index(drop=True), RawSchema)}

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.history import window_stats as _window_stats
-from shared.onnx_export import make_feed, onnx_proba, session, to_onnx
+from shared.core.history import window_stats as _window_stats
+from shared.core.onnx_export import make_feed, onnx_proba, session, to_onnx
+from shared.core.usecase import get_use_case, registry
+from shared.core.validation import schema_problems, validate_raw
 from shared.tasks.tabular import make_split, model_inputs, row_key
-from shared.usecase import get_use_case, registry
-from shared.validation import schema_problems, validate_raw
 from usecases.predictive_maintenance.features import FleetSettings, check_columns, fleet_labels
 from usecases.predictive_maintenance.schema import FleetSchema
 
@@ -42,7 +42,7 @@ def _readings(asset: str, days: range, failure: float = np.nan) -> pd.DataFrame:
 def test_registered_as_a_variant_with_its_own_config_task_and_service():
     assert registry()["predictive_maintenance_fleet"] is BASE
     assert BASE.task == "binary_sequence" and BASE.history
-    assert BASE.service == "shared.services:predictive_maintenance_fleet"
+    assert BASE.service == "shared.serve.services:predictive_maintenance_fleet"
     assert BASE.folder == get_use_case("predictive_maintenance").folder
     assert BASE.config_path.name == "config_fleet.yaml" and CFG.split.kind == "group_time"
     with pytest.raises(ValueError, match="extra"):

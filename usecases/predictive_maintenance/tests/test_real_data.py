@@ -4,9 +4,9 @@ failure-mode flags on a stratified 80/20 hold-out, ONNX parity."""
 import numpy as np
 import pytest
 
-from shared.io import read_table
-from shared.training import train
-from shared.usecase import get_use_case
+from shared.core.io import read_table
+from shared.core.usecase import get_use_case
+from shared.ops.training import train
 from tests.conftest import real_data, repeated_real_splits
 
 pytestmark = pytest.mark.real_data

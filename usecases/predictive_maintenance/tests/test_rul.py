@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from shared.config import LightGBMParams, ModelParams, RidgeParams
+from shared.core.config import LightGBMParams, ModelParams, RidgeParams
 from tests.conftest import real_data
 from usecases.predictive_maintenance.features import (
     RulSettings,
@@ -37,7 +37,7 @@ def raw() -> pd.DataFrame:
 
 def _frame(features: dict[str, np.ndarray]) -> pd.DataFrame:
     """What training fits on: the values on the float32 grid the ONNX graph is fed."""
-    from shared.onnx_export import features_frame
+    from shared.core.onnx_export import features_frame
 
     return features_frame(features, NAMES, [])
 
@@ -283,7 +283,7 @@ def test_real_file_rmse_against_the_published_figures(fd003):
 
 
 def _onnx_predict(model, features: dict[str, np.ndarray]) -> np.ndarray:
-    from shared.onnx_export import make_feed, session, to_onnx
+    from shared.core.onnx_export import make_feed, session, to_onnx
 
     sess = session(to_onnx(model, NAMES, [], classifier=False))
     return sess.run(None, make_feed(features, NAMES, []))[0].ravel()

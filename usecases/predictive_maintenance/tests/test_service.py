@@ -1,17 +1,17 @@
 """Both services through real `bentoml serve` subprocesses on free loopback ports: the snapshot
-use case (`shared.services:predictive_maintenance`, one result per operation) and its fleet
-variant (`shared.services:predictive_maintenance_fleet`, one result per asset: its latest
+use case (`shared.serve.services:predictive_maintenance`, one result per operation) and its fleet
+variant (`shared.serve.services:predictive_maintenance_fleet`, one result per asset: its latest
 reading, judged from the readings sent with it)."""
 
 import httpx
 import numpy as np
 import pytest
 
-from shared.benchmark import Server
-from shared.services import service_for
-from shared.serving import RecordPredictor
+from shared.core.usecase import get_use_case
+from shared.ops.benchmark import Server
+from shared.serve.factory import RecordPredictor
+from shared.serve.services import service_for
 from shared.tasks import get_task
-from shared.usecase import get_use_case
 from tests.conftest import pinned
 
 pytestmark = pytest.mark.serve
@@ -61,8 +61,8 @@ def _readings(n: int, asset: str | None = None) -> list[dict]:
 
 
 def test_each_is_its_own_service_at_its_tasks_route():
-    assert UC.service == "shared.services:predictive_maintenance"
-    assert FLEET.service == "shared.services:predictive_maintenance_fleet"
+    assert UC.service == "shared.serve.services:predictive_maintenance"
+    assert FLEET.service == "shared.serve.services:predictive_maintenance_fleet"
     assert TASK.route == FLEET_TASK.route == "/predict"
 
 

@@ -1,0 +1,155 @@
+"""Features and labels read from each entity's own history (readings per asset, visits per
+customer): causal rolling windows and "an event within the next H time units".
+
+A row's features use only the same entity's rows up to and including it, so the service,
+given an entity's recent rows, computes exactly what training computed. No domain word here:
+use cases name their columns in config (`settings:`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from shared.core.config import Strict
+from shared.core.usecase import Columns, Features
+
+STATS = ("mean", "std", "min", "max", "slope")
+
+
+@cache  # called per feature on every request; a handful of distinct names
+def snake(name: str) -> str:
+    """`Air temperature [K]` -> `air_temperature_k`: a name LightGBM and ONNX both accept."""
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+class HistorySettings(Strict):
+    """Which columns mean what, the rolling windows and the horizon H of the label."""
+
+    entity_column: str = Field(description="the asset, customer, ... a history belongs to")
+    time_column: str = Field(description="orders an entity's rows; numbers (days, cycles)")
+    event_column: str = Field(description="time of the event (failure, churn); empty if none")
+    age_column: str | None = Field(None, description="time since the entity's start, a feature")
+    sensors: list[str] = Field(min_length=1, description="numeric columns to window")
+    windows: list[int] = Field([7, 14, 30], min_length=1, description="in rows, looking back")
+    horizon: int = Field(14, ge=1, description="H: label = the event within the next H units")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_at_least_two(cls, v: list[int]) -> list[int]:
+        if min(v) < 2:
+            raise ValueError("every window needs at least 2 rows (std and slope)")
+        return sorted(set(v))
+
+    def feature_names(self) -> tuple[str, ...]:
+        """Model inputs, in a fixed order: age, then per sensor its last value and window stats."""
+        names = [snake(self.age_column)] if self.age_column else []
+        for s in self.sensors:
+            names.append(f"{snake(s)}_last")
+            names += [f"{snake(s)}_{stat}_{w}" for w in self.windows for stat in STATS]
+        return tuple(names)
+
+    def columns(self) -> list[str]:
+        named = [self.entity_column, self.time_column, self.event_column, *self.sensors]
+        return named + ([self.age_column] if self.age_column else [])
+
+
+def check_columns(settings: HistorySettings, columns: Sequence[str], where: str) -> None:
+    """Fail early when config names a column the schema does not have."""
+    missing = [c for c in settings.columns() if c not in columns]
+    if missing:
+        raise ValueError(f"{where} settings name columns not in the schema: {missing}")
+
+
+def window_stats(x: np.ndarray, w: int) -> dict[str, np.ndarray]:
+    """Mean, std, min, max and least-squares slope per row over the last `w` rows.
+
+    `x`: one entity's rows, oldest first, one column (n,) or several (n, k) at once; each stat
+    comes back in the shape of `x`. The first rows of an entity use what there is (1 row: std
+    and slope are 0).
+    """
+    win = sliding_windows(x, w)  # (k, n, w), oldest first
+    seen = ~np.isnan(win)
+    count = seen.sum(axis=-1)
+    t = np.where(seen, np.arange(w, dtype=np.float64), np.nan)
+    mean = np.nansum(win, axis=-1) / count
+    t_mean = np.nansum(t, axis=-1) / count
+    dx, dt = win - mean[..., None], t - t_mean[..., None]
+    sxx = np.nansum(dt * dt, axis=-1)
+    slope = np.divide(np.nansum(dt * dx, axis=-1), sxx, out=np.zeros(mean.shape), where=sxx > 0)
+    stats = {
+        "mean": mean,
+        "std": np.sqrt(np.nansum(dx * dx, axis=-1) / count),
+        "min": np.nanmin(win, axis=-1),
+        "max": np.nanmax(win, axis=-1),
+        "slope": slope,
+    }
+    return {k: v.T.reshape(x.shape) for k, v in stats.items()}
+
+
+def sliding_windows(x: np.ndarray, w: int) -> np.ndarray:
+    """(k, n, w) view: per column and row, the last `w` rows, NaN before the first row.
+
+    Each window is contiguous, as with one column: a row's stats come out bit for bit the
+    same whether its column is windowed alone or with others, and whatever rows surround it.
+    """
+    n = x.shape[0]
+    cols = x.reshape(n, -1).T
+    padded = np.concatenate([np.full((cols.shape[0], w - 1), np.nan), cols], axis=1)
+    return np.lib.stride_tricks.sliding_window_view(padded, w, axis=1)
+
+
+def entity_order(entities: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Row order sorted by (entity, time), and the positions of each entity's run in it."""
+    order = np.lexsort((times, entities))
+    sorted_entities = entities[order]
+    cuts = np.flatnonzero(sorted_entities[1:] != sorted_entities[:-1]) + 1
+    return order, np.split(np.arange(len(order)), cuts)
+
+
+def history_features(raw: Columns, s: HistorySettings) -> Features:
+    """Rolling-window features per entity, aligned with the input rows (any input order)."""
+    entities = np.asarray(raw[s.entity_column], dtype=str)
+    times = np.asarray(raw[s.time_column], dtype=np.float64)
+    order, runs = entity_order(entities, times)
+    out: Features = {}
+    if s.age_column:
+        out[snake(s.age_column)] = np.asarray(raw[s.age_column], dtype=np.float64)
+    # every sensor of a run at once: one call per run and window, not per sensor too
+    # (a 1-reading request spent ~0.6 ms here, most of it numpy's per-call overhead)
+    x = np.column_stack([np.asarray(raw[sensor], dtype=np.float64) for sensor in s.sensors])
+    stats = {(w, stat): np.empty(x.shape) for w in s.windows for stat in STATS}
+    for run in runs:
+        rows = order[run]
+        for w in s.windows:
+            for stat, values in window_stats(x[rows], w).items():
+                stats[w, stat][rows] = values
+    for j, sensor in enumerate(s.sensors):
+        out[f"{snake(sensor)}_last"] = x[:, j].copy()
+        for w in s.windows:
+            for stat in STATS:
+                out[f"{snake(sensor)}_{stat}_{w}"] = stats[w, stat][:, j].copy()
+    return out
+
+
+def event_labels(raw: Columns, s: HistorySettings) -> np.ndarray:
+    """1 = the entity's event comes within the next H time units, 0 = it does not, NaN = unknown.
+
+    Unknown: an entity with no recorded event (censored) was last seen at its last row, so for
+    its rows within H of that, nobody knows yet whether the event came in time.
+    """
+    entities = np.asarray(raw[s.entity_column], dtype=str)
+    times = np.asarray(raw[s.time_column], dtype=np.float64)
+    event = np.asarray(raw[s.event_column], dtype=np.float64)
+    last_seen = np.empty(len(times))
+    order, runs = entity_order(entities, times)
+    for run in runs:
+        last_seen[order[run]] = times[order[run]].max()
+    happened = ~np.isnan(event)
+    within_h = happened & (event - times <= s.horizon)
+    known = happened | (times + s.horizon <= last_seen)
+    return np.where(known, within_h.astype(np.float64), np.nan)

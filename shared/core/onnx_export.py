@@ -1,0 +1,175 @@
+"""ONNX export of a fitted pipeline, input feeds, and the parity check against the native model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}  # the only combination that converts LightGBM here
+
+
+def _register_lightgbm() -> None:
+    """skl2onnx needs onnxmltools' LightGBM converter to see LGBM inside a Pipeline."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+    from onnxmltools.convert.lightgbm.operator_converters.LightGbm import convert_lightgbm
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+        calculate_linear_regressor_output_shapes,
+    )
+
+    update_registered_converter(
+        LGBMClassifier,
+        "LightGbmLGBMClassifier",
+        calculate_linear_classifier_output_shapes,
+        convert_lightgbm,
+        options={"nocl": [True, False], "zipmap": [True, False, "columns"]},
+    )
+    update_registered_converter(
+        LGBMRegressor,
+        "LightGbmLGBMRegressor",
+        calculate_linear_regressor_output_shapes,
+        convert_lightgbm,
+        options={"split": None},
+    )
+
+
+def to_onnx(
+    model: Any, numeric: Sequence[str], categorical: Sequence[str], classifier: bool = True
+) -> bytes:
+    """One ONNX input per column: float32 [N,1] for numbers, string [N,1] for categories.
+
+    A blend or a calibrated model (`shared.core.calibration.Combined`) becomes ONE graph: its
+    pipelines converted side by side on the same inputs, the blend and calibrator appended.
+    """
+    from skl2onnx import convert_sklearn
+
+    from shared.core.calibration import Combined, combined_onnx
+
+    if isinstance(model, Combined):
+        return combined_onnx(
+            model,
+            list(numeric),
+            list(categorical),
+            lambda part: to_onnx(part, numeric, categorical, classifier=classifier),
+        )
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    _register_lightgbm()
+    inputs = [(c, FloatTensorType([None, 1])) for c in numeric]
+    inputs += [(c, StringTensorType([None, 1])) for c in categorical]
+    options = {id(model): {"zipmap": False}} if classifier else None
+    onx = convert_sklearn(model, initial_types=inputs, target_opset=TARGET_OPSET, options=options)
+    return onx.SerializeToString()
+
+
+def session(model_bytes_or_path: bytes | str) -> Any:
+    """An onnxruntime session pinned to one intra-op thread (one per worker, not one per core)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(model_bytes_or_path, opts, providers=["CPUExecutionProvider"])
+
+
+def snap(values: np.ndarray) -> np.ndarray:
+    """float32 values with the last 2 mantissa bits cleared (relative step below 5e-7: 0.004 at
+    9,000, so two-decimal readings stay distinct).
+
+    The ONNX graph sees float32 inputs and float32 split thresholds; LightGBM trains in float64
+    and puts each threshold halfway between two distinct training values. When those two are
+    adjacent float32 values, the float32 threshold lands on one of them and native and ONNX
+    send that value different ways (seen: 0.025 in probability for sensor values near 9,000,
+    4.3 cycles of remaining life). On this grid distinct values are at least 4 float32 steps
+    apart, so every halfway point is a float32 value strictly between them. Training and
+    serving both feed numbers through here (`make_feed`).
+    """
+    x = np.ascontiguousarray(values, dtype=np.float32)
+    bits = x.view(np.uint32)
+    rounded = ((bits + np.uint32(0x2)) & np.uint32(0xFFFFFFFC)).view(np.float32)
+    return np.where(np.isfinite(x), rounded, x)
+
+
+def make_feed(
+    features: dict[str, np.ndarray], numeric: Sequence[str], categorical: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Feature arrays -> onnxruntime feed: float32 and str columns shaped [N, 1]."""
+    # One snap over all numeric columns: on a one-record request its cost is per call, not
+    # per value (65 calls were a third of a fleet request's scoring time).
+    rows = [np.asarray(features[c], dtype=np.float32).reshape(-1) for c in numeric]
+    stacked = snap(np.stack(rows)) if rows else np.empty((0, 0), dtype=np.float32)
+    feed = {c: stacked[j].reshape(-1, 1) for j, c in enumerate(numeric)}
+    for c in categorical:
+        feed[c] = np.asarray(features[c], dtype=object).astype(str).reshape(-1, 1)
+    return feed
+
+
+def features_frame(
+    features: dict[str, np.ndarray], numeric: Sequence[str], categorical: Sequence[str]
+) -> pd.DataFrame:
+    """The same values the ONNX graph sees, as the frame the native pipeline is fitted on."""
+    feed = make_feed(features, numeric, categorical)
+    return pd.DataFrame({c: feed[c][:, 0] for c in [*numeric, *categorical]})
+
+
+def onnx_proba(sess: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
+    """Positive-class probability from a zipmap=False classifier graph."""
+    return sess.run(["probabilities"], feed)[0][:, 1]
+
+
+@dataclass
+class ParityResult:
+    max_abs_diff: float
+    rows_checked: int
+    decision_mismatches: list[int]
+    worst_rows: list[dict[str, float]]
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        return self.max_abs_diff <= self.tolerance and not self.decision_mismatches
+
+    def describe(self) -> str:
+        state = "ok" if self.ok else "FAILED"
+        text = (
+            f"ONNX parity {state}: max |onnx - native| = {self.max_abs_diff:.2e} "
+            f"(tolerance {self.tolerance:.0e}) on {self.rows_checked} rows"
+        )
+        if self.decision_mismatches:
+            text += f"; decisions differ on rows {self.decision_mismatches[:20]}"
+        if not self.ok:
+            text += f"; worst rows: {self.worst_rows}"
+        return text
+
+
+def parity(
+    native: np.ndarray,
+    onnx: np.ndarray,
+    threshold: float | None,
+    tolerance: float,
+    index: np.ndarray,
+) -> ParityResult:
+    """Compare probabilities row by row and the decisions they give at `threshold`."""
+    diff = np.abs(native - onnx)
+    worst = np.argsort(-diff)[:5]
+    # A regressor has no decision: only the size of the difference counts.
+    mismatch = (
+        (native >= threshold) != (onnx >= threshold)
+        if threshold is not None
+        else np.zeros(len(diff), bool)
+    )
+    return ParityResult(
+        max_abs_diff=float(diff.max()) if len(diff) else 0.0,
+        rows_checked=len(diff),
+        decision_mismatches=[int(i) for i in index[mismatch]],
+        worst_rows=[
+            {"row": int(index[i]), "native": float(native[i]), "onnx": float(onnx[i])}
+            for i in worst
+        ],
+        tolerance=tolerance,
+    )

@@ -1,0 +1,279 @@
+"""MLflow tracking: runs, lineage tags, the ONNX model in the registry, aliases.
+
+Default: a SQLite store and an artifact folder inside the project; MLFLOW_TRACKING_URI points
+anywhere else (an MLflow server backed by PostgreSQL and an object store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from shared.core.paths import project_root
+
+CHAMPION = "champion"  # serves by default
+CHALLENGER = "challenger"  # passed its gates, waits for its rollout
+PREVIOUS = "previous"  # the last champion: `pilotpack rollback` puts it back
+PACKAGES = (
+    "scikit-learn",
+    "lightgbm",
+    "onnxruntime",
+    "skl2onnx",
+    "onnxmltools",
+    "mlflow",
+    "bentoml",
+    "pandera",
+)
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def artifact_location(uri: str, experiment: str) -> str | None:
+    """Next to a SQLite file (never the cwd's ./mlruns); None lets a tracking server decide."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///"))
+        return (db.parent / "mlartifacts" / experiment).resolve().as_uri()
+    return None
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=project_root(),
+            timeout=5,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=project_root(),
+            timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def run_tags(
+    use_case: str, gates_passed: bool, lineage: dict[str, str], **extra: str
+) -> dict[str, str]:
+    """Lineage tags every run carries: git sha, data sha256, config hash, package versions."""
+    return {
+        "use_case": use_case,
+        **extra,
+        "git_sha": git_sha(),
+        "gates_passed": str(gates_passed).lower(),
+        **lineage,
+        **{f"version.{k}": v for k, v in package_versions().items()},
+    }
+
+
+def run_artifacts(
+    validation: dict[str, Any], report: dict[str, Any], cfg: Any, profile: dict[str, Any]
+) -> dict[str, str]:
+    """The text files every run logs, by name."""
+    import json
+
+    import yaml
+
+    return {
+        "validation_report.json": json.dumps(validation, indent=2, default=str),
+        "evaluation.json": json.dumps(report, indent=2, default=str),
+        "config_resolved.yaml": yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False),
+        "reference_profile.json": json.dumps(profile),
+    }
+
+
+def _signature(
+    numeric: list[str], categorical: list[str], output: tuple[str, int] = ("probabilities", 2)
+) -> Any:
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    inputs = [TensorSpec(np.dtype(np.float32), (-1, 1), c) for c in numeric]
+    inputs += [TensorSpec(np.dtype(str), (-1, 1), c) for c in categorical]
+    outputs = [TensorSpec(np.dtype(np.float32), (-1, output[1]), output[0])]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def log_run(
+    use_case: str,
+    params: dict[str, Any],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    artifacts: dict[str, str],
+    onnx_bytes: bytes,
+    numeric: list[str],
+    categorical: list[str],
+    promote: bool,
+    output: tuple[str, int] = ("probabilities", 2),
+    register: bool = True,
+) -> tuple[str, str]:
+    """Log one training run and register its ONNX model; returns (run_id, model version).
+
+    `artifacts` maps a file name to its text content. `promote` sets the `challenger` alias.
+    `output` names the graph's output tensor and its width (a regressor: ("variable", 1)).
+    `register=False` (an experiment, `train --no-register`) logs the model to the run only:
+    no registered version, so nothing can serve it by accident; the version returned is "".
+    """
+    import mlflow
+    import mlflow.onnx
+    import onnx
+    from mlflow import MlflowClient
+
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(use_case)
+    exp_id = (
+        exp.experiment_id
+        if exp
+        else client.create_experiment(use_case, artifact_location=artifact_location(uri, use_case))
+    )
+    with mlflow.start_run(experiment_id=exp_id) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        mlflow.set_tags(tags)
+        for name, text in artifacts.items():
+            mlflow.log_text(text, name)
+        info = mlflow.onnx.log_model(
+            onnx.load_from_string(onnx_bytes),
+            name="model",
+            registered_model_name=use_case if register else None,
+            signature=_signature(numeric, categorical, output),
+            pip_requirements=[f"onnxruntime=={metadata.version('onnxruntime')}"],
+            onnx_execution_providers=["CPUExecutionProvider"],
+        )
+        if not register:
+            mlflow.set_tag("registered", "false")
+            return run.info.run_id, ""
+        version = str(info.registered_model_version)
+        client.set_model_version_tag(use_case, version, "gates_passed", str(promote).lower())
+        if promote:
+            client.set_registered_model_alias(use_case, CHALLENGER, version)
+            if CHAMPION not in model_aliases(use_case, client):
+                # The first model that passes its gates serves: there is nothing to compare.
+                client.set_registered_model_alias(use_case, CHAMPION, version)
+                tag_event(client, use_case, version, "promoted", "first model to pass its gates")
+        return run.info.run_id, version
+
+
+# --------------------------------------------------------------------------- aliases
+
+
+def mlflow_client() -> Any:
+    """A client of THIS process's tracking URI for runs and the registry alike (by default
+    MLflow takes the registry from its global `set_tracking_uri`, which another run may have
+    pointed elsewhere)."""
+    from mlflow import MlflowClient
+
+    uri = tracking_uri()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def model_aliases(name: str, client: Any = None) -> dict[str, str]:
+    """alias -> version of the registered model; {} when it is not registered."""
+    from mlflow.exceptions import MlflowException
+
+    client = client or mlflow_client()
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        return {}
+    return {alias: str(v) for alias, v in (model.aliases or {}).items()}
+
+
+def actor() -> str:
+    """Who runs the command: PILOTPACK_USER, else the login name."""
+    import getpass
+
+    try:
+        return os.environ.get("PILOTPACK_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def tag_event(client: Any, name: str, version: str, event: str, reason: str, who: str = "") -> None:
+    """who / when / why of an alias move, as tags on the version (shown in the MLflow UI)."""
+    from datetime import UTC, datetime
+
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    for key, value in (("by", who or actor()), ("at", when), ("reason", reason or "-")):
+        client.set_model_version_tag(name, version, f"{event}_{key}", value[:5000])
+
+
+def promote(
+    name: str, version: str | None = None, reason: str = "", who: str = ""
+) -> tuple[str, str]:
+    """Make `version` (default: the challenger) the champion; the old champion becomes
+    `previous`. Returns (old champion or "", new champion)."""
+    client = mlflow_client()
+    aliases = model_aliases(name, client)
+    version = str(version or aliases.get(CHALLENGER) or "")
+    if not version:
+        raise ValueError(f"{name} has no challenger to promote: train one, or pass --version")
+    client.get_model_version(name, version)  # fails clearly when it does not exist
+    old = aliases.get(CHAMPION, "")
+    if old == version:
+        raise ValueError(f"version {version} of {name} is already the champion")
+    if old:
+        client.set_registered_model_alias(name, PREVIOUS, old)
+        tag_event(client, name, old, "replaced", f"by version {version}: {reason}", who)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    if aliases.get(CHALLENGER) == version:
+        client.delete_registered_model_alias(name, CHALLENGER)
+    tag_event(client, name, version, "promoted", reason, who)
+    return old, version
+
+
+def rollback(name: str, reason: str = "", who: str = "") -> tuple[str, str]:
+    """Put the `previous` champion back at once. Returns (demoted version, champion)."""
+    client = mlflow_client()
+    aliases = model_aliases(name, client)
+    previous, current = aliases.get(PREVIOUS), aliases.get(CHAMPION, "")
+    if not previous:
+        raise ValueError(f"{name} has no previous champion to roll back to")
+    client.set_registered_model_alias(name, CHAMPION, previous)
+    client.delete_registered_model_alias(name, PREVIOUS)
+    if current:
+        tag_event(client, name, current, "rolled_back", reason, who)
+    tag_event(client, name, previous, "restored", reason, who)
+    return current, previous
+
+
+def log_documents(run_id: str, documents: dict[str, str], folder: str | None = None) -> None:
+    """Add text files (model card, HTML report, explainer) to a finished run's artifacts."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    for name, text in documents.items():
+        client.log_text(run_id, text, f"{folder}/{name}" if folder else name)

@@ -1,0 +1,167 @@
+"""The contract every `usecases/<name>/` fulfils, and the registry that discovers them.
+
+A use case is its folder: the name comes from the folder (variants name themselves), the
+task plug-in from `task`, the service from the core's factory (shared/serve/factory.py), with the
+folder's optional service.py adding only what is domain-specific.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+Columns = Mapping[str, Any]
+"""A frame or a dict of column arrays: what `build_features` reads."""
+
+Features = dict[str, np.ndarray]
+"""What `build_features` returns: one array per model input."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """One response field of the service: which predictor value it carries, and its meaning."""
+
+    name: str
+    source: str  # a key of the predictor's per-record dict: probability, decision, prediction, ...
+    description: str
+
+
+@dataclass(frozen=True)
+class UseCase:
+    """One use case: the names its folder defines, wired together in its usecase.py.
+
+    Fields a task does not use stay at their defaults (a forecast has no positive label, a
+    classifier no `id_columns`). `name` and `folder` default to the folder's.
+    """
+
+    question: str
+    task: str
+    raw_schema: type
+    target: str
+    build_features: Callable[..., Features]
+    make_model: Callable[..., Any]
+    kpi_config: type[BaseModel]
+    compute_kpis: Callable[..., dict[str, float]]
+    kpi_gates: Callable[[dict[str, float], Any], list[str]]
+    make_synthetic: Callable[..., pd.DataFrame]
+    name: str = ""
+    folder: Path = field(default=Path("."))
+    config_file: str = "config.yaml"
+    positive_label: Any = 1
+    id_column: str | None = None
+    time_column: str | None = None
+    leaky_columns: tuple[str, ...] = ()
+    numeric_features: tuple[str, ...] = ()
+    categorical_features: tuple[str, ...] = ()
+    profit: Callable[..., float] | None = None
+    # Response fields beyond the id echo and model version (the task has defaults).
+    outputs: tuple[Output, ...] = ()
+    # A label derived from the raw data instead of read from `target` (e.g. "an event within
+    # the next H steps"): the label per row, NaN where it is not known yet (censored rows).
+    make_labels: Callable[[pd.DataFrame], np.ndarray] | None = None
+    # Features read each entity's past records (id + time columns): labels may be derived,
+    # the split keeps entities whole, and the service scores each entity's latest record.
+    history: bool = False
+    # Settings that shape features and labels (columns, windows, horizon): the config's
+    # `settings` section, validated by `settings_model`, applied by `configure(uc, settings)`.
+    settings_model: type[BaseModel] | None = None
+    configure: Callable[[UseCase, Any], UseCase] | None = None
+    # Forecasting: series keys, the optional holiday flag column, the model's input names.
+    id_columns: tuple[str, ...] = ()
+    holiday_column: str | None = None
+    feature_names: tuple[str, ...] = ()
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / self.config_file
+
+    @property
+    def package(self) -> str:
+        """The folder's import path, e.g. `usecases.churn`."""
+        return f"usecases.{self.folder.name}"
+
+    @property
+    def service(self) -> str:
+        """What `bentoml serve` takes for this use case alone."""
+        return f"shared.serve.services:{self.name}"
+
+    def load_config(self, overrides: list[str] | None = None) -> Any:
+        """This use case's config file, validated by its task's model, overrides applied."""
+        from shared.core.config import load_config
+        from shared.tasks import get_task
+
+        return load_config(self.config_path, get_task(self.task).config_model(self), overrides)
+
+    @property
+    def model_inputs(self) -> tuple[str, ...]:
+        return self.feature_names or (self.numeric_features + self.categorical_features)
+
+    def labels(self, raw: pd.DataFrame) -> np.ndarray:
+        """The target per row as the task learns it (0/1 for classifiers, a number for regression)."""
+        from shared.tasks import get_task
+
+        return get_task(self.task).labels(self, raw)
+
+    def labelled(self, raw: pd.DataFrame) -> np.ndarray:
+        """Rows whose label is known; training and evaluation use only these."""
+        from shared.tasks import get_task
+
+        return get_task(self.task).labelled(self, raw)
+
+    def with_config(self, cfg: Any) -> UseCase:
+        """This use case with the config's `settings` applied (itself when it has none)."""
+        return self.configure(self, cfg.settings) if self.configure else self
+
+
+def _usecase_modules() -> list[str]:
+    import usecases
+
+    return sorted(
+        info.name
+        for info in pkgutil.iter_modules(usecases.__path__)
+        if info.ispkg and (Path(usecases.__path__[0]) / info.name / "usecase.py").exists()
+    )
+
+
+def _in_folder(uc: UseCase, folder: str) -> UseCase:
+    """Name and folder from the package the use case lives in (variants keep their name)."""
+    path = Path(importlib.import_module(f"usecases.{folder}").__file__ or ".").parent
+    return replace(uc, name=uc.name or folder, folder=path)
+
+
+_SEEN: dict[str, UseCase] = {}
+
+
+@cache
+def registry() -> dict[str, UseCase]:
+    """Every folder under usecases/ with a usecase.py, by name: a fork's folder is picked up.
+
+    Re-reading it (`registry.cache_clear()`, e.g. after `pilotpack new`) keeps the objects of
+    use cases already known, so references taken earlier stay the same use case.
+    """
+    found: dict[str, UseCase] = {}
+    for folder in _usecase_modules():
+        module = importlib.import_module(f"usecases.{folder}.usecase")
+        # A folder may add variants of its use case (another data shape, its own config file).
+        for uc in (module.USE_CASE, *getattr(module, "VARIANTS", ())):
+            uc = _in_folder(uc, folder)
+            if uc.name in found:
+                raise ValueError(f"two use cases are named {uc.name!r}: rename one variant")
+            found[uc.name] = _SEEN.setdefault(uc.name, uc)
+    return found
+
+
+def get_use_case(name: str) -> UseCase:
+    cases = registry()
+    if name not in cases:
+        raise KeyError(f"unknown use case {name!r}; registered: {', '.join(cases) or 'none'}")
+    return cases[name]

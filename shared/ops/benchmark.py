@@ -1,0 +1,520 @@
+"""Latency and throughput against the SLA: ONNX vs native in-process, then HTTP through a real
+`bentoml serve` on 127.0.0.1. Ratios are measured in the same run, on the same machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.core.paths import project_root
+from shared.core.usecase import UseCase
+from shared.tasks import get_task
+
+Log = Callable[[str], None]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def offline_benchmark(uc: UseCase, quick: bool) -> dict[str, float]:
+    """In-process latency, ONNX vs native, as the use case's task measures it."""
+    return get_task(uc.task).offline_benchmark(uc, quick)
+
+
+class Server:
+    """`bentoml serve` in a subprocess on a free loopback port; stopped on exit."""
+
+    def __init__(self, target: str, env: dict[str, str] | None = None, timeout: float = 90):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.target, self.env, self.timeout = target, env, timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"pilotpack-serve-{self.port}.log"
+
+    def __enter__(self) -> Server:
+        import httpx
+
+        cmd = [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            self.target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, **(self.env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"bentoml serve exited with {self.proc.returncode}:\n{self.log_tail()}"
+                )
+            if "Application startup failed" in self.log_tail(200):
+                # BentoML keeps the arbiter alive and restarts the worker: stop it here.
+                self.__exit__()
+                raise RuntimeError(
+                    f"bentoml serve could not start {self.target}:\n{self.log_tail()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.__exit__()
+        raise TimeoutError(f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def http_benchmark(
+    url: str,
+    payload: dict[str, Any],
+    sequential: int,
+    concurrent: int,
+    clients: int,
+    auth: dict[str, str] | None = None,
+    keys: list[str] | None = None,
+) -> dict[str, float]:
+    """Sequential single-request latencies, then `clients` threads sharing `concurrent` requests.
+    With `keys` (a field of `payload["records"]`), request i carries routing key keys[i % n]."""
+    import httpx
+
+    bodies = [json.dumps(p).encode() for p in keyed_payloads(payload, keys)]
+    headers = {"content-type": "application/json", **(auth or {})}
+    errors = 0
+    lat = []
+    with httpx.Client(timeout=10) as client:
+        for i in range(5):  # warm-up
+            client.post(url, content=bodies[i % len(bodies)], headers=headers)
+        for i in range(sequential):
+            body = bodies[i % len(bodies)]
+            t0 = time.perf_counter()
+            r = client.post(url, content=body, headers=headers)
+            lat.append(time.perf_counter() - t0)
+            errors += r.status_code != 200
+    remaining = [concurrent]
+    lock = threading.Lock()
+    load_lat: list[float] = []
+
+    def worker() -> None:
+        nonlocal errors
+        with httpx.Client(timeout=10) as client:
+            while True:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                    body = bodies[remaining[0] % len(bodies)]
+                t0 = time.perf_counter()
+                try:
+                    ok = client.post(url, content=body, headers=headers).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                with lock:
+                    load_lat.append(time.perf_counter() - t0)
+                    errors += not ok
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    ms = np.array(lat) * 1000
+    load_ms = np.array(load_lat) * 1000
+    return {
+        "http_p50_ms": float(np.percentile(ms, 50)),
+        "http_p95_ms": float(np.percentile(ms, 95)),
+        "http_p99_ms": float(np.percentile(ms, 99)),
+        "http_requests_sequential": sequential,
+        "load_p50_ms": float(np.percentile(load_ms, 50)),
+        "load_p99_ms": float(np.percentile(load_ms, 99)),
+        "load_clients": clients,
+        "load_requests": concurrent,
+        "throughput_rps": concurrent / wall,
+        "errors": int(errors),
+    }
+
+
+def keyed_payloads(payload: dict[str, Any], keys: list[str] | None) -> list[dict[str, Any]]:
+    """`payload` once per routing key (field `keys[0]` of each record), or as it is. A key
+    takes the type of the example's value: integer ids stay integers (e.g. UDI 1, 2, ...)."""
+    records = payload.get("records")
+    if not keys or not records or keys[0] not in records[0]:
+        return [payload]
+    field, example = keys[0], records[0][keys[0]]
+    values = [
+        example + i if isinstance(example, int) and not isinstance(example, bool) else k
+        for i, k in enumerate(keys[1:])
+    ]
+    return [payload | {"records": [r | {field: v} for r in records]} for v in values]
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {
+            p: metadata.version(p) for p in ("onnxruntime", "bentoml", "scikit-learn", "lightgbm")
+        },
+    }
+
+
+def run_benchmark(
+    uc: UseCase, quick: bool = False, sla_ms: float = 200.0, log: Log = print
+) -> dict[str, Any]:
+    """Offline and HTTP figures for one use case; writes benchmarks/results/<name>.json and .md."""
+    from shared.ops.rollout import champion_stored
+
+    champion_stored(uc.name)  # nothing trained: the "train first" error now, not minutes later
+    task = get_task(uc.task)
+    log(f"{uc.name}: offline ONNX vs native ...")
+    result: dict[str, Any] = {"use_case": uc.name, "quick": quick, "sla_ms": sla_ms}
+    result |= offline_benchmark(uc, quick)
+    load = {
+        "payload": task.example_payload(uc, 1),
+        "sequential": 200 if quick else 1000,
+        "concurrent": 400 if quick else 3000,
+        "clients": 8,
+    }
+    floor_target = f"{__name__}:{FLOOR_PREFIX}{uc.name}"
+    log(f"{uc.name}: the floor first, a bare endpoint: bentoml serve {floor_target} ...")
+    with Server(floor_target) as server:
+        floor = http_benchmark(server.url + task.route, **load)
+    with canary(uc, CANARY_PERCENT, log) as (env, log_path):
+        log(f"{uc.name}: starting bentoml serve {uc.service} (prediction log on) ...")
+        with Server(uc.service, env=env) as server:
+            url = server.url + task.route
+            log(f"{uc.name}: HTTP load on {url} ...")
+            t0 = time.time()
+            result |= http_benchmark(url, **load, keys=routing_keys(uc))
+            result |= log_figures(uc, log_path, t0, time.time())
+            result |= explain_figures(uc, server.url, load["payload"], quick, log)
+    log(f"{uc.name}: the same with authentication on (an API key per request) ...")
+    env, header = auth_env()
+    with Server(uc.service, env=env) as server:
+        secured = http_benchmark(server.url + task.route, **load, auth=header)
+    result |= {f"auth_{k}": v for k, v in secured.items() if k.startswith(("http_p", "thr", "err"))}
+    result["auth_p50_vs_off"] = secured["http_p50_ms"] / result["http_p50_ms"]
+    result |= request_path_costs(uc)
+    result |= live_drift_cost(uc, load["payload"])
+    result |= {
+        f"floor_{k}": v for k, v in floor.items() if k.startswith(("http_", "load_p", "thr"))
+    }
+    result["floor_errors"] = floor["errors"]
+    result["p50_vs_floor"] = result["http_p50_ms"] / floor["http_p50_ms"]
+    result["throughput_vs_floor"] = result["throughput_rps"] / floor["throughput_rps"]
+    result["sla_ok"] = (
+        result["http_p99_ms"] <= sla_ms
+        and result["errors"] == 0
+        and result.get("explain_http_p99_ms", 0.0) <= sla_ms
+        and result.get("explain_errors", 0) == 0
+    )
+    result |= machine() | {"timestamp": datetime.now(UTC).isoformat(timespec="seconds")}
+    write_results(result)
+    log(markdown_row_header() + markdown_row(result).rstrip())
+    return result
+
+
+def auth_env() -> tuple[dict[str, str], dict[str, str]]:
+    """A service environment with auth on and one fresh key (no rate limit in reach), and the
+    header that carries it."""
+    from shared.serve.auth import key_entry, new_key
+
+    key = new_key()
+    doc = {"keys": [key_entry("bench", key, ["predict"])], "rate_per_minute": 1e9, "burst": 10**6}
+    return {"PILOTPACK_AUTH": "on", "PILOTPACK_API_KEYS": json.dumps(doc)}, {
+        "authorization": f"Bearer {key}"
+    }
+
+
+def request_path_costs(uc: UseCase, n: int = 2000) -> dict[str, float]:
+    """Microseconds per request of the key check (the middleware, in process) and of storing
+    one logged record's identifiers as keyed hashes."""
+    from shared.serve.auth import check_cost_us
+    from shared.serve.privacy import protect_cost_us
+
+    return {"auth_check_us": check_cost_us(n), "privacy_row_us": protect_cost_us(uc, n)}
+
+
+CANARY_PERCENT = 50.0
+
+
+def live_drift_cost(uc: UseCase, payload: dict[str, Any], n: int = 3000) -> dict[str, float]:
+    """Mean microseconds per one-record prediction, in process, with the live drift window on
+    and off (shared/serve/live.py): its cost on the request path, amortised over the
+    batches it refreshes PSI on. Row-per-record use cases only (others keep no live window)."""
+    from shared.ops.monitoring import live
+    from shared.serve.factory import RecordPredictor, request_model
+
+    if uc.history or "records" not in payload or not get_task(uc.task).live_drift:
+        return {}
+    predictor = RecordPredictor.from_store(uc)
+    model = request_model(uc.raw_schema, exclude=[uc.target], name="BenchRecord")
+    records = [model.model_validate(r) for r in payload["records"][:1]]
+    before = os.environ.get("PILOTPACK_LIVE_DRIFT")
+    out = {}
+    try:
+        for label, switch in (("off", "0"), ("on", "1")):
+            os.environ["PILOTPACK_LIVE_DRIFT"] = switch
+            live.reset()
+            predictor.predict(records)  # warm-up: loads the reference bins when on
+            t0 = time.perf_counter()
+            for _ in range(n):
+                predictor.predict(records)
+            out[f"predict_drift_{label}_us"] = (time.perf_counter() - t0) / n * 1e6
+    finally:
+        live.reset()
+        if before is None:
+            os.environ.pop("PILOTPACK_LIVE_DRIFT", None)
+        else:
+            os.environ["PILOTPACK_LIVE_DRIFT"] = before
+    out["live_drift_us"] = out["predict_drift_on_us"] - out["predict_drift_off_us"]
+    return out
+
+
+def explain_figures(
+    uc: UseCase, base_url: str, payload: dict[str, Any], quick: bool, log: Log
+) -> dict[str, Any]:
+    """Latency of POST /explain (per-record contributions) on the same server, when it has one."""
+    from shared.serve.explain import EXPLAIN_ROUTE
+    from shared.serve.services import service_for
+
+    if EXPLAIN_ROUTE not in {a.route for a in service_for(uc.name).apis.values()}:
+        return {}
+    log(f"{uc.name}: {EXPLAIN_ROUTE} latency ...")
+    n = 100 if quick else 500
+    r = http_benchmark(base_url + EXPLAIN_ROUTE, payload, sequential=n, concurrent=n, clients=8)
+    return {f"explain_{k}": v for k, v in r.items() if k.startswith(("http_p", "thr", "err"))}
+
+
+def routing_keys(uc: UseCase, n: int = 64) -> list[str]:
+    """[field, key 0, key 1, ...]: distinct routing keys, so the canary splits the load."""
+    field = uc.load_config().rollout.routing_key or uc.id_column
+    return [field, *(f"bench-{i}" for i in range(n))] if field else []
+
+
+@contextmanager
+def canary(uc: UseCase, percent: float, log: Log) -> Iterator[tuple[dict[str, str], Path]]:
+    """The service's environment for a run with its prediction log in a temporary file and,
+    on a SQLite registry, a `percent` % canary of the champion against a copy of itself: the
+    run uses a copy of the registry, and the copied model leaves the store afterwards, so the
+    benchmark changes neither the team's registry nor its log. Yields (env, log path)."""
+    import tempfile
+
+    import bentoml
+
+    from shared.ops import rollout as ro
+    from shared.core.tracking import CHAMPION, mlflow_client, tracking_uri
+
+    with tempfile.TemporaryDirectory(prefix="pilotpack-bench-") as tmp:
+        log_path = Path(tmp) / "predictions.db"
+        env = {"PILOTPACK_PREDICTION_LOG": str(log_path)}
+        uri = tracking_uri()
+        if not uri.startswith("sqlite:///") or ro.pinned_tag(uc.name):
+            log(f"{uc.name}: no canary (registry {uri} is not a local SQLite file, or pinned)")
+            yield env, log_path
+            return
+        registry = Path(tmp) / "mlflow.db"
+        registry.write_bytes(Path(uri.removeprefix("sqlite:///")).read_bytes())
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{registry}"
+        before = os.environ.get("MLFLOW_TRACKING_URI")
+        os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+        copied = ""
+        try:
+            client = mlflow_client()
+            champion = client.get_model_version_by_alias(uc.name, CHAMPION)
+            new = client.create_model_version(uc.name, champion.source, run_id=champion.run_id)
+            client.set_model_version_tag(uc.name, new.version, "gates_passed", "true")
+            stored = ro.champion_stored(uc.name)
+            copied = copy_stored(uc.name, stored, str(new.version))
+            ro.start(uc, str(new.version), who="benchmark", reason="benchmark canary")
+            state = ro.read_state(uc.name, client)[0]
+            while state.active and state.percent < percent:
+                state = ro.advance(uc, force=True, who="benchmark", reason="benchmark canary")
+            log(f"{uc.name}: {state.percent:g} % canary of version {new.version} (a copy)")
+            yield env, log_path
+        finally:
+            if before is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = before
+            if copied:
+                bentoml.models.delete(copied)
+
+
+def copy_stored(name: str, stored: Any, version: str) -> str:
+    """A copy of a stored model labelled as registered `version`; its store tag."""
+    from shared.core.store import ONNX_FILE, PROFILE_FILE, save_model
+
+    extra = {
+        p.name: p.read_bytes()
+        for p in stored.path.iterdir()
+        # model.yaml is BentoML's own record of the model, written again by `save_model`
+        if p.is_file() and p.name not in (ONNX_FILE, PROFILE_FILE, "model.yaml")
+    }
+    return save_model(
+        name,
+        stored.onnx_path.read_bytes(),
+        stored.metadata | {"mlflow_version": version},
+        json.loads((stored.path / PROFILE_FILE).read_text()),
+        extra,
+    )
+
+
+def log_figures(uc: UseCase, log_path: Path, t0: float, t1: float) -> dict[str, Any]:
+    """Rows the service wrote to its prediction log per second of load, per variant, and the
+    log's own cost per request (one committed one-record write, in this process)."""
+    from shared.serve.predlog import open_log
+
+    if not log_path.exists():
+        return {}
+    with open_log(str(log_path)) as log:
+        rows = log.query(
+            "SELECT variant, count(*) FROM predictions WHERE use_case = ? GROUP BY variant",
+            [uc.name],
+        )
+        cost = log_write_us(log, uc.name)
+    total = sum(n for _, n in rows)
+    return {
+        "log_rows": int(total),
+        "log_rows_per_s": total / max(t1 - t0, 1e-9),
+        "log_rows_by_variant": {str(v): int(n) for v, n in rows},
+        "log_write_us": cost,
+    }
+
+
+def log_write_us(log: Any, name: str, n: int = 300) -> float:
+    """Median microseconds of one committed write of one scored record."""
+    row = ("bench", time.time(), name, "champion", "0", "k", 0, "{}", "{}", 0.5, 1.0, None)
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        log.write_predictions([(f"cost-{i}", *row[1:])])
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e6)
+
+
+FLOOR_PREFIX = "floor_"
+
+
+def floor_service(name: str) -> Any:
+    """The floor: a bare BentoML endpoint on the use case's route with the same request model
+    (so the same parsing and validation) and nothing else: no model, no guard, no logging. The
+    full path's cost is reported as a ratio over it, measured in the same run (absolute times
+    on shared machines vary up to 4x between hours)."""
+    import inspect
+
+    import bentoml
+
+    from shared.core.usecase import get_use_case
+    from shared.serve.services import service_for
+
+    route = get_task(get_use_case(name).task).route  # the scoring API, not /outcome or others
+    api = next(a for a in service_for(name).apis.values() if a.route == route)
+
+    async def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return []
+
+    bare.__signature__ = inspect.signature(api.func)  # type: ignore[attr-defined]
+    bare.__name__ = bare.__qualname__ = api.name
+    cls = type(
+        f"Floor{name.title().replace('_', '')}",
+        (),
+        {api.name: bentoml.api(route=api.route)(bare), "__module__": __name__},
+    )
+    return bentoml.service(name=f"{name}_floor", workers=1, logging={"access": {"enabled": False}})(
+        cls
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """`bentoml serve shared.ops.benchmark:floor_<use case>`."""
+    if name.startswith(FLOOR_PREFIX):
+        return floor_service(name.removeprefix(FLOOR_PREFIX))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def results_dir() -> Path:
+    return project_root() / "benchmarks" / "results"
+
+
+def markdown_row_header() -> str:
+    return (
+        "| use case | ONNX 1 row (us) | native 1 row (us) | ONNX 1000 rows (us) | native 1000 rows (us) "
+        "| HTTP p50 (ms) | p95 | p99 | req/s (8 clients) | errors | SLA 200 ms "
+        "| floor p50 (ms) | floor req/s | p50 / floor | req/s / floor | log rows/s | log write (us) "
+        "| auth p50 / off | live drift (us) | /explain p50 (ms) | /explain p99 (ms) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+
+
+def markdown_row(r: dict[str, Any]) -> str:
+    def f(key: str, fmt: str = "{:.0f}") -> str:
+        return fmt.format(r[key]) if key in r else "-"
+
+    return (
+        f"| {r['use_case']} | {f('onnx_row_us')} | {f('native_row_us')} | {f('onnx_1000_rows_us')} "
+        f"| {f('native_1000_rows_us')} | {f('http_p50_ms', '{:.2f}')} | {f('http_p95_ms', '{:.2f}')} "
+        f"| {f('http_p99_ms', '{:.2f}')} | {f('throughput_rps')} | {r['errors']} | {'ok' if r['sla_ok'] else 'FAILED'} "
+        f"| {f('floor_http_p50_ms', '{:.2f}')} | {f('floor_throughput_rps')} "
+        f"| {f('p50_vs_floor', '{:.2f}x')} | {f('throughput_vs_floor', '{:.2f}x')} "
+        f"| {f('log_rows_per_s')} | {f('log_write_us')} | {f('auth_p50_vs_off', '{:.2f}x')} "
+        f"| {f('live_drift_us', '{:.1f}')} "
+        f"| {f('explain_http_p50_ms', '{:.2f}')} | {f('explain_http_p99_ms', '{:.2f}')} |\n"
+    )
+
+
+def write_results(result: dict[str, Any]) -> None:
+    """One JSON per use case, and a Markdown table of every JSON present."""
+    folder = results_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{result['use_case']}.json").write_text(json.dumps(result, indent=2))
+    rows = [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+    rows = [
+        r for r in rows if "use_case" in r
+    ]  # scale.json is `bench-scale`'s (shared/ops/scale.py)
+    head = f"# Benchmark results\n\nMachine: {result['cores']} cores, Python {result['python']}, {result['platform']}.\n\n"
+    (folder / "results.md").write_text(
+        head + markdown_row_header() + "".join(markdown_row(r) for r in rows)
+    )

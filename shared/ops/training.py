@@ -1,0 +1,184 @@
+"""One training run, the same skeleton for every task, as plain steps a test can call.
+
+load -> validate -> fit (split, tune, candidates, evaluate, choose) -> ONNX + parity ->
+gates -> governance (fairness, explanations) -> MLflow (+ model card, HTML report) ->
+BentoML model store. What differs by task sits behind the task's
+plug-in (shared/tasks/), chosen by `uc.task`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared.core.config import config_hash
+from shared.core.io import read_table
+from shared.core.usecase import UseCase
+from shared.ops.governance.assess import assess
+from shared.tasks import get_task
+from shared.tasks.base import Export, Fit, Log, RunResult, Task
+
+StepCallback = Callable[[str], None]
+TrainResult = RunResult  # the name tests and scripts used before tasks were plug-ins
+
+STEPS = ("load", "validate", "fit + evaluate", "onnx + parity", "governance", "track", "store")
+
+
+def load_raw(uc: UseCase, cfg: Any, path: Path | None) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The raw frame and where it came from (for lineage); the built-in data when no path."""
+    from shared.core.tracking import file_sha256
+
+    path = path or cfg.data.path
+    if path is None:
+        raw, source = get_task(uc.task).synthetic(uc, cfg)
+        blob = pd.util.hash_pandas_object(raw, index=False).values.tobytes()
+        return raw, {"data_source": source, "data_sha256": hashlib.sha256(blob).hexdigest()}
+    return read_table(Path(path), cfg.data.reader), {
+        "data_source": str(Path(path).resolve()),
+        "data_sha256": file_sha256(Path(path)),
+    }
+
+
+def train(
+    uc: UseCase,
+    cfg: Any,
+    data: Path | None = None,
+    overrides: list[str] | None = None,
+    on_step: StepCallback = lambda step: None,
+    track: bool = True,
+    register: bool = True,
+    log: Log = lambda message: None,
+) -> RunResult:
+    """Run the whole flow; gates that fail are reported in the result, never raised.
+
+    `track=False` logs nothing; `register=False` logs the run to MLflow but registers no
+    model version and saves nothing to the model store: an experiment that cannot be served.
+    """
+    task = get_task(uc.task)
+    start = time.perf_counter()
+    uc = uc.with_config(cfg)
+    on_step("load")
+    raw, source = load_raw(uc, cfg, data)
+    on_step("validate")
+    report = task.validate(uc, cfg, raw)
+    on_step("fit + evaluate")
+    fit = task.fit(uc, cfg, raw, log)
+    on_step("onnx + parity")
+    export = task.export(uc, cfg, fit)
+    reasons = task.gates(uc, cfg, fit, export)
+    if not export.parity.ok:
+        reasons.append(export.parity.describe())
+    on_step("governance")
+    governance = assess(task, uc, cfg, raw, fit)
+    reasons += governance.gate_reasons
+    result = RunResult(
+        use_case=uc.name,
+        task=uc.task,
+        chosen=fit.chosen,
+        metrics=fit.metrics,
+        kpis=fit.kpis,
+        candidates=fit.candidates,
+        split=fit.split,
+        parity=export.parity,
+        gates_passed=not reasons,
+        gate_reasons=reasons,
+        validation=report,
+        lineage=source | {"config_hash": config_hash(cfg)},
+        details=fit.details | governance.details(),
+        registered=track and register and not reasons,
+        onnx_bytes=export.onnx_bytes,
+        governance=governance,
+    )
+    if track:
+        on_step("track")
+        log_to_mlflow(task, uc, cfg, result, fit, export, overrides or [], register)
+        log_documents(uc, cfg, result)
+        on_step("store")
+        if result.registered:
+            result.bento_tag = save_to_store(uc, result, fit, export)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def log_to_mlflow(
+    task: Task,
+    uc: UseCase,
+    cfg: Any,
+    result: RunResult,
+    fit: Fit,
+    export: Export,
+    overrides: list[str],
+    register: bool,
+) -> None:
+    """Params, metrics, lineage tags and artifacts; the model is registered only when the
+    gates pass and registering was asked for."""
+    from shared.core.tracking import log_run, run_artifacts, run_tags
+
+    params = {
+        "chosen_model": result.chosen,
+        "task": uc.task,
+        "overrides": ";".join(overrides) or "none",
+    } | task.params(cfg, fit)
+    metrics = {f"test_{k}": v for k, v in result.metrics.items()}
+    metrics |= {f"kpi_{k}": v for k, v in result.kpis.items()}
+    metrics["parity_max_abs_diff"] = result.parity.max_abs_diff
+    metrics = {k: float(v) for k, v in metrics.items() if _finite(v)}
+    tags = run_tags(uc.name, result.gates_passed, result.lineage, task=uc.task)
+    result.lineage["git_sha"] = tags["git_sha"]
+    artifacts = run_artifacts(result.validation.to_dict(), result.report(), cfg, fit.profile)
+    result.run_id, result.model_version = log_run(
+        uc.name,
+        params,
+        metrics,
+        tags,
+        artifacts,
+        export.onnx_bytes,
+        export.numeric,
+        export.categorical,
+        promote=result.gates_passed,
+        output=export.output,
+        register=register,
+    )
+
+
+def log_documents(uc: UseCase, cfg: Any, result: RunResult) -> None:
+    """The model card of the version just registered (with the registry's promotion history)
+    and the HTML report, added to the run; the explainer's files beside them."""
+    from shared.core.tracking import log_documents as log_texts
+    from shared.ops.report import documents
+
+    result.documents = documents(uc, cfg, result)
+    log_texts(result.run_id, result.documents)
+    if result.governance.explainer_files:
+        log_texts(result.run_id, result.governance.explainer_files, folder="explainer")
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and bool(np.isfinite(v))
+
+
+def save_to_store(uc: UseCase, result: RunResult, fit: Fit, export: Export) -> str:
+    """The ONNX file, its reference profile and what the service needs, in BentoML's store."""
+    from shared.core.drift import reference_files
+    from shared.core.store import save_model
+
+    metadata = {
+        "use_case": uc.name,
+        "task": uc.task,
+        "mlflow_version": result.model_version,
+        "mlflow_run_id": result.run_id,
+        "chosen_model": result.chosen,
+        "metrics": {k: round(v, 6) for k, v in result.metrics.items() if _finite(v)},
+        "config_hash": result.lineage["config_hash"],
+    } | export.metadata
+    extra = result.governance.explainer_files | {
+        k: v for k, v in result.documents.items() if k.startswith("model_card")
+    }
+    extra |= reference_files(uc, fit)  # the Parquet sample of training inputs, for drift tests
+    return save_model(uc.name, export.onnx_bytes, metadata, fit.profile, extra)

@@ -1,0 +1,563 @@
+"""The service factory: request models from the schema, response models from the use case's
+declared outputs, one predictor class, and the BentoML service built from them.
+
+No pandas in the request path: records -> column arrays -> build_features -> ONNX feed.
+A use case's optional service.py adds only what is domain-specific (see `hooks`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import cache
+from types import ModuleType
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from shared.core.onnx_export import make_feed, session
+from shared.core.store import StoredModel, load_model
+from shared.core.usecase import Output, UseCase
+from shared.serve.guard import json_strict
+from shared.serve.live import observe as live_drift
+
+_NUMERIC = {"int64": int, "int32": int, "float64": float, "float32": float, "bool": bool}
+
+
+def _field_type(column: Any) -> tuple[Any, dict[str, Any]]:
+    """pandera column -> (python type, pydantic Field constraints)."""
+    constraints: dict[str, Any] = {}
+    typ: Any = _NUMERIC.get(str(column.dtype), str)
+    for check in column.checks:
+        stats = check.statistics or {}
+        if check.name == "isin":
+            typ = Literal[tuple(stats["allowed_values"])]
+        elif check.name == "greater_than_or_equal_to":
+            constraints["ge"] = stats["min_value"]
+        elif check.name == "less_than_or_equal_to":
+            constraints["le"] = stats["max_value"]
+        elif check.name == "greater_than":
+            constraints["gt"] = stats["min_value"]
+        elif check.name == "less_than":
+            constraints["lt"] = stats["max_value"]
+        elif check.name == "in_range":
+            constraints["ge"], constraints["le"] = stats["min_value"], stats["max_value"]
+        elif check.name == "str_matches":
+            constraints["pattern"] = stats["pattern"]
+        elif check.name == "str_length":
+            if stats.get("min_value") is not None:
+                constraints["min_length"] = stats["min_value"]
+            if stats.get("max_value") is not None:
+                constraints["max_length"] = stats["max_value"]
+    return typ, constraints
+
+
+def request_model(schema: Any, exclude: Sequence[str], name: str) -> type[BaseModel]:
+    """A pydantic model with one field per raw column (minus `exclude`), checks included.
+
+    Built from the pandera RawSchema so that training and serving accept exactly the same
+    values; nullable columns may be omitted or null.
+    """
+    fields: dict[str, Any] = {}
+    for col_name, column in schema.to_schema().columns.items():
+        if col_name in exclude:
+            continue
+        base, constraints = _field_type(column)
+        # Bounds on the type itself, before the strict-JSON validator: applied after it (or
+        # on `float | None`) pydantic still enforces them but publishes them as unknown
+        # keywords (`ge`, `le`) that OpenAPI clients such as schemathesis ignore.
+        typ = Annotated[base, Field(**constraints)] if constraints else base
+        if base in (int, float, bool) or any(type(v) is int for v in getattr(base, "__args__", ())):
+            # JSON bodies: no `true` or "61.2" for a number, no NaN / inf, no `false` for 0
+            typ = Annotated[typ, json_strict(bool if base is bool else float)]
+        example = (column.metadata or {}).get("example")
+        extra = {"description": column.description or col_name}
+        if example is not None:
+            extra["examples"] = [example]
+        if column.nullable:
+            fields[col_name] = (typ | None, Field(None, **extra))
+        else:
+            fields[col_name] = (typ, Field(..., **extra))
+    config = ConfigDict(extra="forbid", populate_by_name=True)
+    return create_model(name, __config__=config, **fields)
+
+
+def example_record(model: type[BaseModel]) -> dict[str, Any]:
+    """One valid request record made of the field examples (for docs, tests and benchmarks);
+    a required field without an example gets the smallest value its type and bounds allow."""
+    return {
+        n: f.examples[0] if f.examples else (None if not f.is_required() else _fallback(f))
+        for n, f in model.model_fields.items()
+    }
+
+
+def _fallback(field: Any) -> Any:
+    from typing import get_args
+
+    bounds = {k: getattr(m, k) for m in field.metadata for k in ("ge", "gt") if hasattr(m, k)}
+    typ = field.annotation
+    if get_args(typ):  # Literal[...]: its first value
+        return get_args(typ)[0]
+    if typ in (int, float):
+        low = bounds.get("ge", bounds.get("gt", 0))
+        return typ(low + (1 if "gt" in bounds else 0))
+    return "example"
+
+
+def records_to_columns(records: Sequence[BaseModel], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Request records -> one object array per raw column; None becomes NaN as in a CSV read."""
+    return {
+        n: np.array([np.nan if (v := getattr(r, n)) is None else v for r in records], dtype=object)
+        for n in names
+    }
+
+
+@cache
+def _metrics() -> dict[str, Any]:
+    """Created on first use, after BentoML has set up Prometheus' multiprocess folder."""
+    from prometheus_client import Counter, Histogram
+
+    return {
+        "predictions": Counter(
+            "pilotpack_predictions_total", "Records scored", ["use_case", "model_version"]
+        ),
+        "unknown": Counter(
+            "pilotpack_unknown_category_total",
+            "Category values not seen in training, scored as unknown",
+            ["use_case", "field"],
+        ),
+        "score": Histogram(
+            "pilotpack_score",
+            "Predicted probability",
+            ["use_case"],
+            buckets=[i / 10 for i in range(1, 11)],
+        ),
+    }
+
+
+def model_tag(uc: UseCase) -> str:
+    """The champion's tag in the model store: PILOTPACK_MODEL_<NAME> when set (a pin), else
+    the model saved for the MLflow registry's `champion` version; never "latest"."""
+    from shared.ops.rollout import champion_stored
+
+    pin = os.environ.get(f"PILOTPACK_MODEL_{uc.name.upper()}")
+    return pin or champion_stored(uc.name).tag
+
+
+def hooks(uc: UseCase) -> ModuleType | None:
+    """The use case folder's service.py, when it has one: domain-specific additions.
+
+    It may define `enrich(scored: list[dict], cfg) -> None` to add response values (e.g. a
+    CRM band from the probability) that the use case's `outputs` then name.
+    """
+    name = f"{uc.package}.service"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
+class RecordPredictor:
+    """Loads the ONNX model once; scores request records without pandas."""
+
+    def __init__(self, uc: UseCase, stored: StoredModel, cfg: Any):
+        from shared.tasks import get_task
+
+        self.uc, self.stored, self.cfg = uc, stored, cfg
+        self.task = get_task(uc.task)
+        self.session = session(str(stored.onnx_path))
+        self.output = self.session.get_outputs()[-1].name
+        self.version = str(stored.metadata.get("mlflow_version") or stored.tag)
+        self.categories = {k: set(v) for k, v in stored.metadata.get("categories", {}).items()}
+        self.fields = [n for n in uc.raw_schema.to_schema().columns if n != uc.target]
+        self.hooks = hooks(uc)
+        trained = stored.metadata.get("settings")
+        current = (
+            cfg.settings.model_dump(mode="json", exclude_none=True)
+            if getattr(cfg, "settings", None)
+            else None
+        )
+        if trained is not None and trained != current:
+            raise RuntimeError(
+                f"the stored {uc.name} model was trained with settings {trained}, but "
+                f"{uc.config_file} now says {current}: retrain with `pilotpack train {uc.name}`"
+            )
+
+    @classmethod
+    def from_store(cls, uc: UseCase, cfg: Any | None = None) -> RecordPredictor:
+        """The champion (or the pinned model)."""
+        cfg = cfg or uc.load_config()
+        return cls(uc.with_config(cfg), load_model(model_tag(uc)), cfg)
+
+    @classmethod
+    def loader(cls, uc: UseCase, cfg: Any) -> Callable[[StoredModel], RecordPredictor]:
+        """stored model -> predictor, for the rollout's `Deployment` (champion, challenger)."""
+        configured = uc.with_config(cfg)
+        return lambda stored: cls(configured, stored, cfg)
+
+    def values(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        """The model's output per row: positive-class probability, or the predicted number."""
+        self._count_unknown(features)
+        feed = make_feed(features, self.uc.numeric_features, self.uc.categorical_features)
+        out = self.session.run([self.output], feed)[0]
+        values = (out[:, 1] if out.ndim == 2 and out.shape[1] == 2 else out.reshape(-1)).astype(
+            np.float64
+        )
+        live_drift(self.uc.name, self.stored, features, values, self.cfg)  # PSI gauges
+        return values
+
+    def predict(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
+        """Per record: the task's values (probability + decision, or prediction) and version."""
+        features = self.uc.build_features(records_to_columns(records, self.fields))
+        return self._scored(self.values(features))
+
+    def predict_latest(self, records: Sequence[BaseModel]) -> list[dict[str, Any]]:
+        """For features built from each entity's history: score each entity's latest record.
+
+        Records are the recent history of one or more entities (id and time columns of the use
+        case), in any order; features use all of them, one result per entity comes back, in
+        order of first appearance, with the entity id and the time of the record scored.
+        """
+        uc = self.uc
+        keys = [(getattr(r, uc.id_column), getattr(r, uc.time_column)) for r in records]
+        if len(set(keys)) < len(keys):
+            from bentoml.exceptions import InvalidArgument  # a 400 naming the problem
+
+            raise InvalidArgument(
+                f"records: an entity ({uc.id_column}) has two records at the same {uc.time_column}"
+            )
+        latest: dict[Any, int] = {}
+        for i, r in enumerate(records):
+            key, t = getattr(r, uc.id_column), getattr(r, uc.time_column)
+            if key not in latest or t > getattr(records[latest[key]], uc.time_column):
+                latest[key] = i
+        features = uc.build_features(records_to_columns(records, self.fields))
+        rows = np.fromiter(latest.values(), dtype=np.int64, count=len(latest))
+        scored = self._scored(self.values({k: np.asarray(v)[rows] for k, v in features.items()}))
+        return [
+            s | {uc.id_column: key, uc.time_column: getattr(records[i], uc.time_column), "_row": i}
+            for s, (key, i) in zip(scored, latest.items(), strict=True)
+        ]
+
+    def _scored(self, values: np.ndarray) -> list[dict[str, Any]]:
+        m = _metrics()
+        m["predictions"].labels(self.uc.name, self.version).inc(len(values))
+        for v in values:
+            m["score"].labels(self.uc.name).observe(float(v))
+        scored = self.task.scored(values, self.stored.metadata)
+        if self.hooks is not None and hasattr(self.hooks, "enrich"):
+            self.hooks.enrich(scored, self.cfg)
+        return [s | {"model_version": self.version} for s in scored]
+
+    def _count_unknown(self, features: dict[str, np.ndarray]) -> None:
+        for field, known in self.categories.items():
+            unseen = sum(1 for v in features[field] if str(v) not in known)
+            if unseen:
+                _metrics()["unknown"].labels(self.uc.name, field).inc(unseen)
+
+
+_OUTPUT_TYPES: dict[str, Any] = {"probability": float, "decision": bool, "prediction": float}
+
+
+def response_model(uc: UseCase, task: Any, request: type[BaseModel]) -> type[BaseModel]:
+    """One field per declared output (the task's defaults when none), echoes included."""
+    fields: dict[str, Any] = {}
+    outputs: tuple[Output, ...] = uc.outputs or task.default_outputs(uc)
+    echo = [uc.id_column] if uc.id_column else []
+    if uc.history:
+        echo.append(uc.time_column)
+    declared = {o.source.removeprefix("record.") for o in outputs if o.source.startswith("record.")}
+    for col in echo:
+        if col not in declared:
+            outputs = (Output(col, f"record.{col}", f"echo of the request's {col}"), *outputs)
+    for o in outputs:
+        if o.source.startswith("record."):
+            typ = request.model_fields[o.source.removeprefix("record.")].annotation
+        else:
+            typ = _OUTPUT_TYPES.get(o.source, str)
+        fields[o.name] = (typ, Field(description=o.description))
+    fields["model_version"] = (str, Field(description="MLflow model version that answered"))
+    fields["variant"] = (Variant, Field(description=VARIANT_DOC))
+    return create_model(_class_name(uc.name, "Result"), **fields)
+
+
+Variant = Literal["champion", "challenger"]
+VARIANT_DOC = (
+    "champion: the serving model; challenger: the model in rollout (canary), chosen for this "
+    "record by a stable hash of its routing key"
+)
+
+
+def respond(
+    outputs: dict[str, str], records: Sequence[BaseModel], scored: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Scored values and echoed request fields under the response's names."""
+    rows = []
+    for r, s in zip(records, scored, strict=True):
+        row = {}
+        for name, source in outputs.items():
+            if source.startswith("record."):
+                col = source.removeprefix("record.")
+                row[name] = s[col] if col in s else getattr(r, col)
+            else:
+                row[name] = s[source]
+        rows.append(row)
+    return rows
+
+
+def record_service(uc: UseCase, task: Any) -> Any:
+    """The BentoML service of a row-per-record use case: POST /predict with `records`, and
+    POST /outcome for what happened afterwards.
+
+    Which model answers is the rollout's business (shared/ops/rollout.py): the registry's
+    champion, and during a rollout the challenger for the records whose routing key hashes
+    under the stage's percentage (or every record in shadow, after the response). Every
+    scored record is in the prediction log (shared/serve/predlog.py) before the response leaves.
+    """
+    import bentoml
+
+    from shared.ops.rollout import Deployment
+    from shared.serve.explain import EXPLAIN_ROUTE, explain_api
+
+    cfg = uc.load_config()
+    request = request_model(uc.raw_schema, exclude=[uc.target], name=_class_name(uc.name, "Record"))
+    response = response_model(uc, task, request)
+    outputs = {o.name: o.source for o in (uc.outputs or task.default_outputs(uc))}
+    for name in response.model_fields:
+        outputs.setdefault(name, name if name in ("model_version", "variant") else f"record.{name}")
+    latest = uc.history
+    max_records = cfg.serving.max_records
+    key_field = routing_field(uc, cfg, list(request.model_fields))
+
+    async def predict(
+        self: Any,
+        records: Any = Field(min_length=1, max_length=max_records),
+        ctx: Any = None,
+    ) -> Any:
+        """One result per record (per entity, its latest record, for history use cases)."""
+        rid = request_id(ctx)
+        defer = after_response(ctx)
+        if latest:
+            scored = score_latest(self.deployment, records, uc.id_column, key_field, rid, defer)
+            rows = respond(outputs, [records[s["_row"]] for s in scored], scored)
+        else:
+            scored = score_records(self.deployment, records, key_field, rid, defer)
+            rows = respond(outputs, records, scored)
+        return [response(**row) for row in rows]
+
+    # Real types, not strings: this module's annotations are postponed, and BentoML reads
+    # the API's signature to build its input and output models.
+    predict.__annotations__ = {
+        "records": list[request],
+        "ctx": bentoml.Context,
+        "return": list[response],
+    }
+
+    def __init__(self: Any) -> None:
+        self.deployment = Deployment(uc, cfg, RecordPredictor.loader(uc, cfg))
+
+    Service = type(
+        _class_name(uc.name, "Service"),
+        (),
+        {
+            "__init__": __init__,
+            "predict": bentoml.api(route=task.route)(predict),
+            "outcome": bentoml.api(route=OUTCOME_ROUTE)(outcome_api(uc)),
+            "explain": bentoml.api(route=EXPLAIN_ROUTE)(explain_api(request, max_records)),
+            "predictor": property(lambda self: self.deployment.plan.champion),
+            "__module__": __name__,
+        },
+    )
+    return bentoml.service(name=uc.name, workers=1, logging={"access": {"enabled": False}})(Service)
+
+
+# --------------------------------------------------------------------------- rollout glue
+
+
+def routing_field(uc: UseCase, cfg: Any, fields: Sequence[str]) -> str | None:
+    """The request field whose value routes a record: config `rollout.routing_key`, else the
+    use case's id column; None (everything to the champion) when there is neither."""
+    key = cfg.rollout.routing_key or uc.id_column
+    if key is not None and key not in fields:
+        raise ValueError(f"{uc.name}: rollout.routing_key {key!r} is not a request field")
+    return key
+
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def request_id(ctx: Any) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a new one; echoed in the
+    response's X-Request-ID header."""
+    sent = ctx.request.headers.get("x-request-id") if ctx is not None else None
+    rid = sent if sent and _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+    if ctx is not None:
+        ctx.response.headers["X-Request-ID"] = rid
+    return rid
+
+
+def after_response(ctx: Any) -> Callable[[Callable[[], None]], None] | None:
+    """Run a job after the response is sent (Starlette background task), else at once."""
+    if ctx is None:
+        return None
+
+    def defer(job: Callable[[], None]) -> None:
+        async def run() -> None:
+            job()
+
+        ctx.response.background.add_task(run)
+
+    return defer
+
+
+def score_records(
+    deployment: Any,
+    records: Sequence[BaseModel],
+    key_field: str | None,
+    rid: str,
+    defer: Callable[[Callable[[], None]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Route, score and log each record; scored values plus `variant`, in request order."""
+    keys = [getattr(r, key_field) for r in records] if key_field else [None] * len(records)
+
+    def score(predictor: RecordPredictor, units: list[int]) -> list[dict[str, Any]]:
+        return predictor.predict([records[u] for u in units])
+
+    done = deployment.execute(keys, score, lambda u: records[u].model_dump(mode="json"), rid, defer)
+    return [s | {"variant": v} for s, v in done]
+
+
+def score_latest(
+    deployment: Any,
+    records: Sequence[BaseModel],
+    id_column: str | None,
+    key_field: str | None,
+    rid: str,
+    defer: Callable[[Callable[[], None]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """History use cases: route each entity (all its records go to one model), score its
+    latest record; `_row` points into `records`."""
+    entities: dict[Any, list[int]] = {}
+    for i, r in enumerate(records):
+        entities.setdefault(getattr(r, id_column) if id_column else i, []).append(i)
+    units = list(entities.values())
+    keys = [getattr(records[u[0]], key_field) if key_field else None for u in units]
+
+    def score(predictor: RecordPredictor, chosen: list[int]) -> list[dict[str, Any]]:
+        rows = sorted(i for u in chosen for i in units[u])  # request order kept
+        scored = predictor.predict_latest([records[i] for i in rows])
+        return [s | {"_row": rows[s["_row"]]} for s in scored]
+
+    def inputs(u: int) -> list[dict[str, Any]]:
+        return [records[i].model_dump(mode="json") for i in units[u]]
+
+    done = deployment.execute(keys, score, inputs, rid, defer)
+    return [s | {"variant": v} for s, v in done]
+
+
+OUTCOME_ROUTE = "/outcome"
+
+
+class Outcome(BaseModel):
+    """What happened after a prediction, joined to the log by request id or routing key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: str | None = Field(
+        None, max_length=128, description="X-Request-ID of the prediction's response"
+    )
+    routing_key: str | None = Field(
+        None,
+        max_length=256,
+        description="the entity (the use case's id) when the request id is not known",
+    )
+    value: float = Field(
+        strict=True, allow_inf_nan=False, description="observed value (1/0 for yes/no)"
+    )
+    time: datetime | None = Field(
+        None, strict=True, description="when it was observed; default: now"
+    )  # strict: an RFC 3339 date-time, as the OpenAPI document says (no number, no bare date)
+
+    @model_validator(mode="after")
+    def _some_key(self) -> Outcome:
+        if self.request_id is None and self.routing_key is None:
+            raise ValueError("an outcome needs a request_id or a routing_key")
+        return self
+
+
+class OutcomeReceipt(BaseModel):
+    stored: int = Field(description="outcomes stored")
+
+
+def outcome_api(uc: UseCase) -> Callable[..., Any]:
+    """POST /outcome: a batch of outcomes into the log (the monitoring and A/B work read them)."""
+
+    async def outcome(
+        self: Any, outcomes: list[Outcome] = Field(min_length=1, max_length=10_000)
+    ) -> OutcomeReceipt:
+        """Store observed outcomes; each names a request id or a routing key."""
+        rows = [
+            {
+                "use_case": uc.name,
+                "request_id": o.request_id,
+                "routing_key": o.routing_key,
+                "value": o.value,
+                "ts": o.time.timestamp() if o.time else None,
+            }
+            for o in outcomes
+        ]
+        return OutcomeReceipt(stored=self.deployment.log.write_outcomes(rows))
+
+    outcome.__annotations__ = {"outcomes": list[Outcome], "return": OutcomeReceipt}
+    return outcome
+
+
+def _class_name(name: str, suffix: str) -> str:
+    """churn_rul + Record -> ChurnRulRecord: the names the OpenAPI spec shows."""
+    return "".join(part.title() for part in name.split("_")) + suffix
+
+
+def record_payload(uc: UseCase, n: int = 1) -> dict[str, Any]:
+    """A valid request body made of the schema's examples: docs, tests and benchmarks.
+
+    Leaky columns are left out when they may be (they are known only after the outcome).
+    """
+    request = request_model(uc.raw_schema, exclude=[uc.target], name=_class_name(uc.name, "Record"))
+    base = example_record(request)
+    optional = {n for n, f in request.model_fields.items() if not f.is_required()}
+    base = {k: v for k, v in base.items() if not (k in uc.leaky_columns and k in optional)}
+    records = []
+    for i in range(n):
+        rec = dict(base)
+        if uc.history:  # one entity's consecutive readings
+            rec[uc.time_column] = _shift(base[uc.time_column], i)
+        records.append(rec)
+    return {"records": records}
+
+
+def _shift(value: Any, i: int) -> Any:
+    return value + i if isinstance(value, int | float) else value
+
+
+def served_tags(uc: UseCase) -> list[str]:
+    """Every model tag this use case's service loads: what a built Bento packs
+    (shared/serve/bento.py). The champion (or pin) and an active rollout's challenger; a
+    champion that cannot be resolved is named `<use case>:champion`, which no store holds,
+    so the "train first" check reports it."""
+    from shared.core.store import ModelNotFound
+    from shared.ops.rollout import read_state, stored_version
+
+    try:
+        tags = [model_tag(uc)]
+    except ModelNotFound:
+        return [f"{uc.name}:champion"]
+    try:
+        state, _ = read_state(uc.name)
+        if state.active:
+            tags.append(stored_version(uc.name, state.version).tag)
+    except Exception:  # no registry, or the challenger is not here: it is not served
+        pass
+    return tags

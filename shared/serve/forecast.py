@@ -1,0 +1,316 @@
+"""The BentoML service of any forecasting use case, built from the use case: no column name here.
+
+Request: one object per series with the use case's id columns (typed and checked from its
+pandera schema), `history` (one item per period: the time column, the target and the holiday
+flag when there is one), `horizon` and optional future holiday flags. Response: the ids echoed,
+the method, a note, and per step the date, the point forecast and one `lo_<level>` /
+`hi_<level>` pair per level in config `intervals.levels`. Bad input is a 400 naming the problem.
+"""
+
+# No `from __future__ import annotations`: BentoML and pydantic read these types at runtime.
+
+import datetime as dt
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    create_model,
+    model_validator,
+)
+
+from shared.core.usecase import UseCase
+from shared.serve.factory import VARIANT_DOC, Variant
+from shared.tasks.forecast.calendar import NAMES
+
+ROUTE = "/forecast"
+STRICT = ConfigDict(extra="forbid")
+
+
+def _date_text(value: Any) -> Any:
+    if isinstance(value, int | float):
+        raise ValueError("a date is expected as YYYY-MM-DD text")
+    return value
+
+
+def _class_name(name: str, suffix: str) -> str:
+    return "".join(part.title() for part in name.split("_")) + suffix
+
+
+def schema_fields(uc: UseCase, columns: list[str]) -> dict[str, tuple[Any, Any]]:
+    """(type, Field) of each of `columns`, with the checks of the raw schema."""
+    from shared.serve.factory import request_model
+
+    all_columns = list(uc.raw_schema.to_schema().columns)
+    model = request_model(
+        uc.raw_schema,
+        exclude=[c for c in all_columns if c not in columns],
+        name=_class_name(uc.name, "Fields"),
+    )
+    return {n: (f.annotation, f) for n, f in model.model_fields.items()}
+
+
+@cache
+def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
+    """(series request, series forecast) models of one use case."""
+    from shared.tasks.forecast.predictor import check_history
+
+    cfg = uc.load_config()
+    freq, unit = cfg.data.freq, NAMES[cfg.data.freq]
+    max_horizon, max_history = cfg.backtest.horizon, cfg.serving.max_history
+    ids = schema_fields(uc, list(uc.id_columns))
+    _, target_field = schema_fields(uc, [uc.target])[uc.target]
+    missing = "not observed" if cfg.data.gaps == "missing" else "0"
+    period_fields: dict[str, Any] = {
+        uc.time_column: (
+            Annotated[dt.date, BeforeValidator(_date_text)],  # no number as days since 1970
+            Field(description=f"the {unit} (YYYY-MM-DD, on the data.freq={freq} grid)"),
+        ),
+        # the schema's checks (ge, le...), and no NaN / inf sneaking in as "nan" strings
+        uc.target: (Annotated[float, AllowInfNan(False)], target_field),
+    }
+    if uc.holiday_column:
+        period_fields[uc.holiday_column] = (
+            bool,
+            Field(False, strict=True, description="holiday flag"),
+        )
+    period = create_model(_class_name(uc.name, "Period"), __config__=STRICT, **period_fields)
+    extra: dict[str, Any] = {}
+    if uc.holiday_column:
+        extra["future_holidays"] = (
+            list[StrictBool] | None,
+            Field(
+                None,
+                description=f"{uc.holiday_column} of each forecast {unit}; default: the calendar "
+                "file's, else the flag one season earlier",
+            ),
+        )
+    base = create_model(
+        _class_name(uc.name, "SeriesFields"),
+        __config__=STRICT,
+        **ids,
+        history=(
+            list[period],
+            Field(
+                min_length=1,
+                max_length=max_history,
+                description=f"recent {unit}s, oldest first (a missing {unit} counts as {missing})",
+            ),
+        ),
+        horizon=(
+            int,
+            Field(
+                max_horizon, ge=1, le=max_horizon, strict=True, description=f"{unit}s to forecast"
+            ),
+        ),
+        **extra,
+    )
+
+    def valid_history(self: Any) -> Any:
+        check_history([getattr(p, uc.time_column) for p in self.history], freq, max_history)
+        future = getattr(self, "future_holidays", None)
+        if future is not None and len(future) != self.horizon:
+            raise ValueError(f"future_holidays has {len(future)} flags for horizon {self.horizon}")
+        return self
+
+    request = type(
+        _class_name(uc.name, "Series"),
+        (base,),
+        {"_valid_history": model_validator(mode="after")(valid_history), "__module__": __name__},
+    )
+    levels = {
+        f"{side}_{lv}": (
+            float,
+            Field(description=f"{'lower' if side == 'lo' else 'upper'} bound, {lv} % interval"),
+        )
+        for lv in cfg.intervals.levels
+        for side in ("lo", "hi")
+    }
+    step = create_model(
+        _class_name(uc.name, "Step"),
+        step=(int, Field(description=f"{unit}s after the last history {unit}")),
+        date=(dt.date, Field(description=f"the forecast {unit}")),
+        forecast=(float, Field(description=f"point forecast of {uc.target}")),
+        **levels,
+    )
+    echo = {n: (t, Field(description=f.description)) for n, (t, f) in ids.items()}
+    response = create_model(
+        _class_name(uc.name, "Forecast"),
+        **echo,
+        method=(
+            Literal["model", "fallback"],
+            Field(description="fallback: history too short for the model"),
+        ),
+        note=(str | None, Field(description="why the fallback rule was used")),
+        filled_periods=(int, Field(description=f"missing {unit}s inside the history")),
+        steps=(list[step], Field()),
+        model_version=(
+            str,
+            Field(description="MLflow registered-model version that forecast this"),
+        ),
+        variant=(Variant, Field(description=VARIANT_DOC)),
+    )
+    return request, response
+
+
+def histories(uc: UseCase, series: list[Any]) -> list[tuple[list, list, list]]:
+    """Request series -> (dates, values, holiday flags) per series, for the predictor."""
+    t, y, h = uc.time_column, uc.target, uc.holiday_column
+    return [
+        (
+            [getattr(p, t) for p in s.history],
+            [getattr(p, y) for p in s.history],
+            [bool(getattr(p, h)) if h else False for p in s.history],
+        )
+        for s in series
+    ]
+
+
+def make_service(uc: UseCase) -> Any:
+    """The BentoML service class: POST /forecast with `series` (champion, or the challenger
+    during a rollout, chosen per series by a stable hash; every series logged before the
+    response), POST /outcome for the sales that happened."""
+    import bentoml
+    from bentoml.exceptions import InvalidArgument
+
+    from shared.ops.rollout import Deployment
+    from shared.serve.factory import OUTCOME_ROUTE, after_response, outcome_api, request_id
+    from shared.tasks.forecast.predictor import ForecastPredictor
+
+    cfg = uc.load_config()
+    request, response = request_models(uc)
+    max_series = cfg.serving.max_series
+    levels = " / ".join(f"{lv} %" for lv in cfg.intervals.levels)
+    key_columns = series_key_columns(uc, cfg)
+
+    async def forecast(
+        self: Any, series: Any = Field(min_length=1, max_length=max_series), ctx: Any = None
+    ) -> Any:
+        too_long = [s.horizon for s in series if s.horizon > self.predictor.max_horizon]
+        if too_long:
+            raise InvalidArgument(
+                f"horizon {max(too_long)} exceeds the stored model's maximum "
+                f"{self.predictor.max_horizon}"
+            )
+        out = score_series(
+            self.deployment, uc, series, key_columns, request_id(ctx), after_response(ctx)
+        )
+        return [
+            response(**{c: getattr(s, c) for c in uc.id_columns}, **o)
+            for s, o in zip(series, out, strict=True)
+        ]
+
+    forecast.__doc__ = f"Point forecast and {levels} intervals per period ahead for each series."
+    forecast.__annotations__ = {
+        "series": list[request],
+        "ctx": bentoml.Context,
+        "return": list[response],
+    }
+
+    def __init__(self: Any) -> None:
+        self.deployment = Deployment(
+            uc, cfg, lambda stored: ForecastPredictor(uc, stored), score_of=first_step
+        )
+
+    service = type(
+        _class_name(uc.name, "Service"),
+        (),
+        {
+            "__init__": __init__,
+            "forecast": bentoml.api(route=ROUTE)(forecast),
+            "outcome": bentoml.api(route=OUTCOME_ROUTE)(outcome_api(uc)),
+            "predictor": property(lambda self: self.deployment.plan.champion),
+            "__module__": __name__,
+        },
+    )
+    return bentoml.service(name=uc.name, workers=1, logging={"access": {"enabled": False}})(service)
+
+
+def series_key_columns(uc: UseCase, cfg: Any) -> tuple[str, ...]:
+    """What routes a series: config `rollout.routing_key`, else every id column (joined by |)."""
+    key = cfg.rollout.routing_key
+    if key is not None and key not in uc.id_columns:
+        raise ValueError(f"{uc.name}: rollout.routing_key {key!r} is not one of {uc.id_columns}")
+    return (key,) if key else tuple(uc.id_columns)
+
+
+def series_key(s: Any, columns: tuple[str, ...]) -> str | None:
+    return "|".join(str(getattr(s, c)) for c in columns) if columns else None
+
+
+def first_step(result: dict[str, Any]) -> Any:
+    """The score a forecast is logged and compared by: its first step's point forecast."""
+    steps = result.get("steps") or []
+    return steps[0]["forecast"] if steps else None
+
+
+def score_series(
+    deployment: Any,
+    uc: UseCase,
+    series: list[Any],
+    key_columns: tuple[str, ...],
+    rid: str,
+    defer: Any = None,
+) -> list[dict[str, Any]]:
+    """Route, forecast and log each series; results with `variant`, in request order."""
+    from shared.tasks.forecast.predictor import forecast_histories
+
+    def score(predictor: Any, units: list[int]) -> list[dict[str, Any]]:
+        chosen = [series[u] for u in units]
+        return forecast_histories(
+            predictor,
+            histories(uc, chosen),
+            [s.horizon for s in chosen],
+            [getattr(s, "future_holidays", None) for s in chosen],
+        )
+
+    keys = [series_key(s, key_columns) for s in series]
+    done = deployment.execute(keys, score, lambda u: series[u].model_dump(mode="json"), rid, defer)
+    return [o | {"variant": v} for o, v in done]
+
+
+@cache
+def _example_series(uc: UseCase) -> dict[str, Any]:
+    """The longest recent series of the use case's synthetic data, as one request item."""
+    import numpy as np
+    import pandas as pd
+
+    cfg = uc.load_config()
+    d, bt = cfg.data, cfg.backtest
+    raw = uc.make_synthetic(min(d.n_series, 30), d.n_periods, d.seed)
+    dates = pd.to_datetime(raw[uc.time_column])
+    last = raw[dates == dates.max()]
+    # the longest series still running, the larger on a tie (not an intermittent one)
+    stats = raw.groupby(list(uc.id_columns))[uc.target].agg(["size", "mean"])
+    key = max(
+        (tuple(r) for r in last[list(uc.id_columns)].itertuples(index=False)),
+        key=lambda k: tuple(stats.loc[k if len(k) > 1 else k[0]]),
+    )
+    mask = np.logical_and.reduce([raw[c] == v for c, v in zip(uc.id_columns, key, strict=True)])
+    n = min(max(bt.season, bt.min_history, 2 * bt.horizon), cfg.serving.max_history)
+    rows = raw[mask].tail(n)
+    history = []
+    for r in rows.itertuples(index=False):
+        item = {
+            uc.time_column: pd.Timestamp(getattr(r, uc.time_column)).date().isoformat(),
+            uc.target: float(getattr(r, uc.target)),
+        }
+        if uc.holiday_column:
+            item[uc.holiday_column] = bool(getattr(r, uc.holiday_column))
+        history.append(item)
+    ids = {
+        c: (v.item() if hasattr(v, "item") else v) for c, v in zip(uc.id_columns, key, strict=True)
+    }
+    return ids | {"history": history, "horizon": bt.horizon}
+
+
+def example_payload(uc: UseCase, n: int = 1) -> dict[str, Any]:
+    """A valid request body: one recent series of the synthetic data, repeated `n` times."""
+    import copy
+
+    return {"series": [copy.deepcopy(_example_series(uc)) for _ in range(n)]}

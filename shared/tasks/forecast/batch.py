@@ -1,0 +1,60 @@
+"""Batch forecasts for every series of a file from the stored model (`pilotpack forecast`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shared.core.usecase import UseCase
+from shared.tasks.forecast.backtest import make_panel, validate_forecast_raw
+from shared.tasks.forecast.windows import panel_windows
+
+
+def batch_forecast(
+    uc: UseCase, raw: pd.DataFrame, horizon: int, cfg: Any = None, engine: Any = None
+) -> pd.DataFrame:
+    """Forecasts for every series from the served model (the champion), one row per series
+    and step.
+
+    Each series is forecast from its own last observed period; holiday flags after the data's
+    end come from the calendar file when it lists them, else from one season earlier.
+    `engine` (shared/ops/scale.py) runs the model on groups of series, e.g. on a Dask cluster;
+    the panel and windows are built here, so every engine forecasts the same windows.
+    """
+    from shared.tasks.forecast.predictor import ForecastPredictor
+
+    cfg = cfg or uc.load_config()
+    validate_forecast_raw(raw, uc, cfg)
+    pred = ForecastPredictor.from_store(uc)
+    if horizon > pred.max_horizon:
+        raise ValueError(f"horizon {horizon} exceeds the trained maximum {pred.max_horizon}")
+    panel = make_panel(uc, raw, cfg)
+    w = panel_windows(
+        panel,
+        np.arange(panel.n_series),
+        panel.last,
+        pred.history_length,
+        horizon,
+        pred.rules.season,
+        pred.scale_floor,
+    )
+    if engine is None or engine.name == "local":
+        out = pred.predict_windows(w)
+    else:
+        from shared.ops.scale import ModelPayload, forecast_windows
+
+        out = forecast_windows(engine, ModelPayload.of(uc, pred.stored, cfg), w)
+    n, H = w.n, horizon
+    frame: dict[str, Any] = {c: np.repeat(panel.keys[c], H) for c in uc.id_columns}
+    frame[uc.time_column] = w.future_dates().reshape(-1).astype("datetime64[ns]")
+    frame["step"] = np.tile(np.arange(1, H + 1), n)
+    frame["forecast"] = out["forecast"].reshape(-1)
+    for level, (lo, hi) in out["bounds"].items():
+        frame[f"lo_{level}"] = lo.reshape(-1)
+        frame[f"hi_{level}"] = hi.reshape(-1)
+    frame["method"] = np.repeat(np.where(out["fallback"], "fallback", pred.method), H)
+    frame["model_version"] = pred.version
+    order = [*uc.id_columns, "step"]
+    return pd.DataFrame(frame).sort_values(order, kind="stable").reset_index(drop=True)

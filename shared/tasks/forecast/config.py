@@ -1,0 +1,186 @@
+"""Config sections of a forecasting use case (`task="forecast"`); typos fail (extra="forbid")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, create_model, model_validator
+
+from shared.core.config import (
+    FairnessConfig,
+    GovernanceConfig,
+    PrivacyConfig,
+    RolloutConfig,
+    Strict,
+)
+from shared.core.io import ReaderConfig
+from shared.core.monitoring_config import MonitoringConfig
+from shared.tasks.forecast.calendar import Freq
+
+BASELINES = ("naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
+
+
+class ForecastDataConfig(Strict):
+    path: Path | None = Field(None, description="CSV or Parquet file; None = synthetic data")
+    reader: ReaderConfig = Field(
+        ReaderConfig(), description="separator, decimal mark, encoding, header and column names"
+    )
+    freq: Freq = Field(
+        "W",
+        description="D daily, W weekly (any weekday; grid from the first date), MS monthly on "
+        "the 1st, M monthly on the last day",
+    )
+    gaps: Literal["zero", "missing"] = Field(
+        "zero",
+        description="a period missing inside a series' life: zero = nothing was sold (filled "
+        "with 0 and scored); missing = not observed (e.g. closed: kept NaN, never scored, "
+        "never imputed as demand)",
+    )
+    calendar: Path | None = Field(
+        None,
+        description="CSV: the time column + 0/1 flag columns known in advance (holidays...); "
+        "the flags become model inputs and are read for future periods",
+    )
+    n_series: int = Field(120, ge=1, description="synthetic series")
+    n_periods: int = Field(156, ge=20, description="synthetic periods of history")
+    seed: int = 42
+
+
+class ForecastQualityConfig(Strict):
+    min_rows: int = Field(1000, ge=1)
+    min_series: int = Field(1, ge=1)
+    max_duplicate_keys: int = Field(0, ge=0, description="rows sharing series id and date")
+
+
+class BacktestConfig(Strict):
+    """Rolling origin: `windows` cut-offs `step` periods apart, the last one `horizon` before the end."""
+
+    horizon: int = Field(8, ge=1, description="periods ahead; also the serving maximum")
+    windows: int = Field(3, ge=1)
+    step: int | None = Field(None, ge=1, description="periods between cut-offs; None = horizon")
+    season: int = Field(52, ge=1, description="periods per seasonal cycle")
+    min_history: int = Field(
+        13, ge=1, description="observed periods the global model needs; fewer: fallback rule"
+    )
+    fallback_window: int = Field(
+        4, ge=1, description="fallback rule: mean of the last k observed periods"
+    )
+    clip_at_zero: bool = Field(
+        True, description="no negative forecasts for any model (demand is not negative)"
+    )
+
+
+class BaselinesConfig(Strict):
+    """statsforecast models. AutoETS with a 52-week season costs ~0.15 s per series per window,
+    so its default season is 1 (level and trend only); AutoARIMA (seconds per series) is off."""
+
+    models: list[Literal["naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima"]] = [
+        "naive",
+        "seasonal_naive",
+        "auto_ets",
+        "auto_theta",
+    ]
+    ets_season_length: int = Field(1, ge=1)
+    theta_season_length: int = Field(52, ge=1)
+    arima_season_length: int = Field(52, ge=1)
+    n_jobs: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _some_baseline(self) -> BaselinesConfig:
+        if not self.models:
+            raise ValueError("baselines.models is empty: the gates need at least one baseline")
+        return self
+
+
+class GlobalModelParams(Strict):
+    """The LightGBM global model: one regressor over every series, horizon step as an input."""
+
+    kind: Literal["lightgbm_global"] = "lightgbm_global"
+    objective: Literal["l1", "l2", "huber"] = Field(
+        "l1", description="l1: median forecast, robust to spikes"
+    )
+    n_estimators: int = Field(200, ge=1)
+    learning_rate: float = Field(0.1, gt=0)
+    num_leaves: int = Field(31, ge=2)
+    min_child_samples: int = Field(50, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(0.0, ge=0)
+
+
+class GlobalModelConfig(Strict):
+    name: str = "lightgbm"
+    params: GlobalModelParams = GlobalModelParams()
+    history_length: int = Field(104, ge=2, description="periods of history each forecast reads")
+    scale_floor: float = Field(1.0, gt=0, description="smallest series scale (sales units)")
+    max_train_rows: int = Field(400_000, ge=100, description="(origin, step) rows sampled per fit")
+    n_jobs: int = Field(1, ge=1, description="LightGBM threads; >1 busy-waits on a loaded machine")
+    seed: int = 42
+    ensemble: bool = Field(
+        True,
+        description="also score the mean of the global model and the best baseline (lowest "
+        "backtest MASE) as candidate `ensemble`; chosen when it wins",
+    )
+
+
+class IntervalsConfig(Strict):
+    levels: list[int] = Field([80, 95], description="central prediction interval levels, %")
+
+    @model_validator(mode="after")
+    def _levels_in_range(self) -> IntervalsConfig:
+        if not all(0 < lv < 100 for lv in self.levels):
+            raise ValueError("interval levels must lie strictly between 0 and 100")
+        return self
+
+
+class ForecastGatesConfig(Strict):
+    baseline: str = Field(
+        "best", description="best = the baseline with the lowest backtest MASE; or a model name"
+    )
+    min_wape_gain_pct: float = Field(
+        0.0, description="WAPE must improve on the baseline by this much"
+    )
+    require_mase_win: bool = Field(True, description="MASE must be below the baseline's")
+    max_parity_diff: float = Field(1e-4, gt=0, description="on the model output (sales / scale)")
+
+
+class ForecastServingConfig(Strict):
+    max_series: int = Field(200, ge=1, description="series per request")
+    max_history: int = Field(520, ge=1, description="history points per series")
+
+
+class ForecastPipelineConfig(Strict):
+    """Everything but `kpi`, which each use case defines in its kpi.py."""
+
+    data: ForecastDataConfig = ForecastDataConfig()
+    quality: ForecastQualityConfig = ForecastQualityConfig()
+    backtest: BacktestConfig = BacktestConfig()
+    baselines: BaselinesConfig = BaselinesConfig()
+    model: GlobalModelConfig = GlobalModelConfig()
+    intervals: IntervalsConfig = IntervalsConfig()
+    gates: ForecastGatesConfig = ForecastGatesConfig()
+    serving: ForecastServingConfig = ForecastServingConfig()
+    governance: GovernanceConfig = GovernanceConfig()
+    fairness: FairnessConfig = FairnessConfig()
+    rollout: RolloutConfig = RolloutConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ForecastPipelineConfig:
+        if self.model.history_length < self.backtest.season:
+            raise ValueError("model.history_length must cover at least one season")
+        if self.gates.baseline != "best" and self.gates.baseline not in self.baselines.models:
+            raise ValueError(
+                f"gates.baseline {self.gates.baseline!r} is neither 'best' nor one of "
+                f"baselines.models {self.baselines.models}"
+            )
+        if self.model.name in (*BASELINES, "ensemble"):
+            raise ValueError(f"model.name {self.model.name!r} is taken by another candidate")
+        return self
+
+
+def forecast_config_model(name: str, kpi_model: type[BaseModel]) -> type[ForecastPipelineConfig]:
+    """The full config class of one forecasting use case: the shared sections plus its KPI section."""
+    return create_model(f"{name}_config", __base__=ForecastPipelineConfig, kpi=(kpi_model, ...))
