@@ -39,6 +39,7 @@ audit: $(STAMP)  ## known vulnerabilities in requirements.lock (pip-audit); SKIP
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .
