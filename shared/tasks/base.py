@@ -142,6 +142,11 @@ class Task(Protocol):
     monitoring: str  # what `pilotpack monitor` measures: "classifier", "regression" or "forecast"
     live_drift: bool  # the service keeps a live PSI window of its records' inputs and scores
     realised_metric: str  # the headline metric once outcomes arrive (alerts, promtool tests)
+    # How the service answers: "records" (one answer per record, or per entity's latest
+    # record for history use cases) or "series" (forecasts per series); serve builds from it.
+    serves: str
+    explainable: bool  # /explain and the report's contributions per model input
+    batch_scorable: bool  # `pilotpack score` scores a file of records with it
 
     def config_model(self, uc: UseCase) -> type[BaseModel]:
         """The config class of this use case (shared sections, task sections, its `kpi`)."""

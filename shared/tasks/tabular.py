@@ -210,6 +210,9 @@ class TabularTask:
     monitoring = "classifier"
     live_drift = True
     realised_metric = "roc_auc"
+    serves = "records"
+    explainable = True
+    batch_scorable = True
     classifier = True
     scoring = "roc_auc"  # scikit-learn scorer used to tune candidates
 

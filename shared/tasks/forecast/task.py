@@ -27,6 +27,9 @@ class ForecastTask:
     monitoring = "forecast"
     live_drift = False  # drift is of series features over the history: `pilotpack monitor`
     realised_metric = "wape"
+    serves = "series"
+    explainable = False
+    batch_scorable = False  # `pilotpack forecast` writes forecasts for a file of histories
 
     # --------------------------------------------------------------------- config + data
 
