@@ -837,6 +837,3 @@ def _add_security_commands() -> None:
 
 _add_security_commands()
 
-
-if __name__ == "__main__":
-    app()

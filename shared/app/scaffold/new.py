@@ -387,9 +387,9 @@ def render_tests(new: NewSpec, task: str, classifier: bool) -> str:
 
 import numpy as np
 
-from shared.tasks import get_task
-from shared.ops.training import train
 from shared.core.usecase import get_use_case
+from shared.ops.training import train
+from shared.tasks import get_task
 from usecases.{new.name}.usecase import USE_CASE
 
 UC = get_use_case("{new.name}")
@@ -580,8 +580,8 @@ def write_forecast_files(new: NewSpec, raw: Any, template: Path) -> dict[str, st
 def render_forecast_tests(new: NewSpec) -> str:
     return f'''"""Tests of the {new.name} forecasting use case (written by `pilotpack new`)."""
 
-from shared.tasks import get_task
 from shared.core.usecase import get_use_case
+from shared.tasks import get_task
 from usecases.{new.name}.usecase import USE_CASE
 
 UC = get_use_case("{new.name}")

@@ -187,7 +187,7 @@ def _forecast_report(
     last: int | None, log: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """Series-level drift and realised WAPE / MASE (shared/tasks/forecast/drift.py)."""
-    from shared.ops.monitoring import forecast_drift
+    from shared.tasks.forecast import drift as forecast_drift
 
     since_s = None
     if data is None:
