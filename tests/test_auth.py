@@ -20,8 +20,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.serve import auth
 from shared.core.usecase import get_use_case
+from shared.serve import auth
 from shared.tasks import get_task
 
 CHURN = get_use_case("churn")

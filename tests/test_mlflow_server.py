@@ -80,11 +80,11 @@ def scenario(artifacts_dir: str, tmp: str) -> None:
     from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
 
-    from shared.serve import factory as serving
     from shared.core.store import load_model, save_model
     from shared.core.tracking import CHALLENGER, CHAMPION, PREVIOUS, promote, rollback
     from shared.core.usecase import get_use_case
     from shared.ops.batch import score_file
+    from shared.serve import factory as serving
 
     url, artifacts, tmp_path = os.environ["MLFLOW_TRACKING_URI"], Path(artifacts_dir), Path(tmp)
     uc = get_use_case("churn")

@@ -19,10 +19,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from shared.ops import rollout as ro
 from shared.core.store import load_model, save_model
 from shared.core.tracking import CHAMPION, PREVIOUS, mlflow_client, model_aliases
 from shared.core.usecase import get_use_case
+from shared.ops import rollout as ro
 from shared.ops.benchmark import Server
 from shared.serve.predlog import open_log
 from shared.serve.privacy import pseudonym

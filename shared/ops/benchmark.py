@@ -344,8 +344,8 @@ def canary(uc: UseCase, percent: float, log: Log) -> Iterator[tuple[dict[str, st
 
     import bentoml
 
-    from shared.ops import rollout as ro
     from shared.core.tracking import CHAMPION, mlflow_client, tracking_uri
+    from shared.ops import rollout as ro
 
     with tempfile.TemporaryDirectory(prefix="pilotpack-bench-") as tmp:
         log_path = Path(tmp) / "predictions.db"

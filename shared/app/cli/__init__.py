@@ -836,4 +836,3 @@ def _add_security_commands() -> None:
 
 
 _add_security_commands()
-
