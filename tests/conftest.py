@@ -80,12 +80,11 @@ def repeated_real_splits(name: str, relative: str, k: int = 3) -> dict[str, Any]
     splits, not on one lucky split."""
     from shared.core.io import read_table
     from shared.core.usecase import get_use_case
-    from shared.tasks import get_task
 
     uc = get_use_case(name)
     cfg = uc.load_config(["model.search.trials=2", "gates.n_bootstrap=50"])
     raw = read_table(real_data(relative), cfg.data.reader)
-    summary = get_task(uc.task).repeated_splits(uc.with_config(cfg), cfg, raw, k, lambda m: None)
+    summary = uc.task.repeated_splits(uc.with_config(cfg), cfg, raw, k, lambda m: None)
     print(
         {
             c: {m: round(v["mean"], 4) for m, v in s.items()}
@@ -169,9 +168,8 @@ def serving(
 def onnx_scorer(uc: UseCase) -> Callable[[pd.DataFrame], np.ndarray]:
     """Train fast (untracked); raw frame -> the task's output from the exported ONNX graph."""
     from shared.core.onnx_export import make_feed, session
-    from shared.tasks import get_task
 
-    task = get_task(uc.task)
+    task = uc.task
     cfg = uc.load_config()
     configured = uc.with_config(cfg)
     sess = session(train_fast(uc, track=False).onnx_bytes)

@@ -15,7 +15,6 @@ import pytest
 
 from shared.core.usecase import get_use_case, registry
 from shared.ops.benchmark import Server
-from shared.tasks import get_task
 from tests.conftest import pinned, trained_model
 
 pytestmark = pytest.mark.serve
@@ -68,7 +67,7 @@ def test_the_built_bento_serves_from_an_empty_store_without_a_registry(tmp_path)
         f"PILOTPACK_MODEL_{UC.name.upper()}": "",
     }
     bentoml("import", str(archive), env=empty)
-    task = get_task(UC.task)
+    task = UC.task
     with Server(tag, env=empty, timeout=120) as server:
         r = httpx.post(server.url + task.route, json=task.example_payload(UC, 2), timeout=30)
     assert r.status_code == 200, r.text

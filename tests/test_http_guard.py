@@ -23,7 +23,6 @@ from shared.core.usecase import get_use_case, registry
 from shared.serve.auth import key_entry, new_key
 from shared.serve.guard import _normalise as normalise
 from shared.serve.guard import fix_openapi, is_json, largest_body
-from shared.tasks import get_task
 from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
@@ -57,11 +56,11 @@ def forecast(serve):
 
 
 def _url(server, uc) -> str:
-    return server.url + get_task(uc.task).route
+    return server.url + uc.task.route
 
 
 def _payload(uc, n: int = 1) -> dict:
-    return get_task(uc.task).example_payload(uc, n)
+    return uc.task.example_payload(uc, n)
 
 
 def _record(**changes: object) -> dict:
@@ -223,7 +222,7 @@ def test_one_log_line_per_rejected_request_no_traceback_and_few_body_samples(chu
 
 def test_the_openapi_document_says_what_the_service_does(churn):
     spec = httpx.get(churn.url + "/docs.json", timeout=30).json()
-    op = spec["paths"][get_task(CHURN.task).route]["post"]
+    op = spec["paths"][CHURN.task.route]["post"]
     assert op["requestBody"]["required"] is True
     ref = op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]
     error = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]

@@ -135,14 +135,13 @@ def test_repeated_splits_are_summarised_with_the_paired_difference():
 
 def test_train_repeats_on_a_use_case_reports_every_candidate():
     from shared.core.usecase import get_use_case
-    from shared.tasks import get_task
     from tests.conftest import fast_overrides
 
     uc = get_use_case("churn")
     cfg = uc.load_config(fast_overrides(uc))
     uc = uc.with_config(cfg)
     raw = uc.make_synthetic(2500, 0)
-    summary = get_task(uc.task).repeated_splits(uc, cfg, raw, 2, lambda m: None)
+    summary = uc.task.repeated_splits(uc, cfg, raw, 2, lambda m: None)
     assert summary["splits"] == 2
     assert {"lightgbm", "logistic", "blend", "chosen"} <= set(summary["candidates"])
     assert 0.5 < summary["candidates"]["chosen"]["roc_auc"]["mean"] <= 1
@@ -157,19 +156,18 @@ def test_every_classifier_config_calibrates_inside_the_parity_checked_graph(name
     from shared.core.usecase import get_use_case
 
     uc = get_use_case(name)
-    assert uc.task in {"binary", "binary_sequence"}
+    assert uc.task.name in {"binary", "binary_sequence"}
     assert "platt" in uc.load_config().model.calibration
 
 
 def test_the_report_names_the_calibrator_its_scores_and_the_profit_it_moved():
     from shared.core.usecase import get_use_case
-    from shared.tasks import get_task
     from tests.conftest import train_fast
 
     uc = get_use_case("churn")
     result = train_fast(uc, ["model.calibration=[platt, isotonic]"], track=False)
     cal = result.details["calibration_applied"]
-    text = "\n".join(get_task(uc.task).markdown(result))
+    text = "\n".join(uc.task.markdown(result))
     section = text.split("## Calibrator of the chosen model")[1].split("\n## ")[0]
     assert f"Applied: **{cal['method']}**" in section
     for name, key in (("none", "identity"), ("platt", "platt"), ("isotonic", "isotonic")):

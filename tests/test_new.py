@@ -174,13 +174,12 @@ def fork(request, tmp_path):
 def test_new_fork_trains_passes_the_contract_and_serves(fork):
     from shared.core.usecase import registry
     from shared.ops.benchmark import Server
-    from shared.tasks import get_task
 
     name, task, data = fork
     registry.cache_clear()
     uc = registry()[name]
-    assert uc.task == task and uc.folder == ROOT / "usecases" / name
-    for check in get_task(uc.task).contract_checks(uc):
+    assert uc.task.name == task and uc.folder == ROOT / "usecases" / name
+    for check in uc.task.contract_checks(uc):
         check(uc)
     # Its own tests import the fork, not a template.
     own = (ROOT / "usecases" / name / "tests" / "test_usecase.py").read_text()
@@ -207,9 +206,9 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork):
         text=True,
     )
     assert lint.returncode == 0, lint.stdout
-    route = get_task(uc.task).route
+    route = uc.task.route
     with Server(uc.service) as server:
-        payload = get_task(uc.task).example_payload(uc, 2)
+        payload = uc.task.example_payload(uc, 2)
         r = httpx.post(server.url + route, json=payload, timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()

@@ -20,7 +20,6 @@ import pytest
 from shared.core.usecase import get_use_case
 from shared.serve.predlog import open_log
 from shared.serve.privacy import audit_path, make_policy, pseudonym
-from shared.tasks import get_task
 from tests.postgres import create_database, postgres_cluster
 
 CHURN = get_use_case("churn")
@@ -30,7 +29,7 @@ IDS = [f"PRIVATE-CUST-{i:03d}" for i in range(6)]
 
 
 def record(customer: str) -> dict:
-    return get_task(CHURN.task).example_payload(CHURN, 1)["records"][0] | {"customerID": customer}
+    return CHURN.task.example_payload(CHURN, 1)["records"][0] | {"customerID": customer}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -50,7 +49,7 @@ def served(request, serve, tmp_path_factory):
 
 
 def traffic(server) -> dict[str, str]:
-    url = server.url + get_task(CHURN.task).route
+    url = server.url + CHURN.task.route
     rids = {}
     for _ in range(2):
         for customer in IDS:

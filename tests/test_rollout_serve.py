@@ -26,11 +26,10 @@ from shared.ops import rollout as ro
 from shared.ops.benchmark import Server
 from shared.serve.predlog import open_log
 from shared.serve.privacy import pseudonym
-from shared.tasks import get_task
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("churn")
-TASK = get_task(UC.task)
+TASK = UC.task
 KEY = UC.id_column
 REFRESH = UC.load_config().rollout.refresh_s
 

@@ -8,7 +8,6 @@ import pytest
 
 from shared.core.usecase import registry
 from shared.serve.services import service_for
-from shared.tasks import get_task
 from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
@@ -24,7 +23,7 @@ def root():
 @pytest.mark.parametrize("name", NAMES)
 def test_every_use_case_answers_under_its_name(root, trained, name):
     uc = registry()[name]
-    task = get_task(uc.task)
+    task = uc.task
     url = f"{root.url}/{name}{task.route}"
     good = httpx.post(url, json=task.example_payload(uc, 2), timeout=30)
     assert good.status_code == 200, good.text

@@ -62,13 +62,12 @@ def test_score_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch):
 
 def test_forecast_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch):
     from shared.core.usecase import get_use_case
-    from shared.tasks import get_task
 
     uc = get_use_case("demand_forecasting")
     for k, v in pinned(uc, trained("demand_forecasting").bento_tag).items():
         monkeypatch.setenv(k, v)
     cfg = uc.load_config(["data.n_series=40"])
-    history, _ = get_task(uc.task).synthetic(uc, cfg)
+    history, _ = uc.task.synthetic(uc, cfg)
     data = tmp_path / "history.parquet"
     history.to_parquet(data, index=False)
     frames = {}
@@ -90,7 +89,6 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch):
 
     from shared.core.usecase import get_use_case
     from shared.ops.scale import LocalEngine, ModelPayload, forecast_windows
-    from shared.tasks import get_task
     from shared.tasks.forecast.backtest import make_panel
     from shared.tasks.forecast.predictor import ForecastPredictor
     from shared.tasks.forecast.windows import panel_windows
@@ -98,7 +96,7 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch):
     uc = get_use_case("demand_forecasting")
     monkeypatch.setenv(*next(iter(pinned(uc, trained(uc.name).bento_tag).items())))
     cfg = uc.load_config(["data.n_series=12"])
-    history, _ = get_task(uc.task).synthetic(uc, cfg)
+    history, _ = uc.task.synthetic(uc, cfg)
     pred = ForecastPredictor.from_store(uc)
     panel = make_panel(uc, history, cfg)
     w = panel_windows(panel, np.arange(panel.n_series), panel.last, pred.history_length, 4,

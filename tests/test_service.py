@@ -10,12 +10,11 @@ from shared.core.usecase import get_use_case
 from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import service_for
-from shared.tasks import get_task
 from tests.conftest import pinned
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("churn")
-TASK = get_task(UC.task)
+TASK = UC.task
 MAX_RECORDS = UC.load_config().serving.max_records
 API = next(a for a in service_for(UC.name).apis.values() if a.route == TASK.route)
 CustomerRecord = API.input_spec.model_fields["records"].annotation.__args__[0]

@@ -282,9 +282,7 @@ def reference_files(uc: Any, fit: Any, rows: int | None = None) -> dict[str, byt
     sample = reference_sample(train[inputs], rows)
     chosen = fit.state.get("chosen")
     if chosen is not None:
-        from shared.tasks import get_task
-
-        task = get_task(uc.task)
+        task = uc.task
         # the sample's score is optional: drift of the inputs is tested without it
         with contextlib.suppress(Exception):
             sample[SAMPLE_SCORE] = np.asarray(

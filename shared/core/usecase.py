@@ -1,7 +1,7 @@
 """The contract every `usecases/<name>/` fulfils, and the registry that discovers them.
 
 A use case is its folder: the name comes from the folder (variants name themselves), the
-task plug-in from `task`, the service from the core's factory (shared/serve/factory.py), with the
+task plug-in is the object its usecase.py passes as `task` (the core never looks a task up), the service from the core's factory (shared/serve/factory.py), with the
 folder's optional service.py adding only what is domain-specific.
 """
 
@@ -13,11 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
+
+import usecases
+from shared.core.config import load_config
 
 Columns = Mapping[str, Any]
 """A frame or a dict of column arrays: what `build_features` reads."""
@@ -35,6 +38,18 @@ class Output:
     description: str
 
 
+class TaskLike(Protocol):
+    """What the core asks of a use case's task; the full protocol is shared/tasks/base.py's Task."""
+
+    name: str
+
+    def config_model(self, uc: UseCase) -> type[BaseModel]: ...
+
+    def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray: ...
+
+    def labelled(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class UseCase:
     """One use case: the names its folder defines, wired together in its usecase.py.
@@ -44,7 +59,7 @@ class UseCase:
     """
 
     question: str
-    task: str
+    task: TaskLike  # the task object (e.g. shared.tasks.binary.TASK), never looked up by name
     raw_schema: type
     target: str
     build_features: Callable[..., Features]
@@ -96,10 +111,7 @@ class UseCase:
 
     def load_config(self, overrides: list[str] | None = None) -> Any:
         """This use case's config file, validated by its task's model, overrides applied."""
-        from shared.core.config import load_config
-        from shared.tasks import get_task
-
-        return load_config(self.config_path, get_task(self.task).config_model(self), overrides)
+        return load_config(self.config_path, self.task.config_model(self), overrides)
 
     @property
     def model_inputs(self) -> tuple[str, ...]:
@@ -107,15 +119,11 @@ class UseCase:
 
     def labels(self, raw: pd.DataFrame) -> np.ndarray:
         """The target per row as the task learns it (0/1 for classifiers, a number for regression)."""
-        from shared.tasks import get_task
-
-        return get_task(self.task).labels(self, raw)
+        return self.task.labels(self, raw)
 
     def labelled(self, raw: pd.DataFrame) -> np.ndarray:
         """Rows whose label is known; training and evaluation use only these."""
-        from shared.tasks import get_task
-
-        return get_task(self.task).labelled(self, raw)
+        return self.task.labelled(self, raw)
 
     def with_config(self, cfg: Any) -> UseCase:
         """This use case with the config's `settings` applied (itself when it has none)."""
@@ -123,22 +131,33 @@ class UseCase:
 
 
 def _usecase_modules() -> list[str]:
-    import usecases
-
+    """The folders under usecases/ that hold a usecase.py."""
+    root = Path(usecases.__path__[0])
     return sorted(
         info.name
         for info in pkgutil.iter_modules(usecases.__path__)
-        if info.ispkg and (Path(usecases.__path__[0]) / info.name / "usecase.py").exists()
+        if info.ispkg and (root / info.name / "usecase.py").exists()
     )
 
 
-def _in_folder(uc: UseCase, folder: str) -> UseCase:
-    """Name and folder from the package the use case lives in (variants keep their name)."""
-    path = Path(importlib.import_module(f"usecases.{folder}").__file__ or ".").parent
-    return replace(uc, name=uc.name or folder, folder=path)
-
-
 _SEEN: dict[str, UseCase] = {}
+
+
+def _folder_cases(folder: str) -> dict[str, UseCase]:
+    """One folder's use case and its variants, by name (only that folder is imported).
+
+    Objects already handed out are kept, so references taken earlier stay the same use case.
+    """
+    module = importlib.import_module(f"usecases.{folder}.usecase")
+    path = Path(module.__file__ or ".").parent
+    found: dict[str, UseCase] = {}
+    # A folder may add variants of its use case (another data shape, its own config file).
+    for uc in (module.USE_CASE, *getattr(module, "VARIANTS", ())):
+        uc = replace(uc, name=uc.name or folder, folder=path)
+        if uc.name in found:
+            raise ValueError(f"two use cases are named {uc.name!r}: rename one variant")
+        found[uc.name] = _SEEN.setdefault(uc.name, uc)
+    return found
 
 
 @cache
@@ -150,18 +169,27 @@ def registry() -> dict[str, UseCase]:
     """
     found: dict[str, UseCase] = {}
     for folder in _usecase_modules():
-        module = importlib.import_module(f"usecases.{folder}.usecase")
-        # A folder may add variants of its use case (another data shape, its own config file).
-        for uc in (module.USE_CASE, *getattr(module, "VARIANTS", ())):
-            uc = _in_folder(uc, folder)
-            if uc.name in found:
-                raise ValueError(f"two use cases are named {uc.name!r}: rename one variant")
-            found[uc.name] = _SEEN.setdefault(uc.name, uc)
+        for name, uc in _folder_cases(folder).items():
+            if name in found:
+                raise ValueError(f"two use cases are named {name!r}: rename one variant")
+            found[name] = uc
     return found
 
 
+def _home(name: str) -> str | None:
+    """The folder a use case lives in: the longest folder name that `name` starts with."""
+    folders = [f for f in _usecase_modules() if name == f or name.startswith(f + "_")]
+    return max(folders, key=len, default=None)
+
+
 def get_use_case(name: str) -> UseCase:
-    cases = registry()
+    """One use case by name; imports only its own folder (serving one loads no other)."""
+    folder = _home(name)
+    if folder is not None:
+        cases = _folder_cases(folder)
+        if name in cases:
+            return cases[name]
+    cases = registry()  # a variant named apart from its folder
     if name not in cases:
         raise KeyError(f"unknown use case {name!r}; registered: {', '.join(cases) or 'none'}")
     return cases[name]

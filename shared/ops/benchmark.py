@@ -22,7 +22,6 @@ import numpy as np
 
 from shared.core.paths import project_root
 from shared.core.usecase import UseCase
-from shared.tasks import get_task
 
 Log = Callable[[str], None]
 
@@ -35,7 +34,7 @@ def free_port() -> int:
 
 def offline_benchmark(uc: UseCase, quick: bool) -> dict[str, float]:
     """In-process latency, ONNX vs native, as the use case's task measures it."""
-    return get_task(uc.task).offline_benchmark(uc, quick)
+    return uc.task.offline_benchmark(uc, quick)
 
 
 class Server:
@@ -207,7 +206,7 @@ def run_benchmark(
     from shared.ops.rollout import champion_stored
 
     champion_stored(uc.name)  # nothing trained: the "train first" error now, not minutes later
-    task = get_task(uc.task)
+    task = uc.task
     log(f"{uc.name}: offline ONNX vs native ...")
     result: dict[str, Any] = {"use_case": uc.name, "quick": quick, "sla_ms": sla_ms}
     result |= offline_benchmark(uc, quick)
@@ -287,7 +286,7 @@ def live_drift_cost(uc: UseCase, payload: dict[str, Any], n: int = 3000) -> dict
     from shared.ops.monitoring import live
     from shared.serve.factory import RecordPredictor, request_model
 
-    if uc.history or "records" not in payload or not get_task(uc.task).live_drift:
+    if uc.history or "records" not in payload or not uc.task.live_drift:
         return {}
     predictor = RecordPredictor.from_store(uc)
     model = request_model(uc.raw_schema, exclude=[uc.target], name="BenchRecord")
@@ -450,7 +449,7 @@ def floor_service(name: str) -> Any:
     from shared.core.usecase import get_use_case
     from shared.serve.services import service_for
 
-    route = get_task(get_use_case(name).task).route  # the scoring API, not /outcome or others
+    route = get_use_case(name).task.route  # the scoring API, not /outcome or others
     api = next(a for a in service_for(name).apis.values() if a.route == route)
 
     async def bare(self: Any, *args: Any, **kwargs: Any) -> Any:

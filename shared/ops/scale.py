@@ -62,10 +62,9 @@ class ModelPayload:
     def _materialize(self) -> tuple[Any, Any, Any]:
         from shared.core.store import ONNX_FILE, StoredModel
         from shared.core.usecase import get_use_case
-        from shared.tasks import get_task
 
         uc = get_use_case(self.use_case)
-        cfg = get_task(uc.task).config_model(uc).model_validate(self.config)
+        cfg = uc.task.config_model(uc).model_validate(self.config)
         folder = Path(tempfile.mkdtemp(prefix=f"pilotpack-{self.use_case}-"))
         (folder / ONNX_FILE).write_bytes(self.onnx)
         return uc, StoredModel(self.tag, folder, self.metadata), cfg
@@ -231,7 +230,6 @@ def run_scale_benchmark(
 
     from shared.core.usecase import get_use_case
     from shared.ops.batch import score_file
-    from shared.tasks import get_task
     from shared.tasks.forecast.batch import batch_forecast
 
     workers = workers or os.cpu_count() or 1
@@ -240,7 +238,7 @@ def run_scale_benchmark(
     data = folder / "records.parquet"
     cuc.make_synthetic(rows, 7).drop(columns=[cuc.target]).to_parquet(data, index=False)
     fcfg = fuc.load_config([f"data.n_series={series}"])
-    history, _ = get_task(fuc.task).synthetic(fuc, fcfg)
+    history, _ = fuc.task.synthetic(fuc, fcfg)
     horizon = int(fcfg.backtest.horizon)
 
     def timed(fn: Callable[[], Any]) -> float:

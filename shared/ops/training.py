@@ -21,7 +21,6 @@ from shared.core.config import config_hash
 from shared.core.io import read_table
 from shared.core.usecase import UseCase
 from shared.ops.governance.assess import assess
-from shared.tasks import get_task
 from shared.tasks.base import Export, Fit, Log, RunResult, Task
 
 StepCallback = Callable[[str], None]
@@ -36,7 +35,7 @@ def load_raw(uc: UseCase, cfg: Any, path: Path | None) -> tuple[pd.DataFrame, di
 
     path = path or cfg.data.path
     if path is None:
-        raw, source = get_task(uc.task).synthetic(uc, cfg)
+        raw, source = uc.task.synthetic(uc, cfg)
         blob = pd.util.hash_pandas_object(raw, index=False).values.tobytes()
         return raw, {"data_source": source, "data_sha256": hashlib.sha256(blob).hexdigest()}
     return read_table(Path(path), cfg.data.reader), {
@@ -60,7 +59,7 @@ def train(
     `track=False` logs nothing; `register=False` logs the run to MLflow but registers no
     model version and saves nothing to the model store: an experiment that cannot be served.
     """
-    task = get_task(uc.task)
+    task = uc.task
     start = time.perf_counter()
     uc = uc.with_config(cfg)
     on_step("load")
@@ -79,7 +78,7 @@ def train(
     reasons += governance.gate_reasons
     result = RunResult(
         use_case=uc.name,
-        task=uc.task,
+        task=uc.task.name,
         chosen=fit.chosen,
         metrics=fit.metrics,
         kpis=fit.kpis,
@@ -122,14 +121,14 @@ def log_to_mlflow(
 
     params = {
         "chosen_model": result.chosen,
-        "task": uc.task,
+        "task": uc.task.name,
         "overrides": ";".join(overrides) or "none",
     } | task.params(cfg, fit)
     metrics = {f"test_{k}": v for k, v in result.metrics.items()}
     metrics |= {f"kpi_{k}": v for k, v in result.kpis.items()}
     metrics["parity_max_abs_diff"] = result.parity.max_abs_diff
     metrics = {k: float(v) for k, v in metrics.items() if _finite(v)}
-    tags = run_tags(uc.name, result.gates_passed, result.lineage, task=uc.task)
+    tags = run_tags(uc.name, result.gates_passed, result.lineage, task=uc.task.name)
     result.lineage["git_sha"] = tags["git_sha"]
     artifacts = run_artifacts(result.validation.to_dict(), result.report(), cfg, fit.profile)
     result.run_id, result.model_version = log_run(
@@ -170,7 +169,7 @@ def save_to_store(uc: UseCase, result: RunResult, fit: Fit, export: Export) -> s
 
     metadata = {
         "use_case": uc.name,
-        "task": uc.task,
+        "task": uc.task.name,
         "mlflow_version": result.model_version,
         "mlflow_run_id": result.run_id,
         "chosen_model": result.chosen,

@@ -164,10 +164,9 @@ class RecordPredictor:
     """Loads the ONNX model once; scores request records without pandas."""
 
     def __init__(self, uc: UseCase, stored: StoredModel, cfg: Any):
-        from shared.tasks import get_task
 
         self.uc, self.stored, self.cfg = uc, stored, cfg
-        self.task = get_task(uc.task)
+        self.task = uc.task
         self.session = session(str(stored.onnx_path))
         self.output = self.session.get_outputs()[-1].name
         self.version = str(stored.metadata.get("mlflow_version") or stored.tag)

@@ -344,9 +344,8 @@ def prune(log: Any, days: float | None, use_case: str | None = None) -> dict[str
 
 def protect_cost_us(uc: Any, n: int = 2000) -> float:
     """Microseconds to make one logged record storable (hashes, dropped fields)."""
-    from shared.tasks import get_task
 
-    record = get_task(uc.task).example_payload(uc, 1)
+    record = uc.task.example_payload(uc, 1)
     inputs = _dumps(next(iter(record.values()))[0])
     row = (
         "r",

@@ -14,10 +14,9 @@ from typing import Any
 def service_for(name: str) -> Any:
     """The service class of one use case (request and response models from its schema)."""
     from shared.core.usecase import get_use_case
-    from shared.tasks import get_task
 
     uc = get_use_case(name)
-    return guarded(get_task(uc.task).make_service(uc), uc)
+    return guarded(uc.task.make_service(uc), uc)
 
 
 def guarded(svc: Any, uc: Any) -> Any:

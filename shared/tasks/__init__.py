@@ -1,6 +1,8 @@
 """Tasks as plug-ins: one file per task in this folder, each defining `TASK`.
 
-`get_task(uc.task)` is the only place a use case's task is looked up: a sixth task is one
+A use case names no task: its usecase.py imports the task object and passes it
+(`UseCase(task=BINARY, ...)`), so `uc.task` is the Task. `get_task(name)` is for lookups by
+name (the CLI's `--task`, generated forks); `tasks()` lists every task: a sixth task is one
 new file here (see base.py for the protocol), picked up with no other edit.
 """
 
@@ -27,13 +29,25 @@ def tasks() -> dict[str, Task]:
         if info.name in _NOT_TASKS:
             continue
         # a task family with several modules is a package whose `task` module holds TASK
-        module = f"shared.tasks.{info.name}" + (".task" if info.ispkg else "")
-        task = importlib.import_module(module).TASK
+        task = importlib.import_module(_module(info.name)).TASK
         found[task.name] = task
     return found
 
 
+def _module(name: str) -> str:
+    """The module holding a task family's `TASK`: the family's file, or its package's `task`."""
+    package = Path(__file__).parent / name
+    return f"shared.tasks.{name}" + (".task" if package.is_dir() else "")
+
+
 def get_task(name: str) -> Task:
+    """A task by name; imports only that task's module when it is named after it."""
+    here = Path(__file__).parent
+    own_module = (here / f"{name}.py").exists() or (here / name / "task.py").exists()
+    if own_module and name not in _NOT_TASKS:
+        task = importlib.import_module(_module(name)).TASK
+        if task.name == name:
+            return task
     known = tasks()
     if name not in known:
         raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(known))}")

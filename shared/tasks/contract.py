@@ -36,11 +36,10 @@ def check_config_loads_and_rejects_typos(uc: UseCase) -> None:
 
 
 def check_synthetic_passes_schema_and_quality_gates(uc: UseCase) -> None:
-    from shared.tasks import get_task
 
     uc, cfg = _config(uc)
     raw = uc.make_synthetic(cfg.data.synthetic_rows, cfg.data.seed)
-    report = get_task(uc.task).validate(uc, cfg, raw)
+    report = uc.task.validate(uc, cfg, raw)
     assert report.ok and report.rows == cfg.data.synthetic_rows
 
 
@@ -86,7 +85,7 @@ def check_features_look_only_backwards(uc: UseCase) -> None:
 
 
 def check_history_declares_entity_and_time(uc: UseCase) -> None:
-    assert uc.history, f"{uc.name}: task {uc.task} needs `history=True`"
+    assert uc.history, f"{uc.name}: task {uc.task.name} needs `history=True`"
     columns = set(uc.raw_schema.to_schema().columns)
     assert uc.id_column in columns and uc.time_column in columns
 
@@ -102,11 +101,10 @@ def check_leaky_columns_are_in_schema_but_never_model_inputs(uc: UseCase) -> Non
 
 def check_every_candidate_fits_and_keeps_onnx_parity(uc: UseCase) -> None:
     from shared.core.onnx_export import make_feed, session, to_onnx
-    from shared.tasks import get_task
     from shared.tasks.tabular import model_inputs
 
     uc, cfg = _config(uc)
-    task = get_task(uc.task)
+    task = uc.task
     raw = _sample(uc)
     known = uc.labelled(raw)
     X, y = model_inputs(uc, raw)[known], uc.labels(raw)[known]
@@ -120,13 +118,12 @@ def check_every_candidate_fits_and_keeps_onnx_parity(uc: UseCase) -> None:
 
 
 def check_kpis_are_finite(uc: UseCase) -> None:
-    from shared.tasks import get_task
 
     uc, cfg = _config(uc)
     raw = _sample(uc)
     known = uc.labelled(raw)
     y = uc.labels(raw)[known]
-    task = get_task(uc.task)
+    task = uc.task
     rng = np.random.default_rng(0)
     if task.classifier:
         kpis = uc.compute_kpis(y, rng.random(len(y)), 0.5, cfg.kpi)
@@ -139,10 +136,9 @@ def check_kpis_are_finite(uc: UseCase) -> None:
 
 def check_service_request_is_raw_schema_minus_target(uc: UseCase) -> None:
     from shared.serve.services import service_for
-    from shared.tasks import get_task
 
     service = service_for(uc.name)
-    task = get_task(uc.task)
+    task = uc.task
     api = next(a for a in service.apis.values() if a.route == task.route)
     record_model = api.input_spec.model_fields["records"].annotation.__args__[0]
     fields = {f.alias or n for n, f in record_model.model_fields.items()}

@@ -3,6 +3,7 @@ contact so that the offers pay for themselves? Raw data follows the IBM Telco cu
 file: one row per customer, target `Churn` (Yes/No)."""
 
 from shared.core.usecase import Output, UseCase
+from shared.tasks.binary import TASK as BINARY
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
@@ -12,7 +13,7 @@ from .synthetic import make_synthetic
 
 USE_CASE = UseCase(
     question=__doc__,
-    task="binary",
+    task=BINARY,
     raw_schema=RawSchema,
     target=TARGET,
     positive_label=POSITIVE_LABEL,

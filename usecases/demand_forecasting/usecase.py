@@ -3,6 +3,7 @@ so that stock and staff can be planned? Raw data follows the Walmart store x dep
 weekly sales file: one row per store, department and week, target `Weekly_Sales`."""
 
 from shared.core.usecase import UseCase
+from shared.tasks.forecast.task import TASK as FORECAST
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates
@@ -12,7 +13,7 @@ from .synthetic import make_synthetic
 
 USE_CASE = UseCase(
     question=__doc__,
-    task="forecast",
+    task=FORECAST,
     raw_schema=RawSchema,
     target=TARGET,
     id_columns=ID_COLUMNS,

@@ -3,6 +3,7 @@ team call this week? Raw data follows the X Education leads file: one row per le
 `Converted` (0/1), columns the sales team fills in after the call excluded as leaky."""
 
 from shared.core.usecase import Output, UseCase
+from shared.tasks.binary import TASK as BINARY
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
@@ -12,7 +13,7 @@ from .synthetic import make_synthetic
 
 USE_CASE = UseCase(
     question=__doc__,
-    task="binary",
+    task=BINARY,
     raw_schema=RawSchema,
     target=TARGET,
     positive_label=POSITIVE_LABEL,

@@ -7,6 +7,9 @@ from dataclasses import replace
 from functools import partial
 
 from shared.core.usecase import Output, UseCase
+from shared.tasks.binary import TASK as BINARY
+from shared.tasks.binary_sequence import TASK as BINARY_SEQUENCE
+from shared.tasks.regression import TASK as REGRESSION
 
 from .features import (
     FleetSettings,
@@ -50,7 +53,7 @@ from .synthetic import make_synthetic, make_synthetic_fleet, make_synthetic_rul
 
 USE_CASE = UseCase(
     question=__doc__,
-    task="binary",
+    task=BINARY,
     raw_schema=RawSchema,
     target=TARGET,
     positive_label=POSITIVE_LABEL,
@@ -98,7 +101,7 @@ FLEET_USE_CASE = configure_fleet(
         question="""Predictive maintenance, fleet telemetry: which assets will fail within the
 next H days, judged from each asset's recent sensor readings? Raw data: daily readings per
 asset plus the day it failed (empty when censored); label = fails within the next H days.""",
-        task="binary_sequence",
+        task=BINARY_SEQUENCE,
         raw_schema=FleetSchema,
         target=FLEET_TARGET,
         positive_label=1,
@@ -149,7 +152,7 @@ RUL_USE_CASE = configure_rul(
         question="""Predictive maintenance, remaining useful life: how many cycles has each
 engine left before it fails, and when should its overhaul be planned? Raw data follows NASA
 C-MAPSS FD003: one reading per engine and cycle, target `rul` (cycles left; capped).""",
-        task="regression",
+        task=REGRESSION,
         raw_schema=RulSchema,
         target=RUL_TARGET,
         id_column=RUL_ID_COLUMN,

@@ -43,7 +43,7 @@ def list_cmd() -> None:
 
     table = Table("use case", "task", "target", "question", show_lines=True)
     for uc in registry().values():
-        table.add_row(uc.name, uc.task, uc.target, first_question(uc.question))
+        table.add_row(uc.name, uc.task.name, uc.target, first_question(uc.question))
     out.print(table)
 
 
@@ -154,12 +154,11 @@ def _repeated(name: str, data: Path | None, overrides: list[str], k: int) -> dic
     from rich.table import Table
 
     from shared.ops.training import load_raw
-    from shared.tasks import get_task
 
     uc = _use_case(name)
-    task = get_task(uc.task)
+    task = uc.task
     if not hasattr(task, "repeated_splits"):
-        err.print(f"[yellow]{name}: task {uc.task} has no repeated-split evaluation[/yellow]")
+        err.print(f"[yellow]{name}: task {uc.task.name} has no repeated-split evaluation[/yellow]")
         return {}
     cfg = uc.load_config(overrides)
     uc = uc.with_config(cfg)
@@ -382,12 +381,11 @@ def forecast(
     from shared.core.io import read_table
     from shared.core.store import ModelNotFound
     from shared.core.validation import DataValidationError
-    from shared.tasks import get_task
 
     uc = _use_case(use_case)
-    batch_forecast = getattr(get_task(uc.task), "batch_forecast", None)
+    batch_forecast = getattr(uc.task, "batch_forecast", None)
     if batch_forecast is None:
-        err.print(f"[red]{uc.name} is not a forecasting use case (task {uc.task})[/red]")
+        err.print(f"[red]{uc.name} is not a forecasting use case (task {uc.task.name})[/red]")
         raise typer.Exit(2)
     if out.suffix.lower() not in {".csv", ".parquet", ".pq"}:
         err.print(f"[red]--out must end in .csv or .parquet, not {out.name}[/red]")

@@ -247,6 +247,7 @@ def render_usecase(new: NewSpec, task: str, classifier: bool) -> str:
 Written by `pilotpack new` from {new.data.name}: one row per record, target `{new.target}`."""
 
 from shared.core.usecase import UseCase
+from shared.tasks import get_task
 
 from .features import build_features
 from .kpi import {", ".join(kpi_names)}
@@ -256,7 +257,7 @@ from .synthetic import make_synthetic
 
 USE_CASE = UseCase(
     question=__doc__,
-    task={task!r},
+    task=get_task({task!r}),
     raw_schema=RawSchema,
     target=TARGET,
     leaky_columns=LEAKY_COLUMNS,
@@ -397,14 +398,14 @@ FAST = ["gates.n_bootstrap=100", "model.cv_folds=2", "data.synthetic_rows=2000"]
 
 
 def test_registered_from_its_folder():
-    assert UC.name == "{new.name}" and UC.task == USE_CASE.task == "{task}"
+    assert UC.name == "{new.name}" and UC.task.name == USE_CASE.task.name == "{task}"
     assert UC.target == "{new.target}"
 
 
 def test_synthetic_rows_validate():
     uc, cfg = UC, UC.load_config(FAST)
     raw = uc.make_synthetic(cfg.data.synthetic_rows, cfg.data.seed)
-    assert get_task(uc.task).validate(uc, cfg, raw).ok
+    assert uc.task.validate(uc, cfg, raw).ok
 
 
 def test_trains_on_synthetic_rows_with_onnx_parity():
@@ -436,6 +437,7 @@ Written by `pilotpack new` from {new.data.name}: one row per series and period, 
 `{new.target}`."""
 
 from shared.core.usecase import UseCase
+from shared.tasks import get_task
 
 from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates
@@ -445,7 +447,7 @@ from .synthetic import make_synthetic
 
 USE_CASE = UseCase(
     question=__doc__,
-    task="forecast",
+    task=get_task("forecast"),
     raw_schema=RawSchema,
     target=TARGET,
     id_columns=ID_COLUMNS,
@@ -588,14 +590,14 @@ UC = get_use_case("{new.name}")
 
 
 def test_registered_from_its_folder():
-    assert UC.name == "{new.name}" and UC.task == USE_CASE.task == "forecast"
+    assert UC.name == "{new.name}" and UC.task.name == USE_CASE.task.name == "forecast"
     assert UC.id_columns == {tuple(new.id_columns)!r}
 
 
 def test_synthetic_series_validate():
     cfg = UC.load_config()
-    raw, _ = get_task(UC.task).synthetic(UC, cfg)
-    assert get_task(UC.task).validate(UC, cfg, raw).ok
+    raw, _ = UC.task.synthetic(UC, cfg)
+    assert UC.task.validate(UC, cfg, raw).ok
 '''
 
 
@@ -666,6 +668,7 @@ from functools import partial
 
 from shared.core.history import check_columns, event_labels, history_features
 from shared.core.usecase import UseCase
+from shared.tasks import get_task
 
 from .features import Settings
 from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
@@ -693,7 +696,7 @@ def configure(uc: UseCase, settings: Settings) -> UseCase:
 USE_CASE = configure(
     UseCase(
         question=__doc__,
-        task="binary_sequence",
+        task=get_task("binary_sequence"),
         raw_schema=RawSchema,
         target=TARGET,
         id_column=ID_COLUMN,

@@ -94,7 +94,7 @@ def entries(use_cases: list[Any]) -> list[dict[str, Any]]:
             {
                 "use_case": uc.name,
                 "purpose": _purpose(uc.question),
-                "task": uc.task,
+                "task": uc.task.name,
                 "risk_level": gov.risk_level,
                 "risk_rationale": " ".join((gov.risk_rationale or "").split()),
                 "owner": gov.owner,

@@ -33,23 +33,20 @@ def _live_drift(uc: Any) -> bool:
     """Use cases whose service exports the live PSI gauges (row-per-record services); the
     others' drift only `pilotpack monitor --prom-file` measures (forecasting: series features
     of the recent history): a dashboard panel, no alert (no live gauge to hold `for`)."""
-    from shared.tasks import get_task
 
-    return get_task(uc.task).live_drift
+    return uc.task.live_drift
 
 
 def _test_metric(uc: Any) -> str:
     """The realised metric the promtool test feeds (any label value fires; this one reads right)."""
-    from shared.tasks import get_task
 
-    return get_task(uc.task).realised_metric
+    return uc.task.realised_metric
 
 
 def selector(uc: Any, extra: str = "") -> str:
     """BentoML's request series of this use case's main endpoint, alone or in the root service."""
-    from shared.tasks import get_task
 
-    route = get_task(uc.task).route
+    route = uc.task.route
     sel = f'service_name=~"{uc.name}|{ROOT_SERVICE}", endpoint=~"{route}|/{uc.name}{route}"' + (
         f", {extra}" if extra else ""
     )
@@ -181,11 +178,10 @@ def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
 
 def rule_tests(uc: Any, cfg: Any, rules_file: str) -> dict[str, Any]:
     """One promtool test per alert: quiet before, firing after, with its labels and text."""
-    from shared.tasks import get_task
 
     m = cfg.monitoring
     name = uc.name
-    route = get_task(uc.task).route
+    route = uc.task.route
     bento = {"service_name": name, "endpoint": route}
     by_alert = {r["alert"]: r for r in rules(uc, cfg)["groups"][0]["rules"]}
 
@@ -507,7 +503,7 @@ def dashboard(uc: Any, cfg: Any) -> dict[str, Any]:
     return {
         "uid": f"pilotpack-{uc.name}"[:40],
         "title": f"pilotpack / {uc.name}",
-        "tags": ["pilotpack", uc.task],
+        "tags": ["pilotpack", uc.task.name],
         "timezone": "browser",
         "schemaVersion": 39,
         "version": 1,

@@ -44,9 +44,8 @@ def parse_since(text: str) -> float:
 
 def task_kind(uc: Any) -> str:
     """classifier, regression or forecast (series drift and WAPE / MASE: forecast_drift.py)."""
-    from shared.tasks import get_task
 
-    return get_task(uc.task).monitoring
+    return uc.task.monitoring
 
 
 @dataclass

@@ -26,11 +26,10 @@ def check_config_loads_and_rejects_typos(uc: UseCase) -> None:
 
 
 def check_synthetic_passes_validation_and_is_seeded(uc: UseCase) -> None:
-    from shared.tasks import get_task
 
     cfg = uc.load_config()
-    raw, _ = get_task(uc.task).synthetic(uc, cfg)
-    assert get_task(uc.task).validate(uc, cfg, raw).ok
+    raw, _ = uc.task.synthetic(uc, cfg)
+    assert uc.task.validate(uc, cfg, raw).ok
     pd.testing.assert_frame_equal(_small(uc), _small(uc))
     assert not _small(uc).equals(_small(uc, 8))
 
@@ -103,9 +102,8 @@ def check_kpis_are_finite_and_zero_error_costs_nothing(uc: UseCase) -> None:
 
 def check_service_request_matches_schema_and_example_validates(uc: UseCase) -> None:
     from shared.serve.services import service_for
-    from shared.tasks import get_task
 
-    task = get_task(uc.task)
+    task = uc.task
     service = service_for(uc.name)
     api = next(a for a in service.apis.values() if a.route == task.route)
     payload = task.example_payload(uc, 2)

@@ -11,12 +11,11 @@ from pydantic import ValidationError
 from shared.ops.benchmark import Server
 from shared.serve.forecast import histories, request_models
 from shared.serve.services import service_for
-from shared.tasks import get_task
 from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 from tests.conftest import pinned
 from usecases.demand_forecasting.tests.conftest import UC
 
-TASK = get_task(UC.task)
+TASK = UC.task
 ROUTE = TASK.route
 SERIES, FORECAST = request_models(UC)
 MAX_HORIZON = UC.load_config().backtest.horizon

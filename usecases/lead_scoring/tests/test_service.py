@@ -12,12 +12,11 @@ from shared.core.usecase import get_use_case
 from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import service_for
-from shared.tasks import get_task
 from tests.conftest import pinned
 from usecases.lead_scoring.kpi import assign_bands
 
 UC = get_use_case("lead_scoring")
-TASK = get_task(UC.task)
+TASK = UC.task
 CONFIG = UC.load_config()
 API = next(a for a in service_for(UC.name).apis.values() if a.route == TASK.route)
 LeadRecord = API.input_spec.model_fields["records"].annotation.__args__[0]

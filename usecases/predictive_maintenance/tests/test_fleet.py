@@ -41,7 +41,7 @@ def _readings(asset: str, days: range, failure: float = np.nan) -> pd.DataFrame:
 
 def test_registered_as_a_variant_with_its_own_config_task_and_service():
     assert registry()["predictive_maintenance_fleet"] is BASE
-    assert BASE.task == "binary_sequence" and BASE.history
+    assert BASE.task.name == "binary_sequence" and BASE.history
     assert BASE.service == "shared.serve.services:predictive_maintenance_fleet"
     assert BASE.folder == get_use_case("predictive_maintenance").folder
     assert BASE.config_path.name == "config_fleet.yaml" and CFG.split.kind == "group_time"

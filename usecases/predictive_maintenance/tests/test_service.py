@@ -11,13 +11,12 @@ from shared.core.usecase import get_use_case
 from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import service_for
-from shared.tasks import get_task
 from tests.conftest import pinned
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("predictive_maintenance")
 FLEET = get_use_case("predictive_maintenance_fleet")
-TASK, FLEET_TASK = get_task(UC.task), get_task(FLEET.task)
+TASK, FLEET_TASK = UC.task, FLEET.task
 MAX_RECORDS = UC.load_config().serving.max_records
 
 
