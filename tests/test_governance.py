@@ -82,9 +82,9 @@ def test_fail_mode_turns_a_fairness_breach_into_a_failed_gate(trained):
 def test_contributions_add_up_to_the_models_log_odds(kind):
     """TreeSHAP / linear contributions by model input + base value = decision_function, 1e-6."""
     from shared.core.config import LightGBMParams, LogisticParams
+    from shared.core.onnx_export import model_inputs
     from shared.core.usecase import get_use_case
     from shared.serve.explain import Explainer, explainer_files
-    from shared.tasks.tabular import model_inputs
 
     uc = get_use_case("churn")
     raw = uc.make_synthetic(1500, 3)

@@ -167,21 +167,24 @@ class Combined:
 
 
 def combined_onnx(
-    model: Combined, numeric: list[str], categorical: list[str], convert: Any
+    model: Combined,
+    numeric: list[str],
+    categorical: list[str],
+    convert: Any,
+    opset: dict[str, int],
 ) -> bytes:
     """One graph: every part converted (`convert(pipeline) -> bytes`), renamed apart, sharing
-    the inputs; then the weighted sum and the calibrator as plain ONNX ops (in float64).
+    the inputs; then the weighted sum and the calibrator as plain ONNX ops (in float64), at
+    least at `opset` (the exporter's target, passed in: the exporter is the caller).
     Outputs keep the names of a converted pipeline: `label` + `probabilities` [N, 2], or
     `variable` [N, 1]."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from shared.core.onnx_export import TARGET_OPSET
-
     nodes: list[Any] = []
     inits: list[Any] = []
     inputs = None
-    opsets: dict[str, int] = dict(TARGET_OPSET)
+    opsets: dict[str, int] = dict(opset)
     terms = []
     D = TensorProto.DOUBLE
 

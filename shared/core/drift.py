@@ -40,6 +40,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.store import PROFILE_FILE
+
 EPSILON = 1e-4
 SCORE = "score"  # the model output's row in drift reports (and its gauge's `feature` label)
 SAMPLE_FILE = "reference_sample.parquet"
@@ -304,7 +306,6 @@ class Reference:
 
 def load_reference(stored: Any) -> Reference:
     """The reference profile (and sample when stored) of a model in the BentoML store."""
-    from shared.core.store import PROFILE_FILE
 
     path = Path(stored.path)
     profile = json.loads((path / PROFILE_FILE).read_text())

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.calibration import Combined, combined_onnx
+from shared.core.usecase import UseCase
+
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}  # the only combination that converts LightGBM here
 
 
@@ -48,14 +51,13 @@ def to_onnx(
     """
     from skl2onnx import convert_sklearn
 
-    from shared.core.calibration import Combined, combined_onnx
-
     if isinstance(model, Combined):
         return combined_onnx(
             model,
             list(numeric),
             list(categorical),
             lambda part: to_onnx(part, numeric, categorical, classifier=classifier),
+            TARGET_OPSET,
         )
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 
@@ -115,6 +117,12 @@ def features_frame(
     """The same values the ONNX graph sees, as the frame the native pipeline is fitted on."""
     feed = make_feed(features, numeric, categorical)
     return pd.DataFrame({c: feed[c][:, 0] for c in [*numeric, *categorical]})
+
+
+def model_inputs(uc: UseCase, raw: pd.DataFrame | dict[str, Any]) -> pd.DataFrame:
+    """build_features -> the typed frame the pipeline is fitted on (float32 numbers, str
+    categories): exactly what the ONNX graph will be fed, so native and ONNX agree."""
+    return features_frame(uc.build_features(raw), uc.numeric_features, uc.categorical_features)
 
 
 def onnx_proba(sess: Any, feed: dict[str, np.ndarray]) -> np.ndarray:

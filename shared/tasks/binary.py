@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from shared.core import evaluation as ev
+from shared.core.calibration import Combined, choose_calibrator, logit
+from shared.core.onnx_export import onnx_proba
 from shared.core.usecase import Output, UseCase
 from shared.tasks.base import Export, Fit, RunResult
 from shared.tasks.tabular import (
@@ -41,7 +43,6 @@ class BinaryTask(TabularTask):
         return model.predict_proba(X)[:, 1]
 
     def onnx_output(self, sess: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
-        from shared.core.onnx_export import onnx_proba
 
         return onnx_proba(sess, feed)
 
@@ -57,7 +58,6 @@ class BinaryTask(TabularTask):
         """Platt / isotonic on the validation part, chosen by out-of-fold log loss there and
         applied inside the model (and so inside its ONNX graph); the expected profit on the
         test part at the validation-optimal threshold, before and after."""
-        from shared.core.calibration import Combined, choose_calibrator, logit
 
         if not cfg.model.calibration:
             return

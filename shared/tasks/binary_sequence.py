@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 from shared.core.usecase import UseCase
 from shared.tasks.binary import BinaryTask
+from shared.tasks.contract import HISTORY_CHECKS
 
 
 class BinarySequenceTask(BinaryTask):
     name = "binary_sequence"
 
     def contract_checks(self, uc: UseCase) -> list[Callable[[UseCase], None]]:
-        from shared.tasks.contract import HISTORY_CHECKS
 
         return list(HISTORY_CHECKS)
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.onnx_export import make_feed, model_inputs, session, to_onnx
 from shared.core.usecase import UseCase
 
 SAMPLE_ROWS = 2000
@@ -60,7 +61,6 @@ def check_features_leave_input_unchanged_and_cover_model_inputs(uc: UseCase) -> 
 
 def check_features_are_row_wise(uc: UseCase) -> None:
     """A row's features do not depend on the other rows in the batch (same in serving)."""
-    from shared.tasks.tabular import model_inputs
 
     uc, _ = _config(uc)
     raw = _sample(uc)
@@ -73,7 +73,6 @@ def check_features_are_row_wise(uc: UseCase) -> None:
 def check_features_look_only_backwards(uc: UseCase) -> None:
     """An entity's features at time t are the same whether or not later records exist:
     what the service sees (history up to now) is what training saw."""
-    from shared.tasks.tabular import model_inputs
 
     uc, _ = _config(uc)
     raw = _sample(uc)
@@ -100,8 +99,6 @@ def check_leaky_columns_are_in_schema_but_never_model_inputs(uc: UseCase) -> Non
 
 
 def check_every_candidate_fits_and_keeps_onnx_parity(uc: UseCase) -> None:
-    from shared.core.onnx_export import make_feed, session, to_onnx
-    from shared.tasks.tabular import model_inputs
 
     uc, cfg = _config(uc)
     task = uc.task

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.config import RegressionGatesConfig
 from shared.core.usecase import Output, UseCase
 from shared.tasks.base import Export, Fit, RunResult
 from shared.tasks.tabular import Candidate, TabularTask, kpi_markdown
@@ -59,7 +60,6 @@ class RegressionTask(TabularTask):
     repeat_metrics = ("rmse", "mae")
 
     def gates_model(self) -> type:
-        from shared.core.config import RegressionGatesConfig
 
         return RegressionGatesConfig
 

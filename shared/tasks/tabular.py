@@ -16,8 +16,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core import splits
+from shared.core.calibration import Calibrator, Combined, logit
+from shared.core.config import GatesConfig, config_model
+from shared.core.onnx_export import make_feed, model_inputs, parity, session, to_onnx
+from shared.core.search import search_lightgbm
+from shared.core.splits import cv_folds
 from shared.core.usecase import UseCase
+from shared.core.validation import (
+    DataValidationError,
+    ValidationReport,
+    duplicates_across_parts,
+    label_rate_by_part,
+    validate_raw,
+)
 from shared.tasks.base import Export, Fit, Log, RunResult, numeric_profile, quantiles, time_us
+from shared.tasks.contract import HISTORY_CHECKS, RECORD_CHECKS
 
 
 class RunStopped(ValueError):
@@ -43,14 +57,6 @@ class Candidate:
     calibration: dict[str, Any] = field(default_factory=dict)
 
 
-def model_inputs(uc: UseCase, raw: pd.DataFrame | dict[str, Any]) -> pd.DataFrame:
-    """build_features -> the typed frame the pipeline is fitted on (float32 numbers, str
-    categories): exactly what the ONNX graph will be fed, so native and ONNX agree."""
-    from shared.core.onnx_export import features_frame
-
-    return features_frame(uc.build_features(raw), uc.numeric_features, uc.categorical_features)
-
-
 def row_key(uc: UseCase) -> str | tuple[str, ...] | None:
     """What identifies a row: the id, or (id, time) when rows are entity histories."""
     if uc.id_column and uc.time_column:
@@ -60,7 +66,6 @@ def row_key(uc: UseCase) -> str | tuple[str, ...] | None:
 
 def make_split(uc: UseCase, cfg: Any, raw: pd.DataFrame, y: np.ndarray) -> Any:
     """The configured split; each kind says which column it needs when it is missing."""
-    from shared.core import splits
 
     s = cfg.split
     if s.kind == "stratified":
@@ -106,7 +111,6 @@ def split_problems(
 ) -> list[Any]:
     """Leaks and empty classes the split made: duplicate rows across parts (no id to tell
     them apart), and a part's label rate out of bounds."""
-    from shared.core.validation import duplicates_across_parts, label_rate_by_part
 
     q = cfg.quality
     problems = []
@@ -219,12 +223,10 @@ class TabularTask:
     # --------------------------------------------------------------------- config + data
 
     def gates_model(self) -> type:
-        from shared.core.config import GatesConfig
 
         return GatesConfig
 
     def config_model(self, uc: UseCase) -> type:
-        from shared.core.config import config_model
 
         return config_model(uc.name, uc.kpi_config, uc.settings_model, self.gates_model())
 
@@ -244,14 +246,12 @@ class TabularTask:
         return lambda r: uc.labels(r)[uc.labelled(r)]
 
     def validate(self, uc: UseCase, cfg: Any, raw: pd.DataFrame) -> Any:
-        from shared.core.validation import validate_raw
 
         return validate_raw(raw, uc.raw_schema, cfg.quality, row_key(uc), self.label_rate(uc))
 
     # --------------------------------------------------------------------- fit
 
     def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
-        from shared.core.validation import DataValidationError, ValidationReport
 
         y = uc.labels(raw)
         X = model_inputs(uc, raw)
@@ -330,8 +330,6 @@ class TabularTask:
         from sklearn.base import clone
         from sklearn.model_selection import GridSearchCV
 
-        from shared.core.splits import cv_folds
-
         tr = split.train
         groups = raw[uc.id_column].to_numpy()[tr] if uc.id_column else None
         times = raw[uc.time_column].to_numpy()[tr] if uc.time_column else None
@@ -380,8 +378,6 @@ class TabularTask:
         pipeline with the best parameters fitted on the training part."""
         from sklearn.base import clone
 
-        from shared.core.search import search_lightgbm
-
         pre = clone(uc.make_model(cand.params).named_steps["features"])
         design = np.asarray(pre.fit_transform(X.iloc[tr]))
         res = search_lightgbm(design, y[tr], folds, cand.params, cfg.model.search, self.classifier)
@@ -397,7 +393,6 @@ class TabularTask:
 
     def blend(self, parts: list[Candidate]) -> Candidate:
         """The parts averaged with equal weights (classifiers: in log-odds), as one model."""
-        from shared.core.calibration import Calibrator, Combined, logit
 
         w = [1.0 / len(parts)] * len(parts)
         model = Combined([c.model for c in parts], w, classifier=self.classifier)
@@ -446,7 +441,6 @@ class TabularTask:
         raise NotImplementedError
 
     def export(self, uc: UseCase, cfg: Any, fit: Fit) -> Export:
-        from shared.core.onnx_export import make_feed, parity, session, to_onnx
 
         X, split, chosen = fit.state["X"], fit.state["split"], fit.state["chosen"]
         num, cat = list(uc.numeric_features), list(uc.categorical_features)
@@ -476,7 +470,6 @@ class TabularTask:
 
     def offline_benchmark(self, uc: UseCase, quick: bool) -> dict[str, float]:
         """The first configured candidate, fitted on synthetic data, timed native vs ONNX."""
-        from shared.core.onnx_export import make_feed, session, to_onnx
 
         cfg = uc.load_config()
         uc = uc.with_config(cfg)
@@ -510,7 +503,6 @@ class TabularTask:
         return record_payload(uc, n)
 
     def contract_checks(self, uc: UseCase) -> list[Any]:
-        from shared.tasks.contract import HISTORY_CHECKS, RECORD_CHECKS
 
         return list(HISTORY_CHECKS if uc.history else RECORD_CHECKS)
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.onnx_export import make_feed, session, to_onnx
 from shared.core.usecase import Features, UseCase
 from shared.core.validation import DataValidationError, Problem, ValidationReport, schema_problems
 from shared.tasks.forecast.baselines import baseline_forecasts
@@ -505,7 +506,6 @@ def onnx_parity(
     model: Any, X: pd.DataFrame, native: np.ndarray, scale: np.ndarray, tolerance: float
 ) -> tuple[bytes, ForecastParity]:
     """Export the fitted global model and compare it with native LightGBM on `X`."""
-    from shared.core.onnx_export import make_feed, session, to_onnx
 
     names = list(X.columns)
     onnx_bytes = to_onnx(model, names, [], classifier=False)

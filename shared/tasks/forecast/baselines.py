@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from shared.tasks.forecast.config import BaselinesConfig
+from shared.tasks.forecast.features import seasonal
 from shared.tasks.forecast.panel import DS, ID, Panel
 
 
@@ -66,7 +67,6 @@ def stat_forecasts(
     request's history), so a baseline in the ensemble forecasts the same in both. Naive and
     SeasonalNaive are computed in numpy (what statsforecast gives, without its overhead on
     the request path); the Auto* models run in statsforecast."""
-    from shared.tasks.forecast.features import seasonal
 
     names = list(models or cfg.models)
     y = fill_inner(y)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from shared.core.usecase import UseCase
 from shared.tasks.forecast.backtest import make_panel, validate_forecast_raw
+from shared.tasks.forecast.predictor import ForecastPredictor
 from shared.tasks.forecast.windows import panel_windows
 
 
@@ -23,7 +24,6 @@ def batch_forecast(
     `engine` (shared/ops/scale.py) runs the model on groups of series, e.g. on a Dask cluster;
     the panel and windows are built here, so every engine forecasts the same windows.
     """
-    from shared.tasks.forecast.predictor import ForecastPredictor
 
     cfg = cfg or uc.load_config()
     validate_forecast_raw(raw, uc, cfg)

@@ -10,6 +10,14 @@ import numpy as np
 import pandas as pd
 
 from shared.core.usecase import UseCase
+from shared.tasks.forecast.backtest import (
+    fit_global,
+    latest_inputs,
+    latest_windows,
+    make_panel,
+    onnx_parity,
+)
+from shared.tasks.forecast.model import feature_frame
 
 
 def _small(uc: UseCase, seed: int = 7) -> pd.DataFrame:
@@ -35,7 +43,6 @@ def check_synthetic_passes_validation_and_is_seeded(uc: UseCase) -> None:
 
 
 def _latest_windows(uc: UseCase, raw: pd.DataFrame, horizon: int):  # noqa: ANN202
-    from shared.tasks.forecast.backtest import latest_windows, make_panel
 
     cfg = uc.load_config()
     panel = make_panel(uc, raw, cfg)
@@ -58,8 +65,6 @@ def check_features_are_the_model_inputs_and_leave_input_unchanged(uc: UseCase) -
 
 def check_features_do_not_read_the_future(uc: UseCase) -> None:
     """Poison every value after an origin: the features built at that origin do not change."""
-    from shared.tasks.forecast.backtest import latest_windows, make_panel
-    from shared.tasks.forecast.model import feature_frame
 
     cfg = uc.load_config()
     panel = make_panel(uc, _small(uc), cfg)
@@ -77,7 +82,6 @@ def check_features_do_not_read_the_future(uc: UseCase) -> None:
 
 
 def check_global_model_keeps_onnx_parity(uc: UseCase) -> None:
-    from shared.tasks.forecast.backtest import fit_global, latest_inputs, make_panel, onnx_parity
 
     cfg = uc.load_config(["model.params.n_estimators=60"])
     panel = make_panel(uc, _small(uc), cfg)

@@ -46,8 +46,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.core.drift import FeatureDrift, NumericBins, flag_of, ks_pvalue
-from shared.core.performance import judge
+from shared.core.drift import FeatureDrift, NumericBins, flag_of, ks_pvalue, load_reference
+from shared.core.io import read_table
+from shared.core.performance import judge, outcome_rows
+from shared.tasks.forecast.backtest import make_panel, validate_forecast_raw
+from shared.tasks.forecast.metrics import bias, mase, mase_scale, scored_cells, wape
+from shared.tasks.forecast.predictor import ForecastPredictor, regular_history
+from shared.tasks.forecast.windows import panel_targets, panel_windows
 
 SERIES = "series_reference"  # the reference profile's block for forecasting
 FEATURES = ("level", "growth", "variability", "seasonal_strength", "zero_share")
@@ -202,7 +207,6 @@ def series_drift(
 
 def accuracy(y: np.ndarray, f: np.ndarray, scale: np.ndarray) -> dict[str, float]:
     """WAPE, MASE and bias of forecasts `f` [n, H] against actuals `y` (NaN: not yet known)."""
-    from shared.tasks.forecast.metrics import bias, mase, scored_cells, wape
 
     return {
         "wape": wape(y.ravel(), f.ravel()),
@@ -244,11 +248,6 @@ def file_window(
     uc: Any, cfg: Any, path: Path, stored: Any
 ) -> tuple[int, dict[str, np.ndarray], dict[str, Any], list[str]]:
     """(rows, series features, accuracy figures + counts, notes) of a file of recent history."""
-    from shared.core.io import read_table
-    from shared.tasks.forecast.backtest import make_panel, validate_forecast_raw
-    from shared.tasks.forecast.metrics import mase_scale
-    from shared.tasks.forecast.predictor import ForecastPredictor
-    from shared.tasks.forecast.windows import panel_targets, panel_windows
 
     raw = read_table(path, cfg.data.reader)
     if raw.empty:
@@ -282,7 +281,6 @@ def file_window(
 
 def _history(item: Mapping[str, Any], uc: Any, freq: str, gaps: str) -> np.ndarray:
     """A logged request series' history on its regular grid (as the service filled it)."""
-    from shared.tasks.forecast.predictor import regular_history
 
     hist = item.get("history") or []
     dates = [pd.Timestamp(p[uc.time_column]).date() for p in hist]
@@ -323,8 +321,6 @@ def log_performance(
 ) -> tuple[list[dict[str, Any]], list[str]]:  # fmt: skip
     """Step-1 WAPE / MASE per (variant, version) from the outcomes joined to the window's
     forecasts, against the backtest's step-1 figures; the forecasts not due yet are noted."""
-    from shared.core.performance import outcome_rows
-    from shared.tasks.forecast.metrics import mase_scale
 
     if frame.empty:
         return [], []
@@ -373,7 +369,6 @@ def log_performance(
 def _step1_of(name: str, version: str, champion: dict[str, Any]) -> dict[str, Any]:
     """The backtest's step-1 figures of another stored version (the champion's when gone)."""
     try:
-        from shared.core.drift import load_reference
         from shared.ops.rollout import stored_version
 
         steps = load_reference(stored_version(name, version)).profile[SERIES]["backtest_by_step"]

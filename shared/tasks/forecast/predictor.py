@@ -16,7 +16,15 @@ from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
 from shared.tasks.forecast.backtest import ENSEMBLE, ensemble_forecast
 from shared.tasks.forecast.baselines import stat_forecasts
-from shared.tasks.forecast.calendar import NAMES, Calendar, gap_periods, off_grid, seasonal_lag
+from shared.tasks.forecast.calendar import (
+    NAMES,
+    Calendar,
+    gap_periods,
+    off_grid,
+    period_index,
+    seasonal_lag,
+    shift,
+)
 from shared.tasks.forecast.config import BacktestConfig, BaselinesConfig
 from shared.tasks.forecast.intervals import interval_bounds
 from shared.tasks.forecast.model import combine, feature_arrays
@@ -67,7 +75,6 @@ def regular_history(
 ) -> tuple[np.ndarray, np.ndarray, np.datetime64]:
     """Validated history -> (values, flags) on a regular grid; a missing period is 0 under
     `gaps: zero`, NaN (not observed) under `gaps: missing`, as in training."""
-    from shared.tasks.forecast.calendar import period_index
 
     days = np.asarray(dates, dtype="datetime64[D]")
     idx = period_index(days, days[0], freq)
@@ -174,8 +181,6 @@ class ForecastPredictor:
         """[H] holiday flags ahead: the calendar file's when it lists the holiday column, else
         the flag of the same period in the latest past season of the history (0 before it)."""
         if self.calendar is not None and self.holiday_column in self.calendar.flags:
-            from shared.tasks.forecast.calendar import shift
-
             dates = shift(last, np.arange(1, horizon + 1), self.freq)
             return self.calendar.lookup(dates)[self.holiday_column]
         n = len(y_hol)

@@ -17,8 +17,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.onnx_export import make_feed, session, to_onnx
 from shared.core.usecase import UseCase
 from shared.tasks.base import Export, Fit, Log, RunResult, numeric_profile, quantiles, time_us
+from shared.tasks.forecast import backtest as bk
+from shared.tasks.forecast.backtest import (
+    fit_global,
+    latest_windows,
+    make_panel,
+    model_inputs,
+    onnx_parity,
+    validate_forecast_raw,
+)
+from shared.tasks.forecast.batch import batch_forecast
+from shared.tasks.forecast.config import forecast_config_model
+from shared.tasks.forecast.contract import CHECKS
+from shared.tasks.forecast.drift import series_reference
+from shared.tasks.forecast.model import combine, feature_arrays, feature_frame
+from shared.tasks.forecast.report import headline, markdown, result_tables
 
 
 class ForecastTask:
@@ -34,7 +50,6 @@ class ForecastTask:
     # --------------------------------------------------------------------- config + data
 
     def config_model(self, uc: UseCase) -> type:
-        from shared.tasks.forecast.config import forecast_config_model
 
         return forecast_config_model(uc.name, uc.kpi_config)
 
@@ -50,15 +65,12 @@ class ForecastTask:
         return raw, f"synthetic(n_series={d.n_series}, n_periods={d.n_periods}, seed={d.seed})"
 
     def validate(self, uc: UseCase, cfg: Any, raw: pd.DataFrame) -> Any:
-        from shared.tasks.forecast.backtest import validate_forecast_raw
 
         return validate_forecast_raw(raw, uc, cfg)
 
     # --------------------------------------------------------------------- fit
 
     def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
-        from shared.tasks.forecast import backtest as bk
-        from shared.tasks.forecast.drift import series_reference
 
         panel = bk.make_panel(uc, raw, cfg)
         t0 = time.perf_counter()
@@ -147,7 +159,6 @@ class ForecastTask:
     # --------------------------------------------------------------------- export + gates
 
     def export(self, uc: UseCase, cfg: Any, fit: Fit) -> Export:
-        from shared.tasks.forecast.backtest import onnx_parity
 
         st, d = fit.state, fit.details
         onnx_bytes, par = onnx_parity(
@@ -202,17 +213,14 @@ class ForecastTask:
     # --------------------------------------------------------------------- report
 
     def report_tables(self, result: RunResult) -> list[Any]:
-        from shared.tasks.forecast.report import result_tables
 
         return result_tables(result)
 
     def markdown(self, result: RunResult) -> list[str]:
-        from shared.tasks.forecast.report import markdown
 
         return markdown(result)
 
     def headline(self, result: RunResult) -> tuple[str, str]:
-        from shared.tasks.forecast.report import headline
 
         return headline(result)
 
@@ -231,21 +239,12 @@ class ForecastTask:
     def batch_forecast(
         self, uc: UseCase, raw: pd.DataFrame, horizon: int, cfg: Any = None
     ) -> pd.DataFrame:
-        from shared.tasks.forecast.batch import batch_forecast
 
         return batch_forecast(uc, raw, horizon, cfg)
 
     def offline_benchmark(self, uc: UseCase, quick: bool) -> dict[str, float]:
         """Native LightGBM vs ONNX for one series (a one-season history, up to 8 steps:
         features + model) and for 1,000 series in one batch; fitted on synthetic data here."""
-        from shared.core.onnx_export import make_feed, session, to_onnx
-        from shared.tasks.forecast.backtest import (
-            fit_global,
-            latest_windows,
-            make_panel,
-            model_inputs,
-        )
-        from shared.tasks.forecast.model import combine, feature_arrays, feature_frame
 
         cfg = uc.load_config(["model.params.n_estimators=200"] if quick else None)
         d, bt = cfg.data, cfg.backtest
@@ -277,7 +276,6 @@ class ForecastTask:
         return out
 
     def contract_checks(self, uc: UseCase | None = None) -> list[Callable[[UseCase], None]]:
-        from shared.tasks.forecast.contract import CHECKS
 
         return list(CHECKS)
 

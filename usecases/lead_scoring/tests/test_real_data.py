@@ -7,10 +7,10 @@ import pytest
 from shared.core.config import LightGBMParams
 from shared.core.io import read_table
 from shared.core.models import make_tabular_classifier
+from shared.core.onnx_export import model_inputs
 from shared.core.splits import stratified_split
 from shared.core.usecase import get_use_case
 from shared.ops.training import train
-from shared.tasks.tabular import model_inputs
 from tests.conftest import real_data, repeated_real_splits
 from usecases.lead_scoring.features import category
 from usecases.lead_scoring.schema import LEAKY_COLUMNS

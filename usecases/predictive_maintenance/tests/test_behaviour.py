@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from shared.core.config import LightGBMParams
+from shared.core.onnx_export import model_inputs
 from shared.core.usecase import get_use_case
-from shared.tasks.tabular import model_inputs
 
 UC = get_use_case("predictive_maintenance")
 

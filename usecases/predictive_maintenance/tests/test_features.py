@@ -5,9 +5,8 @@ import pandas as pd
 import pytest
 
 from shared.core.config import LightGBMParams
-from shared.core.onnx_export import session, to_onnx
+from shared.core.onnx_export import model_inputs, session, to_onnx
 from shared.core.usecase import get_use_case
-from shared.tasks.tabular import model_inputs
 from usecases.predictive_maintenance.features import build_features, snake
 from usecases.predictive_maintenance.model import CATEGORICAL, NUMERIC, make_model
 from usecases.predictive_maintenance.schema import LEAKY_COLUMNS, RawSchema

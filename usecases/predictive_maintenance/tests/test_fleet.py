@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from shared.core.history import window_stats as _window_stats
-from shared.core.onnx_export import make_feed, onnx_proba, session, to_onnx
+from shared.core.onnx_export import make_feed, model_inputs, onnx_proba, session, to_onnx
 from shared.core.usecase import get_use_case, registry
 from shared.core.validation import schema_problems, validate_raw
-from shared.tasks.tabular import make_split, model_inputs, row_key
+from shared.tasks.tabular import make_split, row_key
 from usecases.predictive_maintenance.features import FleetSettings, check_columns, fleet_labels
 from usecases.predictive_maintenance.schema import FleetSchema
 
