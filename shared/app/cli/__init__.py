@@ -395,12 +395,12 @@ def forecast(
         if engine == "local" and not scheduler:
             frame = batch_forecast(uc, raw, horizon)
         else:  # groups of series on the engine's workers (shared/ops/scale.py)
-            from shared.ops.scale import open_engine
+            from shared.ops.scale import open_engine, windows_on
             from shared.tasks.forecast.batch import batch_forecast as forecast_on
 
             with open_engine(engine, scheduler, workers) as running:
                 err.print(f"engine: {running.describe()}")
-                frame = forecast_on(uc, raw, horizon, engine=running)
+                frame = forecast_on(uc, raw, horizon, run=windows_on(running))
     except (DataValidationError, FileNotFoundError, ModelNotFound, ValueError, OSError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,19 +11,32 @@ import pandas as pd
 from shared.core.usecase import UseCase
 from shared.tasks.forecast.backtest import make_panel, validate_forecast_raw
 from shared.tasks.forecast.predictor import ForecastPredictor
-from shared.tasks.forecast.windows import panel_windows
+from shared.tasks.forecast.windows import Windows, panel_windows
+
+RunWindows = Callable[[UseCase, ForecastPredictor, Any, Windows], dict[str, Any]]
+"""(use case, predictor, config, windows) -> what `ForecastPredictor.predict_windows` returns."""
+
+
+def in_process(uc: UseCase, pred: ForecastPredictor, cfg: Any, w: Windows) -> dict[str, Any]:
+    """Every window in this process."""
+    return pred.predict_windows(w)
 
 
 def batch_forecast(
-    uc: UseCase, raw: pd.DataFrame, horizon: int, cfg: Any = None, engine: Any = None
+    uc: UseCase,
+    raw: pd.DataFrame,
+    horizon: int,
+    cfg: Any = None,
+    run: RunWindows | None = None,
 ) -> pd.DataFrame:
     """Forecasts for every series from the served model (the champion), one row per series
     and step.
 
     Each series is forecast from its own last observed period; holiday flags after the data's
     end come from the calendar file when it lists them, else from one season earlier.
-    `engine` (shared/ops/scale.py) runs the model on groups of series, e.g. on a Dask cluster;
-    the panel and windows are built here, so every engine forecasts the same windows.
+    `run` forecasts the windows: in process by default, or on groups of series on an engine's
+    workers (`shared.ops.scale.windows_on(engine)`, e.g. a Dask cluster); the panel and
+    windows are built here, so every engine forecasts the same windows.
     """
 
     cfg = cfg or uc.load_config()
@@ -40,12 +54,7 @@ def batch_forecast(
         pred.rules.season,
         pred.scale_floor,
     )
-    if engine is None or engine.name == "local":
-        out = pred.predict_windows(w)
-    else:
-        from shared.ops.scale import ModelPayload, forecast_windows
-
-        out = forecast_windows(engine, ModelPayload.of(uc, pred.stored, cfg), w)
+    out = (run or in_process)(uc, pred, cfg, w)
     n, H = w.n, horizon
     frame: dict[str, Any] = {c: np.repeat(panel.keys[c], H) for c in uc.id_columns}
     frame[uc.time_column] = w.future_dates().reshape(-1).astype("datetime64[ns]")

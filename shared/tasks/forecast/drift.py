@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.champion import stored_version
 from shared.core.drift import FeatureDrift, NumericBins, flag_of, ks_pvalue, load_reference
 from shared.core.io import read_table
 from shared.core.performance import judge, outcome_rows
@@ -369,8 +370,6 @@ def log_performance(
 def _step1_of(name: str, version: str, champion: dict[str, Any]) -> dict[str, Any]:
     """The backtest's step-1 figures of another stored version (the champion's when gone)."""
     try:
-        from shared.ops.rollout import stored_version
-
         steps = load_reference(stored_version(name, version)).profile[SERIES]["backtest_by_step"]
         return dict(steps[0])
     except Exception:  # not in this store, or stored before the series reference
