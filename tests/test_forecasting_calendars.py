@@ -137,7 +137,7 @@ def fork(tmp_path: Path, freq: str = "D", **data: object) -> UseCase:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     return UseCase(
         question="How many visitors will each shop have?",
-        task="forecast",
+        task=get_task("forecast"),
         raw_schema=VisitsSchema,
         target="visits",
         id_columns=("shop",),
