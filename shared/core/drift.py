@@ -1,6 +1,7 @@
 """Drift of model inputs and of the score against the training reference stored with the model.
 
-PSI (population stability index), per model input and for the score:
+PSI (population stability index), per model input and for the score; the pack's only PSI
+(`psi(bins, values)`, `psi_samples(reference, current)`):
 
     PSI = sum over bins of (a - e) * ln(a / e)
 
@@ -121,14 +122,40 @@ class CategoricalBins:
         return psi_from_shares(self.expected, self.shares(values))
 
 
-def psi_samples(reference: Sequence[float], current: Sequence[float]) -> float:
-    """PSI of `current` against the deciles of a `reference` sample (both numeric)."""
+Bins = NumericBins | CategoricalBins
+
+
+def psi(reference: Bins, current: Sequence[Any] | np.ndarray) -> float:
+    """PSI of current values against reference bins: from a stored profile
+    (`reference_bins(profile)[name]`) or from a sample (`sample_bins(values)`).
+
+    The one PSI of the pack: monitoring, rollout status and the live window all bin this way.
+    """
+    return reference.psi(current)
+
+
+def sample_bins(reference: Sequence[float] | np.ndarray) -> NumericBins:
+    """Numeric bins from the deciles of a reference sample (missing values: their own bin)."""
     ref = np.asarray(reference, dtype=np.float64)
     finite = ref[np.isfinite(ref)]
-    bins = NumericBins.from_quantiles(
+    return NumericBins.from_quantiles(
         np.quantile(finite, np.linspace(0, 1, 11)), 1 - len(finite) / max(len(ref), 1)
     )
-    return bins.psi(np.asarray(current, dtype=np.float64))
+
+
+def psi_samples(
+    reference: Sequence[float] | np.ndarray,
+    current: Sequence[float] | np.ndarray,
+    min_rows: int = 1,
+) -> float | None:
+    """PSI of `current` against the deciles of a `reference` sample (both numeric, e.g. the
+    champion's and the challenger's scores); None when either has fewer than `min_rows`
+    finite values (too few to bin)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    cur = np.asarray(current, dtype=np.float64)
+    if min(np.isfinite(ref).sum(), np.isfinite(cur).sum()) < max(min_rows, 1):
+        return None
+    return psi(sample_bins(ref), cur)
 
 
 def reference_bins(
