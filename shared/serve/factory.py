@@ -164,7 +164,6 @@ class RecordPredictor:
     """Loads the ONNX model once; scores request records without pandas."""
 
     def __init__(self, uc: UseCase, stored: StoredModel, cfg: Any):
-
         self.uc, self.stored, self.cfg = uc, stored, cfg
         self.task = uc.task
         self.session = session(str(stored.onnx_path))

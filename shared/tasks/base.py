@@ -135,9 +135,15 @@ _SUMMARY = {"baseline_comparison", "interval_coverage", "backtest"}
 
 class Task(Protocol):
     """What each task implements; the run skeleton, the CLI, the report, the service factory,
-    the benchmark and the contract suite call only these."""
+    the benchmark and the contract suite call only these.
 
-    name: str
+    Capabilities are declared, like scikit-learn's estimator tags: callers ask a task what it
+    can do (`uc.task.explainable`, `uc.task.serves == "records"`), never which task it is
+    (`uc.task.name == ...`), and never probe it (`hasattr`, dict keys). Whether a use case
+    reads each entity's past records is the use case's own declaration (`uc.history`).
+    """
+
+    name: str  # for people and tags only: decide by a capability below, never by the name
     route: str  # the service's main endpoint, e.g. /predict
     monitoring: str  # what `pilotpack monitor` measures: "classifier", "regression" or "forecast"
     live_drift: bool  # the service keeps a live PSI window of its records' inputs and scores
@@ -147,6 +153,11 @@ class Task(Protocol):
     serves: str
     explainable: bool  # /explain and the report's contributions per model input
     batch_scorable: bool  # `pilotpack score` scores a file of records with it
+    batch_forecasts: bool  # `pilotpack forecast` writes forecasts per series (`batch_forecast`)
+    classifier: bool  # answers a probability and a decision (a threshold, a positive label)
+    # Test metrics `train --repeats K` averages over K splits (`repeated_splits`); empty when
+    # the task has no repeated-split evaluation.
+    repeat_metrics: tuple[str, ...]
 
     def config_model(self, uc: UseCase) -> type[BaseModel]:
         """The config class of this use case (shared sections, task sections, its `kpi`)."""

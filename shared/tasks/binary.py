@@ -43,7 +43,6 @@ class BinaryTask(TabularTask):
         return model.predict_proba(X)[:, 1]
 
     def onnx_output(self, sess: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
-
         return onnx_proba(sess, feed)
 
     def calibrate(

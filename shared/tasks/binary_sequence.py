@@ -18,7 +18,6 @@ class BinarySequenceTask(BinaryTask):
     name = "binary_sequence"
 
     def contract_checks(self, uc: UseCase) -> list[Callable[[UseCase], None]]:
-
         return list(HISTORY_CHECKS)
 
 

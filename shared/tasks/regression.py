@@ -60,7 +60,6 @@ class RegressionTask(TabularTask):
     repeat_metrics = ("rmse", "mae")
 
     def gates_model(self) -> type:
-
         return RegressionGatesConfig
 
     def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:

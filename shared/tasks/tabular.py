@@ -217,17 +217,16 @@ class TabularTask:
     serves = "records"
     explainable = True
     batch_scorable = True
+    batch_forecasts = False
     classifier = True
     scoring = "roc_auc"  # scikit-learn scorer used to tune candidates
 
     # --------------------------------------------------------------------- config + data
 
     def gates_model(self) -> type:
-
         return GatesConfig
 
     def config_model(self, uc: UseCase) -> type:
-
         return config_model(uc.name, uc.kpi_config, uc.settings_model, self.gates_model())
 
     def labelled(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
@@ -246,13 +245,11 @@ class TabularTask:
         return lambda r: uc.labels(r)[uc.labelled(r)]
 
     def validate(self, uc: UseCase, cfg: Any, raw: pd.DataFrame) -> Any:
-
         return validate_raw(raw, uc.raw_schema, cfg.quality, row_key(uc), self.label_rate(uc))
 
     # --------------------------------------------------------------------- fit
 
     def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
-
         y = uc.labels(raw)
         X = model_inputs(uc, raw)
         known = uc.labelled(raw)
@@ -441,7 +438,6 @@ class TabularTask:
         raise NotImplementedError
 
     def export(self, uc: UseCase, cfg: Any, fit: Fit) -> Export:
-
         X, split, chosen = fit.state["X"], fit.state["split"], fit.state["chosen"]
         num, cat = list(uc.numeric_features), list(uc.categorical_features)
         onnx_bytes = to_onnx(chosen.model, num, cat, classifier=self.classifier)
@@ -503,7 +499,6 @@ class TabularTask:
         return record_payload(uc, n)
 
     def contract_checks(self, uc: UseCase) -> list[Any]:
-
         return list(HISTORY_CHECKS if uc.history else RECORD_CHECKS)
 
     # --------------------------------------------------------------------- per task

@@ -34,7 +34,6 @@ def check_config_loads_and_rejects_typos(uc: UseCase) -> None:
 
 
 def check_synthetic_passes_validation_and_is_seeded(uc: UseCase) -> None:
-
     cfg = uc.load_config()
     raw, _ = uc.task.synthetic(uc, cfg)
     assert uc.task.validate(uc, cfg, raw).ok
@@ -82,7 +81,6 @@ def check_features_do_not_read_the_future(uc: UseCase) -> None:
 
 
 def check_global_model_keeps_onnx_parity(uc: UseCase) -> None:
-
     cfg = uc.load_config(["model.params.n_estimators=60"])
     panel = make_panel(uc, _small(uc), cfg)
     model = fit_global(uc, panel, panel.n_periods - 1, cfg)

@@ -46,11 +46,13 @@ class ForecastTask:
     serves = "series"
     explainable = False
     batch_scorable = False  # `pilotpack forecast` writes forecasts for a file of histories
+    batch_forecasts = True
+    classifier = False
+    repeat_metrics: tuple[str, ...] = ()  # no repeated-split evaluation: the backtest is it
 
     # --------------------------------------------------------------------- config + data
 
     def config_model(self, uc: UseCase) -> type:
-
         return forecast_config_model(uc.name, uc.kpi_config)
 
     def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
@@ -65,13 +67,11 @@ class ForecastTask:
         return raw, f"synthetic(n_series={d.n_series}, n_periods={d.n_periods}, seed={d.seed})"
 
     def validate(self, uc: UseCase, cfg: Any, raw: pd.DataFrame) -> Any:
-
         return validate_forecast_raw(raw, uc, cfg)
 
     # --------------------------------------------------------------------- fit
 
     def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
-
         panel = bk.make_panel(uc, raw, cfg)
         t0 = time.perf_counter()
         windows = bk.run_backtest(uc, panel, cfg, log)
@@ -159,7 +159,6 @@ class ForecastTask:
     # --------------------------------------------------------------------- export + gates
 
     def export(self, uc: UseCase, cfg: Any, fit: Fit) -> Export:
-
         st, d = fit.state, fit.details
         onnx_bytes, par = onnx_parity(
             fit.model, st["X"], st["native"], st["scale"], cfg.gates.max_parity_diff
@@ -213,15 +212,12 @@ class ForecastTask:
     # --------------------------------------------------------------------- report
 
     def report_tables(self, result: RunResult) -> list[Any]:
-
         return result_tables(result)
 
     def markdown(self, result: RunResult) -> list[str]:
-
         return markdown(result)
 
     def headline(self, result: RunResult) -> tuple[str, str]:
-
         return headline(result)
 
     # --------------------------------------------------------------------- serving + bench
@@ -276,7 +272,6 @@ class ForecastTask:
         return out
 
     def contract_checks(self, uc: UseCase | None = None) -> list[Callable[[UseCase], None]]:
-
         return list(CHECKS)
 
 
