@@ -451,7 +451,7 @@ class TabularTask:
         }
         if chosen.threshold is not None:
             metadata["threshold"] = chosen.threshold
-        if getattr(cfg, "settings", None) is not None:  # the service checks it applies the same
+        if uc.settings_model is not None:  # the service checks it applies the same settings
             metadata["settings"] = cfg.settings.model_dump(mode="json", exclude_none=True)
         output = ("probabilities", 2) if self.classifier else ("variable", 1)
         return Export(onnx_bytes, par, num, cat, output, metadata)
