@@ -300,23 +300,19 @@ def sample_bytes(frame: pd.DataFrame) -> bytes:
 def reference_files(uc: Any, fit: Any, rows: int | None = None) -> dict[str, bytes]:
     """What training stores beside the model for drift tests: the Parquet sample of training
     inputs (and the training score); `rows` defaults to the config's
-    `monitoring.reference_sample_rows`. Empty when the task keeps no feature frame."""
-    X, split = fit.state.get("X"), fit.state.get("split")
-    if not isinstance(X, pd.DataFrame):
+    `monitoring.reference_sample_rows`. Empty when the task keeps no training inputs
+    (`fit.train_inputs`); the score is the fit's `score` of the sample, when it has one."""
+    train = fit.train_inputs
+    if train is None:
         return {}
     if rows is None:
         rows = uc.load_config().monitoring.reference_sample_rows
-    train = X.iloc[split.train] if split is not None and hasattr(split, "train") else X
     inputs = [c for c in uc.model_inputs if c in train.columns] or list(train.columns)
     sample = reference_sample(train[inputs], rows)
-    chosen = fit.state.get("chosen")
-    if chosen is not None:
-        task = uc.task
+    if fit.score is not None:
         # the sample's score is optional: drift of the inputs is tested without it
         with contextlib.suppress(Exception):
-            sample[SAMPLE_SCORE] = np.asarray(
-                task.predict(chosen.model, sample[inputs]), dtype=np.float64
-            )
+            sample[SAMPLE_SCORE] = np.asarray(fit.score(sample[inputs]), dtype=np.float64)
     return {SAMPLE_FILE: sample_bytes(sample)}
 
 

@@ -50,6 +50,10 @@ class Fit:
     profile: dict[str, Any]  # reference distributions for drift checks later
     details: dict[str, Any] = field(default_factory=dict)  # task-specific, e.g. the threshold
     state: dict[str, Any] = field(default_factory=dict)  # for export, never reported
+    # The training rows' model inputs, sampled as the drift tests' reference (None: none kept),
+    # and the chosen model's output on such a frame (None: the sample carries no score).
+    train_inputs: pd.DataFrame | None = field(default=None, repr=False)
+    score: Callable[[pd.DataFrame], np.ndarray] | None = field(default=None, repr=False)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -290,6 +291,8 @@ class TabularTask:
                 "baseline": baseline,
                 "candidates": cands,
             },
+            train_inputs=X.iloc[split.train],
+            score=partial(self.predict, chosen.model),
         )
 
     def repeated_splits(

@@ -140,6 +140,7 @@ class ForecastTask:
                 "panel": panel.report.to_dict() if panel.report else {},
                 "gate_reasons": reasons,
             },
+            train_inputs=X,
             state={
                 "X": X,
                 "native": native,
