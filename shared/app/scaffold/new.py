@@ -390,7 +390,6 @@ import numpy as np
 
 from shared.core.usecase import get_use_case
 from shared.ops.training import train
-from shared.tasks import get_task
 from usecases.{new.name}.usecase import USE_CASE
 
 UC = get_use_case("{new.name}")
@@ -583,7 +582,6 @@ def render_forecast_tests(new: NewSpec) -> str:
     return f'''"""Tests of the {new.name} forecasting use case (written by `pilotpack new`)."""
 
 from shared.core.usecase import get_use_case
-from shared.tasks import get_task
 from usecases.{new.name}.usecase import USE_CASE
 
 UC = get_use_case("{new.name}")
