@@ -15,7 +15,7 @@ import yaml
 from pandera.typing import Series
 
 from shared.core.config import Strict
-from shared.core.usecase import UseCase
+from shared.core.usecase import ForecastWiring, UseCase
 from shared.ops.training import train
 from shared.tasks import get_task
 from shared.tasks.forecast import features as ff
@@ -140,11 +140,11 @@ def fork(tmp_path: Path, freq: str = "D", **data: object) -> UseCase:
         task=get_task("forecast"),
         raw_schema=VisitsSchema,
         target="visits",
-        id_columns=("shop",),
         time_column="day",
-        holiday_column="holiday",
         build_features=build_features,
-        feature_names=NAMES,
+        forecast=ForecastWiring(
+            id_columns=("shop",), holiday_column="holiday", feature_names=NAMES
+        ),
         make_model=make_model,
         kpi_config=Kpi,
         compute_kpis=compute_kpis,

@@ -51,11 +51,22 @@ class TaskLike(Protocol):
 
 
 @dataclass(frozen=True)
+class ForecastWiring:
+    """Forecasting's own names: series keys, the optional holiday flag column, the model's
+    input names (`UseCase.forecast`; empty for every other task)."""
+
+    id_columns: tuple[str, ...] = ()
+    holiday_column: str | None = None
+    feature_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class UseCase:
     """One use case: the names its folder defines, wired together in its usecase.py.
 
-    Fields a task does not use stay at their defaults (a forecast has no positive label, a
-    classifier no `id_columns`). `name` and `folder` default to the folder's.
+    The fields every task reads, then per-family settings (`forecast`) that stay at their
+    defaults elsewhere; fields a task does not use stay at theirs too (a forecast has no
+    positive label). `name` and `folder` default to the folder's.
     """
 
     question: str
@@ -90,10 +101,7 @@ class UseCase:
     # `settings` section, validated by `settings_model`, applied by `configure(uc, settings)`.
     settings_model: type[BaseModel] | None = None
     configure: Callable[[UseCase, Any], UseCase] | None = None
-    # Forecasting: series keys, the optional holiday flag column, the model's input names.
-    id_columns: tuple[str, ...] = ()
-    holiday_column: str | None = None
-    feature_names: tuple[str, ...] = ()
+    forecast: ForecastWiring = field(default_factory=ForecastWiring)
 
     @property
     def config_path(self) -> Path:
@@ -115,7 +123,7 @@ class UseCase:
 
     @property
     def model_inputs(self) -> tuple[str, ...]:
-        return self.feature_names or (self.numeric_features + self.categorical_features)
+        return self.forecast.feature_names or (self.numeric_features + self.categorical_features)
 
     def labels(self, raw: pd.DataFrame) -> np.ndarray:
         """The target per row as the task learns it (0/1 for classifiers, a number for regression)."""

@@ -63,7 +63,7 @@ def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
     cfg = uc.load_config()
     freq, unit = cfg.data.freq, NAMES[cfg.data.freq]
     max_horizon, max_history = cfg.backtest.horizon, cfg.serving.max_history
-    ids = schema_fields(uc, list(uc.id_columns))
+    ids = schema_fields(uc, list(uc.forecast.id_columns))
     _, target_field = schema_fields(uc, [uc.target])[uc.target]
     missing = "not observed" if cfg.data.gaps == "missing" else "0"
     period_fields: dict[str, Any] = {
@@ -74,19 +74,19 @@ def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
         # the schema's checks (ge, le...), and no NaN / inf sneaking in as "nan" strings
         uc.target: (Annotated[float, AllowInfNan(False)], target_field),
     }
-    if uc.holiday_column:
-        period_fields[uc.holiday_column] = (
+    if uc.forecast.holiday_column:
+        period_fields[uc.forecast.holiday_column] = (
             bool,
             Field(False, strict=True, description="holiday flag"),
         )
     period = create_model(_class_name(uc.name, "Period"), __config__=STRICT, **period_fields)
     extra: dict[str, Any] = {}
-    if uc.holiday_column:
+    if uc.forecast.holiday_column:
         extra["future_holidays"] = (
             list[StrictBool] | None,
             Field(
                 None,
-                description=f"{uc.holiday_column} of each forecast {unit}; default: the calendar "
+                description=f"{uc.forecast.holiday_column} of each forecast {unit}; default: the calendar "
                 "file's, else the flag one season earlier",
             ),
         )
@@ -160,7 +160,7 @@ def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
 
 def histories(uc: UseCase, series: list[Any]) -> list[tuple[list, list, list]]:
     """Request series -> (dates, values, holiday flags) per series, for the predictor."""
-    t, y, h = uc.time_column, uc.target, uc.holiday_column
+    t, y, h = uc.time_column, uc.target, uc.forecast.holiday_column
     return [
         (
             [getattr(p, t) for p in s.history],
@@ -201,7 +201,7 @@ def make_service(uc: UseCase) -> Any:
             self.deployment, uc, series, key_columns, request_id(ctx), after_response(ctx)
         )
         return [
-            response(**{c: getattr(s, c) for c in uc.id_columns}, **o)
+            response(**{c: getattr(s, c) for c in uc.forecast.id_columns}, **o)
             for s, o in zip(series, out, strict=True)
         ]
 
@@ -234,9 +234,11 @@ def make_service(uc: UseCase) -> Any:
 def series_key_columns(uc: UseCase, cfg: Any) -> tuple[str, ...]:
     """What routes a series: config `rollout.routing_key`, else every id column (joined by |)."""
     key = cfg.rollout.routing_key
-    if key is not None and key not in uc.id_columns:
-        raise ValueError(f"{uc.name}: rollout.routing_key {key!r} is not one of {uc.id_columns}")
-    return (key,) if key else tuple(uc.id_columns)
+    if key is not None and key not in uc.forecast.id_columns:
+        raise ValueError(
+            f"{uc.name}: rollout.routing_key {key!r} is not one of {uc.forecast.id_columns}"
+        )
+    return (key,) if key else tuple(uc.forecast.id_columns)
 
 
 def series_key(s: Any, columns: tuple[str, ...]) -> str | None:
@@ -286,12 +288,14 @@ def _example_series(uc: UseCase) -> dict[str, Any]:
     dates = pd.to_datetime(raw[uc.time_column])
     last = raw[dates == dates.max()]
     # the longest series still running, the larger on a tie (not an intermittent one)
-    stats = raw.groupby(list(uc.id_columns))[uc.target].agg(["size", "mean"])
+    stats = raw.groupby(list(uc.forecast.id_columns))[uc.target].agg(["size", "mean"])
     key = max(
-        (tuple(r) for r in last[list(uc.id_columns)].itertuples(index=False)),
+        (tuple(r) for r in last[list(uc.forecast.id_columns)].itertuples(index=False)),
         key=lambda k: tuple(stats.loc[k if len(k) > 1 else k[0]]),
     )
-    mask = np.logical_and.reduce([raw[c] == v for c, v in zip(uc.id_columns, key, strict=True)])
+    mask = np.logical_and.reduce(
+        [raw[c] == v for c, v in zip(uc.forecast.id_columns, key, strict=True)]
+    )
     n = min(max(bt.season, bt.min_history, 2 * bt.horizon), cfg.serving.max_history)
     rows = raw[mask].tail(n)
     history = []
@@ -300,11 +304,12 @@ def _example_series(uc: UseCase) -> dict[str, Any]:
             uc.time_column: pd.Timestamp(getattr(r, uc.time_column)).date().isoformat(),
             uc.target: float(getattr(r, uc.target)),
         }
-        if uc.holiday_column:
-            item[uc.holiday_column] = bool(getattr(r, uc.holiday_column))
+        if uc.forecast.holiday_column:
+            item[uc.forecast.holiday_column] = bool(getattr(r, uc.forecast.holiday_column))
         history.append(item)
     ids = {
-        c: (v.item() if hasattr(v, "item") else v) for c, v in zip(uc.id_columns, key, strict=True)
+        c: (v.item() if hasattr(v, "item") else v)
+        for c, v in zip(uc.forecast.id_columns, key, strict=True)
     }
     return ids | {"history": history, "horizon": bt.horizon}
 

@@ -2,7 +2,7 @@
 so that stock and staff can be planned? Raw data follows the Walmart store x department
 weekly sales file: one row per store, department and week, target `Weekly_Sales`."""
 
-from shared.core.usecase import UseCase
+from shared.core.usecase import ForecastWiring, UseCase
 from shared.tasks.forecast.task import TASK as FORECAST
 
 from .features import build_features
@@ -16,11 +16,11 @@ USE_CASE = UseCase(
     task=FORECAST,
     raw_schema=RawSchema,
     target=TARGET,
-    id_columns=ID_COLUMNS,
     time_column=TIME_COLUMN,
-    holiday_column=HOLIDAY_COLUMN,
     build_features=build_features,
-    feature_names=FEATURES,
+    forecast=ForecastWiring(
+        id_columns=ID_COLUMNS, holiday_column=HOLIDAY_COLUMN, feature_names=FEATURES
+    ),
     make_model=make_model,
     kpi_config=KpiConfig,
     compute_kpis=compute_kpis,

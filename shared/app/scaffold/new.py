@@ -435,7 +435,7 @@ def render_forecast_usecase(new: NewSpec) -> str:
 Written by `pilotpack new` from {new.data.name}: one row per series and period, target
 `{new.target}`."""
 
-from shared.core.usecase import UseCase
+from shared.core.usecase import ForecastWiring, UseCase
 from shared.tasks import get_task
 
 from .features import build_features
@@ -449,11 +449,11 @@ USE_CASE = UseCase(
     task=get_task("forecast"),
     raw_schema=RawSchema,
     target=TARGET,
-    id_columns=ID_COLUMNS,
     time_column=TIME_COLUMN,
-    holiday_column=HOLIDAY_COLUMN,
     build_features=build_features,
-    feature_names=FEATURES,
+    forecast=ForecastWiring(
+        id_columns=ID_COLUMNS, holiday_column=HOLIDAY_COLUMN, feature_names=FEATURES
+    ),
     make_model=make_model,
     kpi_config=KpiConfig,
     compute_kpis=compute_kpis,
@@ -589,7 +589,7 @@ UC = get_use_case("{new.name}")
 
 def test_registered_from_its_folder():
     assert UC.name == "{new.name}" and UC.task.name == USE_CASE.task.name == "forecast"
-    assert UC.id_columns == {tuple(new.id_columns)!r}
+    assert UC.forecast.id_columns == {tuple(new.id_columns)!r}
 
 
 def test_synthetic_series_validate():
@@ -814,7 +814,8 @@ def history_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
         "tests/test_usecase.py": render_forecast_tests(new)
         .replace('"forecast"', '"binary_sequence"')
         .replace(
-            f"UC.id_columns == {tuple(new.id_columns)!r}", f"UC.id_column == {new.id_column!r}"
+            f"UC.forecast.id_columns == {tuple(new.id_columns)!r}",
+            f"UC.id_column == {new.id_column!r}",
         ),
     }
 

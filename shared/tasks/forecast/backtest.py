@@ -50,7 +50,7 @@ def quality_problems(raw: pd.DataFrame, uc: UseCase, cfg: ForecastPipelineConfig
     problems = []
     if len(raw) < q.min_rows:
         problems.append(Problem("<frame>", f"at least {q.min_rows} rows", 1, [len(raw)]))
-    keys = [*uc.id_columns, uc.time_column]
+    keys = [*uc.forecast.id_columns, uc.time_column]
     dup = raw[raw.duplicated(keys, keep=False)]
     n_dup = len(dup.drop_duplicates(keys))
     if n_dup > q.max_duplicate_keys:
@@ -60,7 +60,7 @@ def quality_problems(raw: pd.DataFrame, uc: UseCase, cfg: ForecastPipelineConfig
                 " + ".join(keys), f"at most {q.max_duplicate_keys} duplicated keys", n_dup, examples
             )
         )
-    n_series = raw.groupby(list(uc.id_columns)).ngroups
+    n_series = raw.groupby(list(uc.forecast.id_columns)).ngroups
     if n_series < q.min_series:
         problems.append(Problem("<series>", f"at least {q.min_series} series", 1, [n_series]))
     dates = pd.to_datetime(raw[uc.time_column], errors="coerce")
@@ -108,9 +108,16 @@ def load_calendar(uc: UseCase, cfg: ForecastPipelineConfig) -> Calendar | None:
 
 
 def make_panel(uc: UseCase, raw: pd.DataFrame, cfg: ForecastPipelineConfig) -> Panel:
-    long = to_long(raw, uc.id_columns, uc.time_column, uc.target, uc.holiday_column)
+    long = to_long(
+        raw, uc.forecast.id_columns, uc.time_column, uc.target, uc.forecast.holiday_column
+    )
     return build_panel(
-        long, uc.id_columns, cfg.data.freq, cfg.data.gaps, load_calendar(uc, cfg), uc.holiday_column
+        long,
+        uc.forecast.id_columns,
+        cfg.data.freq,
+        cfg.data.gaps,
+        load_calendar(uc, cfg),
+        uc.forecast.holiday_column,
     )
 
 
@@ -122,9 +129,9 @@ def model_inputs(
     extra = [
         c
         for c in (flags.names if flags else [])
-        if c != uc.holiday_column and c not in uc.feature_names
+        if c != uc.forecast.holiday_column and c not in uc.forecast.feature_names
     ]
-    names = [*uc.feature_names, *extra]
+    names = [*uc.forecast.feature_names, *extra]
     if not extra:
         return names, uc.build_features
 
@@ -181,7 +188,9 @@ def fit_global(uc: UseCase, panel: Panel, cutoff: int, cfg: ForecastPipelineConf
     names, build = model_inputs(uc, panel.flags)
     X, y = training_set(panel, cutoff, build, names, cfg.backtest, cfg.model)
     mc = cfg.model
-    model = make_global(uc.make_model, mc.params, names, uc.feature_names, mc.n_jobs, mc.seed)
+    model = make_global(
+        uc.make_model, mc.params, names, uc.forecast.feature_names, mc.n_jobs, mc.seed
+    )
     return model.fit(X, y)
 
 

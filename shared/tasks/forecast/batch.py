@@ -56,7 +56,7 @@ def batch_forecast(
     )
     out = (run or in_process)(uc, pred, cfg, w)
     n, H = w.n, horizon
-    frame: dict[str, Any] = {c: np.repeat(panel.keys[c], H) for c in uc.id_columns}
+    frame: dict[str, Any] = {c: np.repeat(panel.keys[c], H) for c in uc.forecast.id_columns}
     frame[uc.time_column] = w.future_dates().reshape(-1).astype("datetime64[ns]")
     frame["step"] = np.tile(np.arange(1, H + 1), n)
     frame["forecast"] = out["forecast"].reshape(-1)
@@ -65,5 +65,5 @@ def batch_forecast(
         frame[f"hi_{level}"] = hi.reshape(-1)
     frame["method"] = np.repeat(np.where(out["fallback"], "fallback", pred.method), H)
     frame["model_version"] = pred.version
-    order = [*uc.id_columns, "step"]
+    order = [*uc.forecast.id_columns, "step"]
     return pd.DataFrame(frame).sort_values(order, kind="stable").reset_index(drop=True)

@@ -57,7 +57,7 @@ def check_features_are_the_model_inputs_and_leave_input_unchanged(uc: UseCase) -
     feats = uc.build_features(w)
     pd.testing.assert_frame_equal(raw, before)
     np.testing.assert_array_equal(w.y, y_before)
-    assert tuple(feats) == tuple(uc.feature_names)
+    assert tuple(feats) == tuple(uc.forecast.feature_names)
     assert all(len(v) == w.n * H for v in feats.values())
     assert uc.target not in feats and uc.time_column not in feats
 
@@ -73,7 +73,7 @@ def check_features_do_not_read_the_future(uc: UseCase) -> None:
 
     def frame() -> pd.DataFrame:
         w = latest_windows(panel, rows, np.full(len(rows), cutoff), cfg, H)
-        return feature_frame(uc.build_features, w, uc.feature_names)
+        return feature_frame(uc.build_features, w, uc.forecast.feature_names)
 
     before = frame()
     panel.y[:, cutoff + 1 :] = np.where(np.isnan(panel.y[:, cutoff + 1 :]), np.nan, 1e9)
@@ -113,7 +113,7 @@ def check_service_request_matches_schema_and_example_validates(uc: UseCase) -> N
     assert len(items) == 2
     series_fields = set(type(items[0]).model_fields) - {"history", "horizon", "future_holidays"}
     period_fields = set(type(items[0].history[0]).model_fields)
-    assert series_fields == set(uc.id_columns)
+    assert series_fields == set(uc.forecast.id_columns)
     # ids + the history's fields are the raw schema's columns: the same names in and out
     assert series_fields | period_fields == set(uc.raw_schema.to_schema().columns)
 

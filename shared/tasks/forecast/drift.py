@@ -286,7 +286,11 @@ def _history(item: Mapping[str, Any], uc: Any, freq: str, gaps: str) -> np.ndarr
     hist = item.get("history") or []
     dates = [pd.Timestamp(p[uc.time_column]).date() for p in hist]
     values = [float(p[uc.target]) for p in hist]
-    flags = [bool(p.get(uc.holiday_column, False)) for p in hist] if uc.holiday_column else []
+    flags = (
+        [bool(p.get(uc.forecast.holiday_column, False)) for p in hist]
+        if uc.forecast.holiday_column
+        else []
+    )
     return regular_history(dates, values, flags or [False] * len(hist), freq, gaps)[0]
 
 

@@ -115,7 +115,7 @@ class ForecastPredictor:
         self._build = self._inputs(uc)
 
     def _inputs(self, uc: Any) -> Any:
-        extra = [n for n in self.names if n not in uc.feature_names]
+        extra = [n for n in self.names if n not in uc.forecast.feature_names]
         if not extra:
             return uc.build_features
 

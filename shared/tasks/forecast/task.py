@@ -184,7 +184,7 @@ class ForecastTask:
             "scale_floor": mc.scale_floor,
             "freq": cfg.data.freq,
             "gaps": cfg.data.gaps,
-            "holiday_column": uc.holiday_column,
+            "holiday_column": uc.forecast.holiday_column,
             "calendar": panel.flags.to_dict() if panel.flags is not None else None,
             "interval_quantiles": d["intervals"]["quantiles_scaled"],
             "interval_coverage": d["interval_coverage"],
