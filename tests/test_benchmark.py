@@ -9,7 +9,7 @@ from shared.core.usecase import registry
 from shared.ops.benchmark import keyed_payloads, routing_keys
 from shared.serve.factory import request_model
 
-RECORD_USE_CASES = [n for n, uc in registry().items() if uc.task.name != "forecast"]
+RECORD_USE_CASES = [n for n, uc in registry().items() if uc.task.serves == "records"]
 
 
 @pytest.mark.parametrize("name", RECORD_USE_CASES)

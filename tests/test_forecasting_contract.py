@@ -10,7 +10,7 @@ import pytest
 from shared.core.usecase import registry
 from shared.tasks import get_task
 
-FORECASTERS = [uc for uc in registry().values() if uc.task.name == "forecast"]
+FORECASTERS = [uc for uc in registry().values() if uc.task.serves == "series"]
 CHECKS = get_task("forecast").contract_checks(FORECASTERS[0] if FORECASTERS else None)
 
 
