@@ -192,6 +192,8 @@ def _home(name: str) -> str | None:
 
 def get_use_case(name: str) -> UseCase:
     """One use case by name; imports only its own folder (serving one loads no other)."""
+    if name in _SEEN:  # found before: no folder scan
+        return _SEEN[name]
     folder = _home(name)
     if folder is not None:
         cases = _folder_cases(folder)
