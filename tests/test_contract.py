@@ -8,11 +8,16 @@ from __future__ import annotations
 import pytest
 
 from shared.core.usecase import registry
+from shared.serve import contract as serve_contract
 from shared.tasks import get_task
 
-CASES = [
-    (uc, check) for uc in registry().values() for check in get_task(uc.task).contract_checks(uc)
-]
+
+def _checks(uc):
+    """The task's checks and the service's (shared/serve/contract.py)."""
+    return [*get_task(uc.task).contract_checks(uc), *serve_contract.checks(uc)]
+
+
+CASES = [(uc, check) for uc in registry().values() for check in _checks(uc)]
 
 
 @pytest.mark.parametrize(
@@ -24,7 +29,7 @@ def test_contract(uc, check):
 
 @pytest.mark.parametrize("uc", list(registry().values()), ids=list(registry()))
 def test_every_use_case_has_contract_checks(uc):
-    checks = get_task(uc.task).contract_checks(uc)
+    checks = _checks(uc)
     assert checks, f"{uc.name}: task {uc.task} lists no contract checks"
     names = [c.__name__ for c in checks]
     assert len(names) == len(set(names)), names

@@ -373,8 +373,8 @@ def log_performance(
 def _step1_of(name: str, version: str, champion: dict[str, Any]) -> dict[str, Any]:
     """The backtest's step-1 figures of another stored version (the champion's when gone)."""
     try:
+        from shared.core.champion import stored_version
         from shared.core.drift import load_reference
-        from shared.ops.rollout import stored_version
 
         steps = load_reference(stored_version(name, version)).profile[SERIES]["backtest_by_step"]
         return dict(steps[0])
