@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.core.usecase import get_use_case
 from shared.serve import auth
+from shared.serve.services import example_payload
 
 CHURN = get_use_case("churn")
 FORECAST = get_use_case("demand_forecasting")
@@ -135,7 +136,7 @@ def forecast(serve, keys_file):
 
 def bodies(uc) -> dict[str, dict]:
     """A valid body for every POST route of the use case's service."""
-    payload = uc.task.example_payload(uc, 1)
+    payload = example_payload(uc, 1)
     outcome = {"outcomes": [{"routing_key": "c-1", "value": 1.0}]}
     return {uc.task.route: payload, "/explain": payload, "/outcome": outcome}
 
@@ -206,7 +207,7 @@ def test_open_routes_can_be_closed_and_then_need_admin(churn, keys_file):
 def test_rotation_two_keys_at_once_then_the_old_one_revoked(churn, keys_file):
     """With the CLI: a new key next to the old one, both work, the old one is revoked."""
     url = churn.url + CHURN.task.route
-    body = CHURN.task.example_payload(CHURN, 1)
+    body = example_payload(CHURN, 1)
     old = cli(
         "auth", "new-key", "--name", "crm-old", "--scope", "predict", "--file", str(keys_file)
     )
@@ -237,7 +238,7 @@ def test_rotation_two_keys_at_once_then_the_old_one_revoked(churn, keys_file):
 @pytest.mark.serve
 def test_a_key_above_its_rate_gets_429_with_retry_after_and_others_do_not(churn):
     url = churn.url + CHURN.task.route
-    body = CHURN.task.example_payload(CHURN, 1)
+    body = example_payload(CHURN, 1)
     codes = [httpx.post(url, json=body, headers=bearer(SLOW), timeout=30) for _ in range(3)]
     assert [r.status_code for r in codes] == [200, 200, 429]
     assert 1 <= int(codes[-1].headers["retry-after"]) <= 10
@@ -251,7 +252,7 @@ def test_a_key_above_its_rate_gets_429_with_retry_after_and_others_do_not(churn)
 def test_jwts_signed_by_the_identity_provider(churn, idp):
     private, _ = idp
     url = churn.url + CHURN.task.route
-    body = CHURN.task.example_payload(CHURN, 1)
+    body = example_payload(CHURN, 1)
 
     def token(scope: str = "predict", key=private, **claims: object) -> str:
         now = int(time.time())
@@ -290,7 +291,7 @@ HOSTILE_CREDENTIALS = [
 @pytest.mark.parametrize("headers", HOSTILE_CREDENTIALS)
 def test_hostile_credentials_get_401_never_5xx(churn, headers):
     url = churn.url + CHURN.task.route
-    body = CHURN.task.example_payload(CHURN, 1)
+    body = example_payload(CHURN, 1)
     encoded = {k: v.encode("utf-8") for k, v in headers.items()}
     r = httpx.post(url, json=body, headers=encoded, timeout=30)
     assert r.status_code == 401, r.text

@@ -8,6 +8,7 @@ import pytest
 from shared.core.usecase import registry
 from shared.ops.benchmark import keyed_payloads, routing_keys
 from shared.serve.factory import request_model
+from shared.serve.services import example_payload
 
 RECORD_USE_CASES = [n for n, uc in registry().items() if uc.task.serves == "records"]
 
@@ -16,7 +17,7 @@ RECORD_USE_CASES = [n for n, uc in registry().items() if uc.task.serves == "reco
 def test_keyed_bodies_are_valid_requests_with_distinct_routing_keys(name):
     uc = registry()[name]
     keys = routing_keys(uc)
-    bodies = keyed_payloads(uc.task.example_payload(uc, 1), keys)
+    bodies = keyed_payloads(example_payload(uc, 1), keys)
     model = request_model(uc.raw_schema, exclude=[uc.target], name="BenchRecord")
     for body in bodies:
         for record in body["records"]:

@@ -15,6 +15,7 @@ import pytest
 
 from shared.core.usecase import get_use_case, registry
 from shared.ops.benchmark import Server
+from shared.serve.services import example_payload
 from tests.conftest import pinned, trained_model
 
 pytestmark = pytest.mark.serve
@@ -69,7 +70,7 @@ def test_the_built_bento_serves_from_an_empty_store_without_a_registry(tmp_path)
     bentoml("import", str(archive), env=empty)
     task = UC.task
     with Server(tag, env=empty, timeout=120) as server:
-        r = httpx.post(server.url + task.route, json=task.example_payload(UC, 2), timeout=30)
+        r = httpx.post(server.url + task.route, json=example_payload(UC, 2), timeout=30)
     assert r.status_code == 200, r.text
     assert [b["model_version"] for b in r.json()] == [model.model_version] * 2
 

@@ -8,8 +8,15 @@ from __future__ import annotations
 import pytest
 
 from shared.core.usecase import registry
+from shared.serve import contract as serve_contract
 
-CASES = [(uc, check) for uc in registry().values() for check in uc.task.contract_checks(uc)]
+
+def _checks(uc):
+    """The task's checks and the service's (shared/serve/contract.py)."""
+    return [*uc.task.contract_checks(uc), *serve_contract.checks(uc)]
+
+
+CASES = [(uc, check) for uc in registry().values() for check in _checks(uc)]
 
 
 @pytest.mark.parametrize(
@@ -21,7 +28,7 @@ def test_contract(uc, check):
 
 @pytest.mark.parametrize("uc", list(registry().values()), ids=list(registry()))
 def test_every_use_case_has_contract_checks(uc):
-    checks = uc.task.contract_checks(uc)
+    checks = _checks(uc)
     assert checks, f"{uc.name}: task {uc.task.name} lists no contract checks"
     names = [c.__name__ for c in checks]
     assert len(names) == len(set(names)), names

@@ -12,7 +12,7 @@ from shared.core.store import load_model
 from shared.core.usecase import get_use_case
 from shared.serve.explain import EXPLAIN_ROUTE, explain_records
 from shared.serve.factory import RecordPredictor, records_to_columns
-from shared.serve.services import service_for
+from shared.serve.services import example_payload, service_for
 
 
 def _records(uc, n: int = 5):
@@ -44,7 +44,7 @@ def test_explanations_add_up_to_the_served_log_odds(trained, name):
 def test_explain_endpoint_on_a_real_server(trained, serve):
     uc = get_use_case("lead_scoring")
     trained(uc.name)
-    body = uc.task.example_payload(uc, 2) | {"top": 4}
+    body = example_payload(uc, 2) | {"top": 4}
     with serve(uc.name) as server:
         r = httpx.post(server.url + EXPLAIN_ROUTE, json=body, timeout=30)
         bad = httpx.post(server.url + EXPLAIN_ROUTE, json={"records": []}, timeout=30)

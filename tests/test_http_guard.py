@@ -23,6 +23,7 @@ from shared.core.usecase import get_use_case, registry
 from shared.serve.auth import key_entry, new_key
 from shared.serve.guard import _normalise as normalise
 from shared.serve.guard import fix_openapi, is_json, largest_body
+from shared.serve.services import example_payload
 from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
@@ -60,7 +61,7 @@ def _url(server, uc) -> str:
 
 
 def _payload(uc, n: int = 1) -> dict:
-    return uc.task.example_payload(uc, n)
+    return example_payload(uc, n)
 
 
 def _record(**changes: object) -> dict:

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shared.serve.services import example_payload
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -208,7 +210,7 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork):
     assert lint.returncode == 0, lint.stdout
     route = uc.task.route
     with Server(uc.service) as server:
-        payload = uc.task.example_payload(uc, 2)
+        payload = example_payload(uc, 2)
         r = httpx.post(server.url + route, json=payload, timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()

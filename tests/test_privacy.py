@@ -19,7 +19,8 @@ import pytest
 
 from shared.core.usecase import get_use_case
 from shared.serve.predlog import open_log
-from shared.serve.privacy import audit_path, make_policy, pseudonym
+from shared.serve.privacy import audit_path, make_policy, protect_outcomes, protect_rows, pseudonym
+from shared.serve.services import example_payload
 from tests.postgres import create_database, postgres_cluster
 
 CHURN = get_use_case("churn")
@@ -29,7 +30,7 @@ IDS = [f"PRIVATE-CUST-{i:03d}" for i in range(6)]
 
 
 def record(customer: str) -> dict:
-    return CHURN.task.example_payload(CHURN, 1)["records"][0] | {"customerID": customer}
+    return example_payload(CHURN, 1)["records"][0] | {"customerID": customer}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -170,7 +171,7 @@ def test_every_direct_identifier_is_hashed_quasi_identifiers_are_kept(tmp_path):
     raw = {"Prospect ID": "LEAD-RAW-1", "Lead Number": 660737, "City": "Mumbai", "Country": "India"}
     row = ("r1", time.time(), LEADS.name, "champion", "1", "LEAD-RAW-1", 0, json.dumps(raw),
            json.dumps({"Prospect ID": "LEAD-RAW-1", "probability": 0.4}), 0.4, 1.0, None)  # fmt: skip
-    log.write_predictions([row])
+    log.write_predictions(protect_rows([row]))
     inputs, outputs, key = log.query("SELECT inputs, outputs, routing_key FROM predictions")[0]
     stored = json.loads(inputs)
     assert stored["Prospect ID"] == key == pseudonym("LEAD-RAW-1")
@@ -200,9 +201,11 @@ def test_prune_keeps_each_use_case_for_its_configured_retention(tmp_path):
     now = time.time()
     rows = [(f"r{age}", now - age * 86400, CHURN.name, "champion", "1", "c", 0, "{}", "{}", 0.1,
              1.0, None) for age in (1, 80, 100, 400)]  # fmt: skip
-    log.write_predictions(rows)
+    log.write_predictions(protect_rows(rows))
     log.write_outcomes(
-        [{"use_case": CHURN.name, "routing_key": "c", "value": 1, "ts": now - 100 * 86400}]
+        protect_outcomes(
+            [{"use_case": CHURN.name, "routing_key": "c", "value": 1, "ts": now - 100 * 86400}]
+        )
     )
     log.close()
     assert CHURN.load_config().privacy.retention_days == 90

@@ -13,21 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from shared.core.champion import RolloutState
 from shared.core.config import RolloutConfig
-from shared.ops.rollout import (
-    RolloutState,
-    Windows,
-    bucket,
-    criteria,
-    psi,
-    to_challenger,
-)
+from shared.ops.rollout import criteria, psi
+from shared.serve.router import Windows, bucket, to_challenger
 
 KEYS = [f"customer-{i}" for i in range(5000)]
 SALT = "a1b2c3d4e5f60718"
 
 _BUCKETS = (
-    "import json, sys; from shared.ops.rollout import bucket; "
+    "import json, sys; from shared.serve.router import bucket; "
     "keys = json.load(sys.stdin); print(json.dumps([bucket(sys.argv[1], k) for k in keys]))"
 )
 

@@ -26,6 +26,8 @@ from shared.ops import rollout as ro
 from shared.ops.benchmark import Server
 from shared.serve.predlog import open_log
 from shared.serve.privacy import pseudonym
+from shared.serve.router import to_challenger
+from shared.serve.services import example_payload
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("churn")
@@ -87,7 +89,7 @@ def post(server: Server, records: list[dict], rid: str | None = None) -> httpx.R
 
 
 def record(key: str, **changes) -> dict:
-    return TASK.example_payload(UC, 1)["records"][0] | {KEY: key} | changes
+    return example_payload(UC, 1)["records"][0] | {KEY: key} | changes
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 4 * REFRESH + 5) -> None:
@@ -192,7 +194,7 @@ def test_a_canary_routes_each_key_as_the_stable_hash_says(server, champion, log_
     ro.start(UC, version, who="test", reason="canary test")
     state = force_to(20)
     keys = [f"canary-{i}" for i in range(400)]
-    expected = [ro.to_challenger(state.salt, k, 20) for k in keys]
+    expected = [to_challenger(state.salt, k, 20) for k in keys]
 
     def canary_on() -> bool:
         """the service routes the 20 % canary (not yet the 5 % stage it went through)"""
@@ -240,7 +242,7 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
     version = new_version(champion, threshold="broken")  # every scoring raises
     ro.start(UC, version, who="test", reason="failing on purpose")
     state = force_to(50)
-    keys = [k for k in (f"fail-{i}" for i in range(400)) if ro.to_challenger(state.salt, k, 50)]
+    keys = [k for k in (f"fail-{i}" for i in range(400)) if to_challenger(state.salt, k, 50)]
 
     def challenger_tried() -> bool:
         """the service routes to the failing challenger and rolls it back"""

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from shared.core.usecase import registry
-from shared.serve.services import service_for
+from shared.serve.services import example_payload, service_for
 from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
@@ -25,7 +25,7 @@ def test_every_use_case_answers_under_its_name(root, trained, name):
     uc = registry()[name]
     task = uc.task
     url = f"{root.url}/{name}{task.route}"
-    good = httpx.post(url, json=task.example_payload(uc, 2), timeout=30)
+    good = httpx.post(url, json=example_payload(uc, 2), timeout=30)
     assert good.status_code == 200, good.text
     body = good.json()
     assert body and all(b["model_version"] == trained(name).model_version for b in body)

@@ -9,7 +9,7 @@ import pytest
 from shared.core.usecase import get_use_case
 from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
-from shared.serve.services import service_for
+from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
 
 pytestmark = pytest.mark.serve
@@ -36,7 +36,7 @@ def _post(server: Server, body: object, path: str = TASK.route) -> httpx.Respons
 
 
 def _record(**changes: object) -> dict:
-    return TASK.example_payload(UC, 1)["records"][0] | changes
+    return example_payload(UC, 1)["records"][0] | changes
 
 
 def test_the_service_is_named_after_the_use_case_and_serves_at_the_task_route():
@@ -66,7 +66,7 @@ def test_good_records_get_probability_decision_and_version(server, model, monkey
 
 
 def test_the_response_has_exactly_the_declared_output_fields(server):
-    r = _post(server, TASK.example_payload(UC, 3))
+    r = _post(server, example_payload(UC, 3))
     assert r.status_code == 200, r.text
     body = r.json()
     assert len(body) == 3

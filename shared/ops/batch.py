@@ -224,7 +224,7 @@ def resolve_model(uc: UseCase, version: str | None = None) -> Any:
     from shared.core.store import load_model
 
     if version:
-        from shared.ops.rollout import stored_version
+        from shared.core.champion import stored_version
 
         return stored_version(uc.name, str(version))
     from shared.serve.factory import model_tag

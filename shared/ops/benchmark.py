@@ -20,8 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from shared.core.champion import champion_stored, pinned_tag
 from shared.core.paths import project_root
 from shared.core.usecase import UseCase
+from shared.serve.privacy import protect_rows
+from shared.serve.services import example_payload
 
 Log = Callable[[str], None]
 
@@ -203,15 +206,13 @@ def run_benchmark(
     uc: UseCase, quick: bool = False, sla_ms: float = 200.0, log: Log = print
 ) -> dict[str, Any]:
     """Offline and HTTP figures for one use case; writes benchmarks/results/<name>.json and .md."""
-    from shared.ops.rollout import champion_stored
-
     champion_stored(uc.name)  # nothing trained: the "train first" error now, not minutes later
     task = uc.task
     log(f"{uc.name}: offline ONNX vs native ...")
     result: dict[str, Any] = {"use_case": uc.name, "quick": quick, "sla_ms": sla_ms}
     result |= offline_benchmark(uc, quick)
     load = {
-        "payload": task.example_payload(uc, 1),
+        "payload": example_payload(uc, 1),
         "sequential": 200 if quick else 1000,
         "concurrent": 400 if quick else 3000,
         "clients": 8,
@@ -271,7 +272,7 @@ def request_path_costs(uc: UseCase, n: int = 2000) -> dict[str, float]:
     """Microseconds per request of the key check (the middleware, in process) and of storing
     one logged record's identifiers as keyed hashes."""
     from shared.serve.auth import check_cost_us
-    from shared.serve.privacy import protect_cost_us
+    from shared.serve.services import protect_cost_us
 
     return {"auth_check_us": check_cost_us(n), "privacy_row_us": protect_cost_us(uc, n)}
 
@@ -350,7 +351,7 @@ def canary(uc: UseCase, percent: float, log: Log) -> Iterator[tuple[dict[str, st
         log_path = Path(tmp) / "predictions.db"
         env = {"PILOTPACK_PREDICTION_LOG": str(log_path)}
         uri = tracking_uri()
-        if not uri.startswith("sqlite:///") or ro.pinned_tag(uc.name):
+        if not uri.startswith("sqlite:///") or pinned_tag(uc.name):
             log(f"{uc.name}: no canary (registry {uri} is not a local SQLite file, or pinned)")
             yield env, log_path
             return
@@ -365,7 +366,7 @@ def canary(uc: UseCase, percent: float, log: Log) -> Iterator[tuple[dict[str, st
             champion = client.get_model_version_by_alias(uc.name, CHAMPION)
             new = client.create_model_version(uc.name, champion.source, run_id=champion.run_id)
             client.set_model_version_tag(uc.name, new.version, "gates_passed", "true")
-            stored = ro.champion_stored(uc.name)
+            stored = champion_stored(uc.name)
             copied = copy_stored(uc.name, stored, str(new.version))
             ro.start(uc, str(new.version), who="benchmark", reason="benchmark canary")
             state = ro.read_state(uc.name, client)[0]
@@ -429,7 +430,7 @@ def log_write_us(log: Any, name: str, n: int = 300) -> float:
     times = []
     for i in range(n):
         t0 = time.perf_counter()
-        log.write_predictions([(f"cost-{i}", *row[1:])])
+        log.write_predictions(protect_rows([(f"cost-{i}", *row[1:])]))
         times.append(time.perf_counter() - t0)
     return float(np.median(times) * 1e6)
 

@@ -21,6 +21,7 @@ per-key request rate. An ASGI middleware in front of every route, before the HTT
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -38,7 +39,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.serve.guard import Receive, Scope, Send, _send_json
+from shared.serve.asgi import Receive, Scope, Send, send_json
+from shared.serve.metrics import catalog
 
 logger = logging.getLogger("pilotpack.auth")
 
@@ -264,14 +266,6 @@ def is_open(path: str, open_paths: list[str]) -> bool:
     return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in open_paths)
 
 
-@cache
-def _rejections() -> Any:
-    """Created on first use, after BentoML has set up Prometheus' multiprocess folder."""
-    from prometheus_client import Counter
-
-    return Counter("pilotpack_auth_rejected_total", "Requests refused by auth", ["status"])
-
-
 class AuthGuard:
     """ASGI middleware; `routes()` lists the API routes (their scope follows from the name)."""
 
@@ -353,8 +347,8 @@ _CHALLENGE = (b"www-authenticate", b'Bearer realm="pilotpack"')
 async def _refuse(
     send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    _rejections().labels(str(status)).inc()
-    await _send_json(send, status, {"error": message, "detail": []}, headers or [])
+    catalog().auth_rejected.labels(str(status)).inc()
+    await send_json(send, status, {"error": message, "detail": []}, headers or [])
 
 
 def key_entry(name: str, key: str, scopes: list[str]) -> dict[str, Any]:
@@ -369,8 +363,6 @@ def dump_settings(doc: dict[str, Any]) -> str:
 def check_cost_us(n: int = 2000) -> float:
     """Microseconds the middleware adds to one request with a valid key (5 keys configured,
     rate limit in reach), in process, around an app that does nothing."""
-    import asyncio
-
     keys = [new_key() for _ in range(5)]
     settings = AuthSettings(
         keys=[ApiKey(**key_entry(f"k{i}", k, ["predict"])) for i, k in enumerate(keys)],

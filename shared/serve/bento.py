@@ -2,7 +2,7 @@
 
 `bentoml build` packs the models a service declares (`Service.models`, what a
 `bentoml.models.BentoModel(tag)` class attribute adds). The tags a use case serves are decided
-at start-up by `shared.serve.factory.served_tags`, so they are declared here, resolved to concrete
+at start-up by `shared.core.champion.served_tags`, so they are declared here, resolved to concrete
 store versions (`churn:<version>`, the registry's champion and challenger), when the service is
 built; a Bento then starts
 on a machine whose model store is empty (`bentoml export` / `import`, or `containerize`).
@@ -19,21 +19,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import bentoml
+import yaml
+from bentoml.exceptions import NotFound
+from bentoml.models import BentoModel
+
+from shared.core.champion import served_tags
+from shared.core.store import ModelNotFound, load_model
 from shared.core.usecase import UseCase
-
-
-def served_tags(uc: UseCase) -> list[str]:
-    """The tags the use case's service loads (champion, challenger... as serving decides)."""
-    from shared.serve import factory as serving
-
-    return list(serving.served_tags(uc))
 
 
 def stored_tag(tag: str) -> str | None:
     """The concrete tag in the local model store of `tag`, or None when it is not there."""
-    import bentoml
-    from bentoml.exceptions import NotFound
-
     try:
         return str(bentoml.models.get(tag).tag)
     except NotFound:
@@ -42,8 +39,6 @@ def stored_tag(tag: str) -> str | None:
 
 def missing_models(use_cases: Iterable[UseCase]) -> list[str]:
     """One "train first" message per served tag that is not in the model store."""
-    from shared.core.store import ModelNotFound, load_model
-
     problems = []
     for uc in use_cases:
         for tag in served_tags(uc):
@@ -62,8 +57,6 @@ def bento_labels() -> dict[str, str] | None:
     path = Path(__file__).resolve().parents[3] / "bento.yaml"
     if not path.exists():
         return None
-    import yaml
-
     return dict((yaml.safe_load(path.read_text()) or {}).get("labels") or {})
 
 
@@ -83,8 +76,6 @@ def pin_bento_models(use_cases: Iterable[UseCase]) -> None:
 def carry_models(svc: Any, use_cases: Iterable[UseCase]) -> Any:
     """Declare the served models (those in the store) so `bentoml build` packs them, and stop
     `bentoml serve` with the "train first" message when one is missing."""
-    from bentoml.models import BentoModel
-
     use_cases = list(use_cases)
     pin_bento_models(use_cases)
     declared = {str(m.tag) for m in svc.models}

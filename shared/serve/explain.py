@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bentoml.exceptions import InvalidArgument
 from pydantic import BaseModel, Field
+
+from shared.core.onnx_export import make_feed
 
 SPEC_FILE = "explainer.json"
 BOOSTER_FILE = "lightgbm_booster.txt"
@@ -123,7 +126,7 @@ class Explainer:
                 parts.append(cls.from_files(sub))
             return cls(spec, None, parts)
         if spec["kind"] == "lightgbm":
-            import lightgbm
+            import lightgbm  # heavy: only for a LightGBM model's explainer
 
             booster = lightgbm.Booster(model_str=files[BOOSTER_FILE])
         return cls(spec, booster)
@@ -143,8 +146,6 @@ class Explainer:
 
     def design(self, features: dict[str, Any]) -> np.ndarray:
         """The transformed matrix the estimator sees (numbers imputed/scaled for a linear model)."""
-        from shared.core.onnx_export import make_feed
-
         spec = self.spec
         feed = make_feed(features, spec["numeric"], list(spec["categories"]))
         cols = []
@@ -214,8 +215,6 @@ def explainer_for(stored: Any) -> Explainer:
     """The stored model's explainer, loaded once per model tag."""
     if stored.tag not in _CACHE:
         if not (Path(stored.path) / SPEC_FILE).exists():
-            from bentoml.exceptions import InvalidArgument
-
             raise InvalidArgument(
                 f"model {stored.tag} was stored without an explainer: retrain it to get /explain"
             )
@@ -225,11 +224,9 @@ def explainer_for(stored: Any) -> Explainer:
 
 def explain_records(predictor: Any, records: list[Any], top: int) -> list[Explanation]:
     """Per record (per entity's latest record, for history use cases): the top contributions."""
-    from shared.serve.factory import records_to_columns
-
     uc = predictor.uc
     explainer = explainer_for(predictor.stored)
-    features = uc.build_features(records_to_columns(records, predictor.fields))
+    features = uc.build_features(predictor.columns(records))
     if uc.history:  # the rows /predict scores: each entity's latest record
         latest: dict[Any, int] = {}
         for i, r in enumerate(records):
@@ -269,7 +266,7 @@ EXPLAIN_ROUTE = "/explain"
 def explain_api(request: type[BaseModel], max_records: int) -> Any:
     """POST /explain: the service's `predictor` (the champion) explained per record."""
 
-    async def explain(
+    def explain(
         self: Any,
         records: Any = Field(min_length=1, max_length=max_records),
         top: int = Field(5, ge=1, le=100, description="contributions returned per record"),

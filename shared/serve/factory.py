@@ -3,6 +3,11 @@ declared outputs, one predictor class, and the BentoML service built from them.
 
 No pandas in the request path: records -> column arrays -> build_features -> ONNX feed.
 A use case's optional service.py adds only what is domain-specific (see `hooks`).
+
+One request: parse (pydantic) -> route (shared/serve/router.py) -> score (the predictor) ->
+protect and log (router) -> respond. The APIs are plain `def`: BentoML runs them in its
+thread pool (`THREADS` per worker), so scoring never blocks the event loop that answers
+/livez and the other routes.
 """
 
 from __future__ import annotations
@@ -14,18 +19,28 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import cache
 from types import ModuleType
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
+import bentoml
 import numpy as np
+from bentoml.exceptions import InvalidArgument
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from shared.core.champion import model_tag
 from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
 from shared.core.usecase import Output, UseCase
+from shared.serve.explain import EXPLAIN_ROUTE, explain_api
 from shared.serve.guard import json_strict
 from shared.serve.live import observe as live_drift
+from shared.serve.metrics import catalog, duration_config
+from shared.serve.privacy import protect_outcomes
+from shared.serve.router import Deployment
+
+# Requests each worker scores at once (BentoML's thread pool for sync APIs). ONNX and numpy
+# release the GIL, so a large request no longer holds up a one-record one behind it.
+THREADS = int(os.environ.get("PILOTPACK_SERVICE_THREADS", "4"))
 
 _NUMERIC = {"int64": int, "int32": int, "float64": float, "float32": float, "bool": bool}
 
@@ -98,8 +113,6 @@ def example_record(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _fallback(field: Any) -> Any:
-    from typing import get_args
-
     bounds = {k: getattr(m, k) for m in field.metadata for k in ("ge", "gt") if hasattr(m, k)}
     typ = field.annotation
     if get_args(typ):  # Literal[...]: its first value
@@ -116,38 +129,6 @@ def records_to_columns(records: Sequence[BaseModel], names: Sequence[str]) -> di
         n: np.array([np.nan if (v := getattr(r, n)) is None else v for r in records], dtype=object)
         for n in names
     }
-
-
-@cache
-def _metrics() -> dict[str, Any]:
-    """Created on first use, after BentoML has set up Prometheus' multiprocess folder."""
-    from prometheus_client import Counter, Histogram
-
-    return {
-        "predictions": Counter(
-            "pilotpack_predictions_total", "Records scored", ["use_case", "model_version"]
-        ),
-        "unknown": Counter(
-            "pilotpack_unknown_category_total",
-            "Category values not seen in training, scored as unknown",
-            ["use_case", "field"],
-        ),
-        "score": Histogram(
-            "pilotpack_score",
-            "Predicted probability",
-            ["use_case"],
-            buckets=[i / 10 for i in range(1, 11)],
-        ),
-    }
-
-
-def model_tag(uc: UseCase) -> str:
-    """The champion's tag in the model store: PILOTPACK_MODEL_<NAME> when set (a pin), else
-    the model saved for the MLflow registry's `champion` version; never "latest"."""
-    from shared.ops.rollout import champion_stored
-
-    pin = os.environ.get(f"PILOTPACK_MODEL_{uc.name.upper()}")
-    return pin or champion_stored(uc.name).tag
 
 
 def hooks(uc: UseCase) -> ModuleType | None:
@@ -221,9 +202,7 @@ class RecordPredictor:
         """
         uc = self.uc
         keys = [(getattr(r, uc.id_column), getattr(r, uc.time_column)) for r in records]
-        if len(set(keys)) < len(keys):
-            from bentoml.exceptions import InvalidArgument  # a 400 naming the problem
-
+        if len(set(keys)) < len(keys):  # a 400 naming the problem
             raise InvalidArgument(
                 f"records: an entity ({uc.id_column}) has two records at the same {uc.time_column}"
             )
@@ -240,11 +219,16 @@ class RecordPredictor:
             for s, (key, i) in zip(scored, latest.items(), strict=True)
         ]
 
+    def columns(self, records: Sequence[BaseModel]) -> dict[str, np.ndarray]:
+        """Request records -> the raw columns the use case's features are built from."""
+        return records_to_columns(records, self.fields)
+
     def _scored(self, values: np.ndarray) -> list[dict[str, Any]]:
-        m = _metrics()
-        m["predictions"].labels(self.uc.name, self.version).inc(len(values))
+        m = catalog()
+        m.predictions.labels(self.uc.name, self.version).inc(len(values))
+        score = m.score.labels(self.uc.name)
         for v in values:
-            m["score"].labels(self.uc.name).observe(float(v))
+            score.observe(float(v))
         scored = self.task.scored(values, self.stored.metadata)
         if self.hooks is not None and hasattr(self.hooks, "enrich"):
             self.hooks.enrich(scored, self.cfg)
@@ -254,7 +238,7 @@ class RecordPredictor:
         for field, known in self.categories.items():
             unseen = sum(1 for v in features[field] if str(v) not in known)
             if unseen:
-                _metrics()["unknown"].labels(self.uc.name, field).inc(unseen)
+                catalog().unknown.labels(self.uc.name, field).inc(unseen)
 
 
 _OUTPUT_TYPES: dict[str, Any] = {"probability": float, "decision": bool, "prediction": float}
@@ -310,16 +294,11 @@ def record_service(uc: UseCase, task: Any) -> Any:
     """The BentoML service of a row-per-record use case: POST /predict with `records`, and
     POST /outcome for what happened afterwards.
 
-    Which model answers is the rollout's business (shared/ops/rollout.py): the registry's
+    Which model answers is the router's business (shared/serve/router.py): the registry's
     champion, and during a rollout the challenger for the records whose routing key hashes
-    under the stage's percentage (or every record in shadow, after the response). Every
+    under the stage's percentage (or every record in shadow, on the shadow thread). Every
     scored record is in the prediction log (shared/serve/predlog.py) before the response leaves.
     """
-    import bentoml
-
-    from shared.ops.rollout import Deployment
-    from shared.serve.explain import EXPLAIN_ROUTE, explain_api
-
     cfg = uc.load_config()
     request = request_model(uc.raw_schema, exclude=[uc.target], name=_class_name(uc.name, "Record"))
     response = response_model(uc, task, request)
@@ -330,21 +309,24 @@ def record_service(uc: UseCase, task: Any) -> Any:
     max_records = cfg.serving.max_records
     key_field = routing_field(uc, cfg, list(request.model_fields))
 
-    async def predict(
+    def predict(
         self: Any,
         records: Any = Field(min_length=1, max_length=max_records),
         ctx: Any = None,
     ) -> Any:
-        """One result per record (per entity, its latest record, for history use cases)."""
         rid = request_id(ctx)
-        defer = after_response(ctx)
         if latest:
-            scored = score_latest(self.deployment, records, uc.id_column, key_field, rid, defer)
+            scored = score_latest(self.deployment, records, uc.id_column, key_field, rid)
             rows = respond(outputs, [records[s["_row"]] for s in scored], scored)
         else:
-            scored = score_records(self.deployment, records, key_field, rid, defer)
+            scored = score_records(self.deployment, records, key_field, rid)
             rows = respond(outputs, records, scored)
         return [response(**row) for row in rows]
+
+    predict.__doc__ = (
+        "One result per record (per entity, its latest record, for history use cases). "
+        f"Limits: 1 to {max_records} records per request (config serving.max_records)."
+    )
 
     # Real types, not strings: this module's annotations are postponed, and BentoML reads
     # the API's signature to build its input and output models.
@@ -369,7 +351,19 @@ def record_service(uc: UseCase, task: Any) -> Any:
             "__module__": __name__,
         },
     )
-    return bentoml.service(name=uc.name, workers=1, logging={"access": {"enabled": False}})(Service)
+    return bentoml.service(**service_options(uc.name, cfg))(Service)
+
+
+def service_options(name: str, cfg: Any) -> dict[str, Any]:
+    """`bentoml.service` options of a use case: one worker, `THREADS` threads for the sync
+    APIs, the SLA's edge in BentoML's latency buckets, no access log."""
+    return {
+        "name": name,
+        "workers": 1,
+        "threads": THREADS,
+        "metrics": duration_config(cfg.rollout.sla_ms),
+        "logging": {"access": {"enabled": False}},
+    }
 
 
 # --------------------------------------------------------------------------- rollout glue
@@ -397,34 +391,20 @@ def request_id(ctx: Any) -> str:
     return rid
 
 
-def after_response(ctx: Any) -> Callable[[Callable[[], None]], None] | None:
-    """Run a job after the response is sent (Starlette background task), else at once."""
-    if ctx is None:
-        return None
-
-    def defer(job: Callable[[], None]) -> None:
-        async def run() -> None:
-            job()
-
-        ctx.response.background.add_task(run)
-
-    return defer
-
-
 def score_records(
     deployment: Any,
     records: Sequence[BaseModel],
     key_field: str | None,
     rid: str,
-    defer: Callable[[Callable[[], None]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Route, score and log each record; scored values plus `variant`, in request order."""
     keys = [getattr(r, key_field) for r in records] if key_field else [None] * len(records)
+    inputs = [r.model_dump(mode="json") for r in records]
 
     def score(predictor: RecordPredictor, units: list[int]) -> list[dict[str, Any]]:
         return predictor.predict([records[u] for u in units])
 
-    done = deployment.execute(keys, score, lambda u: records[u].model_dump(mode="json"), rid, defer)
+    done = deployment.execute(keys, inputs, score, rid)
     return [s | {"variant": v} for s, v in done]
 
 
@@ -434,7 +414,6 @@ def score_latest(
     id_column: str | None,
     key_field: str | None,
     rid: str,
-    defer: Callable[[Callable[[], None]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """History use cases: route each entity (all its records go to one model), score its
     latest record; `_row` points into `records`."""
@@ -449,10 +428,8 @@ def score_latest(
         scored = predictor.predict_latest([records[i] for i in rows])
         return [s | {"_row": rows[s["_row"]]} for s in scored]
 
-    def inputs(u: int) -> list[dict[str, Any]]:
-        return [records[i].model_dump(mode="json") for i in units[u]]
-
-    done = deployment.execute(keys, score, inputs, rid, defer)
+    inputs = [[records[i].model_dump(mode="json") for i in u] for u in units]
+    done = deployment.execute(keys, inputs, score, rid)
     return [s | {"variant": v} for s, v in done]
 
 
@@ -493,10 +470,11 @@ class OutcomeReceipt(BaseModel):
 def outcome_api(uc: UseCase) -> Callable[..., Any]:
     """POST /outcome: a batch of outcomes into the log (the monitoring and A/B work read them)."""
 
-    async def outcome(
+    def outcome(
         self: Any, outcomes: list[Outcome] = Field(min_length=1, max_length=10_000)
     ) -> OutcomeReceipt:
-        """Store observed outcomes; each names a request id or a routing key."""
+        """Store observed outcomes; each names a request id or a routing key (1 to 10,000
+        per request)."""
         rows = [
             {
                 "use_case": uc.name,
@@ -507,7 +485,7 @@ def outcome_api(uc: UseCase) -> Callable[..., Any]:
             }
             for o in outcomes
         ]
-        return OutcomeReceipt(stored=self.deployment.log.write_outcomes(rows))
+        return OutcomeReceipt(stored=self.deployment.log.write_outcomes(protect_outcomes(rows)))
 
     outcome.__annotations__ = {"outcomes": list[Outcome], "return": OutcomeReceipt}
     return outcome
@@ -538,24 +516,3 @@ def record_payload(uc: UseCase, n: int = 1) -> dict[str, Any]:
 
 def _shift(value: Any, i: int) -> Any:
     return value + i if isinstance(value, int | float) else value
-
-
-def served_tags(uc: UseCase) -> list[str]:
-    """Every model tag this use case's service loads: what a built Bento packs
-    (shared/serve/bento.py). The champion (or pin) and an active rollout's challenger; a
-    champion that cannot be resolved is named `<use case>:champion`, which no store holds,
-    so the "train first" check reports it."""
-    from shared.core.store import ModelNotFound
-    from shared.ops.rollout import read_state, stored_version
-
-    try:
-        tags = [model_tag(uc)]
-    except ModelNotFound:
-        return [f"{uc.name}:champion"]
-    try:
-        state, _ = read_state(uc.name)
-        if state.active:
-            tags.append(stored_version(uc.name, state.version).tag)
-    except Exception:  # no registry, or the challenger is not here: it is not served
-        pass
-    return tags

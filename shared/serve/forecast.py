@@ -9,10 +9,15 @@ the method, a note, and per step the date, the point forecast and one `lo_<level
 
 # No `from __future__ import annotations`: BentoML and pydantic read these types at runtime.
 
+import copy
 import datetime as dt
 from functools import cache
 from typing import Annotated, Any, Literal
 
+import bentoml
+import numpy as np
+import pandas as pd
+from bentoml.exceptions import InvalidArgument
 from pydantic import (
     AllowInfNan,
     BaseModel,
@@ -25,8 +30,19 @@ from pydantic import (
 )
 
 from shared.core.usecase import UseCase
-from shared.serve.factory import VARIANT_DOC, Variant
+from shared.serve.factory import (
+    OUTCOME_ROUTE,
+    VARIANT_DOC,
+    Variant,
+    outcome_api,
+    request_id,
+    request_model,
+    service_options,
+)
+from shared.serve.metrics import catalog
+from shared.serve.router import Deployment
 from shared.tasks.forecast.calendar import NAMES
+from shared.tasks.forecast.predictor import ForecastPredictor, check_history, forecast_histories
 
 ROUTE = "/forecast"
 STRICT = ConfigDict(extra="forbid")
@@ -44,8 +60,6 @@ def _class_name(name: str, suffix: str) -> str:
 
 def schema_fields(uc: UseCase, columns: list[str]) -> dict[str, tuple[Any, Any]]:
     """(type, Field) of each of `columns`, with the checks of the raw schema."""
-    from shared.serve.factory import request_model
-
     all_columns = list(uc.raw_schema.to_schema().columns)
     model = request_model(
         uc.raw_schema,
@@ -58,8 +72,6 @@ def schema_fields(uc: UseCase, columns: list[str]) -> dict[str, tuple[Any, Any]]
 @cache
 def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
     """(series request, series forecast) models of one use case."""
-    from shared.tasks.forecast.predictor import check_history
-
     cfg = uc.load_config()
     freq, unit = cfg.data.freq, NAMES[cfg.data.freq]
     max_horizon, max_history = cfg.backtest.horizon, cfg.serving.max_history
@@ -175,20 +187,13 @@ def make_service(uc: UseCase) -> Any:
     """The BentoML service class: POST /forecast with `series` (champion, or the challenger
     during a rollout, chosen per series by a stable hash; every series logged before the
     response), POST /outcome for the sales that happened."""
-    import bentoml
-    from bentoml.exceptions import InvalidArgument
-
-    from shared.ops.rollout import Deployment
-    from shared.serve.factory import OUTCOME_ROUTE, after_response, outcome_api, request_id
-    from shared.tasks.forecast.predictor import ForecastPredictor
-
     cfg = uc.load_config()
     request, response = request_models(uc)
     max_series = cfg.serving.max_series
     levels = " / ".join(f"{lv} %" for lv in cfg.intervals.levels)
     key_columns = series_key_columns(uc, cfg)
 
-    async def forecast(
+    def forecast(
         self: Any, series: Any = Field(min_length=1, max_length=max_series), ctx: Any = None
     ) -> Any:
         too_long = [s.horizon for s in series if s.horizon > self.predictor.max_horizon]
@@ -197,15 +202,18 @@ def make_service(uc: UseCase) -> Any:
                 f"horizon {max(too_long)} exceeds the stored model's maximum "
                 f"{self.predictor.max_horizon}"
             )
-        out = score_series(
-            self.deployment, uc, series, key_columns, request_id(ctx), after_response(ctx)
-        )
+        out = score_series(self.deployment, uc, series, key_columns, request_id(ctx))
         return [
             response(**{c: getattr(s, c) for c in uc.forecast.id_columns}, **o)
             for s, o in zip(series, out, strict=True)
         ]
 
-    forecast.__doc__ = f"Point forecast and {levels} intervals per period ahead for each series."
+    forecast.__doc__ = (
+        f"Point forecast and {levels} intervals per period ahead for each series. Limits: 1 to "
+        f"{max_series} series per request (serving.max_series), up to "
+        f"{cfg.serving.max_history} history periods each (serving.max_history), horizon up to "
+        f"{cfg.backtest.horizon} (backtest.horizon)."
+    )
     forecast.__annotations__ = {
         "series": list[request],
         "ctx": bentoml.Context,
@@ -228,7 +236,7 @@ def make_service(uc: UseCase) -> Any:
             "__module__": __name__,
         },
     )
-    return bentoml.service(name=uc.name, workers=1, logging={"access": {"enabled": False}})(service)
+    return bentoml.service(**service_options(uc.name, cfg))(service)
 
 
 def series_key_columns(uc: UseCase, cfg: Any) -> tuple[str, ...]:
@@ -257,31 +265,29 @@ def score_series(
     series: list[Any],
     key_columns: tuple[str, ...],
     rid: str,
-    defer: Any = None,
 ) -> list[dict[str, Any]]:
     """Route, forecast and log each series; results with `variant`, in request order."""
-    from shared.tasks.forecast.predictor import forecast_histories
 
     def score(predictor: Any, units: list[int]) -> list[dict[str, Any]]:
         chosen = [series[u] for u in units]
-        return forecast_histories(
+        out = forecast_histories(
             predictor,
             histories(uc, chosen),
             [s.horizon for s in chosen],
             [getattr(s, "future_holidays", None) for s in chosen],
         )
+        catalog().predictions.labels(uc.name, predictor.version).inc(len(out))
+        return out
 
     keys = [series_key(s, key_columns) for s in series]
-    done = deployment.execute(keys, score, lambda u: series[u].model_dump(mode="json"), rid, defer)
+    inputs = [s.model_dump(mode="json") for s in series]
+    done = deployment.execute(keys, inputs, score, rid)
     return [o | {"variant": v} for o, v in done]
 
 
 @cache
 def _example_series(uc: UseCase) -> dict[str, Any]:
     """The longest recent series of the use case's synthetic data, as one request item."""
-    import numpy as np
-    import pandas as pd
-
     cfg = uc.load_config()
     d, bt = cfg.data, cfg.backtest
     raw = uc.make_synthetic(min(d.n_series, 30), d.n_periods, d.seed)
@@ -316,6 +322,4 @@ def _example_series(uc: UseCase) -> dict[str, Any]:
 
 def example_payload(uc: UseCase, n: int = 1) -> dict[str, Any]:
     """A valid request body: one recent series of the synthetic data, repeated `n` times."""
-    import copy
-
     return {"series": [copy.deepcopy(_example_series(uc)) for _ in range(n)]}

@@ -23,15 +23,16 @@ import logging
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
-logger = logging.getLogger("pilotpack.http")
+from bentoml.exceptions import BentoMLException
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from shared.serve.asgi import Message, Receive, Scope, Send, send_json
+from shared.serve.auth import AuthGuard
+
+logger = logging.getLogger("pilotpack.http")
 
 MIN_LIMIT = 1 << 20  # 1 MiB
 LIMIT_ENV = "PILOTPACK_MAX_BODY_BYTES"
@@ -112,7 +113,7 @@ class HttpGuard:
             start = state.pop("start")
             error = _normalise(b"".join(state.pop("chunks")))
             self._log(scope, start["status"], error, body)
-            await _send_json(send, start["status"], error, _passed_headers(start))
+            await send_json(send, start["status"], error, _passed_headers(start))
 
         return watched
 
@@ -121,7 +122,7 @@ class HttpGuard:
     ) -> None:
         error = {"error": message, "detail": []}
         self._log(scope, status, error, body)
-        await _send_json(send, status, error, [])
+        await send_json(send, status, error, [])
 
     def _log(self, scope: Scope, status: int, error: dict[str, Any], body: bytes) -> None:
         reason = error.get("error", "")
@@ -142,7 +143,7 @@ class HttpGuard:
         if self._docs is None:
             status, raw = await _call(self.app, scope, receive)
             if status != 200:
-                return await _send_json(send, status, _normalise(raw), [])
+                return await send_json(send, status, _normalise(raw), [])
             spec = fix_openapi(json.loads(raw), self.routes, self.rules)
             self._docs = json.dumps(spec).encode()
         await send(
@@ -166,7 +167,6 @@ def json_strict(kind: type) -> Any:
     bodies only: no `true` or "61.2" for a number, no `1` or "true" for a flag, no NaN,
     Infinity or 1e400; a JSON integer stays a valid float. Python-mode validation (a CSV read as
     text in batch scoring) keeps pydantic's usual coercion."""
-    from pydantic import BeforeValidator
 
     def check(value: Any, info: Any) -> Any:
         if info.mode != "json" or value is None:
@@ -260,9 +260,6 @@ class _ClientErrorTracebacks(logging.Filter):
 
 
 def is_client_error(exc: BaseException) -> bool:
-    from bentoml.exceptions import BentoMLException
-    from pydantic import ValidationError
-
     if isinstance(exc, ValidationError):
         return True
     return isinstance(exc, BentoMLException) and int(exc.error_code) < 500
@@ -337,24 +334,6 @@ def _passed_headers(start: Message) -> list[tuple[bytes, bytes]]:
     return [(k, v) for k, v in start.get("headers", []) if k.lower() not in drop]
 
 
-async def _send_json(
-    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
-) -> None:
-    data = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                *headers,
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(data)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": data})
-
-
 async def _call(app: Any, scope: Scope, receive: Receive) -> tuple[int, bytes]:
     """Run the app for one request and collect its response."""
     status, chunks = 500, []
@@ -423,8 +402,6 @@ def protect(
     called in each worker when its app is built, not at import; `rules` ({route: text}) names
     what a schema-valid body can still be refused for (published in /docs.json). Auth
     (shared/serve/auth.py) goes first: a caller without a key is refused before its body is read."""
-    from shared.serve.auth import AuthGuard
-
     svc.add_asgi_middleware(AuthGuard, routes=limits)
     svc.add_asgi_middleware(HttpGuard, routes=limits, rules=rules or {})
     svc.inner.__pilotpack_guard__ = (limits, rules or {})
@@ -450,8 +427,6 @@ def guard_options(svc: Any) -> tuple[dict[str, int], dict[str, str]]:
 def cross_field_rules(model: type) -> bool:
     """Whether a request model (or one nested in it) has model validators: rules across fields
     that a JSON schema cannot state, so a schema-valid body may get a 400."""
-    from pydantic import BaseModel
-
     seen: set[type] = set()
 
     def walk(m: Any) -> bool:

@@ -23,11 +23,11 @@ off.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -41,32 +41,14 @@ from shared.core.drift import (
     NumericBins,
     reference_bins,
 )
+from shared.core.monitoring_config import MonitoringConfig
+from shared.core.store import PROFILE_FILE
+from shared.serve.metrics import catalog
 
 logger = logging.getLogger("pilotpack.monitoring")
 
 _WINDOWS: dict[tuple[str, str], LiveWindow | None] = {}
 _LOCK = threading.Lock()
-
-
-@cache
-def _gauges() -> dict[str, Any]:
-    """Created on first use, after BentoML has set up Prometheus' multiprocess folder."""
-    from prometheus_client import Gauge
-
-    return {
-        "psi": Gauge(
-            "pilotpack_feature_psi",
-            "PSI of a model input (or the score) over the recent window vs training",
-            ["use_case", "feature", "model_version"],
-            multiprocess_mode="livemax",
-        ),
-        "records": Gauge(
-            "pilotpack_live_window_records",
-            "Records in the live drift window",
-            ["use_case", "model_version"],
-            multiprocess_mode="livemax",
-        ),
-    }
 
 
 class LiveWindow:
@@ -178,17 +160,17 @@ class LiveWindow:
         return dict(zip(self.names, sums.tolist(), strict=True))
 
     def publish(self) -> None:
-        g = _gauges()
+        m = catalog()
         for name, value in self.psi().items():
-            g["psi"].labels(self.use_case, name, self.version).set(value)
-        g["records"].labels(self.use_case, self.version).set(self.filled)
+            m.feature_psi.labels(self.use_case, name, self.version).set(value)
+        m.live_records.labels(self.use_case, self.version).set(self.filled)
 
 
 def _read_sample(path: Path) -> Any:
     """The stored Parquet sample as a DataFrame, or None (pyarrow reads it: no pandas parsing)."""
     if not path.exists():
         return None
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # heavy: only when a window is made
 
     return pq.read_table(path).to_pandas()
 
@@ -205,11 +187,6 @@ def window_for(use_case: str, stored: Any, cfg: Any) -> LiveWindow | None:
 
 
 def _make_window(use_case: str, stored: Any, cfg: Any) -> LiveWindow | None:
-    import json
-
-    from shared.core.monitoring_config import MonitoringConfig
-    from shared.core.store import PROFILE_FILE
-
     try:
         path = Path(stored.path)
         profile = json.loads((path / PROFILE_FILE).read_text())

@@ -7,6 +7,9 @@ leaves, so an acknowledged prediction survives the worker being killed. Default:
 in WAL mode inside the project (`predictions.db`); `PILOTPACK_PREDICTION_LOG` is another path
 or a `postgresql://` URL. Several workers (and replicas, on PostgreSQL) write to one log.
 
+Rows arrive protected (shared/serve/privacy.py hashes identifiers and drops fields on the
+dicts before the write); this module only stores them, dumping inputs and outputs to JSON once.
+
 SQLite durability: WAL with `synchronous=NORMAL` (the default here) keeps every committed row
 when a process dies (kill -9, OOM); only an OS crash or power cut can lose the last commits.
 `PILOTPACK_PREDICTION_LOG_SYNC=FULL` fsyncs every commit too (measured ~2.4 ms per commit on
@@ -23,24 +26,43 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+
+import pandas as pd
 
 from shared.core.paths import project_root
 
-PREDICTION_COLUMNS = (
-    "request_id",
-    "ts",
-    "use_case",
-    "variant",
-    "model_version",
-    "routing_key",
-    "item",
-    "inputs",
-    "outputs",
-    "score",
-    "latency_ms",
-    "error",
-)
+
+class LogRow(NamedTuple):
+    """One scored unit (a record, an entity, a series) as the log stores it."""
+
+    request_id: str
+    ts: float
+    use_case: str
+    variant: str
+    model_version: str
+    routing_key: str | None
+    item: int
+    inputs: Any  # the unit's request fields: a dict (a list of them for an entity), or JSON text
+    outputs: Any  # the answer's fields, or JSON text; None when scoring failed
+    score: float | None
+    latency_ms: float | None
+    error: str | None
+
+
+PREDICTION_COLUMNS = LogRow._fields
+
+
+class VariantRow(NamedTuple):
+    """What rollout status reads of one logged record."""
+
+    variant: str
+    model_version: str
+    score: float | None
+    latency_ms: float | None
+    error: int  # 1 when scoring failed
+
+
 OUTCOME_COLUMNS = ("use_case", "request_id", "routing_key", "value", "ts", "received")
 
 # Indexes for what reads the log: a use case's traffic in a time range (status, drift,
@@ -102,6 +124,11 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
 
+def _text(value: Any) -> str | None:
+    """A JSON column: None and text as they are, anything else dumped once."""
+    return value if value is None or isinstance(value, str) else dumps(value)
+
+
 class PredictionLog:
     """One connection, guarded by a lock: give each thread that writes a lot its own log."""
 
@@ -135,13 +162,11 @@ class PredictionLog:
 
     # -- writes: committed before returning
     def write_predictions(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Rows in PREDICTION_COLUMNS order; committed (durable) when this returns. Routing
-        keys and identifiers are stored as keyed hashes (shared/serve/privacy.py)."""
+        """Rows in PREDICTION_COLUMNS order (`LogRow`s), stored as given: protect them first
+        (`privacy.protect_rows`). Committed (durable) when this returns."""
         if not rows:
             return
-        from shared.serve.privacy import protect_predictions
-
-        rows = protect_predictions(rows)
+        rows = [(*r[:7], _text(r[7]), _text(r[8]), *r[9:]) for r in rows]
         cols = ", ".join(PREDICTION_COLUMNS)
         marks = ", ".join("?" * len(PREDICTION_COLUMNS))
         with self._lock:
@@ -149,16 +174,14 @@ class PredictionLog:
             self._commit()
 
     def write_outcomes(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Outcomes: `request_id` and/or `routing_key` (hashed as the predictions' are),
-        `value`, `ts` (unix seconds)."""
-        from shared.serve.privacy import protect_key
-
+        """Outcomes: `request_id` and/or `routing_key` (hash it as the predictions' are:
+        `privacy.protect_outcomes`), `value`, `ts` (unix seconds)."""
         now = time.time()
         data = [
             (
                 r["use_case"],
                 r.get("request_id"),
-                protect_key(r.get("routing_key")),
+                r.get("routing_key"),
                 float(r["value"]),
                 float(r.get("ts") or now),
                 now,
@@ -207,8 +230,6 @@ class PredictionLog:
 
     def frame(self, use_case: str, since: float | None = None, until: float | None = None) -> Any:
         """The use case's predictions as a DataFrame (inputs and outputs as JSON text)."""
-        import pandas as pd
-
         sql = f"SELECT id, {', '.join(PREDICTION_COLUMNS)} FROM predictions WHERE use_case = ?"
         params: list[Any] = [use_case]
         if since is not None:
@@ -244,14 +265,15 @@ class PredictionLog:
         )
 
     # -- what rollout status reads
-    def variant_rows(self, use_case: str, since: float) -> list[tuple[str, str, float, float, int]]:
-        """(variant, model_version, score, latency_ms, error?) of every record since `since`."""
-        return self.query(
+    def variant_rows(self, use_case: str, since: float) -> list[VariantRow]:
+        """Variant, model version, score, latency and error flag of every record since `since`."""
+        rows = self.query(
             "SELECT variant, model_version, score, latency_ms, "
             "CASE WHEN error IS NULL THEN 0 ELSE 1 END FROM predictions "
             "WHERE use_case = ? AND ts >= ?",
             [use_case, since],
         )
+        return [VariantRow(*r) for r in rows]
 
     def outcome_pairs(self, use_case: str, since: float) -> list[tuple[str, float, float]]:
         """(variant, score, observed value) of every prediction since `since` with an outcome."""
@@ -331,7 +353,7 @@ class PostgresLog(PredictionLog):
             self._commit()
 
     def _connect(self) -> None:
-        import psycopg
+        import psycopg  # optional: only for a postgresql:// log
 
         self.conn = psycopg.connect(self.location, connect_timeout=10)
 

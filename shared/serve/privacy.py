@@ -25,13 +25,17 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from shared.core.paths import project_root
+from shared.core.usecase import get_use_case, registry
+from shared.serve.predlog import OUTCOME_COLUMNS, PREDICTION_COLUMNS, LogRow, SqliteLog
 
 PREFIX = "h:"
 KEY_ENV = "PILOTPACK_PSEUDONYM_KEY"
@@ -147,36 +151,43 @@ def make_policy(uc: Any, cfg: Any) -> LogPolicy:
 @cache
 def policy(use_case: str) -> LogPolicy:
     """The registered use case's policy; a name no use case has (tests) hashes keys only."""
-    from shared.core.usecase import registry
+    try:
+        uc = get_use_case(use_case)
+    except KeyError:
+        return LogPolicy()
+    return make_policy(uc, uc.load_config())
 
-    uc = registry().get(use_case)
-    return LogPolicy() if uc is None else make_policy(uc, uc.load_config())
 
-
-def protect_predictions(rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-    """Prediction rows (predlog.PREDICTION_COLUMNS order) as they may be stored."""
+def protect_rows(rows: Iterable[Sequence[Any]]) -> list[LogRow]:
+    """Log rows as they may be stored: the routing key hashed, the policy applied to the
+    inputs and outputs (dicts; JSON text from older callers is read first)."""
     key = pseudonym_key()
     out = []
     for row in rows:
-        r = list(row)
-        if r[5] is not None:  # routing_key
-            r[5] = pseudonym(r[5], key)
-        rule = policy(r[2])
+        r = LogRow(*row)
+        rule = policy(r.use_case)
+        changes: dict[str, Any] = {}
+        if r.routing_key is not None:
+            changes["routing_key"] = pseudonym(r.routing_key, key)
         if rule.hashed or rule.dropped:
-            for i in (7, 8):  # inputs, outputs: JSON text
-                if r[i] is not None:
-                    r[i] = _dumps(rule.apply(json.loads(r[i]), key))
-        out.append(tuple(r))
+            for name in ("inputs", "outputs"):
+                value = getattr(r, name)
+                if isinstance(value, str):
+                    value = json.loads(value)
+                if value is not None:
+                    changes[name] = rule.apply(value, key)
+        out.append(r._replace(**changes) if changes else r)
     return out
+
+
+def protect_outcomes(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Outcomes as they may be stored: the routing key hashed as the predictions' are."""
+    return [r | {"routing_key": protect_key(r.get("routing_key"))} for r in rows]
 
 
 def protect_key(value: Any) -> str | None:
     """An outcome's routing key as stored: hashed with the key the predictions used."""
     return None if value is None else pseudonym(value)
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------- rights
@@ -213,8 +224,6 @@ def _outcomes_params(use_case: str, hashed: str) -> list[Any]:
 
 def access(log: Any, use_case: str, entity: Any, who: str | None = None) -> dict[str, Any]:
     """Everything the log holds about one person (right of access), their id in clear."""
-    from shared.serve.predlog import OUTCOME_COLUMNS, PREDICTION_COLUMNS
-
     hashed = pseudonym(entity)
     cols = ", ".join(PREDICTION_COLUMNS)
     preds = log.query(
@@ -250,8 +259,6 @@ def access(log: Any, use_case: str, entity: Any, who: str | None = None) -> dict
 def erase(log: Any, use_case: str, entity: Any, who: str | None = None) -> dict[str, int]:
     """Delete one person's predictions and outcomes from the log and from the Parquet files
     `pilotpack log export` wrote; returns what was deleted where."""
-    from shared.serve.predlog import SqliteLog
-
     hashed = pseudonym(entity)
     n_out, n_pred = log.execute(
         [
@@ -285,8 +292,6 @@ def exported_files(log: Any, use_case: str) -> list[Path]:
 
 def _erase_from_parquet(path: Path, hashed: str) -> int:
     """Rewrite an exported file without the person's rows (atomically); rows removed."""
-    import pandas as pd
-
     frame = pd.read_parquet(path)
     quoted = f'"{hashed}"'
     mine = frame["routing_key"].eq(hashed)
@@ -332,37 +337,9 @@ def safe_location(location: str) -> str:
 
 def prune(log: Any, days: float | None, use_case: str | None = None) -> dict[str, tuple[int, int]]:
     """Each registered use case's rows older than its `privacy.retention_days` (or `days`)."""
-    from shared.core.usecase import registry
-
     names = [use_case] if use_case else list(registry())
     done = {}
     for name in names:
         keep = days if days is not None else registry()[name].load_config().privacy.retention_days
         done[name] = log.prune(keep, name)
     return done
-
-
-def protect_cost_us(uc: Any, n: int = 2000) -> float:
-    """Microseconds to make one logged record storable (hashes, dropped fields)."""
-
-    record = uc.task.example_payload(uc, 1)
-    inputs = _dumps(next(iter(record.values()))[0])
-    row = (
-        "r",
-        0.0,
-        uc.name,
-        "champion",
-        "1",
-        "key-1",
-        0,
-        inputs,
-        '{"probability":0.5}',
-        0.5,
-        1.0,
-        None,
-    )
-    protect_predictions([row])  # the policy is built once per process
-    t0 = time.perf_counter()
-    for _ in range(n):
-        protect_predictions([row])
-    return (time.perf_counter() - t0) / n * 1e6

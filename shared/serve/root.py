@@ -14,7 +14,9 @@ import bentoml
 
 from shared.core.usecase import get_use_case, registry
 from shared.serve.bento import carry_models
+from shared.serve.factory import THREADS
 from shared.serve.guard import guard_options, protect
+from shared.serve.metrics import SLA_MS, duration_config
 from shared.serve.services import service_for
 
 
@@ -47,7 +49,13 @@ def build_root_service() -> Any:
         self.services = {name: svc.inner() for name, svc in services.items()}
 
     cls = type("PilotPack", (), {"__init__": __init__, "__module__": __name__, **attrs})
-    root = bentoml.service(name="pilotpack", workers=1, logging={"access": {"enabled": False}})(cls)
+    root = bentoml.service(
+        name="pilotpack",
+        workers=1,
+        threads=THREADS,
+        metrics=duration_config(SLA_MS),
+        logging={"access": {"enabled": False}},
+    )(cls)
 
     # the guard with each use case's body limits under its prefix; every served model packed
     def prefixed(i: int) -> dict[str, Any]:

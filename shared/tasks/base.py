@@ -196,12 +196,6 @@ class Task(Protocol):
     def headline(self, result: RunResult) -> tuple[str, str]:
         """The two quality figures of the demo table."""
 
-    def make_service(self, uc: UseCase) -> Any:
-        """The BentoML service class of this use case (request/response models included)."""
-
-    def example_payload(self, uc: UseCase, n: int = 1) -> dict[str, Any]:
-        """A valid request body for `route`: docs, tests, benchmarks."""
-
     def offline_benchmark(self, uc: UseCase, quick: bool) -> dict[str, float]:
         """Native vs ONNX latency in-process."""
 

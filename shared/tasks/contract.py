@@ -128,19 +128,6 @@ def check_kpis_are_finite(uc: UseCase) -> None:
     assert isinstance(uc.kpi_gates(kpis, cfg.kpi), list)
 
 
-def check_service_request_is_raw_schema_minus_target(uc: UseCase) -> None:
-    from shared.serve.services import service_for
-
-    service = service_for(uc.name)
-    task = uc.task
-    api = next(a for a in service.apis.values() if a.route == task.route)
-    record_model = api.input_spec.model_fields["records"].annotation.__args__[0]
-    fields = {f.alias or n for n, f in record_model.model_fields.items()}
-    assert fields == set(uc.raw_schema.to_schema().columns) - {uc.target}
-    payload = task.example_payload(uc, 2)
-    assert len(api.input_spec.model_validate(payload).records) == 2
-
-
 COMMON = (
     check_config_loads_and_rejects_typos,
     check_synthetic_passes_schema_and_quality_gates,
@@ -149,8 +136,7 @@ COMMON = (
     check_leaky_columns_are_in_schema_but_never_model_inputs,
     check_every_candidate_fits_and_keeps_onnx_parity,
     check_kpis_are_finite,
-    check_service_request_is_raw_schema_minus_target,
-)
+)  # the service's checks: shared/serve/contract.py
 RECORD_CHECKS = (*COMMON, check_features_are_row_wise)
 HISTORY_CHECKS = (
     *COMMON,

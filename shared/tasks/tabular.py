@@ -491,16 +491,6 @@ class TabularTask:
         out["onnx_speedup_1000_rows"] = out["native_1000_rows_us"] / out["onnx_1000_rows_us"]
         return out
 
-    def make_service(self, uc: UseCase) -> Any:
-        from shared.serve.factory import record_service
-
-        return record_service(uc, self)
-
-    def example_payload(self, uc: UseCase, n: int = 1) -> dict[str, Any]:
-        from shared.serve.factory import record_payload
-
-        return record_payload(uc, n)
-
     def contract_checks(self, uc: UseCase) -> list[Any]:
         return list(HISTORY_CHECKS if uc.history else RECORD_CHECKS)
 

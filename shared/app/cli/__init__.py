@@ -733,6 +733,7 @@ def outcomes_load(
 
     from shared.core.io import read_table
     from shared.serve.predlog import open_log
+    from shared.serve.privacy import protect_outcomes
 
     uc = _use_case(use_case)
     cfg = uc.load_config()
@@ -769,7 +770,7 @@ def outcomes_load(
         for i in range(len(frame))
     ]
     with open_log() as log:
-        n = log.write_outcomes(rows)
+        n = log.write_outcomes(protect_outcomes(rows))
     out.print(f"{uc.name}: {n} outcomes loaded into {log.location}")
 
 

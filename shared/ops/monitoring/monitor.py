@@ -233,7 +233,7 @@ def _metadata_of(name: str, version: str, champion: dict[str, Any]) -> dict[str,
     if str(champion.get("mlflow_version")) == str(version):
         return champion
     try:
-        from shared.ops.rollout import stored_version
+        from shared.core.champion import stored_version
 
         return dict(stored_version(name, version).metadata)
     except Exception:  # a version no longer in this store: compare with the champion's figures

@@ -102,22 +102,6 @@ def check_kpis_are_finite_and_zero_error_costs_nothing(uc: UseCase) -> None:
     assert isinstance(uc.kpi_gates(kpis, cfg.kpi), list)
 
 
-def check_service_request_matches_schema_and_example_validates(uc: UseCase) -> None:
-    from shared.serve.services import service_for
-
-    task = uc.task
-    service = service_for(uc.name)
-    api = next(a for a in service.apis.values() if a.route == task.route)
-    payload = task.example_payload(uc, 2)
-    items = api.input_spec.model_validate(payload).series
-    assert len(items) == 2
-    series_fields = set(type(items[0]).model_fields) - {"history", "horizon", "future_holidays"}
-    period_fields = set(type(items[0].history[0]).model_fields)
-    assert series_fields == set(uc.forecast.id_columns)
-    # ids + the history's fields are the raw schema's columns: the same names in and out
-    assert series_fields | period_fields == set(uc.raw_schema.to_schema().columns)
-
-
 CHECKS = (
     check_config_loads_and_rejects_typos,
     check_synthetic_passes_validation_and_is_seeded,
@@ -125,5 +109,4 @@ CHECKS = (
     check_features_do_not_read_the_future,
     check_global_model_keeps_onnx_parity,
     check_kpis_are_finite_and_zero_error_costs_nothing,
-    check_service_request_matches_schema_and_example_validates,
-)
+)  # the service's checks: shared/serve/contract.py

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.core.champion import model_tag
 from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
 from shared.tasks.forecast.backtest import ENSEMBLE, ensemble_forecast
@@ -127,8 +128,6 @@ class ForecastPredictor:
 
     @classmethod
     def from_store(cls, uc: Any) -> ForecastPredictor:
-        from shared.serve.factory import model_tag
-
         return cls(uc, load_model(model_tag(uc)))
 
     @property
@@ -212,9 +211,6 @@ def forecast_histories(
             flags.append(predictor.future_flags(hol, last, H))
     w = predictor.windows(regular, flags)
     out = predictor.predict_windows(w)
-    from shared.serve.factory import _metrics  # Prometheus counters shared with the other tasks
-
-    _metrics()["predictions"].labels(predictor.uc.name, predictor.version).inc(w.n)
     dates = w.future_dates().astype(object)
     results = []
     for i, h in enumerate(horizons):

@@ -223,16 +223,6 @@ class ForecastTask:
 
     # --------------------------------------------------------------------- serving + bench
 
-    def make_service(self, uc: UseCase) -> Any:
-        from shared.serve.forecast import make_service
-
-        return make_service(uc)
-
-    def example_payload(self, uc: UseCase, n: int = 1) -> dict[str, Any]:
-        from shared.serve.forecast import example_payload
-
-        return example_payload(uc, n)
-
     def batch_forecast(
         self, uc: UseCase, raw: pd.DataFrame, horizon: int, cfg: Any = None
     ) -> pd.DataFrame:

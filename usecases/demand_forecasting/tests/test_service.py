@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from shared.ops.benchmark import Server
 from shared.serve.forecast import histories, request_models
-from shared.serve.services import service_for
+from shared.serve.services import example_payload, service_for
 from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 from tests.conftest import pinned
 from usecases.demand_forecasting.tests.conftest import UC
@@ -22,7 +22,7 @@ MAX_HORIZON = UC.load_config().backtest.horizon
 
 
 def one(**changes):
-    return copy.deepcopy(TASK.example_payload(UC, 1)["series"][0]) | changes
+    return copy.deepcopy(example_payload(UC, 1)["series"][0]) | changes
 
 
 def shifted(days: int):
@@ -84,7 +84,7 @@ def test_fields_come_from_the_schema_and_the_interval_levels_from_config():
 def test_example_payload_is_valid_and_repeats():
     api = service_for(UC.name).apis["forecast"]
     assert api.route == ROUTE == "/forecast"
-    assert len(api.input_spec.model_validate(TASK.example_payload(UC, 3)).series) == 3
+    assert len(api.input_spec.model_validate(example_payload(UC, 3)).series) == 3
     s = SERIES.model_validate(one())
     assert len(s.history) == 52 and s.horizon == 8
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from shared.core.usecase import get_use_case
 from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
-from shared.serve.services import service_for
+from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
 from usecases.lead_scoring.kpi import assign_bands
 
@@ -60,7 +60,7 @@ def _post(server: Server, body: object) -> httpx.Response:
 
 
 def test_good_leads_get_probability_band_decision_and_version(server, model, monkeypatch):
-    records = [TASK.example_payload(UC, 1)["records"][0], NEW_LEAD]
+    records = [example_payload(UC, 1)["records"][0], NEW_LEAD]
     r = _post(server, {"records": records})
     assert r.status_code == 200, r.text
     body = r.json()

@@ -10,7 +10,7 @@ import pytest
 from shared.core.usecase import get_use_case
 from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
-from shared.serve.services import service_for
+from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
 
 pytestmark = pytest.mark.serve
@@ -50,12 +50,12 @@ def _post(server: Server, path: str, body: object) -> httpx.Response:
 
 
 def _record(**changes: object) -> dict:
-    return TASK.example_payload(UC, 1)["records"][0] | changes
+    return example_payload(UC, 1)["records"][0] | changes
 
 
 def _readings(n: int, asset: str | None = None) -> list[dict]:
     """n consecutive daily readings of one asset (the example asset unless named)."""
-    records = FLEET_TASK.example_payload(FLEET, n)["records"]
+    records = example_payload(FLEET, n)["records"]
     return [r | {"asset_id": asset} for r in records] if asset else records
 
 
