@@ -379,7 +379,11 @@ def auth_env() -> tuple[dict[str, str], dict[str, str]]:
     """A service environment with auth on and one fresh key (no rate limit in reach), and the
     header that carries it."""
     key = new_key()
-    doc = {"keys": [key_entry("bench", key, ["predict"])], "rate_per_minute": 1e9, "burst": 10**6}
+    doc = {
+        "keys": [key_entry("bench", key, ["predict", "explain"])],
+        "rate_per_minute": 1e9,
+        "burst": 10**6,
+    }
     return {"PILOTPACK_AUTH": "on", "PILOTPACK_API_KEYS": json.dumps(doc)}, {
         "authorization": f"Bearer {key}"
     }
