@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.app.cli import app
+from shared.ops.batch import REASON
 from tests.conftest import pinned
 
 
@@ -122,3 +123,43 @@ def test_score_refuses_history_use_cases_and_bad_suffixes(tmp_path):
     assert code == 2 and "history" in output
     code, output = run("score", "churn", "--data", str(data), "--out", str(tmp_path / "o.json"))
     assert code == 2 and ".parquet" in output
+
+
+def test_checks_by_distinct_value_reject_as_row_by_row_checks_do(tmp_path):
+    """Typing and checks run by column, once per distinct value; the rejects and their reasons
+    are those of checking every row on its own (pandera on each row, as before)."""
+    from shared.core.usecase import get_use_case
+    from shared.ops.batch import check_chunk
+
+    uc = get_use_case("churn")
+    raw = uc.make_synthetic(400, 5).drop(columns=[uc.target]).astype(object)
+    planted = {
+        3: {"tenure": "twelve"},  # not a number
+        4: {"tenure": "3.5"},  # not a whole number
+        5: {"tenure": "-4"},  # below the range
+        6: {"tenure": "-4", "gender": "X"},  # two columns, the same bad tenure as row 5
+        7: {"gender": "X"},  # not an allowed value, as row 6
+        8: {"MonthlyCharges": None},  # missing in a required column
+        9: {"MonthlyCharges": "20000"},  # above the range
+        10: {"SeniorCitizen": "7", "Contract": "Monthly", "TotalCharges": "12,5"},
+        11: {"PaymentMethod": ""},  # too short
+        250: {"Contract": "Monthly"},  # the same bad value far away
+        399: {"tenure": " 7 "},  # padded, still a whole number: valid
+    }
+    for row, cells in planted.items():
+        for column, value in cells.items():
+            raw.loc[row, column] = value
+    csv = tmp_path / "customers.csv"
+    raw.to_csv(csv, index=False)
+    chunk = pd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
+
+    valid, rejected = check_chunk(uc, chunk)
+    one_by_one = [check_chunk(uc, chunk.iloc[[i]], distinct=False) for i in range(len(chunk))]
+    expected = pd.concat([r for _, r in one_by_one])
+    assert rejected[REASON].to_dict() == expected[REASON].to_dict()
+    assert sorted(rejected.index) == [3, 4, 5, 6, 7, 8, 9, 10, 11, 250]
+    pd.testing.assert_frame_equal(valid, pd.concat([v for v, _ in one_by_one]), check_dtype=False)
+    assert (
+        rejected.loc[6, REASON].startswith("gender: isin(")
+        and "tenure: greater_than" in (rejected.loc[6, REASON])
+    )

@@ -123,7 +123,7 @@ def test_engine_options_are_checked(tmp_path):
 def test_readme_scaling_figures_are_the_benchmarks():
     """Like mlforecast's re-check of recorded benchmark metrics: the README's table is the
     one `pilotpack bench-scale` rendered from benchmarks/results/scale.json."""
-    from shared.ops.scale import scale_markdown
+    from shared.ops.batch_benchmark import scale_markdown
 
     result = json.loads((ROOT / "benchmarks" / "results" / "scale.json").read_text())
     readme = (ROOT / "README.md").read_text()

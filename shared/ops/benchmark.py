@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import platform
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,17 +24,30 @@ import numpy as np
 
 from shared.core.champion import champion_stored, pinned_tag
 from shared.core.paths import project_root
-from shared.core.usecase import UseCase
+from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, save_model
+from shared.core.tracking import CHAMPION, mlflow_client, tracking_uri
+from shared.core.usecase import UseCase, get_use_case, registry
+from shared.ops import rollout as ro
+from shared.serve import live
+from shared.serve.auth import check_cost_us, key_entry, new_key
+from shared.serve.explain import EXPLAIN_ROUTE
+from shared.serve.factory import RecordPredictor, request_model
+from shared.serve.predlog import open_log
 from shared.serve.privacy import protect_rows
-from shared.serve.services import example_payload
+from shared.serve.services import example_payload, protect_cost_us, service_for
 
 Log = Callable[[str], None]
 
 
 def free_port() -> int:
+    """A loopback port free a moment ago. Another process may take it before it is bound:
+    `Server` starts again on a new port when its bind fails."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+BIND_FAILED = ("address already in use", "errno 98", "error while attempting to bind")
 
 
 def offline_benchmark(uc: UseCase, quick: bool) -> dict[str, float]:
@@ -41,16 +56,36 @@ def offline_benchmark(uc: UseCase, quick: bool) -> dict[str, float]:
 
 
 class Server:
-    """`bentoml serve` in a subprocess on a free loopback port; stopped on exit."""
+    """`bentoml serve` in a subprocess on a free loopback port; stopped on exit. When another
+    process takes the port between `free_port()` and the bind, it starts again on a new one."""
+
+    attempts = 3
 
     def __init__(self, target: str, env: dict[str, str] | None = None, timeout: float = 90):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.target, self.env, self.timeout = target, env, timeout
         self.proc: subprocess.Popen[bytes] | None = None
+        self._pick_port()
+
+    def _pick_port(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"pilotpack-serve-{self.port}.log"
 
     def __enter__(self) -> Server:
+        for attempt in range(self.attempts):
+            try:
+                return self._start()
+            except PortTaken:
+                if attempt == self.attempts - 1:
+                    raise
+                self._pick_port()
+        raise AssertionError("unreachable")
+
+    def _bind_failed(self) -> bool:
+        tail = self.log_tail(200).lower()
+        return any(text in tail for text in BIND_FAILED)
+
+    def _start(self) -> Server:
         import httpx
 
         cmd = [
@@ -74,6 +109,9 @@ class Server:
         )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
+            if self._bind_failed():
+                self.__exit__()
+                raise PortTaken(self.port)
             if self.proc.poll() is not None:
                 raise RuntimeError(
                     f"bentoml serve exited with {self.proc.returncode}:\n{self.log_tail()}"
@@ -89,7 +127,7 @@ class Server:
                     return self
             except httpx.HTTPError:
                 pass
-            time.sleep(0.3)
+            time.sleep(0.1)  # poll interval; the deadline above bounds the wait
         self.__exit__()
         raise TimeoutError(f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}")
 
@@ -104,6 +142,10 @@ class Server:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class PortTaken(RuntimeError):
+    """Another process bound the port first."""
 
 
 def http_benchmark(
@@ -162,7 +204,7 @@ def http_benchmark(
         t.join()
     wall = time.perf_counter() - t0
     ms = np.array(lat) * 1000
-    load_ms = np.array(load_lat) * 1000
+    load_ms = np.array(load_lat or [np.nan]) * 1000  # no load phase: NaN, not an error
     return {
         "http_p50_ms": float(np.percentile(ms, 50)),
         "http_p95_ms": float(np.percentile(ms, 95)),
@@ -172,7 +214,7 @@ def http_benchmark(
         "load_p99_ms": float(np.percentile(load_ms, 99)),
         "load_clients": clients,
         "load_requests": concurrent,
-        "throughput_rps": concurrent / wall,
+        "throughput_rps": concurrent / wall if concurrent else 0.0,
         "errors": int(errors),
     }
 
@@ -205,7 +247,11 @@ def machine() -> dict[str, Any]:
 def run_benchmark(
     uc: UseCase, quick: bool = False, sla_ms: float = 200.0, log: Log = print
 ) -> dict[str, Any]:
-    """Offline and HTTP figures for one use case; writes benchmarks/results/<name>.json and .md."""
+    """Offline and HTTP figures for one use case; writes benchmarks/results/<name>.json and .md.
+
+    The compared run has everything a production service has on: the prediction log, a 50 %
+    canary and authentication (an API key per request); the floor is a bare endpoint with the
+    same request model, measured in the same run."""
     champion_stored(uc.name)  # nothing trained: the "train first" error now, not minutes later
     task = uc.task
     log(f"{uc.name}: offline ONNX vs native ...")
@@ -221,21 +267,27 @@ def run_benchmark(
     log(f"{uc.name}: the floor first, a bare endpoint: bentoml serve {floor_target} ...")
     with Server(floor_target) as server:
         floor = http_benchmark(server.url + task.route, **load)
+    auth, header = auth_env()
     with canary(uc, CANARY_PERCENT, log) as (env, log_path):
-        log(f"{uc.name}: starting bentoml serve {uc.service} (prediction log on) ...")
-        with Server(uc.service, env=env) as server:
+        log(f"{uc.name}: bentoml serve {uc.service} (prediction log, canary and auth on) ...")
+        with Server(uc.service, env=env | auth) as server:
             url = server.url + task.route
             log(f"{uc.name}: HTTP load on {url} ...")
             t0 = time.time()
-            result |= http_benchmark(url, **load, keys=routing_keys(uc))
+            result |= http_benchmark(url, **load, auth=header, keys=routing_keys(uc))
             result |= log_figures(uc, log_path, t0, time.time())
-            result |= explain_figures(uc, server.url, load["payload"], quick, log)
-    log(f"{uc.name}: the same with authentication on (an API key per request) ...")
-    env, header = auth_env()
-    with Server(uc.service, env=env) as server:
-        secured = http_benchmark(server.url + task.route, **load, auth=header)
-    result |= {f"auth_{k}": v for k, v in secured.items() if k.startswith(("http_p", "thr", "err"))}
-    result["auth_p50_vs_off"] = secured["http_p50_ms"] / result["http_p50_ms"]
+            result |= explain_figures(uc, server.url, load["payload"], quick, log, header)
+        result["compared_with"] = {
+            "prediction_log": True,
+            "canary_percent": CANARY_PERCENT if "MLFLOW_TRACKING_URI" in env else 0.0,
+            "auth": True,
+        }
+        if not quick:  # what authentication costs: the same run with it off
+            log(f"{uc.name}: the same with authentication off ...")
+            with Server(uc.service, env=env) as server:
+                open_ = http_benchmark(server.url + task.route, **load, keys=routing_keys(uc))
+            result |= {f"auth_off_{k}": v for k, v in open_.items() if k.startswith("http_p")}
+            result["auth_p50_vs_off"] = result["http_p50_ms"] / open_["http_p50_ms"]
     result |= request_path_costs(uc)
     result |= live_drift_cost(uc, load["payload"])
     result |= {
@@ -244,6 +296,10 @@ def run_benchmark(
     result["floor_errors"] = floor["errors"]
     result["p50_vs_floor"] = result["http_p50_ms"] / floor["http_p50_ms"]
     result["throughput_vs_floor"] = result["throughput_rps"] / floor["throughput_rps"]
+    if uc.name == HEAD_OF_LINE_RECORDS:
+        result |= head_of_line(quick, log)
+        if "hol_p99_ms" in result:  # reported beside the SLA, not yet part of it
+            result["hol_ok"] = result["hol_p99_ms"] <= sla_ms and result["hol_errors"] == 0
     result["sla_ok"] = (
         result["http_p99_ms"] <= sla_ms
         and result["errors"] == 0
@@ -256,13 +312,78 @@ def run_benchmark(
     return result
 
 
+# The head-of-line line: one-record requests of this use case on the root service while
+# clients loop the largest valid request of the forecaster (CPU-heavy: statsforecast + ONNX).
+HEAD_OF_LINE_RECORDS = "churn"
+HEAD_OF_LINE_SERIES = "demand_forecasting"
+ROOT_SERVICE = "shared.serve.root:PilotPack"
+
+
+def head_of_line(quick: bool, log: Log, heavy_clients: int = 2) -> dict[str, Any]:
+    """p50/p99 of one-record `HEAD_OF_LINE_RECORDS` requests on the root service while
+    `heavy_clients` clients loop the largest valid forecast request (the most series, the
+    longest horizon); a request must not wait behind another one's CPU work."""
+    import httpx
+
+    records, series = get_use_case(HEAD_OF_LINE_RECORDS), get_use_case(HEAD_OF_LINE_SERIES)
+    try:  # the root service serves every use case: each needs its model
+        for name in registry():
+            champion_stored(name)
+    except ModelNotFound as exc:
+        log(f"head-of-line: skipped, the root service cannot start ({exc})")
+        return {}
+    heavy_task = series.task
+    max_series = int(series.load_config().serving.max_series)
+    heavy = json.dumps(example_payload(series, max_series)).encode()
+    light = example_payload(records, 1)
+    n = 30 if quick else 400  # quick: each may wait behind a forecast when the loop blocks
+    log(f"head-of-line: {n} {records.name} requests while {heavy_clients} clients loop "
+        f"{max_series}-series {series.name} forecasts on {ROOT_SERVICE} ...")  # fmt: skip
+    stop = threading.Event()
+    heavy_done: list[float] = []
+    with Server(ROOT_SERVICE, timeout=180) as server:
+        heavy_url = f"{server.url}/{series.name}{heavy_task.route}"
+
+        def loop() -> None:
+            with httpx.Client(timeout=120) as client:
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    r = client.post(heavy_url, content=heavy, headers=JSON)
+                    if r.status_code == 200:
+                        heavy_done.append(time.perf_counter() - t0)
+
+        threads = [threading.Thread(target=loop, daemon=True) for _ in range(heavy_clients)]
+        for t in threads:
+            t.start()
+        try:
+            url = f"{server.url}/{records.name}{records.task.route}"
+            figures = http_benchmark(url, light, sequential=n, concurrent=0, clients=0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=130)
+    return {
+        "hol_p50_ms": figures["http_p50_ms"],
+        "hol_p99_ms": figures["http_p99_ms"],
+        "hol_errors": figures["errors"],
+        "hol_heavy_series": max_series,
+        "hol_heavy_requests": len(heavy_done),
+        "hol_heavy_p50_ms": float(np.median(heavy_done) * 1000) if heavy_done else None,
+    }
+
+
+JSON = {"content-type": "application/json"}
+
+
 def auth_env() -> tuple[dict[str, str], dict[str, str]]:
     """A service environment with auth on and one fresh key (no rate limit in reach), and the
     header that carries it."""
-    from shared.serve.auth import key_entry, new_key
-
     key = new_key()
-    doc = {"keys": [key_entry("bench", key, ["predict"])], "rate_per_minute": 1e9, "burst": 10**6}
+    doc = {
+        "keys": [key_entry("bench", key, ["predict", "explain"])],
+        "rate_per_minute": 1e9,
+        "burst": 10**6,
+    }
     return {"PILOTPACK_AUTH": "on", "PILOTPACK_API_KEYS": json.dumps(doc)}, {
         "authorization": f"Bearer {key}"
     }
@@ -271,9 +392,6 @@ def auth_env() -> tuple[dict[str, str], dict[str, str]]:
 def request_path_costs(uc: UseCase, n: int = 2000) -> dict[str, float]:
     """Microseconds per request of the key check (the middleware, in process) and of storing
     one logged record's identifiers as keyed hashes."""
-    from shared.serve.auth import check_cost_us
-    from shared.serve.services import protect_cost_us
-
     return {"auth_check_us": check_cost_us(n), "privacy_row_us": protect_cost_us(uc, n)}
 
 
@@ -283,11 +401,9 @@ CANARY_PERCENT = 50.0
 def live_drift_cost(uc: UseCase, payload: dict[str, Any], n: int = 3000) -> dict[str, float]:
     """Mean microseconds per one-record prediction, in process, with the live drift window on
     and off (shared/serve/live.py): its cost on the request path, amortised over the
-    batches it refreshes PSI on. Row-per-record use cases only (others keep no live window)."""
-    from shared.ops.monitoring import live
-    from shared.serve.factory import RecordPredictor, request_model
-
-    if uc.history or "records" not in payload or not uc.task.live_drift:
+    batches it refreshes PSI on. Tasks with a live window only, one record at a time (features
+    read from a history need the entity's past records)."""
+    if not uc.task.live_drift or uc.history:
         return {}
     predictor = RecordPredictor.from_store(uc)
     model = request_model(uc.raw_schema, exclude=[uc.target], name="BenchRecord")
@@ -314,17 +430,21 @@ def live_drift_cost(uc: UseCase, payload: dict[str, Any], n: int = 3000) -> dict
 
 
 def explain_figures(
-    uc: UseCase, base_url: str, payload: dict[str, Any], quick: bool, log: Log
+    uc: UseCase,
+    base_url: str,
+    payload: dict[str, Any],
+    quick: bool,
+    log: Log,
+    auth: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Latency of POST /explain (per-record contributions) on the same server, when it has one."""
-    from shared.serve.explain import EXPLAIN_ROUTE
-    from shared.serve.services import service_for
-
     if EXPLAIN_ROUTE not in {a.route for a in service_for(uc.name).apis.values()}:
         return {}
     log(f"{uc.name}: {EXPLAIN_ROUTE} latency ...")
     n = 100 if quick else 500
-    r = http_benchmark(base_url + EXPLAIN_ROUTE, payload, sequential=n, concurrent=n, clients=8)
+    r = http_benchmark(
+        base_url + EXPLAIN_ROUTE, payload, sequential=n, concurrent=n, clients=8, auth=auth
+    )
     return {f"explain_{k}": v for k, v in r.items() if k.startswith(("http_p", "thr", "err"))}
 
 
@@ -340,12 +460,7 @@ def canary(uc: UseCase, percent: float, log: Log) -> Iterator[tuple[dict[str, st
     on a SQLite registry, a `percent` % canary of the champion against a copy of itself: the
     run uses a copy of the registry, and the copied model leaves the store afterwards, so the
     benchmark changes neither the team's registry nor its log. Yields (env, log path)."""
-    import tempfile
-
     import bentoml
-
-    from shared.core.tracking import CHAMPION, mlflow_client, tracking_uri
-    from shared.ops import rollout as ro
 
     with tempfile.TemporaryDirectory(prefix="pilotpack-bench-") as tmp:
         log_path = Path(tmp) / "predictions.db"
@@ -385,8 +500,6 @@ def canary(uc: UseCase, percent: float, log: Log) -> Iterator[tuple[dict[str, st
 
 def copy_stored(name: str, stored: Any, version: str) -> str:
     """A copy of a stored model labelled as registered `version`; its store tag."""
-    from shared.core.store import ONNX_FILE, PROFILE_FILE, save_model
-
     extra = {
         p.name: p.read_bytes()
         for p in stored.path.iterdir()
@@ -405,8 +518,6 @@ def copy_stored(name: str, stored: Any, version: str) -> str:
 def log_figures(uc: UseCase, log_path: Path, t0: float, t1: float) -> dict[str, Any]:
     """Rows the service wrote to its prediction log per second of load, per variant, and the
     log's own cost per request (one committed one-record write, in this process)."""
-    from shared.serve.predlog import open_log
-
     if not log_path.exists():
         return {}
     with open_log(str(log_path)) as log:
@@ -443,12 +554,7 @@ def floor_service(name: str) -> Any:
     (so the same parsing and validation) and nothing else: no model, no guard, no logging. The
     full path's cost is reported as a ratio over it, measured in the same run (absolute times
     on shared machines vary up to 4x between hours)."""
-    import inspect
-
     import bentoml
-
-    from shared.core.usecase import get_use_case
-    from shared.serve.services import service_for
 
     route = get_use_case(name).task.route  # the scoring API, not /outcome or others
     api = next(a for a in service_for(name).apis.values() if a.route == route)
@@ -484,8 +590,9 @@ def markdown_row_header() -> str:
         "| use case | ONNX 1 row (us) | native 1 row (us) | ONNX 1000 rows (us) | native 1000 rows (us) "
         "| HTTP p50 (ms) | p95 | p99 | req/s (8 clients) | errors | SLA 200 ms "
         "| floor p50 (ms) | floor req/s | p50 / floor | req/s / floor | log rows/s | log write (us) "
-        "| auth p50 / off | live drift (us) | /explain p50 (ms) | /explain p99 (ms) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| auth p50 / off | live drift (us) | /explain p50 (ms) | /explain p99 (ms) "
+        "| head-of-line p99 (ms) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
 
 
@@ -501,7 +608,8 @@ def markdown_row(r: dict[str, Any]) -> str:
         f"| {f('p50_vs_floor', '{:.2f}x')} | {f('throughput_vs_floor', '{:.2f}x')} "
         f"| {f('log_rows_per_s')} | {f('log_write_us')} | {f('auth_p50_vs_off', '{:.2f}x')} "
         f"| {f('live_drift_us', '{:.1f}')} "
-        f"| {f('explain_http_p50_ms', '{:.2f}')} | {f('explain_http_p99_ms', '{:.2f}')} |\n"
+        f"| {f('explain_http_p50_ms', '{:.2f}')} | {f('explain_http_p99_ms', '{:.2f}')} "
+        f"| {f('hol_p99_ms', '{:.1f}')} |\n"
     )
 
 

@@ -14,6 +14,16 @@ from typing import Any
 from rich.table import Table
 
 from shared.core.paths import reports_dir
+from shared.ops.governance.card import (
+    CARD_HTML,
+    CARD_MD,
+    card_html,
+    card_markdown,
+    fairness_markdown,
+    importance_markdown,
+    promotion_history,
+)
+from shared.ops.governance.html_report import render
 from shared.tasks import get_task
 
 
@@ -115,8 +125,6 @@ def markdown(result: Any) -> str:
 
 def governance_lines(result: Any) -> list[str]:
     """Fairness by sensitive column and the global explanation, when the run has them."""
-    from shared.ops.governance.card import fairness_markdown, importance_markdown
-
     d = result.details
     lines = fairness_markdown(d["fairness"]) if "fairness" in d else []
     lines += importance_markdown(d.get("global_importance") or {})
@@ -125,9 +133,6 @@ def governance_lines(result: Any) -> list[str]:
 
 def documents(uc: Any, cfg: Any, result: Any) -> dict[str, str]:
     """report.md, report.html (plots embedded) and the model card (Markdown + HTML)."""
-    from shared.ops.governance.card import CARD_HTML, CARD_MD, card_html, card_markdown
-    from shared.ops.governance.html_report import render
-
     history = promotion_history(uc.name) if result.registered else []
     md = markdown(result)
     card = card_markdown(uc, cfg, result.report(), history)
@@ -138,12 +143,6 @@ def documents(uc: Any, cfg: Any, result: Any) -> dict[str, str]:
         CARD_MD: card,
         CARD_HTML: card_html(card, title),
     }
-
-
-def promotion_history(name: str) -> list[dict[str, Any]]:
-    from shared.ops.governance.card import promotion_history as history
-
-    return history(name)
 
 
 def write_report(result: Any, uc: Any = None, cfg: Any = None) -> Path:

@@ -19,9 +19,15 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
+
+from shared.core.store import ONNX_FILE, StoredModel
+from shared.core.usecase import get_use_case
+from shared.tasks.forecast.predictor import ForecastPredictor
 
 EngineName = Literal["local", "dask"]
 ENGINES: tuple[str, ...] = ("local", "dask")
@@ -60,9 +66,6 @@ class ModelPayload:
             return _LOADED[key]
 
     def _materialize(self) -> tuple[Any, Any, Any]:
-        from shared.core.store import ONNX_FILE, StoredModel
-        from shared.core.usecase import get_use_case
-
         uc = get_use_case(self.use_case)
         cfg = uc.task.config_model(uc).model_validate(self.config)
         folder = Path(tempfile.mkdtemp(prefix=f"pilotpack-{self.use_case}-"))
@@ -86,6 +89,10 @@ class LocalEngine:
     def map(self, fn: Callable[[Any, Any], Any], payload: Any, parts: Iterable[Any]) -> Iterator:
         for part in parts:
             yield fn(payload, part)
+
+    def predict_windows(self, uc: Any, predictor: Any, cfg: Any, w: Any) -> dict[str, Any]:
+        """The forecast task's windows, here: the predictor it already holds."""
+        return predictor.predict_windows(w)
 
     def describe(self) -> str:
         return "local (1 process)"
@@ -123,6 +130,10 @@ class DaskEngine:
         finally:
             for future in pending:
                 future.cancel()
+
+    def predict_windows(self, uc: Any, predictor: Any, cfg: Any, w: Any) -> dict[str, Any]:
+        """The forecast task's windows on the cluster, in groups of series."""
+        return forecast_windows(self, ModelPayload.of(uc, predictor.stored, cfg), w)
 
     def describe(self) -> str:
         return f"dask ({self.client.scheduler.address}, {self.cores} worker threads)"
@@ -175,8 +186,6 @@ def windows_on(engine: Any) -> Callable[..., dict] | None:
 def forecast_windows(engine: Any, payload: ModelPayload, w: Any, parts: int | None = None) -> dict:
     """`ForecastPredictor.predict_windows` over groups of series, merged in series order:
     statsforecast baselines and the global ONNX model run per group on the engine."""
-    import numpy as np
-
     n_parts = max(1, min(w.n, parts or 4 * engine.cores))
     groups = [take_windows(w, rows) for rows in np.array_split(np.arange(w.n), n_parts)]
     outs = list(engine.map(forecast_part, payload, groups))
@@ -194,16 +203,12 @@ def forecast_windows(engine: Any, payload: ModelPayload, w: Any, parts: int | No
 
 def forecast_part(payload: ModelPayload, w: Any) -> dict[str, Any]:
     """One group of series on a worker (or here, with the local engine)."""
-    from shared.tasks.forecast.predictor import ForecastPredictor
-
     predictor = payload.load("forecast", lambda uc, stored, cfg: ForecastPredictor(uc, stored))
     return predictor.predict_windows(w)
 
 
 def take_windows(w: Any, rows: Any) -> Any:
     """The windows of some series (rows), every per-series array sliced alike."""
-    from dataclasses import replace
-
     return replace(
         w,
         y=w.y[rows],
@@ -214,111 +219,3 @@ def take_windows(w: Any, rows: Any) -> Any:
         static={k: v[rows] for k, v in w.static.items()},
         future_flags={k: v[rows] for k, v in w.future_flags.items()},
     )
-
-
-# --------------------------------------------------------------------------- benchmark
-
-
-def run_scale_benchmark(
-    rows: int = 200_000,
-    series: int = 2_000,
-    workers: int | None = None,
-    classifier: str = "churn",
-    forecaster: str = "demand_forecasting",
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Rows/s of `score` and series/s of `forecast`, local engine vs a Dask LocalCluster of
-    `workers` processes on this machine, with the served models (run `make demo` first).
-
-    Dask is timed twice: cold (worker start, imports and model load included) and warm
-    (the same cluster again), which is what a long-lived cluster costs per job.
-    """
-    import platform
-    import time
-    from importlib import metadata
-
-    from shared.core.usecase import get_use_case
-    from shared.ops.batch import score_file
-    from shared.tasks.forecast.batch import batch_forecast
-
-    workers = workers or os.cpu_count() or 1
-    cuc, fuc = get_use_case(classifier), get_use_case(forecaster)
-    folder = Path(tempfile.mkdtemp(prefix="pilotpack-scale-"))
-    data = folder / "records.parquet"
-    cuc.make_synthetic(rows, 7).drop(columns=[cuc.target]).to_parquet(data, index=False)
-    fcfg = fuc.load_config([f"data.n_series={series}"])
-    history, _ = fuc.task.synthetic(fuc, fcfg)
-    horizon = int(fcfg.backtest.horizon)
-
-    def timed(fn: Callable[[], Any]) -> float:
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
-
-    def score(engine: Any) -> float:
-        return timed(lambda: score_file(cuc, data, folder / "scores.parquet", engine=engine))
-
-    def forecast(engine: Any) -> float:
-        return timed(lambda: batch_forecast(fuc, history, horizon, run=windows_on(engine)))
-
-    result: dict[str, Any] = {
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-        "versions": {p: metadata.version(p) for p in ("dask", "distributed", "onnxruntime")},
-        "rows": rows,
-        "series": series,
-        "horizon": horizon,
-        "workers": workers,
-        "classifier": classifier,
-        "forecaster": forecaster,
-    }
-    with open_engine("local") as local:
-        score(local)  # warm: imports and the model's first load are not the throughput
-        result["score_local_s"] = score(local)
-        forecast(local)
-        result["forecast_local_s"] = forecast(local)
-    log(
-        f"local: score {result['score_local_s']:.1f} s, forecast {result['forecast_local_s']:.1f} s"
-    )
-    start = time.perf_counter()
-    with open_engine("dask", workers=workers) as dask:
-        result["dask_start_s"] = time.perf_counter() - start
-        result["score_dask_cold_s"] = score(dask)
-        result["score_dask_s"] = score(dask)
-        result["forecast_dask_cold_s"] = forecast(dask)
-        result["forecast_dask_s"] = forecast(dask)
-    log(f"dask ({workers} workers): score {result['score_dask_s']:.1f} s, forecast "
-        f"{result['forecast_dask_s']:.1f} s (start {result['dask_start_s']:.1f} s)")  # fmt: skip
-    for kind, n, unit in (("score", rows, 1e6), ("forecast", series, 1e3)):
-        for engine, cores in (("local", 1), ("dask", workers)):
-            seconds = result[f"{kind}_{engine}_s"]
-            result[f"{kind}_{engine}_per_s"] = n / seconds
-            # core-seconds per million rows / per thousand series
-            result[f"{kind}_{engine}_core_s_per_unit"] = seconds * cores * unit / n
-    return result
-
-
-def scale_markdown(result: dict[str, Any]) -> str:
-    """The README's scaling table, from the benchmark's JSON."""
-    r = result
-    w = r["workers"]
-    lines = [
-        "| job | engine | throughput | cost (core-seconds) | wall time |",
-        "|---|---|---|---|---|",
-    ]
-    for kind, label, unit, what in (
-        ("score", f"score {r['classifier']}, {r['rows']:,} rows", "million rows", "rows/s"),
-        ("forecast", f"forecast {r['forecaster']}, {r['series']:,} series x {r['horizon']}",
-         "thousand series", "series/s"),
-    ):  # fmt: skip
-        for engine, name in (("local", "local, 1 process"), ("dask", f"dask, {w} workers")):
-            lines.append(
-                f"| {label} | {name} | {r[f'{kind}_{engine}_per_s']:,.0f} {what} "
-                f"| {r[f'{kind}_{engine}_core_s_per_unit']:,.1f} per {unit} "
-                f"| {r[f'{kind}_{engine}_s']:.1f} s |"
-            )
-    lines.append(
-        f"\nDask cluster start {r['dask_start_s']:.1f} s; first job on a new cluster (imports, "
-        f"model load): score {r['score_dask_cold_s']:.1f} s, forecast "
-        f"{r['forecast_dask_cold_s']:.1f} s. Machine: {r['machine']['cores']} cores."
-    )
-    return "\n".join(lines) + "\n"

@@ -18,9 +18,14 @@ import numpy as np
 import pandas as pd
 
 from shared.core.config import config_hash
+from shared.core.drift import reference_files
 from shared.core.io import read_table
+from shared.core.store import save_model
+from shared.core.tracking import file_sha256, log_run, run_artifacts, run_tags
+from shared.core.tracking import log_documents as log_texts
 from shared.core.usecase import UseCase
 from shared.ops.governance.assess import assess
+from shared.ops.report import documents
 from shared.tasks.base import Export, Fit, Log, RunResult, Task
 
 StepCallback = Callable[[str], None]
@@ -31,8 +36,6 @@ STEPS = ("load", "validate", "fit + evaluate", "onnx + parity", "governance", "t
 
 def load_raw(uc: UseCase, cfg: Any, path: Path | None) -> tuple[pd.DataFrame, dict[str, str]]:
     """The raw frame and where it came from (for lineage); the built-in data when no path."""
-    from shared.core.tracking import file_sha256
-
     path = path or cfg.data.path
     if path is None:
         raw, source = uc.task.synthetic(uc, cfg)
@@ -117,8 +120,6 @@ def log_to_mlflow(
 ) -> None:
     """Params, metrics, lineage tags and artifacts; the model is registered only when the
     gates pass and registering was asked for."""
-    from shared.core.tracking import log_run, run_artifacts, run_tags
-
     params = {
         "chosen_model": result.chosen,
         "task": uc.task.name,
@@ -149,9 +150,6 @@ def log_to_mlflow(
 def log_documents(uc: UseCase, cfg: Any, result: RunResult) -> None:
     """The model card of the version just registered (with the registry's promotion history)
     and the HTML report, added to the run; the explainer's files beside them."""
-    from shared.core.tracking import log_documents as log_texts
-    from shared.ops.report import documents
-
     result.documents = documents(uc, cfg, result)
     log_texts(result.run_id, result.documents)
     if result.governance.explainer_files:
@@ -164,9 +162,6 @@ def _finite(v: Any) -> bool:
 
 def save_to_store(uc: UseCase, result: RunResult, fit: Fit, export: Export) -> str:
     """The ONNX file, its reference profile and what the service needs, in BentoML's store."""
-    from shared.core.drift import reference_files
-    from shared.core.store import save_model
-
     metadata = {
         "use_case": uc.name,
         "task": uc.task.name,

@@ -549,7 +549,7 @@ def bench_scale(
     `make demo`): benchmarks/results/scale.json and scale.md (the README's Scaling table)."""
     from shared.core.paths import project_root
     from shared.core.store import ModelNotFound
-    from shared.ops.scale import run_scale_benchmark, scale_markdown
+    from shared.ops.batch_benchmark import run_scale_benchmark, scale_markdown
 
     try:
         result = run_scale_benchmark(rows, series, workers, log=lambda m: err.print(m))

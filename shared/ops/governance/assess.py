@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from shared.core.columns import sensitive_columns, undeclared_sensitive_inputs
+from shared.ops.governance.fairness import assess_fairness
+from shared.serve.explain import Explainer, explainer_files
 
 
 @dataclass
@@ -64,9 +66,6 @@ def assess(task: Any, uc: Any, cfg: Any, raw: pd.DataFrame, fit: Any) -> Assessm
 
 
 def _tabular(task: Any, uc: Any, cfg: Any, raw: pd.DataFrame, fit: Any, out: Assessment) -> None:
-    from shared.ops.governance.fairness import assess_fairness
-    from shared.serve.explain import Explainer, explainer_files
-
     X, split, chosen = fit.state["X"], fit.state["split"], fit.state["chosen"]
     known = np.asarray(task.labelled(uc, raw), dtype=bool)
     y = np.asarray(task.labels(uc, raw))[known]

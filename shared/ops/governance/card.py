@@ -5,9 +5,13 @@ again from the run's logged report, with the promotion history as the registry h
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.core.columns import sensitive_columns, sensitive_inputs
+from shared.core.tracking import log_documents, tracking_uri
+from shared.ops.governance.html_report import md_to_html, page
 from shared.serve.privacy import direct_identifiers, quasi_identifiers
 
 CARD_MD = "model_card.md"
@@ -189,19 +193,13 @@ def importance_markdown(importance: dict[str, float]) -> list[str]:
 
 
 def card_html(markdown: str, title: str) -> str:
-    from shared.ops.governance.html_report import md_to_html, page
-
     return page(title, md_to_html(markdown))
 
 
 def promotion_history(name: str) -> list[dict[str, Any]]:
     """Every registered version of the model: creation time, aliases, gate result, run."""
-    from datetime import UTC, datetime
-
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-
-    from shared.core.tracking import tracking_uri
 
     client = MlflowClient(tracking_uri())
     try:
@@ -227,13 +225,9 @@ def promotion_history(name: str) -> list[dict[str, Any]]:
 def model_card_from_registry(uc: Any, version: str | None) -> tuple[dict[str, str], str]:
     """The card of a registered version from its run's evaluation.json and today's registry;
     logged to the run again (the promotion history grows after training)."""
-    import json
-
     import mlflow
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-
-    from shared.core.tracking import log_documents, tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient(tracking_uri())

@@ -10,9 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.core.columns import pii_columns, sensitive_columns
+from shared.core.tracking import tracking_uri
 from shared.serve.privacy import direct_identifiers
 
 COLUMNS = (
@@ -53,15 +55,12 @@ def _champion(name: str) -> dict[str, str]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from shared.core.tracking import tracking_uri
-
     client = MlflowClient(tracking_uri())
     for alias in ("champion", "challenger"):
         try:
             v = client.get_model_version_by_alias(name, alias)
         except MlflowException:
             continue
-        from datetime import UTC, datetime
 
         created = datetime.fromtimestamp(v.creation_timestamp / 1000, UTC).strftime("%Y-%m-%d")
         try:

@@ -25,13 +25,19 @@ seen in both groups are dropped and counted; a unit converts when any of its out
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from shared.core.paths import reports_dir
+from shared.ops.monitoring.monitor import parse_since
+from shared.serve.predlog import open_log
 
 SRM_P = 0.001  # a sample ratio mismatch below this p-value blocks any verdict
 METHODS = ("fixed", "msprt")
@@ -114,14 +120,10 @@ def plan(
 
 
 def default_plan_path(use_case: str) -> Path:
-    from shared.core.paths import reports_dir
-
     return reports_dir(use_case) / "ab_plan.json"
 
 
 def load_plan(path: Path) -> Plan:
-    import json
-
     raw = json.loads(Path(path).read_text())
     fields = set(Plan.__dataclass_fields__)
     return Plan(**{k: v for k, v in raw.items() if k in fields})
@@ -279,8 +281,6 @@ def analyze_frame(
     control = plan_.control if plan_ and plan_.control in groups else _control(groups)
     treatment = next(g for g in groups if g != control)
     if plan_ is not None and (plan_.control, plan_.treatment) != (control, treatment):
-        from dataclasses import replace
-
         plan_ = replace(plan_, control=control, treatment=treatment)
     g = per_unit.groupby("group")["converted"].agg(["size", "sum"])
     n_c, c_c = int(g.loc[control, "size"]), int(g.loc[control, "sum"])
@@ -373,11 +373,6 @@ def by_week(per_unit: pd.DataFrame, control: str, treatment: str) -> list[dict[s
 def log_frame(use_case: str, since: str | None = None) -> pd.DataFrame:
     """Units from the prediction log: group = variant that answered (champion / challenger),
     unit = routing key, converted = an outcome > 0 joined by request id or routing key."""
-    import time
-
-    from shared.ops.monitoring.monitor import parse_since
-    from shared.serve.predlog import open_log
-
     start = time.time() - parse_since(since) if since else 0.0
     with open_log() as log:
         preds = log.query(

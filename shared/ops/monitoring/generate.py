@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from shared.core.usecase import get_use_case, registry
+
 ROOT_SERVICE = "pilotpack"
 FIVE_XX = 'http_response_code=~"5.."'
 
@@ -33,19 +35,16 @@ def _live_drift(uc: Any) -> bool:
     """Use cases whose service exports the live PSI gauges (row-per-record services); the
     others' drift only `pilotpack monitor --prom-file` measures (forecasting: series features
     of the recent history): a dashboard panel, no alert (no live gauge to hold `for`)."""
-
     return uc.task.live_drift
 
 
 def _test_metric(uc: Any) -> str:
     """The realised metric the promtool test feeds (any label value fires; this one reads right)."""
-
     return uc.task.realised_metric
 
 
 def selector(uc: Any, extra: str = "") -> str:
     """BentoML's request series of this use case's main endpoint, alone or in the root service."""
-
     route = uc.task.route
     sel = f'service_name=~"{uc.name}|{ROOT_SERVICE}", endpoint=~"{route}|/{uc.name}{route}"' + (
         f", {extra}" if extra else ""
@@ -178,7 +177,6 @@ def _series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
 
 def rule_tests(uc: Any, cfg: Any, rules_file: str) -> dict[str, Any]:
     """One promtool test per alert: quiet before, firing after, with its labels and text."""
-
     m = cfg.monitoring
     name = uc.name
     route = uc.task.route
@@ -562,8 +560,6 @@ def files_for(uc: Any, cfg: Any) -> dict[str, str]:
 def write_all(
     folder: Path, names: list[str] | None = None, overrides: list[str] | None = None
 ) -> list[Path]:
-    from shared.core.usecase import get_use_case, registry
-
     folder = Path(folder)
     written = []
     (folder / "prometheus.yml").parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from shared.core.drift import SCORE, drift_table, load_reference
+from shared.core.io import read_table
 from shared.core.performance import (
     by_group,
     judge,
@@ -28,7 +29,12 @@ from shared.core.performance import (
     prediction_counts,
     realised,
 )
+from shared.core.store import load_model
 from shared.ops.monitoring.pages import score_distribution
+from shared.ops.rollout import stored_version
+from shared.serve.factory import RecordPredictor, model_tag
+from shared.serve.predlog import open_log
+from shared.tasks.forecast import drift as forecast_drift
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -43,8 +49,8 @@ def parse_since(text: str) -> float:
 
 
 def task_kind(uc: Any) -> str:
-    """classifier, regression or forecast (series drift and WAPE / MASE: forecast_drift.py)."""
-
+    """What the task declares monitoring measures: classifier, regression or forecast (series
+    drift and WAPE / MASE: shared/tasks/forecast/drift.py)."""
     return uc.task.monitoring
 
 
@@ -67,8 +73,6 @@ def _features(uc: Any, raw: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def window_from_file(uc: Any, cfg: Any, path: Path, predictor: Any) -> Window:
-    from shared.core.io import read_table
-
     raw = read_table(path, cfg.data.reader)
     if raw.empty:
         raise ValueError(f"{path}: no rows")
@@ -125,9 +129,6 @@ def run(
 ) -> dict[str, Any]:
     """The monitoring report: drift rows, performance per variant and version, alerts, and
     whether retraining is due. Raises ValueError / ModelNotFound for bad input."""
-    from shared.core.store import load_model
-    from shared.serve.factory import RecordPredictor, model_tag
-
     kind = task_kind(uc)
     uc = uc.with_config(cfg)
     m = cfg.monitoring
@@ -140,8 +141,6 @@ def run(
     if data is not None:
         window = window_from_file(uc, cfg, data, RecordPredictor(uc, stored, cfg))
     else:
-        from shared.serve.predlog import open_log
-
         log = log or open_log()
         since_s = parse_since(since) if since else (None if last else 7 * 86400)
         window = window_from_log(uc, log, ref.version, since_s, last)
@@ -186,12 +185,8 @@ def _forecast_report(
     last: int | None, log: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """Series-level drift and realised WAPE / MASE (shared/tasks/forecast/drift.py)."""
-    from shared.tasks.forecast import drift as forecast_drift
-
     since_s = None
     if data is None:
-        from shared.serve.predlog import open_log
-
         log = log or open_log()
         since_s = parse_since(since) if since else (None if last else 7 * 86400)
     return forecast_drift.run(uc, cfg, ref, stored, data, since_s, last, log)
@@ -233,8 +228,6 @@ def _metadata_of(name: str, version: str, champion: dict[str, Any]) -> dict[str,
     if str(champion.get("mlflow_version")) == str(version):
         return champion
     try:
-        from shared.core.champion import stored_version
-
         return dict(stored_version(name, version).metadata)
     except Exception:  # a version no longer in this store: compare with the champion's figures
         return champion

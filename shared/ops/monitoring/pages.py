@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.core.drift import SCORE, NumericBins, reference_bins
 from shared.ops.governance.html_report import _figure, md_to_html, page
 
 _FLAG_COLOURS = {"alert": "C3", "watch": "C1", "test": "C4", "ok": "C0"}
@@ -55,8 +56,6 @@ def score_distribution(
 ) -> dict[str, Any] | None:
     """The score's shares per reference bin (the bins its PSI is computed on): reference and
     window; None without a score or a profiled training output."""
-    from shared.core.drift import SCORE, NumericBins, reference_bins
-
     bins = reference_bins(profile, sample).get(SCORE)
     if score is None or not isinstance(bins, NumericBins):
         return None

@@ -11,6 +11,7 @@ its first stage (shadow by default), from where `pilotpack rollout` takes over.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,17 +19,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.io import read_table
+from shared.core.performance import HEADLINE, classifier_metrics, regression_metrics
+from shared.core.store import load_model
+from shared.core.tracking import CHALLENGER, mlflow_client, tag_event
+from shared.ops.monitoring.monitor import parse_since, task_kind
+from shared.ops.rollout import stage_label, start
+from shared.ops.training import train
+from shared.serve.factory import RecordPredictor, model_tag
+from shared.serve.predlog import open_log
+
 NON_INFERIORITY = {"roc_auc": 0.005, "mae": 0.02}  # AUC points; MAE as a share of the champion's
 
 
 def labelled_from_log(uc: Any, since: str) -> pd.DataFrame:
     """Served records (not shadow) with their outcome, raw inputs + the target column; joined
     as monitoring joins them: by request id, else to the latest prediction of the routing key."""
-    import time
-
-    from shared.ops.monitoring.monitor import parse_since
-    from shared.serve.predlog import open_log
-
     with open_log() as log:
         rows = log.joined_outcomes(
             uc.name, time.time() - parse_since(since), "p.variant, p.inputs, o.value"
@@ -44,9 +50,6 @@ def labelled_from_log(uc: Any, since: str) -> pd.DataFrame:
 
 
 def scores(uc: Any, cfg: Any, tag: str, raw: pd.DataFrame) -> np.ndarray:
-    from shared.core.store import load_model
-    from shared.serve.factory import RecordPredictor
-
     predictor = RecordPredictor(uc, load_model(tag), cfg)
     return predictor.values(uc.build_features(raw))
 
@@ -56,8 +59,6 @@ def paired_difference(
 ) -> dict[str, float]:
     """Headline of each model on the same rows and a paired bootstrap interval of new - old
     (for MAE: old - new, so that positive is better for both)."""
-    from shared.core.performance import HEADLINE, classifier_metrics, regression_metrics
-
     name, higher = HEADLINE[kind]
 
     def metric(idx: np.ndarray, s: np.ndarray) -> float:
@@ -88,13 +89,6 @@ def retrain(
     log: Callable[[str], None] = lambda m: None,
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
-    from shared.core.io import read_table
-    from shared.core.performance import HEADLINE
-    from shared.core.tracking import CHALLENGER, mlflow_client, tag_event
-    from shared.ops.monitoring.monitor import task_kind
-    from shared.ops.training import train
-    from shared.serve.factory import model_tag
-
     kind = task_kind(uc)
     if kind not in HEADLINE:  # record scores compared paired; a forecast has no such rows
         raise ValueError(
@@ -150,8 +144,6 @@ def retrain(
         return report
     lines.append(f"accepted: version {result.model_version} is the challenger")
     if start_shadow:
-        from shared.ops.rollout import stage_label, start
-
         state = start(uc, result.model_version, reason="retrained: not worse on recent data")
         lines.append(
             f"rollout started at stage {stage_label(state.current)}; next: "
