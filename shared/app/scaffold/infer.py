@@ -777,6 +777,8 @@ def _module_constants(spec: FileSpec) -> list[str]:
     lines = [f"TARGET = {_literal(spec.target)}"]
     if spec.task_hint == "binary":
         lines.append(f"POSITIVE_LABEL = {_literal(spec.positive_label)}")
+    else:  # the templates import it for every task; a number has no positive label
+        lines.append("POSITIVE_LABEL = 1  # unused: UseCase's default")
     for constant, value in (("ID_COLUMN", spec.id_column), ("TIME_COLUMN", spec.time_column)):
         lines.append(
             f"{constant} = {_literal(value)}" if value else f"{constant}: str | None = None"
