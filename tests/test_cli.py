@@ -11,7 +11,7 @@ from pathlib import Path
 import bentoml
 from mlflow import MlflowClient
 
-from shared.app.cli import first_question
+from shared.app.cli.train import first_question
 from shared.core.tracking import tracking_uri
 from shared.core.usecase import get_use_case, registry
 from tests.conftest import cli_sets
@@ -48,11 +48,28 @@ def _one_clear_line(r: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+HEAVY = ("mlflow", "bentoml", "sklearn", "skl2onnx", "lightgbm", "onnxruntime", "statsforecast",
+         "optuna", "dask", "distributed", "matplotlib", "fairlearn", "statsmodels")  # fmt: skip
+
+
 def test_help_imports_no_heavy_library():
-    code = "import sys, shared.app.cli; heavy = {'mlflow', 'sklearn', 'skl2onnx', 'bentoml', 'pandas'} & set(sys.modules); print(sorted(heavy))"
+    """`pilotpack --help` as a subprocess: every command group loads, no heavy library does."""
+    code = (
+        "import sys, runpy; sys.argv = ['pilotpack', '--help']\n"
+        "try:\n    runpy.run_module('shared.app.cli', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        f"print(sorted(set({HEAVY!r}) & {{m.split('.')[0] for m in sys.modules}}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
-    assert "train" in pilotpack("--help").stdout
+    assert "train" in out.stdout and "rollback" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-500:]
+
+
+def test_one_rollback_command():
+    """Stopping a rollout and restoring the previous champion are one verb: `rollback`."""
+    assert "rollback" in pilotpack("rollback", "--help").stdout
+    bad = pilotpack("rollout", "churn", "rollback")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
 def test_list_shows_every_use_case_with_its_whole_question():

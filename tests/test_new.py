@@ -7,6 +7,7 @@ process, and removed afterwards.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shared.serve.services import example_payload
+from shared.app.scaffold.new import TEMPLATES, code_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -185,7 +186,7 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork):
         check(uc)
     # Its own tests import the fork, not a template.
     own = (ROOT / "usecases" / name / "tests" / "test_usecase.py").read_text()
-    assert f"usecases.{name}.usecase" in own and "churn" not in own
+    assert "from ..usecase import USE_CASE" in own and "churn" not in own
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"usecases/{name}"],
         cwd=ROOT,
@@ -236,3 +237,28 @@ def test_new_refuses_a_taken_name_and_a_wrong_target(tmp_path):
     assert not (ROOT / "usecases" / f"zz_x_{os.getpid()}").exists()
     one_column = _pilotpack("new", f"zz_y_{os.getpid()}", "--data", str(path), "--target", "Exited")
     assert one_column.returncode == 2 and "separator" in one_column.stderr
+
+
+def test_template_folders_are_linted_code_that_imports():
+    """The templates are real Python: ruff-clean, and every module imports in place (a
+    forecast or history usecase.py needs the kpi.py that `new` copies from --from)."""
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", str(TEMPLATES)], capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout
+    fmt = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", str(TEMPLATES)],
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout
+    for family in ("tabular", "forecast", "history"):
+        package = f"shared.app.scaffold.templates.{family}"
+        for rel in code_files(family):
+            if "tests" in rel.parts or (family != "tabular" and rel.name == "usecase.py"):
+                continue
+            importlib.import_module(f"{package}.{'.'.join(rel.with_suffix('').parts)}")
+    tabular = importlib.import_module("shared.app.scaffold.templates.tabular.usecase").USE_CASE
+    rows = tabular.make_synthetic(300, 0)
+    tabular.raw_schema.validate(rows)
+    assert set(tabular.build_features(rows)) == set(tabular.model_inputs)

@@ -28,7 +28,7 @@ from shared.app.scaffold.infer import (
     spec_from_json,
     spec_to_json,
 )
-from shared.app.scaffold.synth import make_synthetic_from_spec
+from shared.core.lookalike.synth import make_synthetic_from_spec
 from tests.conftest import real_data
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from shared.app.scaffold.infer import (
     spec_from_json,
     spec_to_json,
 )
-from shared.app.scaffold.synth import make_synthetic_from_spec
+from shared.core.lookalike.synth import make_synthetic_from_spec
 
 __all__ = [
     "ColumnSpec",

@@ -10,19 +10,25 @@ import json
 import keyword
 import math
 import re
-import string
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from functools import cache
 
 import numpy as np
 import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
-Value = str | int | float | bool
+from shared.core.lookalike.spec import (
+    CHAR_CLASSES,
+    NUMERIC_KINDS,
+    QUANTILE_LEVELS,
+    ColumnSpec,
+    FileSpec,
+    Value,
+    format_number,
+    parse_piece,
+)
 
-NUMERIC_KINDS = ("numeric_int", "numeric_float")
-QUANTILE_LEVELS = np.linspace(0.0, 1.0, 21)
 # A text column counts as numeric when this share of its non-empty cells are numbers; the rest
 # are blank-like tokens (Telco's TotalCharges holds " " in 11 of 7,043 rows).
 NUMERIC_TEXT_SHARE = 0.99
@@ -41,18 +47,6 @@ _FINE_RUNS = re.compile(r"[0-9]+|[A-Za-z]+|.", re.S)
 _COARSE_RUNS = re.compile(r"[0-9A-Za-z]+|.", re.S)
 _REGEX_SPECIAL = set(r".^$*+?{}[]\|()")
 
-# Smallest first: a run of characters gets the first class that holds all of them.
-CHAR_CLASSES: dict[str, str] = {
-    r"\d": string.digits,
-    "[A-Z]": string.ascii_uppercase,
-    "[a-z]": string.ascii_lowercase,
-    "[0-9a-f]": string.digits + "abcdef",
-    "[0-9A-F]": string.digits + "ABCDEF",
-    "[A-Za-z]": string.ascii_letters,
-    "[0-9A-Z]": string.digits + string.ascii_uppercase,
-    "[0-9a-z]": string.digits + string.ascii_lowercase,
-    "[0-9A-Za-z]": string.digits + string.ascii_letters,
-}
 
 # Short words must be whole words of the name ("Page Views" and "Usage" hold "age", "Trace"
 # holds "race"); longer ones may start or end a word ("DateOfBirth", "ethnicity", "username").
@@ -103,55 +97,6 @@ _SCHEMA_TYPES = {
     "datetime": "pd.Timestamp",
 }
 _MODULE_NAMES = ("TARGET", "POSITIVE_LABEL", "ID_COLUMN", "TIME_COLUMN", "LEAKY_COLUMNS")
-
-
-@dataclass
-class ColumnSpec:
-    """One column of the file as profiled: its kind, range, values and hints."""
-
-    name: str
-    kind: str  # numeric_int | numeric_float | categorical | boolean | datetime | id | text
-    storage: str  # its dtype once read: "int", "float", "str", "bool" or "datetime"
-    nullable: bool = False
-    null_share: float = 0.0  # empty cells plus blank-like tokens, over all rows
-    distinct: int = 0
-    allowed: list[Value] = field(default_factory=list)
-    shares: dict[Value, float] = field(default_factory=dict)  # over the non-empty cells
-    min: float | str | None = None
-    max: float | str | None = None
-    ge: float | None = None
-    le: float | None = None
-    quantiles: list[float] = field(default_factory=list)
-    decimals: int = 0
-    tokens: dict[str, float] = field(default_factory=dict)  # non-numbers in numeric text
-    pattern: str = ""  # the regex the schema checks text against; "" = any non-empty text
-    shapes: list[list[str]] = field(default_factory=list)  # regex pieces the generator fills
-    datetime_format: str = ""
-    example: Value | None = None
-    sensitive_hint: bool = False
-    pii_hint: bool = False
-    description: str = ""
-
-
-@dataclass
-class FileSpec:
-    """A profiled file: its columns, size, roles and the learning task its target implies."""
-
-    columns: list[ColumnSpec]
-    rows: int
-    target: str
-    id_column: str | None
-    time_column: str | None
-    positive_label: Value | None
-    task_hint: str  # "binary" or "regression"
-    margin: float = 0.5
-
-    def column(self, name: str) -> ColumnSpec:
-        """The spec of column `name`."""
-        for col in self.columns:
-            if col.name == name:
-                return col
-        raise KeyError(name)
 
 
 def infer_spec(
@@ -489,11 +434,6 @@ def _decimals(numbers: np.ndarray) -> int:
     return 6
 
 
-def format_number(value: float, decimals: int) -> str:
-    """A number as a file writes it: no exponent, no trailing zeros ("1889.5", "29.85", "72")."""
-    return np.format_float_positional(round(float(value), decimals), trim="-")
-
-
 def _date_format(values: pd.Series) -> str | None:
     """The one strftime format all values parse with, or None."""
     distinct = pd.Series(values.unique())
@@ -604,17 +544,6 @@ def _placeholder(shapes: list[list[str]]) -> str:
     return "".join(out)
 
 
-def parse_piece(piece: str) -> str | tuple[str, int, int]:
-    """A shape piece as (alphabet, min length, max length), or the literal character it is."""
-    match = re.fullmatch(r"(\\d|\[[^\]]+\])(?:\{(\d+)(?:,(\d+))?\})?", piece)
-    if match:
-        lo = int(match.group(2) or 1)
-        return CHAR_CLASSES[match.group(1)], lo, int(match.group(3) or lo)
-    if piece.startswith(("\\x", "\\u")):
-        return chr(int(piece[2:], 16))
-    return piece[-1]
-
-
 def _words(name: str) -> list[str]:
     """Lower-case words of a column name, split at separators and camelCase humps."""
     return [word.lower() for word in _WORD.findall(name)]
@@ -702,26 +631,6 @@ def _py(value: object) -> Value:
     return value.item() if isinstance(value, np.generic) else value  # type: ignore[return-value]
 
 
-def spec_to_json(spec: FileSpec) -> str:
-    """The profile as JSON text (profile.json of a generated use-case folder)."""
-    return json.dumps(asdict(spec), indent=2, ensure_ascii=False, allow_nan=False)
-
-
-def spec_from_json(text: str) -> FileSpec:
-    """A FileSpec back from spec_to_json's text."""
-    data = json.loads(text)
-    columns = [_column_from_dict(column) for column in data.pop("columns")]
-    return FileSpec(columns=columns, **data)
-
-
-def _column_from_dict(data: dict) -> ColumnSpec:
-    """A ColumnSpec from its JSON form; share keys get their file type back (0, not "0")."""
-    # JSON object keys are always text: map them back through the allowed values.
-    keys = {v if isinstance(v, str) else json.dumps(v): v for v in data.get("allowed", [])}
-    shares = {keys.get(key, key): share for key, share in data.get("shares", {}).items()}
-    return ColumnSpec(**{**data, "shares": shares})
-
-
 def schema_source(spec: FileSpec, class_name: str = "RawSchema") -> str:
     """Python source of schema.py: a pandera DataFrameModel the profiled file validates against."""
     if not class_name.isidentifier() or keyword.iskeyword(class_name):
@@ -777,6 +686,8 @@ def _module_constants(spec: FileSpec) -> list[str]:
     lines = [f"TARGET = {_literal(spec.target)}"]
     if spec.task_hint == "binary":
         lines.append(f"POSITIVE_LABEL = {_literal(spec.positive_label)}")
+    else:  # the templates import it for every task; a number has no positive label
+        lines.append("POSITIVE_LABEL = 1  # unused: UseCase's default")
     for constant, value in (("ID_COLUMN", spec.id_column), ("TIME_COLUMN", spec.time_column)):
         lines.append(
             f"{constant} = {_literal(value)}" if value else f"{constant}: str | None = None"

@@ -1,29 +1,51 @@
 """`pilotpack new`: a use-case folder written from a team's own file.
 
-The schema is inferred from the file (types, allowed values, ranges with margin, nullable),
-the synthetic generator draws from the file's profile (profile.json, no hand-written
-generator), config and KPIs come from the template with `# ADAPT:` marks, and the folder's
-tests import the new use case. The result trains, passes the contract suite and serves with
-no further edit; the README then lists what a team refines first.
+The code is a template folder (shared/app/scaffold/templates/<family>/), copied as it is:
+real Python, linted and tested with the pack. What is particular to the file is data written
+beside it: wiring.json (task, columns), profile.json (what the synthetic generator draws
+from), schema.py (the inferred pandera schema, one field per line), config.yaml and the
+README; kpi.py comes from the --from use case. The result trains, passes the contract suite
+and serves with no further edit; the README then lists what a team refines first.
 """
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import shutil
+import string
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
+
+from shared.app.scaffold.infer import FileSpec, infer_spec, schema_source, spec_to_json
+from shared.core.history import snake
+from shared.core.io import ReaderConfig, read_table
+from shared.core.lookalike.panel import SEASONS, infer_freq
+from shared.tasks import get_task
+
+TEMPLATES = Path(__file__).with_name("templates")
 
 # The tasks whose folder can be written from one file.
 TABULAR_TASKS = ("binary", "regression")
 FORECAST_TASKS = ("forecast",)
 HISTORY_TASKS = ("binary_sequence",)
+
+
+@dataclass(frozen=True)
+class Fork:
+    """What a fork is made of: a template family's code, its data files, and the kpi.py to
+    copy (None: the template's own)."""
+
+    family: str  # a folder of templates/: tabular, forecast or history
+    data: dict[str, str]  # file name -> text
+    kpi: Path | None
 
 
 @dataclass(frozen=True)
@@ -51,7 +73,7 @@ def check_name(name: str, root: Path) -> None:
         raise ValueError(f"usecases/{name} exists already: choose another name or remove it")
 
 
-def feature_columns(spec: Any) -> tuple[list[str], list[str]]:
+def feature_columns(spec: FileSpec) -> tuple[list[str], list[str]]:
     """Numeric and categorical model inputs: every column but target, id, time, free text and
     likely sensitive ones (sex, age, ...: excluded by default, measured by the fairness report)."""
     skip = {spec.target, spec.id_column, spec.time_column}
@@ -65,8 +87,6 @@ def feature_columns(spec: Any) -> tuple[list[str], list[str]]:
 
 def input_names(columns: list[str]) -> dict[str, str]:
     """Raw column -> model input name that LightGBM and ONNX accept (no spaces or brackets)."""
-    from shared.core.history import snake
-
     out: dict[str, str] = {}
     for c in columns:
         name = snake(c) or "column"
@@ -76,206 +96,8 @@ def input_names(columns: list[str]) -> dict[str, str]:
     return out
 
 
-def render_features(numeric: list[str], categorical: list[str]) -> str:
-    names = input_names(numeric + categorical)
-    num = {c: names[c] for c in numeric}
-    cat = {c: names[c] for c in categorical}
-    return f'''"""Model inputs from raw rows: row-wise, no fitting, no I/O; the same code in training and
-serving. Written by `pilotpack new` from the file's columns."""
-
-import numpy as np
-
-from shared.core.usecase import Columns, Features
-
-# ADAPT: drop columns that are known only after the outcome (list them in schema.py's
-# LEAKY_COLUMNS), and add derived features (ratios, counts, dates) below, named in model.py.
-# Raw column -> model input name (ONNX input names cannot hold spaces or brackets).
-NUMERIC_COLUMNS = {num!r}
-CATEGORICAL_COLUMNS = {cat!r}
-MISSING = "missing"
-
-
-def to_number(values: object) -> np.ndarray:
-    """Numbers, or text holding numbers -> float; blanks and other text become NaN."""
-    arr = np.asarray(values, dtype=object)
-    try:
-        return arr.astype(np.float64)
-    except (TypeError, ValueError):
-        return np.array([_number(v) for v in arr], dtype=np.float64)
-
-
-def _number(v: object) -> float:
-    try:
-        return float(v)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def to_category(values: object) -> np.ndarray:
-    """Text categories; missing values become their own category (ONNX cannot impute text)."""
-    return np.array(
-        [MISSING if v is None or (isinstance(v, float) and v != v) else str(v) for v in values],
-        dtype=object,
-    )
-
-
-def build_features(raw: Columns) -> Features:
-    """One array per model input; the input is not modified."""
-    out: Features = {{name: to_number(raw[c]) for c, name in NUMERIC_COLUMNS.items()}}
-    out |= {{name: to_category(raw[c]) for c, name in CATEGORICAL_COLUMNS.items()}}
-    return out
-'''
-
-
-def render_model(classifier: bool) -> str:
-    maker = "make_tabular_classifier" if classifier else "make_tabular_regressor"
-    return f'''"""Everything that learns from data: one scikit-learn Pipeline, converted whole to ONNX."""
-
-from typing import Any
-
-from shared.core.config import ModelParams
-from shared.core.models import {maker}
-
-from .features import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS
-
-NUMERIC = tuple(NUMERIC_COLUMNS.values())
-CATEGORICAL = tuple(CATEGORICAL_COLUMNS.values())
-
-
-def make_model(params: ModelParams) -> Any:
-    # ADAPT: a different model family goes here, as long as skl2onnx can convert it.
-    return {maker}(params, NUMERIC, CATEGORICAL)
-'''
-
-
-def render_schema(spec: Any, source: str) -> str:
-    pos = spec.positive_label
-    constants = f"""
-TARGET = {spec.target!r}
-POSITIVE_LABEL = {pos!r}  # ADAPT: the target value that counts as the event
-ID_COLUMN = {spec.id_column!r}
-TIME_COLUMN = {spec.time_column!r}
-# ADAPT: columns known only after the outcome (a cancellation reason, a sales rep's
-# disposition): they stay in the schema, never reach the features. Say why in a comment.
-LEAKY_COLUMNS: tuple[str, ...] = ()
-"""
-    return source.rstrip() + "\n" + constants
-
-
-def render_synthetic(name: str) -> str:
-    return f'''"""Seeded synthetic rows in the raw format of {name}'s file, drawn from its profile.
-
-profile.json holds each column's type, allowed values, quantiles and missing share, as
-`pilotpack new` measured them; the target carries a learnable signal at the file's label
-rate. ADAPT: a hand-written generator with the real drivers makes better behavioural tests.
-"""
-
-from pathlib import Path
-
-import pandas as pd
-
-from shared.app.scaffold.infer import spec_from_json
-from shared.app.scaffold.synth import make_synthetic_from_spec
-
-PROFILE = Path(__file__).with_name("profile.json")
-
-
-def make_synthetic(n: int = 5000, seed: int = 42) -> pd.DataFrame:
-    return make_synthetic_from_spec(spec_from_json(PROFILE.read_text()), n, seed)
-'''
-
-
-REGRESSION_KPI = '''"""Forecast-error economics of a predicted number.
-
-Business assumption: each unit predicted too high costs `over_cost`, each unit too low
-`under_cost` (e.g. over-stock vs lost sales); both come from config.yaml. ADAPT: the cost
-of an error in your business, and the gate on it.
-"""
-
-import numpy as np
-
-from shared.core.config import Strict
-
-
-class KpiConfig(Strict):
-    over_cost: float = 1.0  # ADAPT: cost of one unit predicted too high
-    under_cost: float = 1.0  # ADAPT: cost of one unit predicted too low
-    max_mae: float | None = None  # ADAPT: a gate on the mean absolute error, in target units
-
-
-def compute_kpis(y_true: np.ndarray, pred: np.ndarray, cfg: KpiConfig) -> dict[str, float]:
-    """Error cost of the predictions against predicting the mean; money keys end in _eur."""
-    over = np.clip(pred - y_true, 0, None)
-    under = np.clip(y_true - pred, 0, None)
-    cost = float(cfg.over_cost * over.sum() + cfg.under_cost * under.sum())
-    flat = np.full(len(y_true), float(np.mean(y_true)) if len(y_true) else 0.0)
-    flat_cost = float(
-        cfg.over_cost * np.clip(flat - y_true, 0, None).sum()
-        + cfg.under_cost * np.clip(y_true - flat, 0, None).sum()
-    )
-    return {
-        "error_cost_eur": cost,
-        "error_cost_predict_mean_eur": flat_cost,
-        "savings_vs_mean_eur": flat_cost - cost,
-        "mae": float(np.mean(np.abs(pred - y_true))) if len(y_true) else 0.0,
-    }
-
-
-def kpi_gates(kpis: dict[str, float], cfg: KpiConfig) -> list[str]:
-    """Every failed business gate as a sentence."""
-    reasons = []
-    if kpis["savings_vs_mean_eur"] <= 0:
-        reasons.append("the model's error cost is not below predicting the mean")
-    if cfg.max_mae is not None and kpis["mae"] > cfg.max_mae:
-        reasons.append(f"MAE {kpis['mae']:.3f} is above the gate {cfg.max_mae}")
-    return reasons
-'''
-
-
-def render_usecase(new: NewSpec, task: str, classifier: bool) -> str:
-    kpi_names = ["KpiConfig", "compute_kpis", "kpi_gates"] + (["profit"] if classifier else [])
-    schema_names = ["ID_COLUMN", "LEAKY_COLUMNS", "TARGET", "RawSchema"]
-    args = ["    id_column=ID_COLUMN,"]
-    if classifier:
-        schema_names.insert(2, "POSITIVE_LABEL")
-        args += ["    positive_label=POSITIVE_LABEL,", "    profit=profit,"]
-    if new.time_column:
-        schema_names.insert(-1, "TIME_COLUMN")
-        args.append("    time_column=TIME_COLUMN,")
-    extra = "\n".join(args)
-    return f'''"""{new.name}: ADAPT: the business question this model answers, ending with "?"
-Written by `pilotpack new` from {new.data.name}: one row per record, target `{new.target}`."""
-
-from shared.core.usecase import UseCase
-from shared.tasks import get_task
-
-from .features import build_features
-from .kpi import {", ".join(kpi_names)}
-from .model import CATEGORICAL, NUMERIC, make_model
-from .schema import {", ".join(schema_names)}
-from .synthetic import make_synthetic
-
-USE_CASE = UseCase(
-    question=__doc__,
-    task=get_task({task!r}),
-    raw_schema=RawSchema,
-    target=TARGET,
-    leaky_columns=LEAKY_COLUMNS,
-    build_features=build_features,
-    numeric_features=NUMERIC,
-    categorical_features=CATEGORICAL,
-    make_model=make_model,
-    kpi_config=KpiConfig,
-    compute_kpis=compute_kpis,
-    kpi_gates=kpi_gates,
-    make_synthetic=make_synthetic,
-{extra}
-)
-'''
-
-
-def render_config(
-    new: NewSpec, spec: Any, template_cfg: dict[str, Any], label_rate: float | None
+def tabular_config(
+    new: NewSpec, spec: FileSpec, template_cfg: dict[str, Any], label_rate: float | None
 ) -> str:
     split = new.split or ("time" if new.time_column else "stratified")
     rows = max(2000, min(spec.rows, 8000))
@@ -348,147 +170,6 @@ def render_config(
     return head + yaml.safe_dump(body, sort_keys=False, width=100)
 
 
-def render_readme(
-    new: NewSpec, spec: Any, label_rate: float | None, numeric: list[str], cat: list[str]
-) -> str:
-    rate = f", label rate {label_rate:.1%}" if label_rate is not None else ""
-    return f"""# {new.name}
-
-**Business question.** ADAPT: one or two sentences, ending with a question mark (also in
-`usecase.py`'s docstring, which `pilotpack list` shows).
-
-## Data
-
-Written by `pilotpack new {new.name} --from {new.template} --data {new.data} --target {new.target}`
-from a file of {spec.rows} rows{rate}. `schema.py` was inferred from it: types, allowed values
-of low-cardinality columns, ranges widened by a margin, nullable columns. Model inputs:
-{len(numeric)} numeric and {len(cat)} categorical columns (`features.py`); id `{new.id_column}`,
-time `{new.time_column}`, target `{new.target}` are never inputs. `synthetic.py` draws rows
-from the file's profile (`profile.json`), so tests and the demo never need the file itself.
-
-## Adapting this to your data
-
-1. `usecase.py` / this README: the business question.
-2. `schema.py`: check each inferred rule (`# ADAPT` marks the bounds), list columns known only
-   after the outcome in `LEAKY_COLUMNS` with the reason, mark sensitive columns.
-3. `features.py`: drop leaky columns from the inputs, add derived features.
-4. `kpi.py` + `config.yaml` `kpi:`: the money of a decision (copied from `{new.template}`).
-5. `config.yaml`: split kind, gates; `data.reader` if your file is not comma-separated.
-6. Train on the file: `.venv/bin/pilotpack train {new.name} --data {new.data}`, then read
-   `reports/{new.name}/report.md`; experiments that must not be served: `--no-register`.
-7. Serve: `.venv/bin/bentoml serve shared.serve.services:{new.name}` (POST /predict).
-8. Tests: `.venv/bin/pytest usecases/{new.name}` (the contract suite in `tests/` runs on this
-   folder too).
-"""
-
-
-def render_tests(new: NewSpec, task: str, classifier: bool) -> str:
-    metric = "roc_auc" if classifier else "rmse"
-    return f'''"""Tests of the {new.name} use case (written by `pilotpack new`; add domain tests here)."""
-
-import numpy as np
-
-from shared.core.usecase import get_use_case
-from shared.ops.training import train
-from usecases.{new.name}.usecase import USE_CASE
-
-UC = get_use_case("{new.name}")
-FAST = ["gates.n_bootstrap=100", "model.cv_folds=2", "data.synthetic_rows=2000"]
-
-
-def test_registered_from_its_folder():
-    assert UC.name == "{new.name}" and UC.task.name == USE_CASE.task.name == "{task}"
-    assert UC.target == "{new.target}"
-
-
-def test_synthetic_rows_validate():
-    uc, cfg = UC, UC.load_config(FAST)
-    raw = uc.make_synthetic(cfg.data.synthetic_rows, cfg.data.seed)
-    assert uc.task.validate(uc, cfg, raw).ok
-
-
-def test_trains_on_synthetic_rows_with_onnx_parity():
-    overrides = FAST + [
-        f"model.candidates.{{i}}.grid={{{{}}}}" for i in range(len(UC.load_config().model.candidates))
-    ]
-    result = train(UC, UC.load_config(overrides), overrides=overrides, track=False)
-    assert result.parity.ok
-    assert np.isfinite(result.metrics["{metric}"])
-'''
-
-
-def render_forecast_schema(new: NewSpec, source: str) -> str:
-    return (
-        source.rstrip()
-        + f"""
-
-TARGET = {new.target!r}
-ID_COLUMNS = {tuple(new.id_columns)!r}  # together they name one series
-TIME_COLUMN = {new.time_column!r}
-HOLIDAY_COLUMN = {new.holiday_column!r}  # ADAPT: a flag known in advance (holidays, promotions)
-"""
-    )
-
-
-def render_forecast_usecase(new: NewSpec) -> str:
-    return f'''"""{new.name}: ADAPT: the business question this forecast answers, ending with "?"
-Written by `pilotpack new` from {new.data.name}: one row per series and period, target
-`{new.target}`."""
-
-from shared.core.usecase import ForecastWiring, UseCase
-from shared.tasks import get_task
-
-from .features import build_features
-from .kpi import KpiConfig, compute_kpis, kpi_gates
-from .model import FEATURES, make_model
-from .schema import HOLIDAY_COLUMN, ID_COLUMNS, TARGET, TIME_COLUMN, RawSchema
-from .synthetic import make_synthetic
-
-USE_CASE = UseCase(
-    question=__doc__,
-    task=get_task("forecast"),
-    raw_schema=RawSchema,
-    target=TARGET,
-    time_column=TIME_COLUMN,
-    build_features=build_features,
-    forecast=ForecastWiring(
-        id_columns=ID_COLUMNS, holiday_column=HOLIDAY_COLUMN, feature_names=FEATURES
-    ),
-    make_model=make_model,
-    kpi_config=KpiConfig,
-    compute_kpis=compute_kpis,
-    kpi_gates=kpi_gates,
-    make_synthetic=make_synthetic,
-)
-'''
-
-
-def render_forecast_synthetic(new: NewSpec, freq: str, season: int) -> str:
-    return f'''"""Seeded series in the raw format of {new.name}'s file, drawn from its profile.
-
-profile.json holds the file's columns as `pilotpack new` measured them; each series gets a
-level from the target's distribution, a trend, a {season}-period rhythm and noise.
-ADAPT: a hand-written generator with your demand's real drivers makes better tests.
-"""
-
-from pathlib import Path
-
-import pandas as pd
-
-from shared.app.scaffold.infer import spec_from_json
-from shared.app.scaffold.panel import make_panel_from_spec
-
-from .schema import ID_COLUMNS
-
-PROFILE = Path(__file__).with_name("profile.json")
-
-
-def make_synthetic(n_series: int = 60, n_periods: int = 120, seed: int = 42) -> pd.DataFrame:
-    spec = spec_from_json(PROFILE.read_text())
-    return make_panel_from_spec(spec, list(ID_COLUMNS), {freq!r}, {season}, n_series, n_periods, seed)
-'''
-
-
 def forecast_config(
     new: NewSpec,
     template_cfg: dict[str, Any],
@@ -530,80 +211,9 @@ def forecast_config(
     return head + yaml.safe_dump(cfg, sort_keys=False, width=100)
 
 
-def write_forecast_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
-    """The files of a forecasting fork: features, model and KPIs from the template, the
-    season set from the file's frequency."""
-    import pandas as pd
-
-    from shared.app.scaffold.infer import infer_spec, schema_source, spec_to_json
-    from shared.app.scaffold.panel import SEASONS, infer_freq
-
-    if not new.time_column or not new.id_columns:
-        raise ValueError("a forecasting fork needs --time and at least one --id (the series key)")
-    spec = infer_spec(raw, new.target, None, new.time_column)
-    freq = infer_freq(raw[new.time_column])
-    season = SEASONS[freq]
-    template_cfg = yaml.safe_load((template / "config.yaml").read_text())
-    if "backtest" not in template_cfg:
-        raise ValueError(f"template {new.template!r} is not a forecasting use case")
-    features = (template / "features.py").read_text()
-    features = re.sub(
-        r"^SEASON = \d+.*$",
-        f"SEASON = {season}  # ADAPT: periods per cycle ({freq} data)",
-        features,
-        flags=re.M,
-    )
-    keys = list(new.id_columns)
-    series = raw.groupby(keys).ngroups
-    periods = int(raw.groupby(keys).size().max())
-    span = pd.to_datetime(raw[new.time_column]).groupby([raw[k] for k in keys]).agg(["min", "max"])
-    days = (span["max"] - span["min"]).dt.days
-    months = (span["max"].dt.year - span["min"].dt.year) * 12 + span["max"].dt.month
-    months -= span["min"].dt.month
-    expected = {"D": days + 1, "W": days // 7 + 1}.get(freq, months + 1)
-    gaps = sum(expected) > len(raw)
-    return {
-        "usecase.py": render_forecast_usecase(new),
-        "schema.py": render_forecast_schema(new, schema_source(spec)),
-        "features.py": features,
-        "model.py": (template / "model.py").read_text(),
-        "kpi.py": (template / "kpi.py").read_text(),
-        "synthetic.py": render_forecast_synthetic(new, freq, season),
-        "profile.json": spec_to_json(spec),
-        "config.yaml": forecast_config(new, template_cfg, freq, season, series, periods, gaps),
-        "README.md": render_readme(new, spec, None, [], []).replace(
-            "Model inputs:", f"Frequency {freq}, season {season} periods; model inputs:"
-        ),
-        "tests/test_usecase.py": render_forecast_tests(new),
-    }
-
-
-def render_forecast_tests(new: NewSpec) -> str:
-    return f'''"""Tests of the {new.name} forecasting use case (written by `pilotpack new`)."""
-
-from shared.core.usecase import get_use_case
-from usecases.{new.name}.usecase import USE_CASE
-
-UC = get_use_case("{new.name}")
-
-
-def test_registered_from_its_folder():
-    assert UC.name == "{new.name}" and UC.task.name == USE_CASE.task.name == "forecast"
-    assert UC.forecast.id_columns == {tuple(new.id_columns)!r}
-
-
-def test_synthetic_series_validate():
-    cfg = UC.load_config()
-    raw, _ = UC.task.synthetic(UC, cfg)
-    assert UC.task.validate(UC, cfg, raw).ok
-'''
-
-
-def tabular_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
-    """The files of a row-per-record fork (binary or regression)."""
-    from shared.app.scaffold.infer import infer_spec, schema_source, spec_to_json
-    from shared.tasks import get_task
-
+def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
+    """A row-per-record fork (binary or regression): the tabular template's code; a
+    classifier keeps the --from use case's decision economics (kpi.py), to adapt."""
     spec = infer_spec(raw, new.target, new.id_column, new.time_column)
     task = new.task or spec.task_hint
     if task not in TABULAR_TASKS:
@@ -623,141 +233,72 @@ def tabular_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
         if classifier
         else None
     )
-    return {
-        "usecase.py": render_usecase(new, task, classifier),
-        "schema.py": render_schema(spec, schema_source(spec)),
-        "features.py": render_features(numeric, categorical),
-        "model.py": render_model(classifier),
-        "synthetic.py": render_synthetic(new.name),
-        "profile.json": spec_to_json(spec),
-        "config.yaml": render_config(new, spec, template_cfg, label_rate),
-        "README.md": render_readme(new, spec, label_rate, numeric, categorical),
-        "tests/test_usecase.py": render_tests(new, task, classifier),
-        # A classifier keeps the template's decision economics, to adapt.
-        "kpi.py": (template / "kpi.py").read_text() if classifier else REGRESSION_KPI,
+    names = input_names(numeric + categorical)
+    wiring = {
+        "task": task,
+        "numeric": {c: names[c] for c in numeric},
+        "categorical": {c: names[c] for c in categorical},
     }
-
-
-def render_history_features(new: NewSpec, sensors: list[str]) -> str:
-    return f'''"""Model inputs from each entity's own history (shared/core/history.py): per sensor its last
-value and mean/std/min/max/slope over the last rows, looking backwards only; the label is
-"the event within the next H time units". Written by `pilotpack new`."""
-
-from shared.core.history import HistorySettings
-
-
-class Settings(HistorySettings):
-    """The `settings:` section of config.yaml, with this file's columns as defaults."""
-
-    entity_column: str = {new.id_column!r}
-    time_column: str = {new.time_column!r}
-    event_column: str = {new.target!r}  # time of the event; empty while it has not happened
-    # ADAPT: the numeric columns worth windowing, the windows and the horizon H.
-    sensors: list[str] = {sensors!r}
-'''
-
-
-def render_history_usecase(new: NewSpec) -> str:
-    return f'''"""{new.name}: ADAPT: the business question, ending with "?" Written by `pilotpack new` from
-{new.data.name}: rows per entity over time; label = `{new.target}` within the next H units."""
-
-from dataclasses import replace
-from functools import partial
-
-from shared.core.history import check_columns, event_labels, history_features
-from shared.core.usecase import UseCase
-from shared.tasks import get_task
-
-from .features import Settings
-from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
-from .model import make_model
-from .schema import ID_COLUMN, LEAKY_COLUMNS, TARGET, TIME_COLUMN, RawSchema
-from .synthetic import make_synthetic
-
-
-def configure(uc: UseCase, settings: Settings) -> UseCase:
-    """Columns, windows and horizon from config.yaml's `settings:`."""
-    check_columns(settings, list(RawSchema.to_schema().columns), "config.yaml")
-    numeric = settings.feature_names()
-    return replace(
-        uc,
-        target=settings.event_column,
-        id_column=settings.entity_column,
-        time_column=settings.time_column,
-        build_features=partial(history_features, s=settings),
-        make_labels=partial(event_labels, s=settings),
-        numeric_features=numeric,
-        make_model=partial(make_model, numeric=numeric),
+    rate = f", label rate {label_rate:.1%}" if label_rate is not None else ""
+    inputs = f"Model inputs: {len(numeric)} numeric and {len(categorical)} categorical columns"
+    return Fork(
+        family="tabular",
+        data={
+            "wiring.json": _json(wiring),
+            "profile.json": spec_to_json(spec),
+            "schema.py": schema_source(spec),
+            "config.yaml": tabular_config(new, spec, template_cfg, label_rate),
+            "README.md": readme(new, spec.rows, rate, inputs),
+        },
+        kpi=template / "kpi.py" if classifier else None,
     )
 
 
-USE_CASE = configure(
-    UseCase(
-        question=__doc__,
-        task=get_task("binary_sequence"),
-        raw_schema=RawSchema,
-        target=TARGET,
-        id_column=ID_COLUMN,
-        time_column=TIME_COLUMN,
-        leaky_columns=LEAKY_COLUMNS,
-        history=True,
-        build_features=partial(history_features, s=Settings()),
-        make_model=make_model,
-        kpi_config=KpiConfig,
-        profit=profit,
-        compute_kpis=compute_kpis,
-        kpi_gates=kpi_gates,
-        make_synthetic=make_synthetic,
-        settings_model=Settings,
-        configure=configure,
-    ),
-    Settings(),
-)
-'''
+def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
+    """A forecasting fork: the forecast template's code, the season from the file's
+    frequency, KPIs from the --from use case."""
+    if not new.time_column or not new.id_columns:
+        raise ValueError("a forecasting fork needs --time and at least one --id (the series key)")
+    spec = infer_spec(raw, new.target, None, new.time_column)
+    freq = infer_freq(raw[new.time_column])
+    season = SEASONS[freq]
+    template_cfg = yaml.safe_load((template / "config.yaml").read_text())
+    if "backtest" not in template_cfg:
+        raise ValueError(f"template {new.template!r} is not a forecasting use case")
+    keys = list(new.id_columns)
+    series = raw.groupby(keys).ngroups
+    periods = int(raw.groupby(keys).size().max())
+    span = pd.to_datetime(raw[new.time_column]).groupby([raw[k] for k in keys]).agg(["min", "max"])
+    days = (span["max"] - span["min"]).dt.days
+    months = (span["max"].dt.year - span["min"].dt.year) * 12 + span["max"].dt.month
+    months -= span["min"].dt.month
+    expected = {"D": days + 1, "W": days // 7 + 1}.get(freq, months + 1)
+    gaps = sum(expected) > len(raw)
+    wiring = {
+        "id_columns": keys,
+        "holiday_column": new.holiday_column,
+        "freq": freq,
+        "season": season,
+    }
+    inputs = (
+        f"Frequency {freq}, season {season} periods; model inputs: lags and windows of the target"
+    )
+    return Fork(
+        family="forecast",
+        data={
+            "wiring.json": _json(wiring),
+            "profile.json": spec_to_json(spec),
+            "schema.py": schema_source(spec),
+            "config.yaml": forecast_config(new, template_cfg, freq, season, series, periods, gaps),
+            "README.md": readme(new, spec.rows, "", inputs),
+        },
+        kpi=template / "kpi.py",
+    )
 
 
-HISTORY_MODEL = '''"""Everything that learns from data: one scikit-learn Pipeline, converted whole to ONNX."""
-
-from collections.abc import Sequence
-from typing import Any
-
-from shared.core.config import ModelParams
-from shared.core.models import make_tabular_classifier
-
-
-def make_model(params: ModelParams, numeric: Sequence[str] = ()) -> Any:
-    # ADAPT: a different model family goes here, as long as skl2onnx can convert it.
-    return make_tabular_classifier(params, numeric, ())
-'''
-
-
-def render_history_synthetic(new: NewSpec) -> str:
-    return f'''"""Seeded entity histories in the raw format of {new.name}'s file, drawn from its profile:
-runs of consecutive times, sensors drifting as the event nears, censored entities.
-ADAPT: a hand-written generator with the real failure physics makes better tests."""
-
-from pathlib import Path
-
-import pandas as pd
-
-from shared.app.scaffold.histories import make_histories_from_spec
-from shared.app.scaffold.infer import spec_from_json
-
-from .features import Settings
-
-PROFILE = Path(__file__).with_name("profile.json")
-
-
-def make_synthetic(n: int = 20000, seed: int = 42) -> pd.DataFrame:
-    return make_histories_from_spec(spec_from_json(PROFILE.read_text()), Settings(), n, seed)
-'''
-
-
-def history_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
-    """The files of a per-entity history fork: shared/core/history.py does the windows and labels;
-    KPIs come from the template (predictive_maintenance: the fleet's economics)."""
-    from shared.app.scaffold.infer import infer_spec, schema_source, spec_to_json
-
+def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
+    """A per-entity history fork: shared/core/history.py does the windows and labels; KPIs
+    come from the --from use case (predictive_maintenance: the fleet's economics)."""
     if not (new.id_column and new.time_column):
         raise ValueError("a history fork needs --id (the entity) and --time (a number)")
     spec = infer_spec(raw, new.target, new.id_column, new.time_column)
@@ -769,15 +310,14 @@ def history_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
     template_cfg = yaml.safe_load(
         (fleet_cfg if fleet_cfg.exists() else template / "config.yaml").read_text()
     )
+    wiring = {
+        "entity_column": new.id_column,
+        "time_column": new.time_column,
+        "event_column": new.target,
+        "sensors": sensors,
+    }
     body = {
-        "settings": {
-            "entity_column": new.id_column,
-            "time_column": new.time_column,
-            "event_column": new.target,
-            "sensors": sensors,
-            "windows": [7, 14, 30],
-            "horizon": 14,
-        },
+        "settings": wiring | {"windows": [7, 14, 30], "horizon": 14},
         "data": {
             "path": None,
             "synthetic_rows": 20000,
@@ -801,29 +341,51 @@ def history_files(new: NewSpec, raw: Any, template: Path) -> dict[str, str]:
         f"# {new.name}: written by `pilotpack new` from {new.data.name} (template {new.template}).\n"
         "# ADAPT: settings (sensors, windows, horizon H), data.path, gates, every kpi value.\n"
     )
-    return {
-        "usecase.py": render_history_usecase(new),
-        "schema.py": render_schema(spec, schema_source(spec)),
-        "features.py": render_history_features(new, sensors),
-        "model.py": HISTORY_MODEL,
-        "synthetic.py": render_history_synthetic(new),
-        "profile.json": spec_to_json(spec),
-        "config.yaml": head + yaml.safe_dump(body, sort_keys=False, width=100),
-        "kpi.py": (template / "kpi.py").read_text(),
-        "README.md": render_readme(new, spec, None, sensors, []),
-        "tests/test_usecase.py": render_forecast_tests(new)
-        .replace('"forecast"', '"binary_sequence"')
-        .replace(
-            f"UC.forecast.id_columns == {tuple(new.id_columns)!r}",
-            f"UC.id_column == {new.id_column!r}",
-        ),
-    }
+    inputs = f"Model inputs: windows over {len(sensors)} numeric columns of each entity's history"
+    return Fork(
+        family="history",
+        data={
+            "wiring.json": _json(wiring),
+            "profile.json": spec_to_json(spec),
+            "schema.py": schema_source(spec),
+            "config.yaml": head + yaml.safe_dump(body, sort_keys=False, width=100),
+            "README.md": readme(new, spec.rows, "", inputs),
+        },
+        kpi=template / "kpi.py",
+    )
+
+
+def readme(new: NewSpec, rows: int, rate: str, inputs: str) -> str:
+    """The fork's README: the template's text with this file's facts filled in."""
+    text = string.Template((TEMPLATES / "README.md").read_text())
+    return text.substitute(
+        name=new.name,
+        template=new.template,
+        data=new.data,
+        target=new.target,
+        rows=rows,
+        rate=rate,
+        inputs=inputs,
+        id=", ".join(new.id_columns) or new.id_column,
+        time=new.time_column,
+    )
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def code_files(family: str) -> list[Path]:
+    """The template's Python files, relative to its folder (caches and data left out)."""
+    folder = TEMPLATES / family
+    return sorted(
+        p.relative_to(folder) for p in folder.rglob("*.py") if "__pycache__" not in p.parts
+    )
 
 
 def write_use_case(new: NewSpec, root: Path) -> Path:
-    """Write usecases/<name>/ from the file; returns the folder."""
-    from shared.core.io import ReaderConfig, read_table
-
+    """Write usecases/<name>/ from the file: the family's template copied, its data written
+    beside it; returns the folder."""
     check_name(new.name, root)
     template = root / new.template
     if not (template / "usecase.py").exists():
@@ -834,18 +396,23 @@ def write_use_case(new: NewSpec, root: Path) -> Path:
         new.task is None and "backtest" in yaml.safe_load((template / "config.yaml").read_text())
     )
     if forecasting:
-        files = write_forecast_files(new, raw, template)
+        fork = forecast_files(new, raw, template)
     elif new.task in HISTORY_TASKS:
-        files = history_files(new, raw, template)
+        fork = history_files(new, raw, template)
     else:
-        files = tabular_files(new, raw, template)
+        fork = tabular_files(new, raw, template)
     folder = root / new.name
-    (folder / "tests").mkdir(parents=True)
+    folder.mkdir(parents=True)
     try:
-        files |= {"__init__.py": "", "tests/__init__.py": ""}
-        for rel, text in files.items():
+        for rel in code_files(fork.family):
+            if rel.name != "schema.py":  # the template's example: the fork's is inferred
+                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(TEMPLATES / fork.family / rel, folder / rel)
+        if fork.kpi is not None:
+            shutil.copyfile(fork.kpi, folder / "kpi.py")
+        for rel, text in fork.data.items():
             (folder / rel).write_text(text)
-        # The team's CI lints the folder like the rest of the repository.
+        # The inferred schema.py is one field per line: the team's CI lints it like the rest.
         subprocess.run(
             [sys.executable, "-m", "ruff", "format", "--quiet", str(folder)], check=False
         )

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shared.app.scaffold.infer import FileSpec
-from shared.app.scaffold.synth import make_synthetic_from_spec
 from shared.core.history import HistorySettings
+from shared.core.lookalike.spec import FileSpec
+from shared.core.lookalike.synth import make_synthetic_from_spec
 
 EVENT_SHARE = 0.7  # entities whose event is in the data; the others are censored
 DRIFT_ROWS = 30  # rows before the event over which sensors drift

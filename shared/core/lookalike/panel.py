@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shared.app.scaffold.infer import FileSpec
-from shared.app.scaffold.synth import make_synthetic_from_spec
+from shared.core.lookalike.spec import FileSpec
+from shared.core.lookalike.synth import make_synthetic_from_spec
 
 # pandas offsets of the frequencies shared/tasks/forecast/config.py accepts.
 OFFSETS = {"D": "D", "MS": "MS", "M": "ME"}

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from shared.app.scaffold.infer import (
+from shared.core.lookalike.spec import (
     NUMERIC_KINDS,
     QUANTILE_LEVELS,
     ColumnSpec,
