@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from shared.app.scaffold.new import TEMPLATES, code_files
+from shared.serve.services import example_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 
