@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -28,6 +29,46 @@ def chromium() -> str:
     pytest.skip(reason)
 
 
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Stop a process started with `start_new_session=True` and every child it spawned, and wait
+    until none is left: Chromium's renderer, GPU and utility processes keep writing into the
+    profile after the parent exits, so removing the profile earlier fails with 'Directory not
+    empty' (errno 39)."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(proc):
+            time.sleep(0.05)
+        if not _group_alive(proc):
+            break
+    proc.wait(timeout=timeout)
+
+
+def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
+    """Whether a process of proc's group still runs (zombies do not count: orphans are reaped
+    by init, which in a container may never do it). The leader is reaped on the way."""
+    proc.poll()
+    proc_fs = Path("/proc")
+    if not proc_fs.is_dir():
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc_fs.glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # exited while listing
+        if int(pgrp) == proc.pid and state != "Z":
+            return True
+    return False
+
+
 def render_page(path: Path, timeout: float = 60) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.Popen(
@@ -43,6 +84,7 @@ def render_page(path: Path, timeout: float = 60) -> dict[str, Any]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped as a whole below
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -54,8 +96,7 @@ def render_page(path: Path, timeout: float = 60) -> dict[str, Any]:
             port = int(port_file.read_text().splitlines()[0])
             return asyncio.run(asyncio.wait_for(_inspect(port, path.resolve().as_uri()), timeout))
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_group(proc)
 
 
 async def _inspect(port: int, url: str) -> dict[str, Any]:
