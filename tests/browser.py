@@ -8,7 +8,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.processes import stop_group
 
 
 def chromium() -> str:
@@ -27,46 +28,6 @@ def chromium() -> str:
     if os.environ.get("PILOTPACK_REQUIRE_REAL_DATA") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def stop_group(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
-    """Stop a process started with `start_new_session=True` and every child it spawned, and wait
-    until none is left: Chromium's renderer, GPU and utility processes keep writing into the
-    profile after the parent exits, so removing the profile earlier fails with 'Directory not
-    empty' (errno 39)."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _group_alive(proc):
-            time.sleep(0.05)
-        if not _group_alive(proc):
-            break
-    proc.wait(timeout=timeout)
-
-
-def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
-    """Whether a process of proc's group still runs (zombies do not count: orphans are reaped
-    by init, which in a container may never do it). The leader is reaped on the way."""
-    proc.poll()
-    proc_fs = Path("/proc")
-    if not proc_fs.is_dir():
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    for stat in proc_fs.glob("[0-9]*/stat"):
-        try:
-            # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'
-            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):
-            continue  # exited while listing
-        if int(pgrp) == proc.pid and state != "Z":
-            return True
-    return False
 
 
 def render_page(path: Path, timeout: float = 60) -> dict[str, Any]:
@@ -85,6 +46,7 @@ def render_page(path: Path, timeout: float = 60) -> dict[str, Any]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped as a whole below
+            # (its renderer and utility processes write into the profile until they exit)
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shared.core.usecase import UseCase
-    from shared.ops.benchmark import Server
     from shared.tasks.base import RunResult
+    from tests.servers import Server
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -157,7 +157,7 @@ def serving(
     """A real `bentoml serve target` with the `trained_model` of each named use case pinned
     (and `env` on top, e.g. authentication on)."""
     from shared.core.usecase import get_use_case
-    from shared.ops.benchmark import Server
+    from tests.servers import Server
 
     env = dict(env or {})
     for name in names:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from shared.core.usecase import get_use_case, registry
-from shared.ops.benchmark import Server
 from shared.tasks import get_task
 from tests.conftest import pinned, trained_model
+from tests.servers import Server
 
 pytestmark = pytest.mark.serve
 ROOT = Path(__file__).resolve().parents[1]

@@ -173,8 +173,8 @@ def fork(request, tmp_path):
 @pytest.mark.serve
 def test_new_fork_trains_passes_the_contract_and_serves(fork):
     from shared.core.usecase import registry
-    from shared.ops.benchmark import Server
     from shared.tasks import get_task
+    from tests.servers import Server
 
     name, task, data = fork
     registry.cache_clear()

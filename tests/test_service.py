@@ -7,11 +7,11 @@ import httpx
 import pytest
 
 from shared.core.usecase import get_use_case
-from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import service_for
 from shared.tasks import get_task
 from tests.conftest import pinned
+from tests.servers import Server
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("churn")

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from shared.ops.benchmark import Server
+from tests.servers import Server
 from shared.serve.forecast import histories, request_models
 from shared.serve.services import service_for
 from shared.tasks import get_task

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.core.usecase import get_use_case
-from shared.ops.benchmark import Server
+from tests.servers import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import service_for
 from shared.tasks import get_task

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shared.core.usecase import get_use_case
-from shared.ops.benchmark import Server
+from tests.servers import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import service_for
 from shared.tasks import get_task
