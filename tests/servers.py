@@ -19,10 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 class Server:
     """`with Server("shared.serve.services:churn", env=...) as s:` serves on `s.url` until exit;
-    `s.log_path` holds its output, `s.proc` is the arbiter process."""
+    `s.log_path` holds its output, `s.proc` is the arbiter process. `cwd`: the folder it serves
+    from (the repository, or a copy of the code with PYTHONPATH pointing at it)."""
 
-    def __init__(self, target: str, env: dict[str, str] | None = None, timeout: float = 90):
-        self.target, self.env, self.timeout = target, env, timeout
+    def __init__(
+        self,
+        target: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 90,
+        cwd: Path = ROOT,
+    ):
+        self.target, self.env, self.timeout, self.cwd = target, env, timeout, cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.url = ""
@@ -40,7 +47,7 @@ class Server:
         with os.fdopen(fd, "wb") as log:
             self.proc = subprocess.Popen(
                 cmd,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env={**os.environ, **(self.env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
