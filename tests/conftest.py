@@ -167,14 +167,15 @@ def serving(
 
 
 def onnx_scorer(uc: UseCase) -> Callable[[pd.DataFrame], np.ndarray]:
-    """Train fast (untracked); raw frame -> the task's output from the exported ONNX graph."""
+    """Raw frame -> the task's output from the ONNX graph of the session's `trained_model` (the
+    same fast training, done once per process and shared with every test that reads it)."""
     from shared.core.onnx_export import make_feed, session
     from shared.tasks import get_task
 
     task = get_task(uc.task)
     cfg = uc.load_config()
     configured = uc.with_config(cfg)
-    sess = session(train_fast(uc, track=False).onnx_bytes)
+    sess = session(trained_model(uc.name).onnx_bytes)
 
     def score(raw: pd.DataFrame) -> np.ndarray:
         features = configured.build_features(raw)
