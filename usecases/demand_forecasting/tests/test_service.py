@@ -8,12 +8,12 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from tests.servers import Server
 from shared.serve.forecast import histories, request_models
 from shared.serve.services import service_for
 from shared.tasks import get_task
 from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 from tests.conftest import pinned
+from tests.servers import Server
 from usecases.demand_forecasting.tests.conftest import UC
 
 TASK = get_task(UC.task)

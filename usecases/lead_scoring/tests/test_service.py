@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from shared.core.usecase import get_use_case
-from tests.servers import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import service_for
 from shared.tasks import get_task
 from tests.conftest import pinned
+from tests.servers import Server
 from usecases.lead_scoring.kpi import assign_bands
 
 UC = get_use_case("lead_scoring")

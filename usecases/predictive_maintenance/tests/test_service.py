@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from shared.core.usecase import get_use_case
-from tests.servers import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import service_for
 from shared.tasks import get_task
 from tests.conftest import pinned
+from tests.servers import Server
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("predictive_maintenance")
