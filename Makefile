@@ -21,8 +21,9 @@ venv: $(STAMP)
 demo: $(STAMP)  ## train every use case on built-in data, store and track them, print a summary
 	$(BIN)/pilotpack demo
 
-# One worker per core (pytest-xdist); a file's tests stay on one worker, so its module-scoped
-# servers start once. Every worker has its own stores (tests/conftest.py).
+# One worker per core (pytest-xdist). A file's tests stay on one worker, so its module-scoped
+# servers start once; the slowest files start first; every worker has its own stores
+# (tests/conftest.py).
 test: $(STAMP)  ## the whole test suite (real-data tests skip when ../shared/data is absent)
 	$(BIN)/pytest -n auto --dist loadfile --durations=15
 
