@@ -48,7 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Set before anything imports bentoml or mlflow, so no test touches the user's stores.
 
     usecases/conftest.py re-exports this module, so `pytest usecases/<name>/tests` is isolated
-    too; the marker keeps one set of folders per process when both conftests load.
+    too; the marker keeps one set of folders per process when both conftests load. Under
+    pytest-xdist each worker is a process of its own, started with the controller's marker, so
+    each makes its own folders: workers never share a store, a database or a metrics folder.
     """
     if os.environ.get("PILOTPACK_TEST_HOME") == str(os.getpid()):
         return
