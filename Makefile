@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # Every registered use case and variant (forks included), read from the registry at run time.
 USE_CASES = $$($(BIN)/python -c "from shared.core.usecase import registry; print(*registry())")
 
-.PHONY: demo test bench bench-quick serve lint format lock venv clean audit
+.PHONY: demo test bench bench-quick serve lint docs format lock venv clean audit
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,11 @@ venv: $(STAMP)
 demo: $(STAMP)  ## train every use case on built-in data, store and track them, print a summary
 	$(BIN)/pilotpack demo
 
+# One worker per core (pytest-xdist). A file's tests stay on one worker, so its module-scoped
+# servers start once; the slowest files start first; every worker has its own stores
+# (tests/conftest.py).
 test: $(STAMP)  ## the whole test suite (real-data tests skip when ../shared/data is absent)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile --durations=15
 
 bench: $(STAMP)  ## full benchmark of every use case (needs `make demo` first)
 	@for uc in $(USE_CASES); do $(BIN)/pilotpack bench $$uc || exit 1; done
@@ -36,17 +39,20 @@ serve: $(STAMP)  ## every use case on http://127.0.0.1:3000 (Swagger UI at /)
 audit: $(STAMP)  ## known vulnerabilities in requirements.lock (pip-audit); SKIPPED when no database is reachable
 	.ci/audit
 
-lint: $(STAMP)
+lint: $(STAMP)  ## formatting, lint, and the layers contract (.importlinter)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+docs: $(STAMP)  ## the manual (docs/, mkdocs); a broken link or page fails the build
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-lock: $(STAMP)  ## re-pin every transitive dependency after changing pyproject.toml
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+lock: $(STAMP)  ## re-pin each dependency set after changing pyproject.toml (--upgrade: all afresh)
+	$(BIN)/python .ci/lock
 
 clean:
-	rm -rf $(VENV) mlflow.db mlartifacts reports
+	rm -rf $(VENV) mlflow.db mlartifacts reports site

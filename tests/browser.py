@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.processes import stop_group
+
 
 def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
@@ -43,6 +45,8 @@ def render_page(path: Path, timeout: float = 60) -> dict[str, Any]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped as a whole below
+            # (its renderer and utility processes write into the profile until they exit)
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -54,8 +58,7 @@ def render_page(path: Path, timeout: float = 60) -> dict[str, Any]:
             port = int(port_file.read_text().splitlines()[0])
             return asyncio.run(asyncio.wait_for(_inspect(port, path.resolve().as_uri()), timeout))
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_group(proc)
 
 
 async def _inspect(port: int, url: str) -> dict[str, Any]:

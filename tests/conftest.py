@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from shared.core.usecase import UseCase
-    from shared.ops.benchmark import Server
     from shared.tasks.base import RunResult
+    from tests.servers import Server
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -48,7 +48,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Set before anything imports bentoml or mlflow, so no test touches the user's stores.
 
     usecases/conftest.py re-exports this module, so `pytest usecases/<name>/tests` is isolated
-    too; the marker keeps one set of folders per process when both conftests load.
+    too; the marker keeps one set of folders per process when both conftests load. Under
+    pytest-xdist each worker is a process of its own, started with the controller's marker, so
+    each makes its own folders: workers never share a store, a database or a metrics folder.
     """
     if os.environ.get("PILOTPACK_TEST_HOME") == str(os.getpid()):
         return
@@ -58,6 +60,36 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{home / 'mlflow.db'}"
     os.environ["PILOTPACK_HOME"] = str(home)
     os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+# --------------------------------------------------------------------------- distribution
+# `make test` runs pytest-xdist with `--dist loadfile`: a file's tests stay together on one
+# worker, so its module-scoped servers and models start once. On a worker the slowest files come
+# first, so no worker is left alone with one of them at the end. (`--dist loadgroup` would let
+# test_new's forks spread, but pytest-xdist 3.8 marks groups in `item._nodeid`, which pytest 9
+# no longer reads: the groups are silently ignored.)
+SLOW_FIRST = (
+    "tests/test_new.py",
+    "tests/test_http_guard.py",
+    "tests/test_auth.py",
+    "test_real_data.py",
+    "tests/test_mlflow_server.py",
+    "usecases/demand_forecasting/tests/test_service.py",
+    "tests/test_cli.py",
+    "tests/test_rollout_serve.py",
+    "tests/test_bento_build.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not hasattr(config, "workerinput"):  # a serial run keeps pytest's order
+        return
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return next((i for i, slow in enumerate(SLOW_FIRST) if path.endswith(slow)), 99)
+
+    items.sort(key=rank)  # stable: the order inside a file is kept
 
 
 # --------------------------------------------------------------------------- helpers
@@ -156,7 +188,7 @@ def serving(
     """A real `bentoml serve target` with the `trained_model` of each named use case pinned
     (and `env` on top, e.g. authentication on)."""
     from shared.core.usecase import get_use_case
-    from shared.ops.benchmark import Server
+    from tests.servers import Server
 
     env = dict(env or {})
     for name in names:
@@ -166,13 +198,14 @@ def serving(
 
 
 def onnx_scorer(uc: UseCase) -> Callable[[pd.DataFrame], np.ndarray]:
-    """Train fast (untracked); raw frame -> the task's output from the exported ONNX graph."""
+    """Raw frame -> the task's output from the ONNX graph of the session's `trained_model` (the
+    same fast training, done once per process and shared with every test that reads it)."""
     from shared.core.onnx_export import make_feed, session
 
     task = uc.task
     cfg = uc.load_config()
     configured = uc.with_config(cfg)
-    sess = session(train_fast(uc, track=False).onnx_bytes)
+    sess = session(trained_model(uc.name).onnx_bytes)
 
     def score(raw: pd.DataFrame) -> np.ndarray:
         features = configured.build_features(raw)

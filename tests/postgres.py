@@ -1,5 +1,5 @@
-"""A throwaway PostgreSQL cluster for tests: initdb + pg_ctl on a free loopback port (Debian's
-`postgresql`, installed by .ci/run). Skips when initdb is absent, fails instead when
+"""A throwaway PostgreSQL cluster for tests: initdb + pg_ctl on a free loopback port (another
+one when the bind fails; Debian's `postgresql`, installed by .ci/run). Skips when initdb is absent, fails instead when
 PILOTPACK_REQUIRE_REAL_DATA=1 (CI installs it).
 
     with postgres_cluster() as url:   # postgresql://postgres@127.0.0.1:<port>/postgres
@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.processes import PortTaken, on_a_free_port, port_taken
 
 
 def bin_dir() -> Path | None:
@@ -43,8 +45,6 @@ def require_postgres() -> Path:
 def postgres_cluster() -> Iterator[str]:
     """Start a new cluster (trust auth, loopback only, fsync off) and yield its URL; stop it
     and delete its files on exit."""
-    from shared.ops.benchmark import free_port
-
     bins = require_postgres()
     # Not under pytest's tmp folder: that is private to root, and the server runs as postgres.
     base = Path(tempfile.mkdtemp(prefix="pilotpack-pg-"))
@@ -63,10 +63,21 @@ def postgres_cluster() -> Iterator[str]:
     def run(*cmd: str) -> None:
         subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120)
 
-    port = free_port()
     run(str(bins / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
-    run(str(bins / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-l", str(base / "log"), "start")
+    log = base / "log"
+
+    def start(port: int) -> int:
+        seen = log.stat().st_size if log.exists() else 0
+        opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off"
+        try:
+            run(str(bins / "pg_ctl"), "-D", str(data), "-o", opts, "-w", "-l", str(log), "start")
+        except subprocess.CalledProcessError:
+            if port_taken(log.read_text(errors="replace")[seen:]):
+                raise PortTaken(port) from None
+            raise
+        return port
+
+    port = on_a_free_port(start)
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:

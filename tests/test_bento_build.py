@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +15,9 @@ import httpx
 import pytest
 
 from shared.core.usecase import get_use_case, registry
-from shared.ops.benchmark import Server
 from shared.serve.services import example_payload
 from tests.conftest import pinned, trained_model
+from tests.servers import Server
 
 pytestmark = pytest.mark.serve
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,32 @@ def build(bentofile: str, env: dict[str, str]) -> str:
     return next(x for x in out.splitlines() if x.startswith("__tag__:")).removeprefix("__tag__:")
 
 
+# The serve set (pyproject.toml's base dependencies) is what a Bento installs: no test runner,
+# linter, fuzzer, auditor, tuner or cluster scheduler in a production image.
+NOT_SERVED = ("pytest", "ruff", "schemathesis", "hypothesis", "pip-audit", "pip_audit",
+              "actionlint", "optuna", "dask", "distributed")  # fmt: skip
+
+
+def requirement_names(text: str) -> set[str]:
+    """The lower-case distribution names in a requirements file (comments skipped)."""
+    lines = (x.split("#")[0].strip() for x in text.splitlines())
+    return {re.split(r"[=<>!~\[; ]", x, maxsplit=1)[0].lower() for x in lines if x}
+
+
+def bento_requirements(tag: str) -> set[str]:
+    """The requirements a built Bento installs when containerized."""
+    info = json.loads(bentoml("get", tag, "-o", "json"))
+    home = Path(os.environ["BENTOML_HOME"]) / "bentos" / info["name"] / info["version"]
+    return requirement_names((home / "env" / "python" / "requirements.txt").read_text())
+
+
+def test_the_serve_lock_holds_no_training_or_dev_tool():
+    served = requirement_names((ROOT / "requirements-serve.lock").read_text())
+    assert {"bentoml", "onnxruntime", "mlflow-skinny", "prometheus_client"} <= served
+    assert not {n for n in served if n.startswith(NOT_SERVED)}
+    assert "mlflow" not in served  # the client (mlflow-skinny) reads the registry
+
+
 def packed_models(tag: str) -> list[str]:
     info = json.loads(bentoml("get", tag, "-o", "json"))
     return sorted({m["tag"] for s in info["services"] for m in s["models"]} | set(info["models"]))
@@ -60,6 +87,8 @@ def test_the_built_bento_serves_from_an_empty_store_without_a_registry(tmp_path)
     model = trained_model(UC.name)
     tag = build(f"usecases/{UC.name}/bentofile.yaml", pinned(UC, model.bento_tag))
     assert packed_models(tag) == [model.bento_tag]
+    installs = bento_requirements(tag)
+    assert "bentoml" in installs and not {n for n in installs if n.startswith(NOT_SERVED)}
     archive = tmp_path / "churn.bento"
     bentoml("export", tag, str(archive))
     empty = {

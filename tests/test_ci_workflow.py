@@ -43,8 +43,11 @@ def test_workflow_runs_the_readme_commands_and_keeps_results():
     flow = yaml.safe_load(WORKFLOW.read_text())
     steps = flow["jobs"]["test"]["steps"]
     runs = [s.get("run", "").strip() for s in steps]
-    for command in ("make lint", "make test", "make demo", "make bench-quick"):
+    for command in ("make lint", "make docs", "make test", "make demo", "make bench-quick"):
         assert command in runs, command
+    # the same make steps, in the same order, as the local CI entry point
+    local = [x.split("#")[0].strip() for x in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert [x for x in runs if x.startswith("make ")] == [x for x in local if x.startswith("make ")]
     setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
     assert setup["with"]["cache"] == "pip"
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from shared.serve.guard import _normalise as normalise
 from shared.serve.guard import fix_openapi, is_json, largest_body
 from shared.serve.services import example_payload
 from tests.conftest import serving
+from tests.processes import wait_until
 
 pytestmark = pytest.mark.serve
 ROOT = Path(__file__).resolve().parents[1]
@@ -211,7 +211,13 @@ def test_one_log_line_per_rejected_request_no_traceback_and_few_body_samples(chu
     before = churn.log_path.read_text(errors="replace")
     for i in range(30):
         _post_raw(_url(churn, CHURN), json.dumps({"records": [_record(tenure=f"x{i}")]}), None)
-    time.sleep(0.5)
+
+    def rejected_lines() -> int:
+        """the service logged all 30 rejections"""
+        text = churn.log_path.read_text(errors="replace")[len(before) :]
+        return text.count("rejected POST /predict 400")
+
+    wait_until(lambda: rejected_lines() >= 30, 10)
     new = churn.log_path.read_text(errors="replace")[len(before) :]
     lines = [x for x in new.splitlines() if x.strip()]
     assert "Traceback" not in new

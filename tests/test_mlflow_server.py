@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -19,46 +18,53 @@ import pytest
 
 from tests.conftest import train_fast
 from tests.postgres import create_database, postgres_cluster
+from tests.processes import PortTaken, on_a_free_port, port_taken, stop_group, wait_until
 
 
 @pytest.fixture(scope="module")
 def mlflow_server():
-    from shared.ops.benchmark import free_port
-
     with postgres_cluster() as cluster:
         backend = create_database(cluster, "mlflow").replace(
             "postgresql://", "postgresql+psycopg://"
         )
         artifacts = Path(tempfile.mkdtemp(prefix="pilotpack-mlartifacts-"))
-        port = free_port()
-        log = (artifacts.parent / f"{artifacts.name}.log").open("w")
+        log_path = artifacts.parent / f"{artifacts.name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-        cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
-               "--artifacts-destination", artifacts.as_uri(), "--host", "127.0.0.1",
-               "--port", str(port), "--workers", "1"]  # fmt: skip
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while True:
+
+        def start(port: int) -> tuple[subprocess.Popen, str]:
+            cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
+                   "--artifacts-destination", artifacts.as_uri(), "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", "1"]  # fmt: skip
+            with log_path.open("w") as log:
+                proc = subprocess.Popen(
+                    cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                )
+            url = f"http://127.0.0.1:{port}"
+
+            def healthy() -> bool:
+                """mlflow server answers /health"""
+                if proc.poll() is not None:
+                    tail = log_path.read_text(errors="replace")[-3000:]
+                    if port_taken(tail):
+                        raise PortTaken(url)
+                    pytest.fail(f"mlflow server exited:\n{tail}")
                 try:
-                    if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                        break
+                    return httpx.get(f"{url}/health", timeout=2).status_code == 200
                 except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    tail = Path(log.name).read_text()[-3000:]
-                    pytest.fail(f"mlflow server did not start:\n{tail}")
-                time.sleep(0.5)
+                    return False
+
+            try:
+                wait_until(healthy, 180)
+            except BaseException:
+                stop_group(proc)
+                raise
+            return proc, url
+
+        proc, url = on_a_free_port(start)
+        try:
             yield url, artifacts
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+            stop_group(proc, timeout=20)
 
 
 def test_training_registry_and_resolution_on_a_tracking_server(mlflow_server, tmp_path):

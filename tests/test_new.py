@@ -1,8 +1,10 @@
 """`pilotpack new` onto files of other shapes than the templates': the folder it writes
 trains, passes the contract suite and serves, with no edit to shared/.
 
-The fork is written into usecases/ (where the registry looks) under a name unique to this
-process, and removed afterwards.
+The fork is written into usecases/ (where the registry looks) of a copy of the pack's code,
+the sandbox, under a name unique to this process: tests running meanwhile in other processes
+(pytest-xdist workers) read the repository's registry, which never holds a half-written fork.
+Everything that looks at the fork runs in the sandbox (`pilotpack`, pytest, ruff, bentoml).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import pandas as pd
 import pytest
 
 from shared.app.scaffold.new import TEMPLATES, code_files
-from shared.serve.services import example_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -120,19 +121,61 @@ def _fleet_file(path: Path) -> Path:
     return path
 
 
-def _pilotpack(*args: str) -> subprocess.CompletedProcess[str]:
+# What the sandbox copies: the code, its tests and the configuration ruff and pytest read.
+SANDBOX_PARTS = ("shared", "usecases", "tests", "pyproject.toml")
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory) -> Path:
+    """A copy of the pack's code where `pilotpack new` writes its forks."""
+    root = tmp_path_factory.mktemp("sandbox")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "zz_*")
+    for part in SANDBOX_PARTS:
+        if (ROOT / part).is_dir():
+            shutil.copytree(ROOT / part, root / part, ignore=ignore)
+        else:
+            shutil.copy2(ROOT / part, root / part)
+    return root
+
+
+def _env(root: Path) -> dict[str, str]:
+    """The environment that makes a subprocess import the pack from `root`."""
+    return {**os.environ, "PYTHONPATH": str(root)}
+
+
+def _run(root: Path, *cmd: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "shared.app.cli", *args],
-        cwd=ROOT,
+        [sys.executable, *cmd],
+        cwd=root,
         capture_output=True,
         text=True,
-        env=os.environ.copy(),
+        env=_env(root),
         timeout=600,
     )
 
 
+def _pilotpack(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return _run(root, "-m", "shared.app.cli", *args)
+
+
+# Run in the sandbox: the fork as the registry finds it, its contract checks, what to send.
+INSPECT = """
+import json, sys
+from shared.core.usecase import registry
+from shared.serve.contract import checks
+from shared.serve.services import example_payload
+uc = registry()[sys.argv[1]]
+task = uc.task
+for check in [*task.contract_checks(uc), *checks(uc)]:
+    check(uc)
+print(json.dumps({"task": uc.task.name, "folder": str(uc.folder), "service": uc.service,
+                  "history": bool(uc.history), "route": task.route,
+                  "payload": example_payload(uc, 2)}, default=str))
+"""
+
+
 @pytest.fixture(params=["binary", "regression", "forecast", "binary_sequence"])
-def fork(request, tmp_path):
+def fork(request, tmp_path, sandbox):
     name = f"zz_fork_{request.param}_{os.getpid()}"
     if request.param == "binary":
         args = [
@@ -162,81 +205,69 @@ def fork(request, tmp_path):
             str(_restaurants_file(tmp_path / "r.csv")),
         ]
         args += ["--target", "visitors", "--id", "restaurant", "--time", "day"]
-    done = _pilotpack("new", name, *args)
+    done = _pilotpack(sandbox, "new", name, *args)
     try:
         assert done.returncode == 0, done.stderr
         yield name, request.param, args[args.index("--data") + 1]
     finally:
-        shutil.rmtree(ROOT / "usecases" / name, ignore_errors=True)
-        from shared.core.usecase import registry
-
-        registry.cache_clear()  # the fork is gone: later tests see the registry without it
+        shutil.rmtree(sandbox / "usecases" / name, ignore_errors=True)
         shutil.rmtree(Path(os.environ["PILOTPACK_HOME"]) / "reports" / name, ignore_errors=True)
 
 
 @pytest.mark.serve
-def test_new_fork_trains_passes_the_contract_and_serves(fork):
-    from shared.core.usecase import registry
-    from shared.ops.benchmark import Server
+def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
+    import json
+
+    from tests.servers import Server
 
     name, task, data = fork
-    registry.cache_clear()
-    uc = registry()[name]
-    assert uc.task.name == task and uc.folder == ROOT / "usecases" / name
-    for check in uc.task.contract_checks(uc):
-        check(uc)
+    inspected = _run(sandbox, "-c", INSPECT, name)
+    assert inspected.returncode == 0, inspected.stderr[-3000:]
+    uc = json.loads(inspected.stdout.strip().splitlines()[-1])
+    assert uc["task"] == task and Path(uc["folder"]) == sandbox / "usecases" / name
     # Its own tests import the fork, not a template.
-    own = (ROOT / "usecases" / name / "tests" / "test_usecase.py").read_text()
+    own = (sandbox / "usecases" / name / "tests" / "test_usecase.py").read_text()
     assert "from ..usecase import USE_CASE" in own and "churn" not in own
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"usecases/{name}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = _run(sandbox, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"usecases/{name}")
     assert done.returncode == 0, done.stdout[-2000:]
     # On its synthetic rows the fork passes its gates and is stored (what serving needs);
     # on the file, gates are the data's verdict: 0 or 1, and a report either way.
-    trained = _pilotpack("train", name)
+    trained = _pilotpack(sandbox, "train", name)
     assert trained.returncode == 0, trained.stderr[-3000:]
-    on_file = _pilotpack("train", name, "--data", data, "--no-register")
+    on_file = _pilotpack(sandbox, "train", name, "--data", data, "--no-register")
     assert on_file.returncode in (0, 1), on_file.stderr[-3000:]
     assert "report:" in on_file.stderr
-    lint = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", f"usecases/{name}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
+    lint = _run(sandbox, "-m", "ruff", "check", f"usecases/{name}")
     assert lint.returncode == 0, lint.stdout
-    route = uc.task.route
-    with Server(uc.service) as server:
-        payload = example_payload(uc, 2)
-        r = httpx.post(server.url + route, json=payload, timeout=30)
+    with Server(uc["service"], env={"PYTHONPATH": str(sandbox)}, cwd=sandbox) as server:
+        r = httpx.post(server.url + uc["route"], json=uc["payload"], timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()
         # Two records of one entity's history get one answer: its latest record.
-        assert len(body) == (1 if uc.history else 2) and body[0]["model_version"]
+        assert len(body) == (1 if uc["history"] else 2) and body[0]["model_version"]
         if task == "forecast":
             values = [s["forecast"] for s in body[0]["steps"]]
         else:
             values = [body[0]["prediction" if task == "regression" else "probability"]]
         assert values and np.isfinite(values).all()
-        bad = httpx.post(server.url + route, json={"nope": [{"nope": 1}]}, timeout=30)
+        bad = httpx.post(server.url + uc["route"], json={"nope": [{"nope": 1}]}, timeout=30)
         assert bad.status_code == 400
 
 
-def test_new_refuses_a_taken_name_and_a_wrong_target(tmp_path):
+def test_new_refuses_a_taken_name_and_a_wrong_target(tmp_path, sandbox):
     path = _bank_file(tmp_path / "bank.csv")
-    taken = _pilotpack("new", "churn", "--data", str(path), "--target", "Exited", "--sep", ";")
+    taken = _pilotpack(
+        sandbox, "new", "churn", "--data", str(path), "--target", "Exited", "--sep", ";"
+    )
     assert taken.returncode == 2 and "exists already" in taken.stderr
     wrong = _pilotpack(
-        "new", f"zz_x_{os.getpid()}", "--data", str(path), "--target", "Nope", "--sep", ";"
+        sandbox, "new", f"zz_x_{os.getpid()}", "--data", str(path), "--target", "Nope", "--sep", ";"
     )
     assert wrong.returncode == 2 and "Nope" in wrong.stderr
-    assert not (ROOT / "usecases" / f"zz_x_{os.getpid()}").exists()
-    one_column = _pilotpack("new", f"zz_y_{os.getpid()}", "--data", str(path), "--target", "Exited")
+    assert not (sandbox / "usecases" / f"zz_x_{os.getpid()}").exists()
+    one_column = _pilotpack(
+        sandbox, "new", f"zz_y_{os.getpid()}", "--data", str(path), "--target", "Exited"
+    )
     assert one_column.returncode == 2 and "separator" in one_column.stderr
 
 

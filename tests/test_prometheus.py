@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import PortTaken, on_a_free_port, port_taken, stop_group, wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 MONITORING = ROOT / "monitoring"
 
@@ -90,8 +92,8 @@ def test_a_wrong_threshold_fails_its_promtool_test(tmp_path):
 @pytest.mark.serve
 def test_real_prometheus_sees_the_psi_alert_fire_and_runs_every_dashboard_query(trained, tmp_path):
     from shared.core.usecase import get_use_case
-    from shared.ops.benchmark import Server, free_port
     from shared.ops.monitoring.generate import dashboard_queries, write_all
+    from tests.servers import Server
 
     prometheus = tool("prometheus")
     uc = get_use_case("churn")
@@ -110,19 +112,13 @@ def test_real_prometheus_sees_the_psi_alert_fire_and_runs_every_dashboard_query(
         for r in raw.drop(columns=[uc.target]).to_dict("records")
     ]
     with Server(uc.service, env=env, timeout=180) as server:
-        port = free_port()
         (tmp_path / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             f"rule_files: ['{tmp_path / 'monitoring' / 'rules' / 'churn.yml'}']\n"
             "scrape_configs:\n"
             f"  - job_name: churn\n    static_configs: [{{targets: ['127.0.0.1:{server.port}']}}]\n"
         )
-        proc = subprocess.Popen(
-            [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"),
-        )  # fmt: skip
+        proc, port = on_a_free_port(lambda port: _start_prometheus(prometheus, tmp_path, port))
         try:
             api = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
             client = httpx.Client(base_url=server.url, timeout=30)
@@ -143,8 +139,36 @@ def test_real_prometheus_sees_the_psi_alert_fire_and_runs_every_dashboard_query(
             body = api.get("/api/v1/query", params={"query": psi_panel[0][1]}).json()
             assert {r["metric"]["feature"] for r in body["data"]["result"]} >= {"tenure", "score"}
         finally:
-            proc.terminate()
-            proc.wait(timeout=20)
+            stop_group(proc, timeout=20)
+
+
+def _start_prometheus(prometheus: str, tmp_path: Path, port: int) -> tuple[subprocess.Popen, int]:
+    """Prometheus on `port`, ready to answer its API (PortTaken when it lost the port)."""
+    log = tmp_path / "prometheus.log"
+    proc = subprocess.Popen(
+        [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True,
+    )  # fmt: skip
+
+    def ready() -> bool:
+        """prometheus answers /-/ready"""
+        if proc.poll() is not None:
+            if port_taken(log.read_text(errors="replace")):
+                raise PortTaken(str(port))
+            raise AssertionError(f"prometheus exited:\n{log.read_text()[-2000:]}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(ready, 60)
+    except BaseException:
+        stop_group(proc)
+        raise
+    return proc, port
 
 
 def _wait_for_alert(api: httpx.Client, name: str, tmp_path: Path, timeout: float = 90) -> list:

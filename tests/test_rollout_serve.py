@@ -23,11 +23,11 @@ from shared.core.store import load_model, save_model
 from shared.core.tracking import CHAMPION, PREVIOUS, mlflow_client, model_aliases
 from shared.core.usecase import get_use_case
 from shared.ops import rollout as ro
-from shared.ops.benchmark import Server
 from shared.serve.predlog import open_log
 from shared.serve.privacy import pseudonym
 from shared.serve.router import to_challenger
 from shared.serve.services import example_payload
+from tests.servers import Server
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("churn")
@@ -160,8 +160,13 @@ def test_shadow_scores_every_request_but_never_changes_a_response(server, champi
         after = [post(server, [record(k)], rid).json() for k, rid in zip(keys, rids, strict=True)]
         assert after == before  # byte for byte the champion's answers
         assert all(b[0]["variant"] == "champion" for b in after)
-        time.sleep(0.5)  # shadow rows are written after the response
-        shadow = [r for rid in rids for r in log_rows(log_path, rid) if r[0] == "shadow"]
+
+        def shadow_rows() -> list[tuple]:
+            """every shadow row is logged (they are written after the response)"""
+            return [r for rid in rids for r in log_rows(log_path, rid) if r[0] == "shadow"]
+
+        wait_for(lambda: len(shadow_rows()) >= len(keys))
+        shadow = shadow_rows()
         assert len(shadow) == len(keys)
         assert {r[1] for r in shadow} == {version}
         assert all(json.loads(r[3])["decision"] is False for r in shadow)
@@ -331,7 +336,13 @@ def test_kill_9_of_the_worker_under_load_loses_no_acknowledged_prediction(server
     threads = [threading.Thread(target=load) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
+
+    def loaded() -> bool:
+        """the service acknowledged more than 50 predictions under load"""
+        with lock:
+            return len(acked) > 50
+
+    wait_for(loaded, timeout=60)
     workers = [
         p
         for p in psutil.Process(server.proc.pid).children(recursive=True)
@@ -342,7 +353,8 @@ def test_kill_9_of_the_worker_under_load_loses_no_acknowledged_prediction(server
         before_kill = len(acked)
     for p in workers:
         p.kill()  # SIGKILL: no clean-up, no flush
-    time.sleep(1.0)
+    gone, alive = psutil.wait_procs(workers, timeout=10)  # the load keeps running meanwhile
+    assert not alive, alive
     stop.set()
     for t in threads:
         t.join()

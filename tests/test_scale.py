@@ -1,6 +1,6 @@
 """`--engine dask`: the same results as the local engine, on a real distributed.LocalCluster
 with two worker processes (the CLI joins it by its scheduler address, as it would join a
-team's cluster). The README's scaling figures are the benchmark's JSON."""
+team's cluster). The manual's scaling figures (docs/batch-and-scale.md) are the benchmark's JSON."""
 
 from __future__ import annotations
 
@@ -120,15 +120,15 @@ def test_engine_options_are_checked(tmp_path):
     assert code == 2 and "--engine dask" in output
 
 
-def test_readme_scaling_figures_are_the_benchmarks():
-    """Like mlforecast's re-check of recorded benchmark metrics: the README's table is the
+def test_docs_scaling_figures_are_the_benchmarks():
+    """Like mlforecast's re-check of recorded benchmark metrics: the manual's table is the
     one `pilotpack bench-scale` rendered from benchmarks/results/scale.json."""
     from shared.ops.batch_benchmark import scale_markdown
 
     result = json.loads((ROOT / "benchmarks" / "results" / "scale.json").read_text())
-    readme = (ROOT / "README.md").read_text()
-    section = re.search(r"^## Scaling\n(.*?)(?=^## )", readme, re.S | re.M)
-    assert section, "README has no Scaling section"
+    page = (ROOT / "docs" / "batch-and-scale.md").read_text()
+    section = re.search(r"^## Scaling\n(.*?)(?=^## |\Z)", page, re.S | re.M)
+    assert section, "docs/batch-and-scale.md has no Scaling section"
     for line in scale_markdown(result).splitlines():
         if line.startswith("|"):
             assert line in section.group(1), line

@@ -7,10 +7,10 @@ import httpx
 import pytest
 
 from shared.core.usecase import get_use_case
-from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
+from tests.servers import Server
 
 pytestmark = pytest.mark.serve
 UC = get_use_case("churn")

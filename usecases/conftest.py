@@ -1,4 +1,9 @@
 """Use-case tests get the same plugin as tests/ (tests/conftest.py): isolated MLflow store and
 BentoML home, and the shared fixtures (`trained`, `serve`)."""
 
-from tests.conftest import pytest_configure, serve, trained  # noqa: F401  (hook and fixtures)
+from tests.conftest import (  # noqa: F401  (hooks and fixtures)
+    pytest_collection_modifyitems,
+    pytest_configure,
+    serve,
+    trained,
+)

@@ -8,11 +8,11 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from shared.ops.benchmark import Server
 from shared.serve.forecast import histories, request_models
 from shared.serve.services import example_payload, service_for
 from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 from tests.conftest import pinned
+from tests.servers import Server
 from usecases.demand_forecasting.tests.conftest import UC
 
 TASK = UC.task

@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from shared.core.usecase import get_use_case
-from shared.ops.benchmark import Server
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
+from tests.servers import Server
 from usecases.lead_scoring.kpi import assign_bands
 
 UC = get_use_case("lead_scoring")

@@ -1,0 +1,104 @@
+"""Process, port and waiting helpers for tests (not part of the pack).
+
+- `wait_until`: poll a condition until a deadline, never a fixed sleep.
+- `on_a_free_port`: start a server on a candidate port and, when its bind fails because another
+  process took the port meanwhile, again on another one. A port found free is only a candidate:
+  nothing holds it between the check and the server's own bind.
+- `stop_group`: stop a process started with `start_new_session=True` and everything it spawned,
+  and wait until none is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+BIND_ATTEMPTS = 5
+
+
+class PortTaken(RuntimeError):
+    """The server could not bind its port: another process holds it."""
+
+
+def wait_until(check: Callable[[], object], timeout: float = 15, what: str = "") -> None:
+    """Return as soon as `check()` is truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what or check.__doc__ or check}")
+        time.sleep(0.05)
+
+
+def candidate_port() -> int:
+    """A loopback port free right now (the caller's bind may still lose it: see on_a_free_port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_taken(log: str) -> bool:
+    """Whether a server's output says its bind failed because the address is in use."""
+    text = log.lower()
+    return "address already in use" in text or "errno 98" in text
+
+
+def on_a_free_port(start: Callable[[int], T], attempts: int = BIND_ATTEMPTS) -> T:
+    """`start(port)` on candidate ports until one binds; `start` raises PortTaken when it lost
+    the port to another process."""
+    for _ in range(attempts):
+        try:
+            return start(candidate_port())
+        except PortTaken:
+            continue
+    raise RuntimeError(f"no loopback port could be bound in {attempts} attempts")
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM to the leader (it stops its own children cleanly), then SIGTERM and SIGKILL to
+    whatever of its process group is left, waiting each time until none runs. Children can
+    outlive their parent and keep writing to its files (Chromium into its profile, a server
+    worker into its log): removing those files earlier fails or races."""
+    if proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not group_alive(proc.pid):
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + 5
+        while group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    proc.wait(timeout)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of this group still runs. Zombies do not count: orphans are reaped by
+    init, which in a container may never do it."""
+    proc_fs = Path("/proc")
+    if not proc_fs.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc_fs.glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # exited while listing
+        if int(pgrp) == pgid and state != "Z":
+            return True
+    return False
