@@ -21,13 +21,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shared.app.scaffold.infer import (
-    FileSpec,
-    infer_spec,
-    schema_source,
-    spec_from_json,
-    spec_to_json,
-)
+from shared.app.scaffold.infer import infer_spec, schema_source
+from shared.core.lookalike.spec import FileSpec, spec_from_json, spec_to_json
 from shared.core.lookalike.synth import make_synthetic_from_spec
 from tests.conftest import real_data
 
