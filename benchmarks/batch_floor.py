@@ -20,10 +20,10 @@ import onnxruntime as ort
 import pandas as pd
 import pyarrow.parquet as pq
 
+from shared.core.champion import model_tag
 from shared.core.onnx_export import make_feed
 from shared.core.store import load_model
 from shared.core.usecase import get_use_case
-from shared.serve.factory import model_tag
 
 CHUNK_ROWS = 50_000
 

@@ -32,7 +32,7 @@ from shared.core.store import load_model
 from shared.core.usecase import UseCase
 from shared.core.validation import DataValidationError, Problem, ValidationReport, schema_problems
 from shared.ops.scale import LocalEngine, ModelPayload
-from shared.serve.factory import RecordPredictor
+from shared.serve.predictor import RecordPredictor
 
 ROW = "row"  # the record's position in the input file (0 = first data row)
 REASON = "reason"

@@ -31,7 +31,7 @@ from shared.ops import rollout as ro
 from shared.serve import live
 from shared.serve.auth import check_cost_us, key_entry, new_key
 from shared.serve.explain import EXPLAIN_ROUTE
-from shared.serve.factory import RecordPredictor, request_model
+from shared.serve.predictor import RecordPredictor, request_model
 from shared.serve.predlog import open_log
 from shared.serve.privacy import protect_rows
 from shared.serve.services import example_payload, protect_cost_us, service_for

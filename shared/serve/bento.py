@@ -19,10 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import bentoml
 import yaml
 from bentoml.exceptions import NotFound
-from bentoml.models import BentoModel
 
 from shared.core.champion import served_tags
 from shared.core.store import ModelNotFound, load_model
@@ -31,6 +29,8 @@ from shared.core.usecase import UseCase
 
 def stored_tag(tag: str) -> str | None:
     """The concrete tag in the local model store of `tag`, or None when it is not there."""
+    import bentoml.models  # the model store's client: loaded when a service is built, not by the CLI
+
     try:
         return str(bentoml.models.get(tag).tag)
     except NotFound:
@@ -76,6 +76,8 @@ def pin_bento_models(use_cases: Iterable[UseCase]) -> None:
 def carry_models(svc: Any, use_cases: Iterable[UseCase]) -> Any:
     """Declare the served models (those in the store) so `bentoml build` packs them, and stop
     `bentoml serve` with the "train first" message when one is missing."""
+    from bentoml.models import BentoModel  # as in stored_tag: only when a service is built
+
     use_cases = list(use_cases)
     pin_bento_models(use_cases)
     declared = {str(m.tag) for m in svc.models}
