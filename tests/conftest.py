@@ -84,7 +84,7 @@ def repeated_real_splits(name: str, relative: str, k: int = 3) -> dict[str, Any]
     uc = get_use_case(name)
     cfg = uc.load_config(["model.search.trials=2", "gates.n_bootstrap=50"])
     raw = read_table(real_data(relative), cfg.data.reader)
-    summary = uc.task.repeated_splits(uc.with_config(cfg), cfg, raw, k, lambda m: None)
+    summary = uc.task.training.repeated_splits(uc.with_config(cfg), cfg, raw, k, lambda m: None)
     print(
         {
             c: {m: round(v["mean"], 4) for m, v in s.items()}
@@ -169,7 +169,7 @@ def onnx_scorer(uc: UseCase) -> Callable[[pd.DataFrame], np.ndarray]:
     """Train fast (untracked); raw frame -> the task's output from the exported ONNX graph."""
     from shared.core.onnx_export import make_feed, session
 
-    task = uc.task
+    task = uc.task.training
     cfg = uc.load_config()
     configured = uc.with_config(cfg)
     sess = session(train_fast(uc, track=False).onnx_bytes)

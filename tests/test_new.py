@@ -183,7 +183,7 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork):
     registry.cache_clear()
     uc = registry()[name]
     assert uc.task.name == task and uc.folder == ROOT / "usecases" / name
-    for check in uc.task.contract_checks(uc):
+    for check in uc.task.training.contract_checks(uc):
         check(uc)
     # Its own tests import the fork, not a template.
     own = (ROOT / "usecases" / name / "tests" / "test_usecase.py").read_text()

@@ -131,7 +131,7 @@ def run_scale_benchmark(
     data = folder / "records.parquet"
     cuc.make_synthetic(rows, 7).drop(columns=[cuc.target]).to_parquet(data, index=False)
     fcfg = fuc.load_config([f"data.n_series={series}"])
-    history, _ = fuc.task.synthetic(fuc, fcfg)
+    history, _ = fuc.task.training.synthetic(fuc, fcfg)
     horizon = int(fcfg.backtest.horizon)
 
     def score(engine: Any) -> float:

@@ -52,7 +52,7 @@ BIND_FAILED = ("address already in use", "errno 98", "error while attempting to 
 
 def offline_benchmark(uc: UseCase, quick: bool) -> dict[str, float]:
     """In-process latency, ONNX vs native, as the use case's task measures it."""
-    return uc.task.offline_benchmark(uc, quick)
+    return uc.task.training.offline_benchmark(uc, quick)
 
 
 class Server:

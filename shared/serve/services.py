@@ -2,7 +2,7 @@
 
 Built on first access from what the use case's task declares it serves (`Task.serves`):
 "records" -> the record service (shared/serve/factory.py), "series" -> the forecast service
-(shared/serve/forecast.py). A fork's folder is served with no service code of its own;
+(shared/serve/forecast.py, imported only for such a use case). A fork's folder is served with no service code of its own;
 nothing is built at import.
 """
 
@@ -14,27 +14,37 @@ from functools import cache
 from typing import Any
 
 from shared.core.usecase import UseCase, get_use_case
-from shared.serve import forecast
 from shared.serve.bento import carry_models
 from shared.serve.factory import record_payload, record_service
 from shared.serve.guard import cross_field_rules, protect, route_limits
 from shared.serve.predlog import LogRow
 from shared.serve.privacy import policy, protect_rows
 
-# What a task serves -> (the service builder, the example request body builder).
-BUILDERS: dict[str, tuple[Callable[[UseCase], Any], Callable[[UseCase, int], dict[str, Any]]]] = {
-    "records": (lambda uc: record_service(uc, uc.task), record_payload),
-    "series": (forecast.make_service, forecast.example_payload),
-}
+Builders = tuple[Callable[[UseCase], Any], Callable[[UseCase, int], dict[str, Any]]]
 
 
-def _builders(uc: UseCase) -> tuple[Callable[..., Any], Callable[..., dict[str, Any]]]:
+def _records() -> Builders:
+    return (lambda uc: record_service(uc, uc.task)), record_payload
+
+
+def _series() -> Builders:
+    # why: a use case that serves records never loads the forecasting modules
+    from shared.serve import forecast
+
+    return forecast.make_service, forecast.example_payload
+
+
+# What a task serves -> its (service builder, example request body builder), looked up on use.
+BUILDERS: dict[str, Callable[[], Builders]] = {"records": _records, "series": _series}
+
+
+def _builders(uc: UseCase) -> Builders:
     serves = uc.task.serves
     if serves not in BUILDERS:
         raise ValueError(
             f"{uc.name}: task {uc.task.name!r} serves {serves!r}; known: {sorted(BUILDERS)}"
         )
-    return BUILDERS[serves]
+    return BUILDERS[serves]()
 
 
 @cache

@@ -22,7 +22,7 @@ def test_registered_from_its_folder():
 def test_synthetic_rows_validate():
     cfg = UC.load_config(FAST)
     raw = UC.make_synthetic(cfg.data.synthetic_rows, cfg.data.seed)
-    assert UC.task.validate(UC, cfg, raw).ok
+    assert UC.task.training.validate(UC, cfg, raw).ok
 
 
 def test_trains_on_synthetic_rows_with_onnx_parity():
