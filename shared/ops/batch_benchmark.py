@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from shared.core.paths import project_root
+from shared.core.store import project_root
 from shared.core.usecase import get_use_case
 from shared.ops.batch import score_file
 from shared.ops.scale import open_engine, windows_on

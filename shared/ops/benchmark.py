@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from shared.core.champion import champion_stored, pinned_tag
-from shared.core.paths import project_root
-from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, save_model
+from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, project_root, save_model
 from shared.core.tracking import CHAMPION, mlflow_client, tracking_uri
 from shared.core.usecase import UseCase, get_use_case, registry
 from shared.ops import rollout as ro

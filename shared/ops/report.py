@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from shared.core.paths import reports_dir
+from shared.core.store import reports_dir
 from shared.ops.governance.card import (
     CARD_HTML,
     CARD_MD,

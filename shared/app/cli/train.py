@@ -25,7 +25,7 @@ from shared.app.cli.common import (
     refused,
 )
 from shared.app.scaffold.new import NewSpec, write_use_case
-from shared.core.paths import project_root, reports_dir
+from shared.core.store import project_root, reports_dir
 from shared.core.usecase import registry
 from shared.ops.governance.registry import Undeclared, entries, render
 from shared.ops.report import result_tables, summary_table, write_report
