@@ -24,10 +24,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from shared.app.scaffold.infer import FileSpec, infer_spec, schema_source, spec_to_json
+from shared.app.scaffold.infer import FileSpec, infer_spec, schema_source
 from shared.core.history import snake
 from shared.core.io import ReaderConfig, read_table
 from shared.core.lookalike.panel import SEASONS, infer_freq
+from shared.core.lookalike.spec import spec_to_json
 from shared.tasks import get_task
 
 TEMPLATES = Path(__file__).with_name("templates")

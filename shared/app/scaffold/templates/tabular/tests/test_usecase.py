@@ -15,7 +15,7 @@ FAST = ["gates.n_bootstrap=100", "model.cv_folds=2", "data.synthetic_rows=2000"]
 
 
 def test_registered_from_its_folder():
-    assert UC.task.name == USE_CASE.task and UC.target == TARGET
+    assert UC.task is USE_CASE.task and UC.target == TARGET
     assert UC.folder == Path(__file__).parents[1]
 
 
