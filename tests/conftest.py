@@ -116,7 +116,7 @@ def repeated_real_splits(name: str, relative: str, k: int = 3) -> dict[str, Any]
     uc = get_use_case(name)
     cfg = uc.load_config(["model.search.trials=2", "gates.n_bootstrap=50"])
     raw = read_table(real_data(relative), cfg.data.reader)
-    summary = uc.task.repeated_splits(uc.with_config(cfg), cfg, raw, k, lambda m: None)
+    summary = uc.task.training.repeated_splits(uc.with_config(cfg), cfg, raw, k, lambda m: None)
     print(
         {
             c: {m: round(v["mean"], 4) for m, v in s.items()}
@@ -202,7 +202,7 @@ def onnx_scorer(uc: UseCase) -> Callable[[pd.DataFrame], np.ndarray]:
     same fast training, done once per process and shared with every test that reads it)."""
     from shared.core.onnx_export import make_feed, session
 
-    task = uc.task
+    task = uc.task.training
     cfg = uc.load_config()
     configured = uc.with_config(cfg)
     sess = session(trained_model(uc.name).onnx_bytes)

@@ -1,6 +1,6 @@
 """A built Bento carries its models: built from the test store, exported, imported into an
 empty BENTOML_HOME, served with no registry, it scores; a missing model stops `bentoml serve`
-at once with the command that trains it (shared/serve/bento.py)."""
+at once with the command that trains it (shared/serve/services.py, `carry_models`)."""
 
 from __future__ import annotations
 

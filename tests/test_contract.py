@@ -13,7 +13,7 @@ from shared.serve import contract as serve_contract
 
 def _checks(uc):
     """The task's checks and the service's (shared/serve/contract.py)."""
-    return [*uc.task.contract_checks(uc), *serve_contract.checks(uc)]
+    return [*uc.task.training.contract_checks(uc), *serve_contract.checks(uc)]
 
 
 CASES = [(uc, check) for uc in registry().values() for check in _checks(uc)]

@@ -186,7 +186,9 @@ def test_seasonal_features_never_read_after_the_origin_with_season_below_horizon
     uc = fork(tmp_path, gaps="missing")
     cfg = uc.load_config()
     panel = make_panel(uc, uc.make_synthetic(6, 120, 1), cfg)
-    check = next(c for c in get_task("forecast").contract_checks(uc) if "future" in c.__name__)
+    check = next(
+        c for c in get_task("forecast").training.contract_checks(uc) if "future" in c.__name__
+    )
     check(uc)  # poisoning every value after an origin changes no feature
     assert panel.freq == "D" and panel.report.missing_periods > 0
 
@@ -211,7 +213,7 @@ def test_a_calendar_file_feeds_model_inputs_and_future_flags(tmp_path):
     future = panel.future_dates(14)
     expected = np.array([pd.Timestamp(d).day == 1 for d in future], dtype=float)
     np.testing.assert_array_equal(panel.future_holidays(14, 7), expected)
-    task = get_task("forecast")
+    task = get_task("forecast").training
     fit = task.fit(with_cal, cfg, raw, lambda m: None)
     export = task.export(with_cal, cfg, fit)
     assert export.numeric == [*NAMES, "promo"] and export.parity.ok
@@ -246,7 +248,7 @@ def test_monthly_series_train_and_keep_parity(tmp_path):
     with pytest.raises(Exception, match="grid"):
         bad = uc.make_synthetic(3, 30, 0)
         bad.loc[5, "day"] = "2019-06-15"
-        get_task("forecast").validate(uc, uc.load_config(), bad)
+        get_task("forecast").training.validate(uc, uc.load_config(), bad)
 
 
 def test_request_histories_follow_the_configured_calendar():

@@ -11,7 +11,7 @@ from shared.core.usecase import registry
 from shared.tasks import get_task
 
 FORECASTERS = [uc for uc in registry().values() if uc.task.serves == "series"]
-CHECKS = get_task("forecast").contract_checks(FORECASTERS[0] if FORECASTERS else None)
+CHECKS = get_task("forecast").training.contract_checks(FORECASTERS[0] if FORECASTERS else None)
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=[c.__name__.removeprefix("check_") for c in CHECKS])

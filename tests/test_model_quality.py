@@ -141,7 +141,7 @@ def test_train_repeats_on_a_use_case_reports_every_candidate():
     cfg = uc.load_config(fast_overrides(uc))
     uc = uc.with_config(cfg)
     raw = uc.make_synthetic(2500, 0)
-    summary = uc.task.repeated_splits(uc, cfg, raw, 2, lambda m: None)
+    summary = uc.task.training.repeated_splits(uc, cfg, raw, 2, lambda m: None)
     assert summary["splits"] == 2
     assert {"lightgbm", "logistic", "blend", "chosen"} <= set(summary["candidates"])
     assert 0.5 < summary["candidates"]["chosen"]["roc_auc"]["mean"] <= 1
@@ -167,7 +167,7 @@ def test_the_report_names_the_calibrator_its_scores_and_the_profit_it_moved():
     uc = get_use_case("churn")
     result = train_fast(uc, ["model.calibration=[platt, isotonic]"], track=False)
     cal = result.details["calibration_applied"]
-    text = "\n".join(uc.task.markdown(result))
+    text = "\n".join(uc.task.training.markdown(result))
     section = text.split("## Calibrator of the chosen model")[1].split("\n## ")[0]
     assert f"Applied: **{cal['method']}**" in section
     for name, key in (("none", "identity"), ("platt", "platt"), ("isotonic", "isotonic")):

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from shared.core.monitoring_config import MonitoringConfig
+from shared.core.config import MonitoringConfig
 from shared.tasks.forecast.drift import (
     SERIES,
     accuracy,

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from shared.core.config import MonitoringConfig
 from shared.core.drift import (
     EPSILON,
     SAMPLE_FILE,
@@ -21,7 +22,6 @@ from shared.core.drift import (
     psi_from_shares,
     psi_samples,
 )
-from shared.core.monitoring_config import MonitoringConfig
 from shared.serve.live import LiveWindow
 
 UNIFORM_DECILES = [i / 10 for i in range(11)]

@@ -166,7 +166,7 @@ from shared.serve.contract import checks
 from shared.serve.services import example_payload
 uc = registry()[sys.argv[1]]
 task = uc.task
-for check in [*task.contract_checks(uc), *checks(uc)]:
+for check in [*task.training.contract_checks(uc), *checks(uc)]:
     check(uc)
 print(json.dumps({"task": uc.task.name, "folder": str(uc.folder), "service": uc.service,
                   "history": bool(uc.history), "route": task.route,

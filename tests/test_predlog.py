@@ -70,7 +70,7 @@ def test_sqlite_log_round_trip(tmp_path):
 
 
 def test_default_location_is_the_project_and_env_overrides(tmp_path, monkeypatch):
-    from shared.core.paths import project_root
+    from shared.core.store import project_root
     from shared.serve.predlog import log_location
 
     monkeypatch.delenv("PILOTPACK_PREDICTION_LOG", raising=False)

@@ -67,7 +67,7 @@ def test_forecast_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch
     for k, v in pinned(uc, trained("demand_forecasting").bento_tag).items():
         monkeypatch.setenv(k, v)
     cfg = uc.load_config(["data.n_series=40"])
-    history, _ = uc.task.synthetic(uc, cfg)
+    history, _ = uc.task.training.synthetic(uc, cfg)
     data = tmp_path / "history.parquet"
     history.to_parquet(data, index=False)
     frames = {}
@@ -96,7 +96,7 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch):
     uc = get_use_case("demand_forecasting")
     monkeypatch.setenv(*next(iter(pinned(uc, trained(uc.name).bento_tag).items())))
     cfg = uc.load_config(["data.n_series=12"])
-    history, _ = uc.task.synthetic(uc, cfg)
+    history, _ = uc.task.training.synthetic(uc, cfg)
     pred = ForecastPredictor.from_store(uc)
     panel = make_panel(uc, history, cfg)
     w = panel_windows(panel, np.arange(panel.n_series), panel.last, pred.history_length, 4,

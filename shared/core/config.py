@@ -10,8 +10,96 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
 
-from shared.core.io import ReaderConfig
-from shared.core.monitoring_config import MonitoringConfig
+
+# How to read a team's data file (the `data.reader` section; shared/core/io.py reads with it).
+class ReaderConfig(BaseModel):
+    """How to parse one data file; every field maps to a quirk seen in real exports."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sep: str | None = Field(
+        None,
+        description='None = "," for .csv/.txt and tab for .tsv; "whitespace" = any run of spaces',
+    )
+    decimal: str = Field(".", min_length=1, max_length=1, description='"," for European exports')
+    encoding: str = Field("utf-8", description="utf-8 also strips a byte-order mark")
+    header: bool = Field(True, description="false when the first line is already data")
+    names: list[str] | None = Field(None, description="column names of a header-less file")
+    rename: dict[str, str] = Field({}, description="file column name -> schema column name")
+    normalize_names: bool = Field(
+        False, description="strip column names and collapse inner whitespace (case is kept)"
+    )
+
+    @model_validator(mode="after")
+    def _names_only_without_header(self) -> ReaderConfig:
+        if self.names is not None and self.header:
+            raise ValueError(
+                "names is for header-less files (header: false); use rename to change a header"
+            )
+        return self
+
+
+# The `monitoring:` section of every use case's config: alert thresholds and window sizes.
+# Defaults suit most pilots; a use case overrides them in its config.yaml. The generated
+# Prometheus rules (monitoring/) and `pilotpack monitor` read the same values.
+class MonitoringConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    psi_alert: float = Field(
+        0.2, gt=0, description="PSI at or above this on any model input or the score: alert"
+    )
+    psi_watch: float = Field(0.1, gt=0, description="PSI at or above this: worth a look")
+    p_value: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="KS / chi-square p-value under which a feature is flagged `test` (large "
+        "windows make tiny, harmless shifts significant: PSI decides alerts)",
+    )
+    min_rows: int = Field(100, ge=10, description="rows a window needs before drift is judged")
+    live_window: int = Field(
+        2000, ge=50, description="recent records each service worker keeps for live PSI"
+    )
+    live_min_records: int = Field(
+        300, ge=10, description="records in the live window before the PSI gauges are set"
+    )
+    live_every: int = Field(
+        50, ge=1, description="recompute the live PSI gauges every this many records"
+    )
+    psi_for_minutes: int = Field(
+        10, ge=0, description="minutes the live PSI stays above psi_alert before the alert fires"
+    )
+    metric_drop: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="relative drop of the realised headline metric against the registered "
+        "figure that raises an alert (0.05 = 5 %)",
+    )
+    min_outcomes: int = Field(200, ge=10, description="outcomes before realised metrics count")
+    min_outcome_coverage: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="share of a window's predictions with an outcome before its realised "
+        "figures are called complete (outcomes arrive late)",
+    )
+    error_rate_ratio: float = Field(
+        2.0, gt=1, description="alert when the 5-minute error rate exceeds this x the 1-day one"
+    )
+    min_error_rate: float = Field(
+        0.01, ge=0, le=1, description="error rates at or below this never alert"
+    )
+    traffic_stopped_minutes: int = Field(
+        15, ge=1, description="minutes without a scored record before `traffic stopped` fires"
+    )
+    reference_sample_rows: int = Field(
+        2000, ge=100, description="training rows stored with the model for KS / chi-square tests"
+    )
+    important_features: list[str] = Field(
+        [],
+        description="model inputs whose drift makes retraining due; [] = every input",
+    )
 
 
 class Strict(BaseModel):

@@ -1,6 +1,6 @@
 """Reading a team's data file: CSV / TSV / whitespace text or Parquet, with its quirks in config.
 
-No use-case word here, and no import of shared.core.config (config imports ReaderConfig from here).
+No use-case word here. The file's quirks are its config section, `ReaderConfig` (shared/core/config.py).
 """
 
 from __future__ import annotations
@@ -11,39 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.core.config import ReaderConfig
 
 TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 # Separators a one-column read most likely missed, in the order they are suggested.
 LIKELY_SEPARATORS = (";", "\t", "|", ",")
-
-
-class ReaderConfig(BaseModel):
-    """How to parse one data file; every field maps to a quirk seen in real exports."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    sep: str | None = Field(
-        None,
-        description='None = "," for .csv/.txt and tab for .tsv; "whitespace" = any run of spaces',
-    )
-    decimal: str = Field(".", min_length=1, max_length=1, description='"," for European exports')
-    encoding: str = Field("utf-8", description="utf-8 also strips a byte-order mark")
-    header: bool = Field(True, description="false when the first line is already data")
-    names: list[str] | None = Field(None, description="column names of a header-less file")
-    rename: dict[str, str] = Field({}, description="file column name -> schema column name")
-    normalize_names: bool = Field(
-        False, description="strip column names and collapse inner whitespace (case is kept)"
-    )
-
-    @model_validator(mode="after")
-    def _names_only_without_header(self) -> ReaderConfig:
-        if self.names is not None and self.header:
-            raise ValueError(
-                "names is for header-less files (header: false); use rename to change a header"
-            )
-        return self
 
 
 def read_table(path: Path, reader: ReaderConfig | None = None) -> pd.DataFrame:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.core.calibration import Combined, combined_onnx
 from shared.core.usecase import UseCase
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}  # the only combination that converts LightGBM here
@@ -50,6 +49,9 @@ def to_onnx(
     pipelines converted side by side on the same inputs, the blend and calibrator appended.
     """
     from skl2onnx import convert_sklearn
+
+    # why: the service only feeds and runs the graph (make_feed, session), never converts one
+    from shared.core.calibration import Combined, combined_onnx
 
     if isinstance(model, Combined):
         return combined_onnx(

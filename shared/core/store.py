@@ -1,11 +1,24 @@
-"""The BentoML model store: the ONNX file plus everything the service needs to use it."""
+"""Where the pack keeps its local state (inside the project folder by default, ignored by git),
+and the BentoML model store in it: the ONNX file plus everything the service needs to use it."""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+def project_root() -> Path:
+    """PILOTPACK_HOME, else the folder that holds shared/ (the repository in an editable install)."""
+    env = os.environ.get("PILOTPACK_HOME")
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
+
+
+def reports_dir(use_case: str) -> Path:
+    return project_root() / "reports" / use_case
+
 
 ONNX_FILE = "model.onnx"
 PROFILE_FILE = "reference_profile.json"

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from shared.core.paths import project_root
+from shared.core.store import project_root
 
 CHAMPION = "champion"  # serves by default
 CHALLENGER = "challenger"  # passed its gates, waits for its rollout

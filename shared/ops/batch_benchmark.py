@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from shared.core.paths import project_root
+from shared.core.store import project_root
 from shared.core.usecase import get_use_case
 from shared.ops.batch import score_file
 from shared.ops.scale import open_engine, windows_on
@@ -131,7 +131,7 @@ def run_scale_benchmark(
     data = folder / "records.parquet"
     cuc.make_synthetic(rows, 7).drop(columns=[cuc.target]).to_parquet(data, index=False)
     fcfg = fuc.load_config([f"data.n_series={series}"])
-    history, _ = fuc.task.synthetic(fuc, fcfg)
+    history, _ = fuc.task.training.synthetic(fuc, fcfg)
     horizon = int(fcfg.backtest.horizon)
 
     def score(engine: Any) -> float:

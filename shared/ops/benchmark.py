@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 
 from shared.core.champion import champion_stored, pinned_tag
-from shared.core.paths import project_root
-from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, save_model
+from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, project_root, save_model
 from shared.core.tracking import CHAMPION, mlflow_client, tracking_uri
 from shared.core.usecase import UseCase, get_use_case, registry
 from shared.ops import rollout as ro
@@ -52,7 +51,7 @@ BIND_FAILED = ("address already in use", "errno 98", "error while attempting to 
 
 def offline_benchmark(uc: UseCase, quick: bool) -> dict[str, float]:
     """In-process latency, ONNX vs native, as the use case's task measures it."""
-    return uc.task.offline_benchmark(uc, quick)
+    return uc.task.training.offline_benchmark(uc, quick)
 
 
 class Server:

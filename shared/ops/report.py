@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from shared.core.paths import reports_dir
+from shared.core.store import reports_dir
 from shared.ops.governance.card import (
     CARD_HTML,
     CARD_MD,
@@ -62,7 +62,7 @@ def split_table(result: Any) -> Table:
 
 
 def result_tables(result: Any) -> list[Table]:
-    return [split_table(result), *get_task(result.task).report_tables(result)]
+    return [split_table(result), *get_task(result.task).training.report_tables(result)]
 
 
 def summary_table(results: Sequence[Any]) -> Table:
@@ -82,7 +82,7 @@ def summary_table(results: Sequence[Any]) -> Table:
         t.add_row(
             r.use_case,
             r.chosen,
-            *get_task(r.task).headline(r),
+            *get_task(r.task).training.headline(r),
             f"{money} = {_fmt(r.kpis[money])}" if money else "",
             f"{r.parity.max_abs_diff:.1e}",
             "passed" if r.gates_passed else "FAILED",
@@ -104,7 +104,7 @@ def markdown(result: Any) -> str:
         "",
         *split_lines(result.split),
         "",
-        *get_task(result.task).markdown(result),
+        *get_task(result.task).training.markdown(result),
     ]
     lines += governance_lines(result)
     gates = "passed" if result.gates_passed else "FAILED: " + "; ".join(result.gate_reasons)

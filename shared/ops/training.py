@@ -26,7 +26,7 @@ from shared.core.tracking import log_documents as log_texts
 from shared.core.usecase import UseCase
 from shared.ops.governance.assess import assess
 from shared.ops.report import documents
-from shared.tasks.base import Export, Fit, Log, RunResult, Task
+from shared.tasks.base import Export, Fit, Log, RunResult, TaskTraining
 
 StepCallback = Callable[[str], None]
 TrainResult = RunResult  # the name tests and scripts used before tasks were plug-ins
@@ -38,7 +38,7 @@ def load_raw(uc: UseCase, cfg: Any, path: Path | None) -> tuple[pd.DataFrame, di
     """The raw frame and where it came from (for lineage); the built-in data when no path."""
     path = path or cfg.data.path
     if path is None:
-        raw, source = uc.task.synthetic(uc, cfg)
+        raw, source = uc.task.training.synthetic(uc, cfg)
         blob = pd.util.hash_pandas_object(raw, index=False).values.tobytes()
         return raw, {"data_source": source, "data_sha256": hashlib.sha256(blob).hexdigest()}
     return read_table(Path(path), cfg.data.reader), {
@@ -62,7 +62,7 @@ def train(
     `track=False` logs nothing; `register=False` logs the run to MLflow but registers no
     model version and saves nothing to the model store: an experiment that cannot be served.
     """
-    task = uc.task
+    task = uc.task.training
     start = time.perf_counter()
     uc = uc.with_config(cfg)
     on_step("load")
@@ -77,7 +77,7 @@ def train(
     if not export.parity.ok:
         reasons.append(export.parity.describe())
     on_step("governance")
-    governance = assess(task, uc, cfg, raw, fit)
+    governance = assess(uc.task, uc, cfg, raw, fit)
     reasons += governance.gate_reasons
     result = RunResult(
         use_case=uc.name,
@@ -109,7 +109,7 @@ def train(
 
 
 def log_to_mlflow(
-    task: Task,
+    task: TaskTraining,
     uc: UseCase,
     cfg: Any,
     result: RunResult,

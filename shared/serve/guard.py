@@ -29,8 +29,7 @@ from typing import Any
 from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from shared.serve.asgi import Message, Receive, Scope, Send, send_json
-from shared.serve.auth import AuthGuard
+from shared.serve.auth import AuthGuard, Message, Receive, Scope, Send, send_json
 
 logger = logging.getLogger("pilotpack.http")
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from shared.core.config import MonitoringConfig
 from shared.core.drift import (
     EPSILON,
     SAMPLE_FILE,
@@ -41,7 +42,6 @@ from shared.core.drift import (
     NumericBins,
     reference_bins,
 )
-from shared.core.monitoring_config import MonitoringConfig
 from shared.core.store import PROFILE_FILE
 from shared.serve.metrics import catalog
 

@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from shared.core.paths import project_root
+from shared.core.store import project_root
 
 
 class LogRow(NamedTuple):

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from shared.core.paths import project_root
+from shared.core.store import project_root
 from shared.core.usecase import get_use_case, registry
 from shared.serve.predlog import OUTCOME_COLUMNS, PREDICTION_COLUMNS, LogRow, SqliteLog
 

@@ -13,11 +13,10 @@ from typing import Any
 import bentoml
 
 from shared.core.usecase import get_use_case, registry
-from shared.serve.bento import carry_models
 from shared.serve.factory import THREADS
 from shared.serve.guard import guard_options, protect
 from shared.serve.metrics import SLA_MS, duration_config
-from shared.serve.services import service_for
+from shared.serve.services import carry_models, service_for
 
 
 def _delegate(use_case: str, api_name: str, func: Any) -> Any:

@@ -2,39 +2,56 @@
 
 Built on first access from what the use case's task declares it serves (`Task.serves`):
 "records" -> the record service (shared/serve/factory.py), "series" -> the forecast service
-(shared/serve/forecast.py). A fork's folder is served with no service code of its own;
-nothing is built at import.
+(shared/serve/forecast.py, imported only for such a use case). A fork's folder is served with
+no service code of its own; nothing is built at import. Each service declares the models it
+serves, so a built Bento carries them (`carry_models`).
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+import yaml
+from bentoml.exceptions import NotFound
+
+from shared.core.champion import served_tags
+from shared.core.store import ModelNotFound, load_model
 from shared.core.usecase import UseCase, get_use_case
-from shared.serve import forecast
-from shared.serve.bento import carry_models
 from shared.serve.factory import record_payload, record_service
 from shared.serve.guard import cross_field_rules, protect, route_limits
 from shared.serve.predlog import LogRow
 from shared.serve.privacy import policy, protect_rows
 
-# What a task serves -> (the service builder, the example request body builder).
-BUILDERS: dict[str, tuple[Callable[[UseCase], Any], Callable[[UseCase, int], dict[str, Any]]]] = {
-    "records": (lambda uc: record_service(uc, uc.task), record_payload),
-    "series": (forecast.make_service, forecast.example_payload),
-}
+Builders = tuple[Callable[[UseCase], Any], Callable[[UseCase, int], dict[str, Any]]]
 
 
-def _builders(uc: UseCase) -> tuple[Callable[..., Any], Callable[..., dict[str, Any]]]:
+def _records() -> Builders:
+    return (lambda uc: record_service(uc, uc.task)), record_payload
+
+
+def _series() -> Builders:
+    # why: a use case that serves records never loads the forecasting modules
+    from shared.serve import forecast
+
+    return forecast.make_service, forecast.example_payload
+
+
+# What a task serves -> its (service builder, example request body builder), looked up on use.
+BUILDERS: dict[str, Callable[[], Builders]] = {"records": _records, "series": _series}
+
+
+def _builders(uc: UseCase) -> Builders:
     serves = uc.task.serves
     if serves not in BUILDERS:
         raise ValueError(
             f"{uc.name}: task {uc.task.name!r} serves {serves!r}; known: {sorted(BUILDERS)}"
         )
-    return BUILDERS[serves]
+    return BUILDERS[serves]()
 
 
 @cache
@@ -51,7 +68,7 @@ def example_payload(uc: UseCase, n: int = 1) -> dict[str, Any]:
 
 def guarded(svc: Any, uc: UseCase) -> Any:
     """The HTTP guard in front (shared/serve/guard.py) and the served models declared, so that a
-    built Bento carries them (shared/serve/bento.py)."""
+    built Bento carries them (`carry_models` below)."""
     rules = {}
     for api in svc.apis.values():
         said = [f"two records of one {uc.id_column} share a {uc.time_column}"] if uc.history else []
@@ -74,6 +91,97 @@ def protect_cost_us(uc: UseCase, n: int = 2000) -> float:
     for _ in range(n):
         protect_rows([row])
     return (time.perf_counter() - t0) / n * 1e6
+
+
+# --------------------------------------------------------------------------- the Bento
+# A built Bento carries the models its services serve; a missing model stops `bentoml serve`.
+#
+# `bentoml build` packs the models a service declares (`Service.models`, what a
+# `bentoml.models.BentoModel(tag)` class attribute adds). The tags a use case serves are decided
+# at start-up by `shared.core.champion.served_tags`, so they are declared here, resolved to concrete
+# store versions (`churn:<version>`, the registry's champion and challenger), when the service is
+# built; a Bento then starts
+# on a machine whose model store is empty (`bentoml export` / `import`, or `containerize`).
+#
+# When a served model is missing, an `on_deployment` hook (run once by `bentoml serve` before any
+# worker starts) exits with the command that trains it, instead of BentoML restarting the worker
+# in a loop on ModelNotFound.
+
+
+def stored_tag(tag: str) -> str | None:
+    """The concrete tag in the local model store of `tag`, or None when it is not there."""
+    import bentoml.models  # the model store's client: loaded when a service is built, not by the CLI
+
+    try:
+        return str(bentoml.models.get(tag).tag)
+    except NotFound:
+        return None
+
+
+def missing_models(use_cases: Iterable[UseCase]) -> list[str]:
+    """One "train first" message per served tag that is not in the model store."""
+    problems = []
+    for uc in use_cases:
+        for tag in served_tags(uc):
+            try:
+                load_model(tag)
+            except ModelNotFound as exc:
+                problems.append(str(exc))
+    return problems
+
+
+LABEL = "pilotpack-model-"  # + use case: the model it serves, recorded in bento.yaml at build
+
+
+def bento_labels() -> dict[str, str] | None:
+    """The labels of the Bento this code runs from (`<bento>/src/shared/`), else None."""
+    path = Path(__file__).resolve().parents[3] / "bento.yaml"
+    if not path.exists():
+        return None
+    return dict((yaml.safe_load(path.read_text()) or {}).get("labels") or {})
+
+
+def pin_bento_models(use_cases: Iterable[UseCase]) -> None:
+    """Inside a built Bento, serve the models packed in it: each use case's model recorded at
+    build time is pinned (PILOTPACK_MODEL_<NAME>) unless the environment pins one already, so
+    a Bento answers with no registry and an empty model store."""
+    labels = bento_labels()
+    if not labels:
+        return
+    for uc in use_cases:
+        tag, env = labels.get(LABEL + uc.name), f"PILOTPACK_MODEL_{uc.name.upper()}"
+        if tag and not os.environ.get(env):
+            os.environ[env] = tag
+
+
+def carry_models(svc: Any, use_cases: Iterable[UseCase]) -> Any:
+    """Declare the served models (those in the store) so `bentoml build` packs them, and stop
+    `bentoml serve` with the "train first" message when one is missing."""
+    from bentoml.models import BentoModel  # as in stored_tag: only when a service is built
+
+    use_cases = list(use_cases)
+    pin_bento_models(use_cases)
+    declared = {str(m.tag) for m in svc.models}
+    for uc in use_cases:
+        for i, tag in enumerate(served_tags(uc)):
+            concrete = stored_tag(tag)
+            if concrete is None:
+                continue
+            if i == 0:  # the champion (or pin): what the Bento serves (pin_bento_models)
+                svc.labels[LABEL + uc.name] = concrete
+            if concrete not in declared:
+                svc.models.append(BentoModel(concrete))
+                declared.add(concrete)
+
+    def check_models() -> None:
+        problems = missing_models(use_cases)
+        if problems:
+            # SystemExit in the deployment hook ends `bentoml serve` before any worker starts.
+            raise SystemExit("\n".join(["pilotpack: cannot serve, a model is missing.", *problems]))
+
+    check_models.__bentoml_deployment_hook__ = True  # what @bentoml.on_deployment sets
+    svc.inner._pilotpack_check_models = staticmethod(check_models)
+    return svc
 
 
 def __getattr__(name: str) -> Any:

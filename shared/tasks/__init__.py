@@ -3,7 +3,9 @@
 A use case names no task: its usecase.py imports the task object and passes it
 (`UseCase(task=BINARY, ...)`), so `uc.task` is the Task. `get_task(name)` is for lookups by
 name (the CLI's `--task`, generated forks); `tasks()` lists every task: a sixth task is one
-new file here (see base.py for the protocol), picked up with no other edit.
+new file here (see base.py for the protocol), picked up with no other edit. A task's training
+part lives beside it (`<task>_training.py`, or `training.py` in a family's package) and is
+imported only through `task.training`: looking a task up loads no training library.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from shared.tasks.base import Task
 
-# Modules here that hold shared parts, not a task.
+# Modules here that hold shared parts, not a task (and every `*_training` module).
 _NOT_TASKS = {"base", "tabular", "contract"}
+
+
+def _is_task(name: str) -> bool:
+    return name not in _NOT_TASKS and not name.endswith("_training")
 
 
 @cache
@@ -26,7 +32,7 @@ def tasks() -> dict[str, Task]:
     """Every task module's `TASK`, by its name."""
     found = {}
     for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if info.name in _NOT_TASKS:
+        if not _is_task(info.name):
             continue
         # a task family with several modules is a package whose `task` module holds TASK
         task = importlib.import_module(_module(info.name)).TASK
@@ -44,7 +50,7 @@ def get_task(name: str) -> Task:
     """A task by name; imports only that task's module when it is named after it."""
     here = Path(__file__).parent
     own_module = (here / f"{name}.py").exists() or (here / name / "task.py").exists()
-    if own_module and name not in _NOT_TASKS:
+    if own_module and _is_task(name):
         task = importlib.import_module(_module(name)).TASK
         if task.name == name:
             return task

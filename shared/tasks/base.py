@@ -1,10 +1,15 @@
 """The task protocol, and the result every task's run returns.
 
-One run skeleton (shared/ops/training.py) calls these methods in order for every use case:
-validate -> fit (split, tune, fit candidates, evaluate, choose) -> export (ONNX + parity) ->
-gates -> MLflow -> model store. A task is one class implementing them, in one file of this
-folder, exposed as `TASK`. Modelled on scikit-learn's estimator API: the same small set of
-methods everywhere, and one contract suite (`contract_checks`) run on every use case.
+A task has two parts. The light part (`Task`: name, declared capabilities, route, config
+model, labels, response fields, `scored`) is all a service and a use case's wiring need, and
+it imports no training library. The training part (`TaskTraining`, reached through
+`task.training`, whose module is imported on first access) is what the run skeleton
+(shared/ops/training.py) calls in order for every use case: validate -> fit (split, tune, fit
+candidates, evaluate, choose) -> export (ONNX + parity) -> gates -> MLflow -> model store; and
+the report, the benchmark and the contract suite. A task family is one light module of this
+folder exposing `TASK` and one training module (`<family>_training.py`, or `training.py` in a
+family's package). Modelled on scikit-learn's estimator API: the same small set of methods
+everywhere, and one contract suite (`contract_checks`) run on every use case.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
+from shared.core.config import GatesConfig, config_model
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
     from rich.table import Table
 
-    from shared.core.usecase import UseCase
+    from shared.core.usecase import Output, UseCase
     from shared.core.validation import ValidationReport
 
 Log = Callable[[str], None]
@@ -138,8 +145,8 @@ _SUMMARY = {"baseline_comparison", "interval_coverage", "backtest"}
 
 
 class Task(Protocol):
-    """What each task implements; the run skeleton, the CLI, the report, the service factory,
-    the benchmark and the contract suite call only these.
+    """The light part of a task: what the service factory, the batch scorer and a use case's
+    wiring call. It loads no training library; `training` is the rest.
 
     Capabilities are declared, like scikit-learn's estimator tags: callers ask a task what it
     can do (`uc.task.explainable`, `uc.task.serves == "records"`), never which task it is
@@ -169,6 +176,22 @@ class Task(Protocol):
     def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray: ...
 
     def labelled(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray: ...
+
+    @property
+    def training(self) -> TaskTraining:
+        """The training part; its module (and the training stack) is imported on first use."""
+
+    # Record-serving tasks (`serves == "records"`) also answer these:
+    # default_outputs(uc) -> tuple[Output, ...]: the response fields when the use case names none
+    # scored(values, metadata) -> list[dict]: per record, the response values of the model output
+
+
+class TaskTraining(Protocol):
+    """The training part of a task (`uc.task.training`): the run skeleton, the CLI, the report,
+    the benchmark and the contract suite call only these. Its module imports the training
+    stack; it never imports the light part's module (which imports it on first access)."""
+
+    task: Task  # the light part it trains for
 
     def synthetic(self, uc: UseCase, cfg: Any) -> tuple[pd.DataFrame, str]:
         """The built-in data and a description of it for lineage."""
@@ -201,6 +224,51 @@ class Task(Protocol):
 
     def contract_checks(self, uc: UseCase) -> list[Callable[[UseCase], None]]:
         """Checks every use case of this task must pass (forks included)."""
+
+    # Tasks with `repeat_metrics` also run `repeated_splits(uc, cfg, raw, k, log)`.
+
+
+class TabularTask:
+    """The light part every row-per-record task shares (binary, binary_sequence, regression):
+    declared capabilities, the config model, which rows are labelled. The training flow is
+    shared/tasks/tabular.py's `TabularTraining`, reached through `training`."""
+
+    repeat_metrics: tuple[str, ...] = ()  # test metrics averaged by `repeated_splits`
+
+    name = ""
+    route = "/predict"
+    monitoring = "classifier"
+    live_drift = True
+    realised_metric = "roc_auc"
+    serves = "records"
+    explainable = True
+    batch_scorable = True
+    batch_forecasts = False
+    classifier = True
+
+    def gates_model(self) -> type:
+        return GatesConfig
+
+    def config_model(self, uc: UseCase) -> type:
+        return config_model(uc.name, uc.kpi_config, uc.settings_model, self.gates_model())
+
+    def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
+        raise NotImplementedError
+
+    def labelled(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
+        if uc.make_labels is None:
+            return np.ones(len(raw), dtype=bool)
+        return ~np.isnan(np.asarray(uc.make_labels(raw), dtype=np.float64))
+
+    def default_outputs(self, uc: UseCase) -> tuple[Output, ...]:
+        raise NotImplementedError
+
+    def scored(self, values: np.ndarray, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    @property
+    def training(self) -> Any:
+        raise NotImplementedError
 
 
 def time_us(fn: Callable[[], Any], repeats: int) -> float:

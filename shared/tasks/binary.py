@@ -1,36 +1,28 @@
 """Task `binary`: one row per record, a yes/no outcome, a probability and a decision.
 
-Candidates are tuned on ROC AUC, the decision threshold maximises the use case's profit on
-validation, every figure comes from the untouched test part; the chosen model must clear
-an AUC floor, the KPI gates, and not be significantly worse than the baseline.
+This is the light part (what a service and a use case's wiring need); candidates, tuning,
+calibration, the profit-optimal threshold, gates and report are its training part,
+shared/tasks/binary_training.py, reached through `TASK.training`.
 """
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from shared.core import evaluation as ev
-from shared.core.calibration import Combined, choose_calibrator, logit
-from shared.core.onnx_export import onnx_proba
 from shared.core.usecase import Output, UseCase
-from shared.tasks.base import Export, Fit, RunResult
-from shared.tasks.tabular import (
-    Candidate,
-    RunStopped,
-    TabularTask,
-    fmt,
-    kpi_markdown,
-)
+from shared.tasks.base import TabularTask
+
+if TYPE_CHECKING:
+    from shared.tasks.binary_training import BinaryTraining
 
 
 class BinaryTask(TabularTask):
     name = "binary"
     classifier = True
-    scoring = "roc_auc"
     repeat_metrics = ("roc_auc", "pr_auc", "brier")
 
     def labels(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
@@ -39,182 +31,13 @@ class BinaryTask(TabularTask):
             return (np.asarray(uc.make_labels(raw), dtype=np.float64) == 1).astype(np.int64)
         return (raw[uc.target] == uc.positive_label).to_numpy(dtype=np.int64)
 
-    def predict(self, model: Any, X: pd.DataFrame) -> np.ndarray:
-        return model.predict_proba(X)[:, 1]
+    @cached_property
+    def training(self) -> BinaryTraining:
+        """Candidates, evaluation, export, gates and report of this task."""
+        # why: serving never loads the training stack
+        from shared.tasks.binary_training import BinaryTraining
 
-    def onnx_output(self, sess: Any, feed: dict[str, np.ndarray]) -> np.ndarray:
-        return onnx_proba(sess, feed)
-
-    def calibrate(
-        self,
-        uc: UseCase,
-        c: Candidate,
-        X_test: pd.DataFrame,
-        y_valid: np.ndarray,
-        y_test: np.ndarray,
-        cfg: Any,
-    ) -> None:
-        """Platt / isotonic on the validation part, chosen by out-of-fold log loss there and
-        applied inside the model (and so inside its ONNX graph); the expected profit on the
-        test part at the validation-optimal threshold, before and after."""
-
-        if not cfg.model.calibration:
-            return
-        # Chosen on the validation AUC before calibration: the calibrator is fitted on these
-        # rows, and an isotonic one scored on them flatters its own candidate.
-        c.valid_score = ev._auc(y_valid, c.valid_pred)
-        cal, scores = choose_calibrator(
-            logit(c.valid_pred), y_valid, list(cfg.model.calibration), seed=cfg.split.seed
-        )
-        profit = partial(uc.profit, cfg=cfg.kpi)
-        before = ev.best_threshold(y_valid, c.valid_pred, profit)[0]
-        c.calibration = {"method": cal.method} | scores
-        c.calibration["test_profit_before"] = float(profit(y_test, c.test_pred >= before))
-        if cal.method == "identity":
-            c.calibration["method"] = "none"
-            return
-        if isinstance(c.model, Combined):
-            c.model = Combined(c.model.parts, c.model.weights, cal)
-        else:
-            c.model = Combined([c.model], [1.0], cal)
-        c.calibration |= cal.describe()
-        c.valid_pred = cal(logit(c.valid_pred))
-        c.test_pred = self.predict(c.model, X_test)
-
-    def evaluate_candidate(
-        self, uc: UseCase, c: Candidate, y_valid: np.ndarray, y_test: np.ndarray, cfg: Any
-    ) -> None:
-        """Threshold from validation profit, every figure from the test part."""
-        profit = partial(uc.profit, cfg=cfg.kpi)
-        if not c.calibration:  # else set by `calibrate`, before the calibrator
-            c.valid_score = ev._auc(y_valid, c.valid_pred)
-        c.threshold, _ = ev.best_threshold(y_valid, c.valid_pred, profit)
-        c.test_metrics = ev.classification_metrics(
-            y_test, c.test_pred, cfg.gates.n_bootstrap, cfg.split.seed
-        )
-        c.test_kpis = uc.compute_kpis(y_test, c.test_pred, c.threshold, cfg.kpi)
-        if c.calibration:
-            c.calibration["test_profit_after"] = float(profit(y_test, c.test_pred >= c.threshold))
-
-    def check_chosen(self, chosen: Candidate) -> None:
-        if chosen.valid_score < 0.5:
-            raise RunStopped(
-                f"the best candidate ({chosen.name}) has validation ROC AUC "
-                f"{chosen.valid_score:.3f}, below chance (0.5): check the target column and "
-                "positive label, and for leakage or a shuffled file"
-            )
-
-    def candidate_row(self, c: Candidate) -> dict[str, Any]:
-        m = c.test_metrics
-        return {
-            "name": c.name,
-            "best_params": c.best_params,
-            "cv_roc_auc": round(c.cv_score, 4),
-            "valid_roc_auc": round(c.valid_score, 4),
-            "threshold": c.threshold,
-            "test_roc_auc": m["roc_auc"],
-            "test_roc_auc_ci": [m["roc_auc_ci_low"], m["roc_auc_ci_high"]],
-            "test_pr_auc": m["pr_auc"],
-            "test_brier": m["brier"],
-            "test_kpis": c.test_kpis,
-            "fit_seconds": round(c.seconds, 2),
-        } | self.extras(c)
-
-    def details(
-        self, uc: UseCase, cfg: Any, chosen: Candidate, baseline: Candidate, y_test: np.ndarray
-    ) -> dict[str, Any]:
-        g = cfg.gates
-        cmp = ev.paired_bootstrap_auc(
-            y_test, chosen.test_pred, baseline.test_pred, g.n_bootstrap, cfg.split.seed
-        )
-        return {
-            "threshold": chosen.threshold,
-            "calibration_applied": chosen.calibration,
-            "baseline": baseline.name,
-            "baseline_comparison": cmp,
-            "calibration": ev.calibration_table(y_test, chosen.test_pred),
-            "lift": ev.lift_table(y_test, chosen.test_pred),
-        }
-
-    def gates(self, uc: UseCase, cfg: Any, fit: Fit, export: Export) -> list[str]:
-        g = cfg.gates
-        reasons = []
-        auc = fit.metrics["roc_auc"]
-        if auc < g.min_roc_auc:
-            reasons.append(f"test ROC AUC {auc:.3f} is below the floor {g.min_roc_auc}")
-        reasons += uc.kpi_gates(fit.kpis, cfg.kpi)
-        cmp, base = fit.details["baseline_comparison"], fit.details["baseline"]
-        if fit.chosen != base and cmp["p_worse"] > 1 - g.baseline_alpha:
-            reasons.append(
-                f"{fit.chosen} is significantly worse than the baseline {base} "
-                f"(AUC difference {cmp['auc_diff']:+.3f}, P(worse) = {cmp['p_worse']:.2f})"
-            )
-        return reasons
-
-    def params(self, cfg: Any, fit: Fit) -> dict[str, Any]:
-        return super().params(cfg, fit) | {"threshold": fit.details["threshold"]}
-
-    # --------------------------------------------------------------------- report
-
-    candidate_columns = (
-        "candidate",
-        "CV AUC",
-        "valid AUC",
-        "test AUC (95 % CI)",
-        "PR AUC",
-        "Brier",
-        "profit at its threshold",
-    )
-
-    def candidate_cells(self, c: dict[str, Any]) -> list[str]:
-        lo, hi = c["test_roc_auc_ci"]
-        money = next((k for k in c["test_kpis"] if k.endswith(("_eur", "_usd"))), None)
-        return [
-            c["name"],
-            fmt(c["cv_roc_auc"]),
-            fmt(c["valid_roc_auc"]),
-            f"{c['test_roc_auc']:.3f} ({lo:.3f}-{hi:.3f})",
-            fmt(c["test_pr_auc"]),
-            fmt(c["test_brier"]),
-            fmt(c["test_kpis"][money]) if money else "",
-        ]
-
-    def kpi_title(self, result: RunResult) -> str:
-        return f"business KPIs at threshold {result.threshold}"
-
-    def headline(self, result: RunResult) -> tuple[str, str]:
-        return f"ROC AUC {result.metrics['roc_auc']:.3f}", f"PR AUC {result.metrics['pr_auc']:.3f}"
-
-    def markdown(self, result: RunResult) -> list[str]:
-        lines = self.candidates_markdown(
-            result, f"Decision threshold (profit-optimal on validation): {result.threshold}."
-        )
-        lines += kpi_markdown(result.kpis)
-        lines += calibrator_markdown(result.details.get("calibration_applied") or {})
-        lines += [
-            "",
-            "## Lift by decile (test part)",
-            "",
-            "| decile | rate | lift | cumulative gain |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            f"| {r['decile']} | {r['rate']:.3f} | {r['lift']:.2f} | {r['cumulative_gain']:.2f} |"
-            for r in result.lift
-        ]
-        lines += [
-            "",
-            "## Calibration (test part)",
-            "",
-            "| bin | n | mean predicted | observed |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            f"| {r['bin_low']:.1f}-{r['bin_high']:.1f} | {r['n']} | {r['mean_predicted']:.3f} "
-            f"| {r['observed_rate']:.3f} |"
-            for r in result.calibration
-        ]
-        return lines
+        return BinaryTraining(self)
 
     # --------------------------------------------------------------------- serving
 
@@ -232,34 +55,6 @@ class BinaryTask(TabularTask):
         """Per record: probability and the decision at the trained threshold."""
         threshold = float(metadata["threshold"])
         return [{"probability": float(p), "decision": bool(p >= threshold)} for p in values]
-
-
-def calibrator_markdown(cal: dict[str, Any]) -> list[str]:
-    """The chosen model's calibrator: each method's validation scores, and the profit it moved."""
-    if not cal:
-        return []
-    lines = [
-        "",
-        "## Calibrator of the chosen model",
-        "",
-        f"Applied: **{cal['method']}** (fitted on validation; kept only when it lowers the "
-        "out-of-fold log loss there; inside the ONNX graph).",
-        "",
-        "| method | log loss (validation) | Brier (validation) |",
-        "|---|---|---|",
-    ]
-    for m in ("identity", "platt", "isotonic"):
-        if f"{m}_log_loss" in cal:
-            name = "none" if m == "identity" else m
-            lines.append(f"| {name} | {cal[f'{m}_log_loss']:.4f} | {cal[f'{m}_brier']:.4f} |")
-    if "test_profit_after" in cal:
-        lines += [
-            "",
-            f"Expected profit on the test part at the profit-optimal threshold: "
-            f"{fmt(cal['test_profit_before'])} before calibration, "
-            f"{fmt(cal['test_profit_after'])} after.",
-        ]
-    return lines
 
 
 TASK = BinaryTask()

@@ -2,23 +2,31 @@
 
 Rows are readings (id + time columns); features look backwards over each asset's own
 readings, labels are derived ("fails within H steps"), censored rows are not learned from,
-and the service scores each asset's latest reading. Everything else is `binary`.
+and the service scores each asset's latest reading. Everything else is `binary` (its training
+part: shared/tasks/binary_training.py's `BinarySequenceTraining`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from shared.core.usecase import UseCase
 from shared.tasks.binary import BinaryTask
-from shared.tasks.contract import HISTORY_CHECKS
+
+if TYPE_CHECKING:
+    from shared.tasks.binary_training import BinarySequenceTraining
 
 
 class BinarySequenceTask(BinaryTask):
     name = "binary_sequence"
 
-    def contract_checks(self, uc: UseCase) -> list[Callable[[UseCase], None]]:
-        return list(HISTORY_CHECKS)
+    @cached_property
+    def training(self) -> BinarySequenceTraining:
+        """As `binary`'s, with the history use cases' contract checks."""
+        # why: serving never loads the training stack
+        from shared.tasks.binary_training import BinarySequenceTraining
+
+        return BinarySequenceTraining(self)
 
 
 TASK = BinarySequenceTask()

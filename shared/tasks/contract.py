@@ -39,7 +39,7 @@ def check_config_loads_and_rejects_typos(uc: UseCase) -> None:
 def check_synthetic_passes_schema_and_quality_gates(uc: UseCase) -> None:
     uc, cfg = _config(uc)
     raw = uc.make_synthetic(cfg.data.synthetic_rows, cfg.data.seed)
-    report = uc.task.validate(uc, cfg, raw)
+    report = uc.task.training.validate(uc, cfg, raw)
     assert report.ok and report.rows == cfg.data.synthetic_rows
 
 
@@ -99,7 +99,7 @@ def check_leaky_columns_are_in_schema_but_never_model_inputs(uc: UseCase) -> Non
 
 def check_every_candidate_fits_and_keeps_onnx_parity(uc: UseCase) -> None:
     uc, cfg = _config(uc)
-    task = uc.task
+    task = uc.task.training
     raw = _sample(uc)
     known = uc.labelled(raw)
     X, y = model_inputs(uc, raw)[known], uc.labels(raw)[known]

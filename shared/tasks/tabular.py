@@ -1,10 +1,11 @@
-"""What every row-per-record task shares (binary, binary_sequence, regression).
+"""The training flow every row-per-record task shares (binary, binary_sequence, regression).
 
 Features per row -> one split -> every candidate tuned by cross-validation on the training
 part (folds follow the split kind) -> chosen on validation -> refitted on train + validation
 -> every candidate scored on the untouched test part -> ONNX with one input per column ->
-parity on the test rows. A task subclasses `TabularTask` and fills in what is its own:
-how a candidate is scored, evaluated and chosen, its gates and its service's response.
+parity on the test rows. A task's training class subclasses `TabularTraining` and its light
+part (shared/tasks/base.py's `TabularTask`), and fills in what is its own: how a candidate is
+scored, evaluated and chosen, its gates and its report. Serving never imports this module.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import pandas as pd
 
 from shared.core import splits
 from shared.core.calibration import Calibrator, Combined, logit
-from shared.core.config import GatesConfig, config_model
 from shared.core.onnx_export import make_feed, model_inputs, parity, session, to_onnx
 from shared.core.search import search_lightgbm
 from shared.core.splits import cv_folds
@@ -31,7 +31,16 @@ from shared.core.validation import (
     label_rate_by_part,
     validate_raw,
 )
-from shared.tasks.base import Export, Fit, Log, RunResult, numeric_profile, quantiles, time_us
+from shared.tasks.base import (
+    Export,
+    Fit,
+    Log,
+    RunResult,
+    TabularTask,
+    numeric_profile,
+    quantiles,
+    time_us,
+)
 from shared.tasks.contract import HISTORY_CHECKS, RECORD_CHECKS
 
 
@@ -205,35 +214,25 @@ def summarise_repeats(
     return out
 
 
-class TabularTask:
-    """The shared flow; subclasses set the class attributes and the evaluation methods."""
+class TabularTraining:
+    """The shared training flow of a row-per-record task's light part (`task`, a
+    shared/tasks/base.py `TabularTask`); each task's training class (e.g. `BinaryTraining`)
+    fills in the evaluation methods."""
 
-    repeat_metrics: tuple[str, ...] = ()  # test metrics averaged by `repeated_splits`
-
-    name = ""
-    route = "/predict"
-    monitoring = "classifier"
-    live_drift = True
-    realised_metric = "roc_auc"
-    serves = "records"
-    explainable = True
-    batch_scorable = True
-    batch_forecasts = False
-    classifier = True
     scoring = "roc_auc"  # scikit-learn scorer used to tune candidates
 
-    # --------------------------------------------------------------------- config + data
+    def __init__(self, task: TabularTask) -> None:
+        self.task = task
 
-    def gates_model(self) -> type:
-        return GatesConfig
+    @property
+    def classifier(self) -> bool:
+        return self.task.classifier
 
-    def config_model(self, uc: UseCase) -> type:
-        return config_model(uc.name, uc.kpi_config, uc.settings_model, self.gates_model())
+    @property
+    def repeat_metrics(self) -> tuple[str, ...]:
+        return self.task.repeat_metrics
 
-    def labelled(self, uc: UseCase, raw: pd.DataFrame) -> np.ndarray:
-        if uc.make_labels is None:
-            return np.ones(len(raw), dtype=bool)
-        return ~np.isnan(np.asarray(uc.make_labels(raw), dtype=np.float64))
+    # --------------------------------------------------------------------- data
 
     def synthetic(self, uc: UseCase, cfg: Any) -> tuple[pd.DataFrame, str]:
         d = cfg.data

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from shared.app.cli.common import UseCaseArg, err, fail, find_use_case
-from shared.core.paths import reports_dir
+from shared.core.store import reports_dir
 from shared.core.usecase import registry as use_cases
 from shared.ops.governance.card import model_card_from_registry
 from shared.ops.governance.registry import Undeclared, entries, render

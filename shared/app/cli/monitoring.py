@@ -22,8 +22,7 @@ from shared.app.cli.common import (
     refused,
 )
 from shared.core.io import read_table
-from shared.core.paths import reports_dir
-from shared.core.store import ModelNotFound
+from shared.core.store import ModelNotFound, reports_dir
 from shared.ops.monitoring.ab import Plan, analyze_frame, default_plan_path, load_plan, log_frame
 from shared.ops.monitoring.ab import plan as make_plan
 from shared.ops.monitoring.generate import write_all

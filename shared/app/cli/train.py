@@ -25,7 +25,7 @@ from shared.app.cli.common import (
     refused,
 )
 from shared.app.scaffold.new import NewSpec, write_use_case
-from shared.core.paths import project_root, reports_dir
+from shared.core.store import project_root, reports_dir
 from shared.core.usecase import registry
 from shared.ops.governance.registry import Undeclared, entries, render
 from shared.ops.report import result_tables, summary_table, write_report
@@ -127,7 +127,7 @@ def print_result(result: Any) -> None:
 
 
 def repeated(name: str, data: Path | None, overrides: list[str], k: int) -> dict[str, Any]:
-    """`train --repeats K`: the repeated-split table (see TabularTask.repeated_splits)."""
+    """`train --repeats K`: the repeated-split table (see TabularTraining.repeated_splits)."""
     uc = find_use_case(name)
     task = uc.task
     if not task.repeat_metrics:
@@ -137,7 +137,7 @@ def repeated(name: str, data: Path | None, overrides: list[str], k: int) -> dict
     uc = uc.with_config(cfg)
     raw, _ = load_raw(uc, cfg, data)
     with err.status(f"{name}: {k} splits ..."):
-        summary = task.repeated_splits(uc, cfg, raw, k, lambda message: None)
+        summary = task.training.repeated_splits(uc, cfg, raw, k, lambda message: None)
     metrics = list(task.repeat_metrics)
     title = f"{name}: test metrics over {k} {summary['kind']} splits (mean ± sd)"
     table = Table("candidate", *metrics, title=title)

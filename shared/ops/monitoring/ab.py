@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.core.paths import reports_dir
+from shared.core.store import reports_dir
 from shared.ops.monitoring.monitor import parse_since
 from shared.serve.predlog import open_log
 

@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field, create_model, model_validator
 from shared.core.config import (
     FairnessConfig,
     GovernanceConfig,
+    MonitoringConfig,
     PrivacyConfig,
+    ReaderConfig,
     RolloutConfig,
     Strict,
 )
-from shared.core.io import ReaderConfig
-from shared.core.monitoring_config import MonitoringConfig
 from shared.tasks.forecast.calendar import Freq
 
 BASELINES = ("naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima")

@@ -35,8 +35,8 @@ def check_config_loads_and_rejects_typos(uc: UseCase) -> None:
 
 def check_synthetic_passes_validation_and_is_seeded(uc: UseCase) -> None:
     cfg = uc.load_config()
-    raw, _ = uc.task.synthetic(uc, cfg)
-    assert uc.task.validate(uc, cfg, raw).ok
+    raw, _ = uc.task.training.synthetic(uc, cfg)
+    assert uc.task.training.validate(uc, cfg, raw).ok
     pd.testing.assert_frame_equal(_small(uc), _small(uc))
     assert not _small(uc).equals(_small(uc, 8))
 

@@ -17,5 +17,5 @@ def test_registered_from_its_folder():
 
 def test_synthetic_histories_validate():
     cfg = UC.load_config()
-    raw, _ = UC.task.synthetic(UC, cfg)
-    assert UC.task.validate(UC, cfg, raw).ok
+    raw, _ = UC.task.training.synthetic(UC, cfg)
+    assert UC.task.training.validate(UC, cfg, raw).ok

@@ -15,14 +15,14 @@ FAST = ["gates.n_bootstrap=100", "model.cv_folds=2", "data.synthetic_rows=2000"]
 
 
 def test_registered_from_its_folder():
-    assert UC.task.name == USE_CASE.task and UC.target == TARGET
+    assert UC.task is USE_CASE.task and UC.target == TARGET
     assert UC.folder == Path(__file__).parents[1]
 
 
 def test_synthetic_rows_validate():
     cfg = UC.load_config(FAST)
     raw = UC.make_synthetic(cfg.data.synthetic_rows, cfg.data.seed)
-    assert UC.task.validate(UC, cfg, raw).ok
+    assert UC.task.training.validate(UC, cfg, raw).ok
 
 
 def test_trains_on_synthetic_rows_with_onnx_parity():
