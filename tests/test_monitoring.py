@@ -22,7 +22,7 @@ from shared.core.drift import (
     psi_from_shares,
     psi_samples,
 )
-from shared.serve.live import LiveWindow
+from shared.serve.metrics import LiveWindow
 
 UNIFORM_DECILES = [i / 10 for i in range(11)]
 

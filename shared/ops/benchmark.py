@@ -27,7 +27,7 @@ from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, project_ro
 from shared.core.tracking import CHAMPION, mlflow_client, tracking_uri
 from shared.core.usecase import UseCase, get_use_case, registry
 from shared.ops import rollout as ro
-from shared.serve import live
+from shared.serve import metrics as live
 from shared.serve.auth import check_cost_us, key_entry, new_key
 from shared.serve.explain import EXPLAIN_ROUTE
 from shared.serve.predictor import RecordPredictor, request_model
@@ -399,7 +399,7 @@ CANARY_PERCENT = 50.0
 
 def live_drift_cost(uc: UseCase, payload: dict[str, Any], n: int = 3000) -> dict[str, float]:
     """Mean microseconds per one-record prediction, in process, with the live drift window on
-    and off (shared/serve/live.py): its cost on the request path, amortised over the
+    and off (shared/serve/metrics.py, live drift): its cost on the request path, amortised over the
     batches it refreshes PSI on. Tasks with a live window only, one record at a time (features
     read from a history need the entity's past records)."""
     if not uc.task.live_drift or uc.history:

@@ -22,8 +22,8 @@ from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
 from shared.core.usecase import UseCase
 from shared.serve.guard import json_strict
-from shared.serve.live import observe as live_drift
 from shared.serve.metrics import catalog
+from shared.serve.metrics import observe as live_drift
 
 _NUMERIC = {"int64": int, "int32": int, "float64": float, "float32": float, "bool": bool}
 
