@@ -171,3 +171,87 @@ def test_cli_plan_and_analyze(tmp_path):
                                  "--plan", str(plan_file)])  # fmt: skip
     assert result.exit_code == 1 and "MISMATCH" in result.output
     assert runner.invoke(app, ["ab", "plan", "--baseline-rate", "0.1", "--mde", "0"]).exit_code == 2
+
+
+# --------------------------------------------------------------------------- direction, split
+
+
+def test_lower_churn_wins_a_churn_experiment_champion_at_27_challenger_at_30_percent():
+    """The counted outcome of churn is bad: the variant with the LOWER rate is the better one.
+    By construction the champion churns 27.1 %, the challenger 30 %, 4,000 units each."""
+    p = plan(0.30, -0.03, higher_is_better=False)
+    assert p.n_control <= 4000 and p.n_treated <= 4000
+    report = analyze_frame(frame(4000, 1084, 4000, 1200), p)
+    assert report["test"]["p_value"] < ALPHA
+    assert report["verdict_code"] == "control_wins"
+    assert report["verdict"].startswith("champion wins")
+    # the same figures read as conversions (higher is better): the challenger would win
+    converted = analyze_frame(frame(4000, 1084, 4000, 1200), plan(0.30, -0.03))
+    assert converted["verdict"].startswith("challenger wins")
+
+
+def test_churn_and_failures_declare_that_lower_is_better():
+    from shared.core.usecase import get_use_case
+
+    lower = {
+        n: not get_use_case(n).load_config().monitoring.outcome_is_good
+        for n in ("churn", "predictive_maintenance", "predictive_maintenance_fleet", "lead_scoring")
+    }
+    assert lower == {
+        "churn": True,
+        "predictive_maintenance": True,
+        "predictive_maintenance_fleet": True,
+        "lead_scoring": False,
+    }
+
+
+def test_an_uneven_plan_sizes_each_group_with_statsmodels():
+    from statsmodels.stats.power import NormalIndPower
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    p = plan(0.10, 0.03, split=0.2)
+    h = abs(proportion_effectsize(0.13, 0.10))
+    n1 = NormalIndPower().solve_power(h, alpha=0.05, power=0.8, ratio=0.25)
+    assert (p.n_control, p.n_treated) == (math.ceil(n1), math.ceil(n1 * 0.25))
+    # an uneven split needs more units in all than an even one, for the same power
+    even = plan(0.10, 0.03)
+    assert p.n_control + p.n_treated > 2 * even.n_per_group
+    assert plan(0.10, 0.03, split=0.5).n_treated == even.n_per_group
+
+
+def test_a_20_80_canary_read_from_the_log_gets_a_verdict_without_sample_ratio_mismatch(tmp_path):
+    """20 % of customers routed to the challenger, their churn 7 % vs 10 % (lower is better):
+    with the plan's 20/80 split the sample-ratio check passes and the challenger wins; read
+    against a 50/50 plan the same traffic is a mismatch and no verdict."""
+    from dataclasses import replace
+
+    from shared.ops.monitoring.ab import log_frame
+    from shared.serve.predlog import LogRow, open_log
+
+    p = plan(0.10, -0.03, split=0.2, higher_is_better=False)
+    n_t, n_c = p.n_treated + 50, p.n_control + 200
+    churned = {"challenger": round(0.07 * n_t), "champion": round(0.10 * n_c)}
+    rows, outcomes = [], []
+    for variant, n in (("challenger", n_t), ("champion", n_c)):
+        for i in range(n):
+            key = f"{variant}-{i}"
+            rows.append(LogRow(f"r-{key}", 1.0e9 + i, "churn", variant, "1", key, 0,
+                               {"x": 1}, {"probability": 0.5}, 0.5, 1.0, None))  # fmt: skip
+            outcomes.append({"use_case": "churn", "routing_key": key,
+                             "value": 1.0 if i < churned[variant] else 0.0})  # fmt: skip
+    location = str(tmp_path / "predictions.db")
+    with open_log(location) as log:
+        log.write_predictions(rows)
+        log.write_outcomes(outcomes)
+    import os
+
+    os.environ["PILOTPACK_PREDICTION_LOG"] = location
+    try:
+        frame_ = log_frame("churn")
+    finally:
+        del os.environ["PILOTPACK_PREDICTION_LOG"]
+    report = analyze_frame(frame_, p, value_col="converted")
+    assert not report["srm"]["mismatch"] and report["srm"]["expected"] == "80%/20%"
+    assert report["verdict_code"] == "treatment_wins", report["verdict"]
+    even = analyze_frame(frame_, replace(p, split=0.5, n_treatment=None))
+    assert even["srm"]["mismatch"] and even["verdict_code"] == "srm"

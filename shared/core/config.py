@@ -77,6 +77,12 @@ class MonitoringConfig(BaseModel):
         "figure that raises an alert (0.05 = 5 %)",
     )
     min_outcomes: int = Field(200, ge=10, description="outcomes before realised metrics count")
+    outcome_is_good: bool = Field(
+        True,
+        description="an outcome of 1 is good for the business (a conversion): the higher rate "
+        "wins an A/B test; false when the counted outcome is bad (churned, failed): the lower "
+        "rate wins",
+    )
     min_outcome_coverage: float = Field(
         0.8,
         ge=0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -128,14 +129,33 @@ def ab_plan(
     ] = None,
     control: Annotated[str, typer.Option(help="the control group's name")] = "champion",
     treatment: Annotated[str, typer.Option(help="the treatment group's name")] = "challenger",
+    split: Annotated[
+        float,
+        typer.Option(
+            min=0.01, max=0.99, help="the treatment's share of units: 0.2 for a 20 % canary stage"
+        ),
+    ] = 0.5,
+    lower_is_better: Annotated[
+        bool,
+        typer.Option(
+            "--lower-is-better",
+            help="the counted outcome is bad (churned, failed); default: the use case's "
+            "monitoring.outcome_is_good with --use-case, else higher is better",
+        ),
+    ] = False,
     plan_path: Annotated[Path | None, typer.Option("--out", help="plan file to write")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Sample size per group and duration of a two-sided two-proportion test."""
+    """Sample sizes and duration of a two-sided two-proportion test at a planned split."""
+    higher_is_better = not lower_is_better
+    if use_case and not lower_is_better:
+        uc = find_use_case(use_case)
+        higher_is_better = uc.load_config().monitoring.outcome_is_good
     with refused(ValueError):
         p = make_plan(
-            baseline_rate, mde, relative, alpha, power, daily_traffic, method, control, treatment
-        )
+            baseline_rate, mde, relative, alpha, power, daily_traffic, method, control,
+            treatment, split, higher_is_better,
+        )  # fmt: skip
     out.print(Plan.describe(p))
     target = plan_path or (default_plan_path(find_use_case(use_case).name) if use_case else None)
     if target is not None:
@@ -182,6 +202,8 @@ def ab_analyze(
     with refused(*INPUT_ERRORS, prefix=f"{uc.name}: "):
         path = plan_file or default_plan_path(uc.name)
         p = load_plan(path) if path.exists() else None
+        if p is not None:  # the use case says which way is better (lower churn wins)
+            p = replace(p, higher_is_better=uc.load_config().monitoring.outcome_is_good)
         frame = read_table(data) if data is not None else log_frame(uc.name, since)
         report = analyze_frame(frame, p, group_col, unit_col, value_col, time_col)
     print_ab(out, report)

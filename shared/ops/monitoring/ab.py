@@ -55,7 +55,17 @@ class Plan:
     days: int | None = None
     control: str = "champion"
     treatment: str = "challenger"
-    split: float = 0.5  # share of units in the treatment group
+    split: float = 0.5  # share of units in the treatment group (a 20 % canary: 0.2)
+    higher_is_better: bool = True  # False when the counted outcome is bad (churn, failure)
+    n_treatment: int | None = None  # None: n_per_group (an even split)
+
+    @property
+    def n_control(self) -> int:
+        return self.n_per_group
+
+    @property
+    def n_treated(self) -> int:
+        return self.n_per_group if self.n_treatment is None else self.n_treatment
 
     @property
     def mde(self) -> float:
@@ -67,7 +77,7 @@ class Plan:
         return self.mde**2
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"mde": self.mde, "total": 2 * self.n_per_group}
+        return asdict(self) | {"mde": self.mde, "total": self.n_control + self.n_treated}
 
     @staticmethod
     def describe(p: Plan) -> str:
@@ -75,7 +85,13 @@ class Plan:
             f"baseline rate {p.baseline_rate:.4f} -> {p.target_rate:.4f} "
             f"(absolute {p.mde:+.4f}, relative {p.mde / p.baseline_rate:+.1%}), "
             f"alpha {p.alpha:g} two-sided, power {p.power:.0%}",
-            f"sample size: {p.n_per_group} units per group, {2 * p.n_per_group} in total",
+            (
+                f"sample size: {p.n_per_group} units per group, {2 * p.n_per_group} in total"
+                if p.n_control == p.n_treated
+                else f"sample size: {p.n_control} {p.control} + {p.n_treated} {p.treatment} "
+                f"units ({1 - p.split:.0%}/{p.split:.0%}), {p.n_control + p.n_treated} in total"
+            ),
+            f"direction: the {'higher' if p.higher_is_better else 'lower'} rate is better",
         ]
         if p.days is not None:
             lines.append(f"duration: {p.days} days at {p.daily_traffic} units a day")
@@ -97,8 +113,11 @@ def plan(
     method: str = "fixed",
     control: str = "champion",
     treatment: str = "challenger",
+    split: float = 0.5,
+    higher_is_better: bool = True,
 ) -> Plan:
-    """Sample size per group for a two-sided test of baseline_rate vs baseline_rate + mde."""
+    """Sample sizes for a two-sided test of baseline_rate vs baseline_rate + mde, with a share
+    `split` of the units in the treatment group (the canary stage's percentage)."""
     from statsmodels.stats.power import NormalIndPower
     from statsmodels.stats.proportion import proportion_effectsize
 
@@ -107,15 +126,20 @@ def plan(
     target = baseline_rate * (1 + mde) if relative else baseline_rate + mde
     if mde == 0 or not 0 < target < 1:
         raise ValueError(f"the target rate {target:g} must differ from the baseline, within (0, 1)")
+    if not 0 < split < 1:
+        raise ValueError(f"split {split:g}: the treatment's share of units, within (0, 1)")
     h = abs(proportion_effectsize(target, baseline_rate))
+    ratio = split / (1 - split)  # treatment units per control unit
     n = NormalIndPower().solve_power(
-        effect_size=h, alpha=alpha, power=power, ratio=1.0, alternative="two-sided"
+        effect_size=h, alpha=alpha, power=power, ratio=ratio, alternative="two-sided"
     )
-    n_per_group = math.ceil(float(n))
-    days = math.ceil(2 * n_per_group / daily_traffic) if daily_traffic else None
+    n_control = math.ceil(float(n))
+    n_treatment = math.ceil(float(n) * ratio)
+    total = n_control + n_treatment
+    days = math.ceil(total / daily_traffic) if daily_traffic else None
     return Plan(
-        baseline_rate, target, alpha, power, n_per_group, method, daily_traffic, days,
-        control, treatment,
+        baseline_rate, target, alpha, power, n_control, method, daily_traffic, days,
+        control, treatment, split, higher_is_better, n_treatment,
     )  # fmt: skip
 
 
@@ -204,9 +228,11 @@ def decide(
             "test starts (its planned size is what protects against peeking)"
         )
     lift = c_t / n_t - c_c / n_c if min(n_t, n_c) else 0.0
-    winner = "treatment_wins" if lift > 0 else "control_wins"
-    who = plan_.treatment if lift > 0 else plan_.control
-    reached = min(n_c, n_t) >= plan_.n_per_group
+    # Better is the business's direction: a lower churn or failure rate wins.
+    treatment_better = lift > 0 if plan_.higher_is_better else lift < 0
+    winner = "treatment_wins" if treatment_better else "control_wins"
+    who = plan_.treatment if treatment_better else plan_.control
+    reached = n_c >= plan_.n_control and n_t >= plan_.n_treated
     if plan_.method == "msprt":
         if p_seq is not None and p_seq < plan_.alpha:
             return winner, f"{who} wins (always-valid p = {p_seq:.4g} < {plan_.alpha:g})"
@@ -214,11 +240,13 @@ def decide(
             return "no_difference", "no significant difference at the planned size (mSPRT)"
         return "keep_running", (
             f"keep running: always-valid p = {p_seq if p_seq is not None else 1:.3g}, "
-            f"{min(n_c, n_t)} of {plan_.n_per_group} units per group"
+            f"{n_c} of {plan_.n_control} {plan_.control} and {n_t} of {plan_.n_treated} "
+            f"{plan_.treatment} units"
         )
     if not reached:
         return "keep_running", (
-            f"keep running: {min(n_c, n_t)} of {plan_.n_per_group} units per group - a fixed-"
+            f"keep running: {n_c} of {plan_.n_control} {plan_.control} and {n_t} of "
+            f"{plan_.n_treated} {plan_.treatment} units - a fixed-"
             "horizon test is read once, at the planned size (stopping at the first small "
             "p-value inflates false positives)"
         )
