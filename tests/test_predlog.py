@@ -157,6 +157,37 @@ def test_retraining_reads_served_records_with_outcomes_joined_as_monitoring_join
                 {"use_case": uc.name, "routing_key": "k3", "value": 0.0},
             ]
         )
-    got = labelled_from_log(uc, "1h")
-    assert sorted(got[uc.target].tolist()) == [0.0, 1.0]  # one record per outcome, no shadow
+    got, y = labelled_from_log(uc, "1h")
+    assert sorted(y.tolist()) == [0.0, 1.0]  # one record per outcome, no shadow
     assert got["x"].tolist() == [1, 1]  # the raw inputs as logged
+
+
+def test_outcomes_of_1_label_churners_although_the_schemas_positive_label_is_yes(
+    tmp_path, monkeypatch
+):
+    """Outcomes arrive as 1/0 while churn's target says "Yes"/"No": the labels retraining
+    compares on are the outcomes themselves, so the churners planted are the positives found
+    (comparing 1.0 with "Yes" made every label negative and both AUCs NaN)."""
+    from shared.core.usecase import get_use_case
+    from shared.ops.monitoring.retrain import labelled_from_log
+
+    monkeypatch.setenv("PILOTPACK_PREDICTION_LOG", str(tmp_path / "log.db"))
+    uc = get_use_case("churn")
+    assert uc.positive_label == "Yes"
+    with open_log() as log:
+        log.write_predictions(rows(10, use_case=uc.name, start=time.time() - 60))
+        log.write_outcomes(
+            [{"use_case": uc.name, "request_id": f"r{i}", "value": float(i < 4)} for i in range(10)]
+        )
+    _, y = labelled_from_log(uc, "1h")
+    assert y.sum() == 4 and len(y) == 10
+
+
+def test_not_worse_is_judged_on_the_lower_end_of_the_interval():
+    """The docs' example: gain +0.0003 with its 95 % interval reaching -0.0057 is NOT shown to
+    be within 0.005 of the champion; the same gain with the interval above -0.005 is."""
+    from shared.ops.monitoring.retrain import not_worse
+
+    assert not not_worse({"gain": 0.0003, "gain_ci": [-0.0057, 0.0063]}, 0.005)
+    assert not_worse({"gain": 0.0003, "gain_ci": [-0.0041, 0.0049]}, 0.005)
+    assert not not_worse({"gain": float("nan"), "gain_ci": [float("nan")] * 2}, 0.005)

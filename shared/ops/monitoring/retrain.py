@@ -3,7 +3,9 @@
 Train on the new data (the usual run: gates, MLflow, registry); compare the new version with
 the champion on the SAME recent labelled records (paired: both score every record, a paired
 bootstrap gives the interval of the difference of the headline metric); keep it as
-`challenger` only when it is not worse (the difference is above -`NON_INFERIORITY`), else
+`challenger` only when it is not worse: the LOWER end of that interval is above
+-`NON_INFERIORITY` (a point estimate above the margin with an interval reaching below it is
+not evidence of "not worse"), else
 remove the alias and tag the version `retrain_rejected`; when accepted, start the rollout at
 its first stage (shadow by default), from where `pilotpack rollout` takes over.
 """
@@ -33,21 +35,45 @@ from shared.serve.predlog import open_log
 NON_INFERIORITY = {"roc_auc": 0.005, "mae": 0.02}  # AUC points; MAE as a share of the champion's
 
 
-def labelled_from_log(uc: Any, since: str) -> pd.DataFrame:
-    """Served records (not shadow) with their outcome, raw inputs + the target column; joined
-    as monitoring joins them: by request id, else to the latest prediction of the routing key."""
+def labelled_from_log(uc: Any, since: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Served records (not shadow) as raw inputs, and their outcomes as the label (1/0 for a
+    classifier, the observed number for a regression); joined as monitoring joins them: by
+    request id, else to the latest prediction of the routing key.
+
+    The outcome already is the label: it is not put back into the target column and
+    re-encoded, since an outcome of 1 is not the schema's positive label ("Yes")."""
     with open_log() as log:
         rows = log.joined_outcomes(
             uc.name, time.time() - parse_since(since), "p.variant, p.inputs, o.value"
         )
-    records = []
+    records, labels = [], []
     for variant, text, value in rows:
         if variant == "shadow":  # shadow answers were never served
             continue
         rec = json.loads(text) if text else None
-        if isinstance(rec, dict):
-            records.append(rec | {uc.target: value})
-    return pd.DataFrame.from_records(records)
+        if isinstance(rec, dict) and value is not None:
+            records.append(rec)
+            labels.append(float(value))
+    return pd.DataFrame.from_records(records), np.asarray(labels, dtype=np.float64)
+
+
+def recent_labelled(
+    uc: Any, cfg: Any, eval_data: Path | None, since: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The records both models are compared on and their labels: a labelled file (`--eval`,
+    labels from its target column) or the log's served records with their outcomes."""
+    if eval_data is None:
+        return labelled_from_log(uc, since)
+    recent = read_table(eval_data, cfg.data.reader)
+    recent = recent[np.asarray(uc.labelled(recent), dtype=bool)]
+    return recent, np.asarray(uc.labels(recent), dtype=np.float64)
+
+
+def not_worse(cmp: dict[str, Any], margin: float) -> bool:
+    """Accept only when the interval of the gain lies above -margin (its lower end), and the
+    figures are defined (one class only gives no AUC: nothing is shown either way)."""
+    low = cmp["gain_ci"][0]
+    return bool(np.isfinite(cmp["gain"]) and np.isfinite(low) and low >= -margin)
 
 
 def scores(uc: Any, cfg: Any, tag: str, raw: pd.DataFrame) -> np.ndarray:
@@ -99,7 +125,7 @@ def retrain(
     cfg = uc.load_config(overrides)
     configured = uc.with_config(cfg)
     champion_tag = model_tag(configured)
-    recent = read_table(eval_data, cfg.data.reader) if eval_data else labelled_from_log(uc, since)
+    recent, y = recent_labelled(configured, cfg, eval_data, since)
     if len(recent) < cfg.monitoring.min_outcomes:
         raise ValueError(
             f"{len(recent)} recent labelled records to compare on (needs "
@@ -120,19 +146,16 @@ def retrain(
     if not result.gates_passed:
         lines += [f"  - {r}" for r in result.gate_reasons]
         return report
-    known = np.asarray(configured.labelled(recent), dtype=bool)
-    recent = recent[known]
-    y = np.asarray(configured.labels(recent), dtype=np.float64)
     new = scores(configured, cfg, result.bento_tag, recent)
     old = scores(configured, cfg, champion_tag, recent)
     cmp = paired_difference(kind, y, new, old)
     margin = NON_INFERIORITY[cmp["metric"]] * (1 if kind == "classifier" else cmp["champion"])
-    accepted = bool(cmp["gain"] >= -margin)
+    accepted = not_worse(cmp, margin)
     report |= {"comparison": cmp, "rows": len(y), "margin": margin, "accepted": accepted}
     lines.append(
         f"on {len(y)} recent labelled records: {cmp['metric']} new {cmp['new']:.4f} vs champion "
         f"{cmp['champion']:.4f} (gain {cmp['gain']:+.4f}, 95 % CI {cmp['gain_ci'][0]:+.4f} to "
-        f"{cmp['gain_ci'][1]:+.4f}; not worse means gain >= {-margin:+.4f})"
+        f"{cmp['gain_ci'][1]:+.4f}; not worse means the interval's lower end >= {-margin:+.4f})"
     )
     client = mlflow_client()
     if not accepted:
