@@ -29,3 +29,23 @@ def test_a_body_without_the_routing_field_is_used_as_it_is():
     body = {"series": [{"id": "s1"}]}
     assert keyed_payloads(body, ["store", "a", "b"]) == [body]
     assert keyed_payloads(body, []) == [body]
+
+
+def test_the_sla_is_the_use_cases_own_unless_given(tmp_path):
+    """`pilotpack bench` checks a fork that tightens rollout.sla_ms to 100 ms against 100 ms,
+    not against a default of 200."""
+    import dataclasses
+
+    import yaml
+
+    from shared.core.usecase import get_use_case
+    from shared.ops.benchmark import sla_budget
+
+    uc = get_use_case("churn")
+    cfg = yaml.safe_load(uc.config_path.read_text())
+    cfg["rollout"]["sla_ms"] = 100
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    tight = dataclasses.replace(uc, folder=tmp_path)
+    assert sla_budget(tight) == 100.0
+    assert sla_budget(uc) == uc.load_config().rollout.sla_ms
+    assert sla_budget(tight, 250) == 250.0

@@ -243,6 +243,12 @@ def machine() -> dict[str, Any]:
     }
 
 
+def sla_budget(uc: UseCase, sla_ms: float | None = None) -> float:
+    """The p99 budget: the one given, else the use case's own `rollout.sla_ms` (one SLA: a
+    fork that tightens it is benchmarked against it, and its alerts use the same edge)."""
+    return float(sla_ms) if sla_ms is not None else float(uc.load_config().rollout.sla_ms)
+
+
 def run_benchmark(
     uc: UseCase, quick: bool = False, sla_ms: float = 200.0, log: Log = print
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from shared.core.champion import model_tag
 from shared.core.store import ModelNotFound, load_model, project_root
 from shared.core.usecase import registry
 from shared.ops.batch_benchmark import run_scale_benchmark, scale_markdown
-from shared.ops.benchmark import run_benchmark
+from shared.ops.benchmark import run_benchmark, sla_budget
 
 PANEL = "Serve"
 ROOT_SERVICE = "shared.serve.root:PilotPack"
@@ -45,20 +45,25 @@ def serve(
 def bench(
     use_case: UseCaseArg,
     quick: Annotated[bool, typer.Option(help="fewer requests, for CI")] = False,
-    sla_ms: Annotated[float, typer.Option(help="p99 budget in ms")] = 200.0,
+    sla_ms: Annotated[
+        float | None,
+        typer.Option(help="p99 budget in ms; default: the use case's rollout.sla_ms"),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """ONNX vs native latency, then HTTP latency and throughput through a real bentoml serve."""
     uc = find_use_case(use_case)
+    budget = sla_budget(uc, sla_ms)
     try:
-        result = run_benchmark(uc, quick=quick, sla_ms=sla_ms, log=lambda m: err.print(m))
+        result = run_benchmark(uc, quick=quick, sla_ms=budget, log=lambda m: err.print(m))
     except ModelNotFound as exc:  # nothing trained yet: one line, no traceback
         fail(str(exc), exc)
     if json_:
         print(json.dumps(result, default=str))
     if not result["sla_ok"]:
         err.print(
-            f"[red]SLA failed: p99 {result['http_p99_ms']:.1f} ms, errors {result['errors']}[/red]"
+            f"[red]SLA failed: p99 {result['http_p99_ms']:.1f} ms (budget {budget:g} ms), "
+            f"errors {result['errors']}[/red]"
         )
         raise typer.Exit(1)
 
