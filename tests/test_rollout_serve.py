@@ -245,7 +245,8 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
     server, champion
 ):
     version = new_version(champion, threshold="broken")  # every scoring raises
-    ro.start(UC, version, who="test", reason="failing on purpose")
+    mlflow_client().set_registered_model_alias(UC.name, "challenger", version)  # as train sets it
+    ro.start(UC, None, who="test", reason="failing on purpose")  # takes the challenger alias
     state = force_to(50)
     keys = [k for k in (f"fail-{i}" for i in range(400)) if to_challenger(state.salt, k, 50)]
 
@@ -274,6 +275,10 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
     )
     after = post(server, [record(k) for k in keys[:20]]).json()
     assert all(b["variant"] == "champion" for b in after)
+    # The broken version lost the challenger alias: the next start cannot pick it again.
+    assert "challenger" not in model_aliases(UC.name, client)
+    with pytest.raises(ValueError, match="no challenger"):
+        ro.start(UC, None, who="test")
 
 
 def test_promote_and_rollback_move_the_aliases_and_record_who_when_why(server, champion):

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.core.store import ModelNotFound, StoredModel, bentoml_home, load_model
+from shared.core.tracking import CHALLENGER as CHALLENGER_ALIAS
 from shared.core.tracking import (
     CHAMPION,
     actor,
@@ -171,6 +172,10 @@ def roll_back(
     )
     write_state(uc_name, new, client)
     tag_event(client, uc_name, new.version, "rollout_rolled_back", reason, who)
+    # The rolled-back version stops being the challenger, or the next `rollout start` (which
+    # takes the challenger alias) would send the same broken model out again.
+    if str(model_aliases(uc_name, client).get(CHALLENGER_ALIAS)) == str(new.version):
+        client.delete_registered_model_alias(uc_name, CHALLENGER_ALIAS)
     return new
 
 
