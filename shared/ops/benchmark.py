@@ -30,6 +30,7 @@ from shared.ops import rollout as ro
 from shared.serve import metrics as live
 from shared.serve.auth import check_cost_us, key_entry, new_key
 from shared.serve.explain import EXPLAIN_ROUTE
+from shared.serve.factory import service_options
 from shared.serve.predictor import RecordPredictor, request_model
 from shared.serve.predlog import open_log
 from shared.serve.privacy import protect_rows
@@ -558,14 +559,24 @@ def floor_service(name: str) -> Any:
     """The floor: a bare BentoML endpoint on the use case's route with the same request model
     (so the same parsing and validation) and nothing else: no model, no guard, no logging. The
     full path's cost is reported as a ratio over it, measured in the same run (absolute times
-    on shared machines vary up to 4x between hours)."""
+    on shared machines vary up to 4x between hours).
+
+    It is dispatched as the service's API is (a sync API runs in BentoML's thread pool, with
+    the same service options), so the ratio is the pack's own work, not the framework's."""
     import bentoml
 
-    route = get_use_case(name).task.route  # the scoring API, not /outcome or others
+    uc = get_use_case(name)
+    route = uc.task.route  # the scoring API, not /outcome or others
     api = next(a for a in service_for(name).apis.values() if a.route == route)
 
-    async def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
-        return []
+    if inspect.iscoroutinefunction(api.func):
+
+        async def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return []
+    else:
+
+        def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return []
 
     bare.__signature__ = inspect.signature(api.func)  # type: ignore[attr-defined]
     bare.__name__ = bare.__qualname__ = api.name
@@ -574,9 +585,7 @@ def floor_service(name: str) -> Any:
         (),
         {api.name: bentoml.api(route=api.route)(bare), "__module__": __name__},
     )
-    return bentoml.service(name=f"{name}_floor", workers=1, logging={"access": {"enabled": False}})(
-        cls
-    )
+    return bentoml.service(**service_options(f"{name}_floor", uc.load_config()))(cls)
 
 
 def __getattr__(name: str) -> Any:
