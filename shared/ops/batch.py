@@ -37,6 +37,8 @@ from shared.serve.predictor import RecordPredictor
 ROW = "row"  # the record's position in the input file (0 = first data row)
 REASON = "reason"
 CHUNK_ROWS = 50_000
+TEXT = ("string", "empty")  # infer_dtype of an object column holding only str (and missing)
+SHARED_DISTINCT = 1_000  # columns with at most this many distinct values are checked together
 OUT_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
@@ -154,6 +156,8 @@ def _typed(
         out = words.map({"true": True, "false": False, "1": True, "0": False})
         for row in values.index[present & out.isna()]:
             bad[row] = "not true/false"
+    elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in TEXT:
+        out = values  # text already (a CSV's cells, a Parquet string column): kept as read
     else:  # text: a Parquet number or a CSV cell alike becomes its text
         out = values.where(~present, values.astype(str)).astype(object)
     if not nullable:
@@ -214,25 +218,29 @@ def _distinct_failures(schema: Any, frame: pd.DataFrame) -> dict[int, list[str]]
         for row, rules in _schema_failures(subset, frame[whole]).items():
             for rule in rules:
                 by_column[rule.split(":", 1)[0]].setdefault(row, []).append(rule)
+    per_value = [n for n in per_value if schema.columns[n].checks]  # typed already: no more
     if per_value:
-        # One frame of each column's distinct values (the last repeated to the longest
-        # column's length, which keeps its type), checked in one validation.
         codes = {n: pd.factorize(frame[n], use_na_sentinel=True)[0] for n in per_value}
         firsts = {n: _first_rows(c, int(c.max()) + 1 if len(c) else 0) for n, c in codes.items()}
-        longest = max((len(f) for f in firsts.values()), default=0)
-        distinct = pd.DataFrame(
-            {
-                n: frame[n].iloc[np.resize(f, longest) if len(f) else np.zeros(0, int)].to_numpy()
-                for n, f in firsts.items()
-            }
-        )
-        failed = _failures_by_column(_subset(schema, tuple(per_value)), distinct)
+        # Columns of few distinct values share one frame (each repeated to the longest's
+        # length, which keeps its type); a column of many (prices, free text) has its own,
+        # so the others are not repeated to its length.
+        # A column of missing values only has no value to check.
+        few = tuple(n for n in per_value if 0 < len(firsts[n]) <= SHARED_DISTINCT)
+        groups = [few] if few else []
+        groups += [(n,) for n in per_value if len(firsts[n]) > SHARED_DISTINCT]
         rows = frame.index.to_numpy()
-        for name, by_code in failed.items():
-            for code, rules in by_code.items():
-                if code < len(firsts[name]):  # a repeat stands for the same value
-                    for row in rows[codes[name] == code]:
-                        by_column[name][int(row)] = rules
+        for group in groups:
+            longest = max(len(firsts[n]) for n in group)
+            distinct = pd.DataFrame(
+                {n: frame[n].iloc[np.resize(firsts[n], longest)].to_numpy() for n in group}
+            )
+            failed = _failures_by_column(_subset(schema, group), distinct)
+            for name, by_code in failed.items():
+                for code, rules in by_code.items():
+                    if code < len(firsts[name]):  # a repeat stands for the same value
+                        for row in rows[codes[name] == code]:
+                            by_column[name][int(row)] = rules
     out: dict[int, list[str]] = {}
     for name in columns:  # reasons in schema column order, as one validation reports them
         for row, rules in by_column[name].items():
@@ -314,10 +322,13 @@ def _scores(predictor: Any, valid: pd.DataFrame) -> pd.DataFrame:
     scored: dict[str, Any] = {}
     if n:
         values = model_values(predictor, uc.build_features(columns))
-        rows = predictor.task.scored(values, predictor.stored.metadata)
         if predictor.hooks is not None and hasattr(predictor.hooks, "enrich"):
+            # The use case adds fields record by record (as its service does): rows it is.
+            rows = predictor.task.scored(values, predictor.stored.metadata)
             predictor.hooks.enrich(rows, predictor.cfg)
-        scored = {key: [r[key] for r in rows] for key in rows[0]}
+            scored = {key: [r[key] for r in rows] for key in rows[0]}
+        else:
+            scored = predictor.task.scored_columns(values, predictor.stored.metadata)
     out: dict[str, Any] = {ROW: valid.index.to_numpy(dtype=np.int64)}
     if uc.id_column:
         out[uc.id_column] = columns[uc.id_column]
