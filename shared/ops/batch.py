@@ -133,7 +133,34 @@ def check_chunk(
 def _typed(
     values: pd.Series, dtype: str, nullable: bool, decimal: str
 ) -> tuple[pd.Series, dict[int, str]]:
-    """One column typed value by value: (typed column, {row: rule broken})."""
+    """One column typed value by value: (typed column, {row: rule broken}). Numbers and
+    flags: each distinct value is typed once (`_typed_each` on one row holding it, and on one
+    missing row), and its type and rule go to every row holding it; text is typed in place
+    (finding its distinct values costs more than typing them)."""
+    if not dtype.startswith(("int", "float", "bool")):
+        return _typed_each(values, dtype, nullable, decimal)
+    codes = pd.factorize(values, use_na_sentinel=True)[0]
+    n = int(codes.max()) + 1 if len(codes) else 0
+    missing = np.flatnonzero(codes < 0)
+    picks = np.concatenate([_first_rows(codes, n), missing[:1]])
+    typed, bad_picks = _typed_each(values.iloc[picks], dtype, nullable, decimal)
+    where = np.where(codes >= 0, codes, n)  # a missing row takes the missing pick's type
+    out = pd.Series(typed.to_numpy()[where], index=values.index)
+    bad: dict[int, str] = {}
+    if bad_picks:
+        position = {row: i for i, row in enumerate(values.index[picks])}
+        rows = values.index.to_numpy()
+        for pick, rule in bad_picks.items():
+            for row in rows[where == position[pick]]:
+                bad[int(row)] = rule
+        bad = dict(sorted(bad.items()))
+    return out, bad
+
+
+def _typed_each(
+    values: pd.Series, dtype: str, nullable: bool, decimal: str
+) -> tuple[pd.Series, dict[int, str]]:
+    """`_typed` on every value: (typed values, {row: rule broken})."""
     present = values.notna()
     bad: dict[int, str] = {}
     if dtype.startswith(("int", "float")):
