@@ -108,10 +108,10 @@ def check_chunk(
         raise DataValidationError(ValidationReport(len(chunk), chunk.shape[1], missing))
     present = [n for n in schema.columns if n in chunk.columns]
     reasons: dict[int, list[str]] = {}
-    typed = {}
+    typed, codes = {}, {}
     for name in present:
         col = schema.columns[name]
-        typed[name], bad = _typed(chunk[name], str(col.dtype), col.nullable, decimal)
+        typed[name], bad, codes[name] = _typed(chunk[name], str(col.dtype), col.nullable, decimal)
         for row, rule in bad.items():
             reasons.setdefault(row, []).append(f"{name}: {rule} ({chunk.at[row, name]!r})")
     frame = pd.DataFrame(typed, index=chunk.index)
@@ -120,7 +120,12 @@ def check_chunk(
         col = schema.columns[name]
         if str(col.dtype).startswith("int") and not col.nullable:
             clean[name] = clean[name].astype("int64")
-    failures = (_distinct_failures if distinct else _schema_failures)(_check_schema(uc), clean)
+    if distinct:  # each column's distinct values as typing found them, on the clean rows
+        kept = ~chunk.index.isin(list(reasons)) if reasons else slice(None)
+        kept_codes = {n: c[kept] for n, c in codes.items()}
+        failures = _distinct_failures(_check_schema(uc), clean, kept_codes)
+    else:
+        failures = _schema_failures(_check_schema(uc), clean)
     for row, rules in failures.items():
         reasons.setdefault(row, []).extend(rules)
     # Rejected rows as read, as text: a Parquet file's typed values and a CSV's cells alike.
@@ -132,14 +137,24 @@ def check_chunk(
 
 def _typed(
     values: pd.Series, dtype: str, nullable: bool, decimal: str
-) -> tuple[pd.Series, dict[int, str]]:
-    """One column typed value by value: (typed column, {row: rule broken}). Numbers and
-    flags: each distinct value is typed once (`_typed_each` on one row holding it, and on one
-    missing row), and its type and rule go to every row holding it; text is typed in place
-    (finding its distinct values costs more than typing them)."""
-    if not dtype.startswith(("int", "float", "bool")):
-        return _typed_each(values, dtype, nullable, decimal)
-    codes = pd.factorize(values, use_na_sentinel=True)[0]
+) -> tuple[pd.Series, dict[int, str], np.ndarray]:
+    """One column typed value by value: (typed column, {row: rule broken}, the code of each
+    row's distinct value, -1 when missing; `pd.factorize`). Numbers: each distinct value is
+    typed once (`_typed_each` on one row holding it, and on one missing row), and its
+    type and rule go to every row holding it. Text that is text already is kept as read."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if not dtype.startswith(("int", "float")):
+        if (
+            dtype != "bool"
+            and values.dtype == object
+            and pd.api.types.infer_dtype(uniques, skipna=True) in TEXT
+        ):
+            missing = values.index[codes < 0] if not nullable else []
+            return values, {int(row): "missing value" for row in missing}, codes
+        # Flags, and text from other types: value by value (1 and 1.0 are one distinct value
+        # to pandas, but "1" and "1.0" as text, and 1.0 is no flag).
+        out, bad = _typed_each(values, dtype, nullable, decimal)
+        return out, bad, pd.factorize(out, use_na_sentinel=True)[0]
     n = int(codes.max()) + 1 if len(codes) else 0
     missing = np.flatnonzero(codes < 0)
     picks = np.concatenate([_first_rows(codes, n), missing[:1]])
@@ -154,7 +169,7 @@ def _typed(
             for row in rows[where == position[pick]]:
                 bad[int(row)] = rule
         bad = dict(sorted(bad.items()))
-    return out, bad
+    return out, bad, codes
 
 
 def _typed_each(
@@ -183,8 +198,6 @@ def _typed_each(
         out = words.map({"true": True, "false": False, "1": True, "0": False})
         for row in values.index[present & out.isna()]:
             bad[row] = "not true/false"
-    elif values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in TEXT:
-        out = values  # text already (a CSV's cells, a Parquet string column): kept as read
     else:  # text: a Parquet number or a CSV cell alike becomes its text
         out = values.where(~present, values.astype(str)).astype(object)
     if not nullable:
@@ -230,10 +243,13 @@ def _per_value(col: Any) -> bool:
     return not col.unique and all(c.element_wise or c.name in ELEMENT_WISE for c in col.checks)
 
 
-def _distinct_failures(schema: Any, frame: pd.DataFrame) -> dict[int, list[str]]:
+def _distinct_failures(
+    schema: Any, frame: pd.DataFrame, codes: dict[str, np.ndarray] | None = None
+) -> dict[int, list[str]]:
     """`_schema_failures`, with each per-value column checked once per distinct value (a chunk
     of 50,000 rows holds a few hundred distinct values): the failures of a value are those of
-    every row holding it. Other columns, and checks of the whole frame, run on every row."""
+    every row holding it. Other columns, and checks of the whole frame, run on every row.
+    `codes`: each row's distinct value per column (`_typed`'s codes), else found here."""
     if schema.checks:  # checks across columns: every row, as the reference does
         return _schema_failures(schema, frame)
     columns = [n for n in schema.columns if n in frame.columns]
@@ -247,7 +263,10 @@ def _distinct_failures(schema: Any, frame: pd.DataFrame) -> dict[int, list[str]]
                 by_column[rule.split(":", 1)[0]].setdefault(row, []).append(rule)
     per_value = [n for n in per_value if schema.columns[n].checks]  # typed already: no more
     if per_value:
-        codes = {n: pd.factorize(frame[n], use_na_sentinel=True)[0] for n in per_value}
+        codes = {
+            n: _dense(codes[n]) if codes and n in codes else pd.factorize(frame[n])[0]
+            for n in per_value
+        }
         firsts = {n: _first_rows(c, int(c.max()) + 1 if len(c) else 0) for n, c in codes.items()}
         # Columns of few distinct values share one frame (each repeated to the longest's
         # length, which keeps its type); a column of many (prices, free text) has its own,
@@ -293,6 +312,14 @@ def _subset(schema: Any, names: tuple[str, ...]) -> Any:
     if key not in _SUBSETS:
         _SUBSETS[key] = schema.select_columns(list(names))
     return _SUBSETS[key]
+
+
+def _dense(codes: np.ndarray) -> np.ndarray:
+    """Codes renumbered 0..k-1 over the values still present (-1, missing, stays)."""
+    seen = codes >= 0
+    out = np.full(len(codes), -1, dtype=np.int64)
+    out[seen] = pd.factorize(codes[seen])[0]
+    return out
 
 
 def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
