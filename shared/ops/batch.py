@@ -6,8 +6,9 @@ champion answers unless a registered version is named. Rows that break the schem
 scored: they go to a rejects file with the reason, and the rest of the file is scored.
 
 Typing and checks run by column on each chunk: a column is typed as the schema says (not as a
-chunk's guessed types, which would depend on the neighbours), and the schema's value checks run
-once per distinct value of a column, then map back to the rows holding it. Rejects stay row by
+chunk's guessed types, which would depend on the neighbours), each distinct value of a number
+column is typed once, and the schema's value checks run once per distinct value of a column;
+both map back to the rows holding the value. Scores come by column too (`scored_columns`). Rejects stay row by
 row, with the same reasons a row-by-row check gives. Nothing is repaired: a value that is not
 what the schema says rejects its row.
 """
