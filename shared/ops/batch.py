@@ -112,7 +112,9 @@ def check_chunk(
     typed, codes = {}, {}
     for name in present:
         col = schema.columns[name]
-        typed[name], bad, codes[name] = _typed(chunk[name], str(col.dtype), col.nullable, decimal)
+        typed[name], bad, codes[name] = _typed(
+            chunk[name], str(col.dtype), col.nullable, decimal, find=bool(col.checks)
+        )
         for row, rule in bad.items():
             reasons.setdefault(row, []).append(f"{name}: {rule} ({chunk.at[row, name]!r})")
     frame = pd.DataFrame(typed, index=chunk.index)
@@ -123,7 +125,7 @@ def check_chunk(
             clean[name] = clean[name].astype("int64")
     if distinct:  # each column's distinct values as typing found them, on the clean rows
         kept = ~chunk.index.isin(list(reasons)) if reasons else slice(None)
-        kept_codes = {n: c[kept] for n, c in codes.items()}
+        kept_codes = {n: c[kept] for n, c in codes.items() if c is not None}
         failures = _distinct_failures(_check_schema(uc), clean, kept_codes)
     else:
         failures = _schema_failures(_check_schema(uc), clean)
@@ -137,12 +139,23 @@ def check_chunk(
 
 
 def _typed(
-    values: pd.Series, dtype: str, nullable: bool, decimal: str
-) -> tuple[pd.Series, dict[int, str], np.ndarray]:
+    values: pd.Series, dtype: str, nullable: bool, decimal: str, find: bool = True
+) -> tuple[pd.Series, dict[int, str], np.ndarray | None]:
     """One column typed value by value: (typed column, {row: rule broken}, the code of each
     row's distinct value, -1 when missing; `pd.factorize`). Numbers: each distinct value is
     typed once (`_typed_each` on one row holding it, and on one missing row), and its
-    type and rule go to every row holding it. Text that is text already is kept as read."""
+    type and rule go to every row holding it. Text that is text already is kept as read.
+    `find=False` (a column without value checks): text is not split into its distinct values
+    (an id column's are every row), and no codes come back."""
+    text = not dtype.startswith(("int", "float")) and dtype != "bool"
+    if (
+        text
+        and not find
+        and values.dtype == object
+        and pd.api.types.infer_dtype(values, skipna=True) in TEXT
+    ):
+        missing = values.index[values.isna()] if not nullable else []
+        return values, {int(row): "missing value" for row in missing}, None
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if not dtype.startswith(("int", "float")):
         if (
