@@ -6,8 +6,9 @@ champion answers unless a registered version is named. Rows that break the schem
 scored: they go to a rejects file with the reason, and the rest of the file is scored.
 
 Typing and checks run by column on each chunk: a column is typed as the schema says (not as a
-chunk's guessed types, which would depend on the neighbours), and the schema's value checks run
-once per distinct value of a column, then map back to the rows holding it. Rejects stay row by
+chunk's guessed types, which would depend on the neighbours), each distinct value of a number
+column is typed once, and the schema's value checks run once per distinct value of a column;
+both map back to the rows holding the value. Scores come by column too (`scored_columns`). Rejects stay row by
 row, with the same reasons a row-by-row check gives. Nothing is repaired: a value that is not
 what the schema says rejects its row.
 """
@@ -37,6 +38,8 @@ from shared.serve.predictor import RecordPredictor
 ROW = "row"  # the record's position in the input file (0 = first data row)
 REASON = "reason"
 CHUNK_ROWS = 50_000
+TEXT = ("string", "empty")  # infer_dtype of an object column holding only str (and missing)
+SHARED_DISTINCT = 1_000  # columns with at most this many distinct values are checked together
 OUT_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
@@ -106,10 +109,12 @@ def check_chunk(
         raise DataValidationError(ValidationReport(len(chunk), chunk.shape[1], missing))
     present = [n for n in schema.columns if n in chunk.columns]
     reasons: dict[int, list[str]] = {}
-    typed = {}
+    typed, codes = {}, {}
     for name in present:
         col = schema.columns[name]
-        typed[name], bad = _typed(chunk[name], str(col.dtype), col.nullable, decimal)
+        typed[name], bad, codes[name] = _typed(
+            chunk[name], str(col.dtype), col.nullable, decimal, find=bool(col.checks)
+        )
         for row, rule in bad.items():
             reasons.setdefault(row, []).append(f"{name}: {rule} ({chunk.at[row, name]!r})")
     frame = pd.DataFrame(typed, index=chunk.index)
@@ -118,7 +123,12 @@ def check_chunk(
         col = schema.columns[name]
         if str(col.dtype).startswith("int") and not col.nullable:
             clean[name] = clean[name].astype("int64")
-    failures = (_distinct_failures if distinct else _schema_failures)(_check_schema(uc), clean)
+    if distinct:  # each column's distinct values as typing found them, on the clean rows
+        kept = ~chunk.index.isin(list(reasons)) if reasons else slice(None)
+        kept_codes = {n: c[kept] for n, c in codes.items() if c is not None}
+        failures = _distinct_failures(_check_schema(uc), clean, kept_codes)
+    else:
+        failures = _schema_failures(_check_schema(uc), clean)
     for row, rules in failures.items():
         reasons.setdefault(row, []).extend(rules)
     # Rejected rows as read, as text: a Parquet file's typed values and a CSV's cells alike.
@@ -129,9 +139,57 @@ def check_chunk(
 
 
 def _typed(
+    values: pd.Series, dtype: str, nullable: bool, decimal: str, find: bool = True
+) -> tuple[pd.Series, dict[int, str], np.ndarray | None]:
+    """One column typed value by value: (typed column, {row: rule broken}, the code of each
+    row's distinct value, -1 when missing; `pd.factorize`). Numbers: each distinct value is
+    typed once (`_typed_each` on one row holding it, and on one missing row), and its
+    type and rule go to every row holding it. Text that is text already is kept as read.
+    `find=False` (a column without value checks): text is not split into its distinct values
+    (an id column's are every row), and no codes come back."""
+    text = not dtype.startswith(("int", "float")) and dtype != "bool"
+    if (
+        text
+        and not find
+        and values.dtype == object
+        and pd.api.types.infer_dtype(values, skipna=True) in TEXT
+    ):
+        missing = values.index[values.isna()] if not nullable else []
+        return values, {int(row): "missing value" for row in missing}, None
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if not dtype.startswith(("int", "float")):
+        if (
+            dtype != "bool"
+            and values.dtype == object
+            and pd.api.types.infer_dtype(uniques, skipna=True) in TEXT
+        ):
+            missing = values.index[codes < 0] if not nullable else []
+            return values, {int(row): "missing value" for row in missing}, codes
+        # Flags, and text from other types: value by value (1 and 1.0 are one distinct value
+        # to pandas, but "1" and "1.0" as text, and 1.0 is no flag).
+        out, bad = _typed_each(values, dtype, nullable, decimal)
+        return out, bad, pd.factorize(out, use_na_sentinel=True)[0]
+    n = int(codes.max()) + 1 if len(codes) else 0
+    missing = np.flatnonzero(codes < 0)
+    picks = np.concatenate([_first_rows(codes, n), missing[:1]])
+    typed, bad_picks = _typed_each(values.iloc[picks], dtype, nullable, decimal)
+    where = np.where(codes >= 0, codes, n)  # a missing row takes the missing pick's type
+    out = pd.Series(typed.to_numpy()[where], index=values.index)
+    bad: dict[int, str] = {}
+    if bad_picks:
+        position = {row: i for i, row in enumerate(values.index[picks])}
+        rows = values.index.to_numpy()
+        for pick, rule in bad_picks.items():
+            for row in rows[where == position[pick]]:
+                bad[int(row)] = rule
+        bad = dict(sorted(bad.items()))
+    return out, bad, codes
+
+
+def _typed_each(
     values: pd.Series, dtype: str, nullable: bool, decimal: str
 ) -> tuple[pd.Series, dict[int, str]]:
-    """One column typed value by value: (typed column, {row: rule broken})."""
+    """`_typed` on every value: (typed values, {row: rule broken})."""
     present = values.notna()
     bad: dict[int, str] = {}
     if dtype.startswith(("int", "float")):
@@ -199,10 +257,13 @@ def _per_value(col: Any) -> bool:
     return not col.unique and all(c.element_wise or c.name in ELEMENT_WISE for c in col.checks)
 
 
-def _distinct_failures(schema: Any, frame: pd.DataFrame) -> dict[int, list[str]]:
+def _distinct_failures(
+    schema: Any, frame: pd.DataFrame, codes: dict[str, np.ndarray] | None = None
+) -> dict[int, list[str]]:
     """`_schema_failures`, with each per-value column checked once per distinct value (a chunk
     of 50,000 rows holds a few hundred distinct values): the failures of a value are those of
-    every row holding it. Other columns, and checks of the whole frame, run on every row."""
+    every row holding it. Other columns, and checks of the whole frame, run on every row.
+    `codes`: each row's distinct value per column (`_typed`'s codes), else found here."""
     if schema.checks:  # checks across columns: every row, as the reference does
         return _schema_failures(schema, frame)
     columns = [n for n in schema.columns if n in frame.columns]
@@ -214,25 +275,32 @@ def _distinct_failures(schema: Any, frame: pd.DataFrame) -> dict[int, list[str]]
         for row, rules in _schema_failures(subset, frame[whole]).items():
             for rule in rules:
                 by_column[rule.split(":", 1)[0]].setdefault(row, []).append(rule)
+    per_value = [n for n in per_value if schema.columns[n].checks]  # typed already: no more
     if per_value:
-        # One frame of each column's distinct values (the last repeated to the longest
-        # column's length, which keeps its type), checked in one validation.
-        codes = {n: pd.factorize(frame[n], use_na_sentinel=True)[0] for n in per_value}
+        codes = {
+            n: _dense(codes[n]) if codes and n in codes else pd.factorize(frame[n])[0]
+            for n in per_value
+        }
         firsts = {n: _first_rows(c, int(c.max()) + 1 if len(c) else 0) for n, c in codes.items()}
-        longest = max((len(f) for f in firsts.values()), default=0)
-        distinct = pd.DataFrame(
-            {
-                n: frame[n].iloc[np.resize(f, longest) if len(f) else np.zeros(0, int)].to_numpy()
-                for n, f in firsts.items()
-            }
-        )
-        failed = _failures_by_column(_subset(schema, tuple(per_value)), distinct)
+        # Columns of few distinct values share one frame (each repeated to the longest's
+        # length, which keeps its type); a column of many (prices, free text) has its own,
+        # so the others are not repeated to its length.
+        # A column of missing values only has no value to check.
+        few = tuple(n for n in per_value if 0 < len(firsts[n]) <= SHARED_DISTINCT)
+        groups = [few] if few else []
+        groups += [(n,) for n in per_value if len(firsts[n]) > SHARED_DISTINCT]
         rows = frame.index.to_numpy()
-        for name, by_code in failed.items():
-            for code, rules in by_code.items():
-                if code < len(firsts[name]):  # a repeat stands for the same value
-                    for row in rows[codes[name] == code]:
-                        by_column[name][int(row)] = rules
+        for group in groups:
+            longest = max(len(firsts[n]) for n in group)
+            distinct = pd.DataFrame(
+                {n: frame[n].iloc[np.resize(firsts[n], longest)].to_numpy() for n in group}
+            )
+            failed = _failures_by_column(_subset(schema, group), distinct)
+            for name, by_code in failed.items():
+                for code, rules in by_code.items():
+                    if code < len(firsts[name]):  # a repeat stands for the same value
+                        for row in rows[codes[name] == code]:
+                            by_column[name][int(row)] = rules
     out: dict[int, list[str]] = {}
     for name in columns:  # reasons in schema column order, as one validation reports them
         for row, rules in by_column[name].items():
@@ -258,6 +326,14 @@ def _subset(schema: Any, names: tuple[str, ...]) -> Any:
     if key not in _SUBSETS:
         _SUBSETS[key] = schema.select_columns(list(names))
     return _SUBSETS[key]
+
+
+def _dense(codes: np.ndarray) -> np.ndarray:
+    """Codes renumbered 0..k-1 over the values still present (-1, missing, stays)."""
+    seen = codes >= 0
+    out = np.full(len(codes), -1, dtype=np.int64)
+    out[seen] = pd.factorize(codes[seen])[0]
+    return out
 
 
 def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
@@ -314,10 +390,13 @@ def _scores(predictor: Any, valid: pd.DataFrame) -> pd.DataFrame:
     scored: dict[str, Any] = {}
     if n:
         values = model_values(predictor, uc.build_features(columns))
-        rows = predictor.task.scored(values, predictor.stored.metadata)
         if predictor.hooks is not None and hasattr(predictor.hooks, "enrich"):
+            # The use case adds fields record by record (as its service does): rows it is.
+            rows = predictor.task.scored(values, predictor.stored.metadata)
             predictor.hooks.enrich(rows, predictor.cfg)
-        scored = {key: [r[key] for r in rows] for key in rows[0]}
+            scored = {key: [r[key] for r in rows] for key in rows[0]}
+        else:
+            scored = predictor.task.scored_columns(values, predictor.stored.metadata)
     out: dict[str, Any] = {ROW: valid.index.to_numpy(dtype=np.int64)}
     if uc.id_column:
         out[uc.id_column] = columns[uc.id_column]

@@ -266,6 +266,10 @@ class TabularTask:
     def scored(self, values: np.ndarray, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def scored_columns(self, values: np.ndarray, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
+        """`scored` by column, one array per field: a file of records (`pilotpack score`)."""
+        raise NotImplementedError
+
     @property
     def training(self) -> Any:
         raise NotImplementedError

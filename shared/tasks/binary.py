@@ -56,5 +56,11 @@ class BinaryTask(TabularTask):
         threshold = float(metadata["threshold"])
         return [{"probability": float(p), "decision": bool(p >= threshold)} for p in values]
 
+    def scored_columns(self, values: np.ndarray, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
+        """`scored` by column, for a file of records: the same values, one array per field."""
+        threshold = float(metadata["threshold"])
+        probability = np.asarray(values, dtype=np.float64)
+        return {"probability": probability, "decision": probability >= threshold}
+
 
 TASK = BinaryTask()

@@ -56,5 +56,9 @@ class RegressionTask(TabularTask):
     def scored(self, values: np.ndarray, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"prediction": float(v)} for v in values]
 
+    def scored_columns(self, values: np.ndarray, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
+        """`scored` by column, for a file of records."""
+        return {"prediction": np.asarray(values, dtype=np.float64)}
+
 
 TASK = RegressionTask()
