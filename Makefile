@@ -29,8 +29,9 @@ test: $(STAMP)  ## the whole test suite (real-data tests skip when ../shared/dat
 
 bench: $(STAMP)  ## full benchmark of every use case (needs `make demo` first)
 	@for uc in $(USE_CASES); do $(BIN)/pilotpack bench $$uc || exit 1; done
+	$(BIN)/python -m shared.ops.batch_benchmark  # pilotpack score vs the plain pandas + onnxruntime floor
 
-bench-quick: $(STAMP)  ## what CI runs: fewer requests, fails only on p99 > 200 ms or any error
+bench-quick: $(STAMP)  ## what CI runs: fewer requests, fails only on p99 over the use case's SLA or any error
 	@for uc in $(USE_CASES); do $(BIN)/pilotpack bench $$uc --quick || exit 1; done
 
 serve: $(STAMP)  ## every use case on http://127.0.0.1:3000 (Swagger UI at /)
