@@ -86,11 +86,11 @@ def scenario(artifacts_dir: str, tmp: str) -> None:
     from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
 
+    from shared.core import champion
     from shared.core.store import load_model, save_model
     from shared.core.tracking import CHALLENGER, CHAMPION, PREVIOUS, promote, rollback
     from shared.core.usecase import get_use_case
     from shared.ops.batch import score_file
-    from shared.serve import factory as serving
 
     url, artifacts, tmp_path = os.environ["MLFLOW_TRACKING_URI"], Path(artifacts_dir), Path(tmp)
     uc = get_use_case("churn")
@@ -113,7 +113,7 @@ def scenario(artifacts_dir: str, tmp: str) -> None:
     assert any(p.name == "evaluation.json" for p in artifacts.rglob("*"))
 
     # The service's resolution: the registry's champion -> the stored model of that version.
-    assert serving.model_tag(uc) == result.bento_tag
+    assert champion.model_tag(uc) == result.bento_tag
 
     # A second version (the same ONNX re-registered; a retrain would do the same) moves
     # through challenger -> champion -> rollback, and resolution follows the aliases.
@@ -127,12 +127,12 @@ def scenario(artifacts_dir: str, tmp: str) -> None:
         stored.metadata | {"mlflow_version": v2.version},
         {},
     )
-    assert serving.model_tag(uc) == result.bento_tag  # a challenger does not serve
+    assert champion.model_tag(uc) == result.bento_tag  # a challenger does not serve
     promote("churn", reason="test on a tracking server")
     aliases = client.get_registered_model("churn").aliases
     assert aliases[CHAMPION] == v2.version and aliases[PREVIOUS] == "1"
     assert client.get_model_version("churn", v2.version).tags["promoted_reason"]
-    assert serving.model_tag(uc) == tag2
+    assert champion.model_tag(uc) == tag2
 
     data = tmp_path / "records.csv"
     uc.make_synthetic(200, 3).drop(columns=[uc.target]).head(20).to_csv(data, index=False)
@@ -141,5 +141,5 @@ def scenario(artifacts_dir: str, tmp: str) -> None:
 
     rollback("churn", reason="test")
     assert client.get_registered_model("churn").aliases[CHAMPION] == "1"
-    assert serving.model_tag(uc) == result.bento_tag
+    assert champion.model_tag(uc) == result.bento_tag
     print("scenario passed")
