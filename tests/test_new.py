@@ -164,13 +164,15 @@ import json, sys
 from shared.core.usecase import registry
 from shared.serve.contract import checks
 from shared.serve.services import example_payload
+from tests.conftest import fast_overrides
 uc = registry()[sys.argv[1]]
 task = uc.task
 for check in [*task.training.contract_checks(uc), *checks(uc)]:
     check(uc)
 print(json.dumps({"task": uc.task.name, "folder": str(uc.folder), "service": uc.service,
                   "history": bool(uc.history), "route": task.route,
-                  "payload": example_payload(uc, 2)}, default=str))
+                  "payload": example_payload(uc, 2),
+                  "fast": [a for o in fast_overrides(uc) for a in ("--set", o)]}, default=str))
 """
 
 
@@ -232,9 +234,11 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
     assert done.returncode == 0, done.stdout[-2000:]
     # On its synthetic rows the fork passes its gates and is stored (what serving needs);
     # on the file, gates are the data's verdict: 0 or 1, and a report either way.
-    trained = _pilotpack(sandbox, "train", name)
+    # The flow is under test, not the tuning: the suite's fast settings (fewer trials, trees,
+    # folds and bootstrap draws), as every other trained fixture uses.
+    trained = _pilotpack(sandbox, "train", name, *uc["fast"])
     assert trained.returncode == 0, trained.stderr[-3000:]
-    on_file = _pilotpack(sandbox, "train", name, "--data", data, "--no-register")
+    on_file = _pilotpack(sandbox, "train", name, "--data", data, "--no-register", *uc["fast"])
     assert on_file.returncode in (0, 1), on_file.stderr[-3000:]
     assert "report:" in on_file.stderr
     lint = _run(sandbox, "-m", "ruff", "check", f"usecases/{name}")
