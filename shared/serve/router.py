@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -150,18 +149,6 @@ class Scored:
     exc: Exception | None = None  # what failed, re-raised when the champion fails
 
 
-GIL_SWITCH_MS = float(os.environ.get("PILOTPACK_GIL_SWITCH_MS", "0.5"))
-
-
-def share_the_interpreter() -> None:
-    """Hand the interpreter lock between the service's threads every GIL_SWITCH_MS (Python's
-    default is 5 ms). The APIs run in a thread pool: while one thread computes a long
-    forecast, a one-record request in another thread waits for the lock at each switch, and
-    at 5 ms a request needing a few dozen switches waited ~380 ms (`pilotpack bench`'s
-    head-of-line line). Called when a worker builds its services, never at import."""
-    sys.setswitchinterval(GIL_SWITCH_MS / 1000)
-
-
 class Deployment:
     """The models one service worker answers with, and the rollout it follows.
 
@@ -181,7 +168,6 @@ class Deployment:
         log: PredictionLog | None = None,
         refresh: bool = True,
     ):
-        share_the_interpreter()
         self.name = uc.name
         self.cfg = cfg.rollout
         self._load = load
