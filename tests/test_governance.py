@@ -203,3 +203,36 @@ def test_html_report_renders_in_headless_chromium(trained, tmp_path):
     card = tmp_path / "card.html"
     card.write_text(trained("churn").documents["model_card.html"])
     assert render_page(card)["errors"] == []
+
+
+def test_the_promotion_history_shows_each_versions_aliases_and_who_promoted_it_why(trained):
+    """Aliases and events come from the registry as it is now: the version promoted shows
+    `champion` and a "promoted" event with who and why (the card showed `-` for every version
+    and no event, because MLflow's version search returns neither aliases nor every tag)."""
+    from shared.core.tracking import CHAMPION, mlflow_client, model_aliases, promote
+    from shared.core.usecase import get_use_case
+    from shared.ops.governance.card import card_markdown, promotion_history
+
+    result = trained("lead_scoring")
+    client = mlflow_client()
+    before = model_aliases("lead_scoring", client).get(CHAMPION)
+    trained_version = client.get_model_version("lead_scoring", result.model_version)
+    new = client.create_model_version(
+        "lead_scoring", trained_version.source, run_id=trained_version.run_id
+    ).version  # a second version of the same run, to promote
+    promote("lead_scoring", str(new), reason="card history test", who="auditor")
+    try:
+        history = {h["version"]: h for h in promotion_history("lead_scoring")}
+        mine = history[str(new)]
+        assert CHAMPION in mine["aliases"]
+        promoted = [e for e in mine["events"] if e["event"] == "promoted"]
+        assert promoted and promoted[-1]["by"] == "auditor"
+        assert promoted[-1]["reason"] == "card history test"
+        uc = get_use_case("lead_scoring")
+        md = card_markdown(uc, uc.load_config(), result.report(), list(history.values()))
+        assert "| promoted | auditor | card history test |" in md
+        if before:  # the champion it replaced says by whom
+            assert [e for e in history[str(before)]["events"] if e["event"] == "replaced"]
+    finally:
+        if before:
+            client.set_registered_model_alias("lead_scoring", CHAMPION, before)

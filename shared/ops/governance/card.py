@@ -140,6 +140,17 @@ def card_markdown(uc: Any, cfg: Any, report: dict[str, Any], history: list[dict[
     ]
     if not history:
         lines.append("| - | not registered | - | - | - |")
+    events = [(h["version"], e) for h in history for e in h.get("events", [])]
+    if events:
+        lines += [
+            "",
+            "| when | version | event | who | why |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {e['at']} | {v} | {e['event'].replace('_', ' ')} | {e['by']} | {e['reason']} |"
+                for v, e in sorted(events, key=lambda ve: ve[1]["at"])
+            ],
+        ]
     lines += [
         "",
         "## Lineage",
@@ -197,29 +208,55 @@ def card_html(markdown: str, title: str) -> str:
 
 
 def promotion_history(name: str) -> list[dict[str, Any]]:
-    """Every registered version of the model: creation time, aliases, gate result, run."""
+    """Every registered version of the model: creation time, aliases, gate result, run, and
+    its events (promoted, replaced, rolled back, retrain rejected, ...: who, when, why).
+
+    Aliases come from the registered model and tags from each version read alone: MLflow's
+    version search returns neither aliases nor every tag, so the card showed `-` throughout."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     client = MlflowClient(tracking_uri())
     try:
         versions = client.search_model_versions(f"name='{name}'")
+        aliases = client.get_registered_model(name).aliases or {}
     except MlflowException:
         return []
+    by_version: dict[str, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
     rows = []
     for v in sorted(versions, key=lambda v: int(v.version)):
+        tags = client.get_model_version(name, v.version).tags or {}
         created = datetime.fromtimestamp(v.creation_timestamp / 1000, UTC)
         rows.append(
             {
-                "version": v.version,
+                "version": str(v.version),
                 "created": created.strftime("%Y-%m-%d %H:%M UTC"),
-                "aliases": list(v.aliases or []),
-                "gates_passed": (v.tags or {}).get("gates_passed", "-"),
-                "monitoring": (v.tags or {}).get("monitoring_status"),
+                "aliases": sorted(by_version.get(str(v.version), [])),
+                "gates_passed": tags.get("gates_passed", "-"),
+                "monitoring": tags.get("monitoring_status"),
                 "run_id": v.run_id or "",
+                "events": version_events(tags),
             }
         )
     return rows
+
+
+def version_events(tags: dict[str, str]) -> list[dict[str, str]]:
+    """The who / when / why tags `tag_event` writes (`<event>_by`, `_at`, `_reason`), in time
+    order."""
+    events = [
+        {
+            "event": key.removesuffix("_at"),
+            "at": when,
+            "by": tags.get(key.removesuffix("_at") + "_by", "-"),
+            "reason": tags.get(key.removesuffix("_at") + "_reason", "-"),
+        }
+        for key, when in tags.items()
+        if key.endswith("_at")
+    ]
+    return sorted(events, key=lambda e: e["at"])
 
 
 def model_card_from_registry(uc: Any, version: str | None) -> tuple[dict[str, str], str]:
