@@ -23,9 +23,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shared.core.champion import model_tag
 from shared.core.onnx_export import make_feed
 from shared.core.store import load_model
+from shared.core.tracking import model_tag
 from shared.core.usecase import get_use_case
 
 CHUNK_ROWS = 50_000

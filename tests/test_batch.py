@@ -44,7 +44,7 @@ def run(*args: str) -> tuple[int, str]:
 def test_score_csv_with_rejects(churn_model, records, tmp_path, monkeypatch):
     from pydantic import TypeAdapter
 
-    from shared.serve.predictor import RecordPredictor, request_model
+    from shared.serve.factory import RecordPredictor, request_model
 
     uc, result = churn_model
     for k, v in pinned(uc, result.bento_tag).items():

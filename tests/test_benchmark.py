@@ -7,7 +7,7 @@ import pytest
 
 from shared.core.usecase import registry
 from shared.ops.benchmark import keyed_payloads, routing_keys
-from shared.serve.predictor import request_model
+from shared.serve.factory import request_model
 from shared.serve.services import example_payload
 
 RECORD_USE_CASES = [n for n, uc in registry().items() if uc.task.serves == "records"]

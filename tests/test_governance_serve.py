@@ -11,7 +11,7 @@ import pytest
 from shared.core.store import load_model
 from shared.core.usecase import get_use_case
 from shared.serve.explain import EXPLAIN_ROUTE, explain_records
-from shared.serve.predictor import RecordPredictor, records_to_columns
+from shared.serve.factory import RecordPredictor, records_to_columns
 from shared.serve.services import example_payload, service_for
 
 

@@ -86,7 +86,7 @@ def scenario(artifacts_dir: str, tmp: str) -> None:
     from mlflow import MlflowClient
     from mlflow.artifacts import download_artifacts
 
-    from shared.core import champion
+    from shared.core import tracking as champion
     from shared.core.store import load_model, save_model
     from shared.core.tracking import CHALLENGER, CHAMPION, PREVIOUS, promote, rollback
     from shared.core.usecase import get_use_case

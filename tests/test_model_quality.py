@@ -10,8 +10,14 @@ import pytest
 
 from shared.core.calibration import Calibrator, Combined, choose_calibrator, fit_calibrator, logit
 from shared.core.config import LightGBMParams, LogisticParams, RidgeParams, SearchConfig
-from shared.core.models import make_tabular_classifier, make_tabular_regressor
-from shared.core.onnx_export import features_frame, make_feed, session, to_onnx
+from shared.core.onnx_export import (
+    features_frame,
+    make_feed,
+    make_tabular_classifier,
+    make_tabular_regressor,
+    session,
+    to_onnx,
+)
 
 NUM, CAT = ["a", "b"], ["c"]
 

@@ -223,7 +223,7 @@ def test_monitor_reads_the_prediction_log_and_outcomes(pinned_churn, tmp_path):
     from shared.app.cli import app
     from shared.core.store import load_model
     from shared.core.usecase import get_use_case
-    from shared.serve.predictor import RecordPredictor
+    from shared.serve.factory import RecordPredictor
     from shared.serve.predlog import open_log
 
     uc = get_use_case("churn")

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from shared.core.champion import RolloutState
 from shared.core.drift import psi_samples
+from shared.core.tracking import RolloutState
 from shared.core.usecase import get_use_case
 from shared.ops.rollout import status
 from shared.serve.predlog import LogRow, open_log

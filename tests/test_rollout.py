@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.core.champion import RolloutState
 from shared.core.config import RolloutConfig
+from shared.core.tracking import RolloutState
 from shared.ops.rollout import criteria, psi
 from shared.serve.router import Windows, bucket, to_challenger
 

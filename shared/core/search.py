@@ -46,7 +46,7 @@ class SearchResult:
 
 
 def _booster_params(p: LightGBMParams, classifier: bool, seed: int) -> dict[str, Any]:
-    """The same training parameters `shared.core.models` gives the scikit-learn wrapper."""
+    """The same training parameters `shared.core.onnx_export` gives the scikit-learn wrapper."""
     return {
         "objective": "binary" if classifier else "regression",
         # the first metric drives early stopping, the last one scores the trial

@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pe
 
-from shared.core.champion import model_tag, stored_version
 from shared.core.io import iter_table
 from shared.core.onnx_export import make_feed
 from shared.core.store import load_model
+from shared.core.tracking import model_tag, stored_version
 from shared.core.usecase import UseCase
 from shared.core.validation import DataValidationError, Problem, ValidationReport, schema_problems
 from shared.ops.scale import LocalEngine, ModelPayload
-from shared.serve.predictor import RecordPredictor
+from shared.serve.factory import RecordPredictor
 
 ROW = "row"  # the record's position in the input file (0 = first data row)
 REASON = "reason"

@@ -22,16 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from shared.core.champion import champion_stored, pinned_tag
 from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, project_root, save_model
-from shared.core.tracking import CHAMPION, mlflow_client, tracking_uri
+from shared.core.tracking import CHAMPION, champion_stored, mlflow_client, pinned_tag, tracking_uri
 from shared.core.usecase import UseCase, get_use_case, registry
 from shared.ops import rollout as ro
 from shared.serve import metrics as live
 from shared.serve.auth import check_cost_us, key_entry, new_key
 from shared.serve.explain import EXPLAIN_ROUTE
-from shared.serve.factory import service_options
-from shared.serve.predictor import RecordPredictor, request_model
+from shared.serve.factory import RecordPredictor, request_model, service_options
 from shared.serve.predlog import open_log
 from shared.serve.privacy import protect_rows
 from shared.serve.services import example_payload, protect_cost_us, service_for

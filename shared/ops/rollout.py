@@ -2,7 +2,7 @@
 status with each stage's criteria and a recommendation.
 
 The state of a rollout lives in the MLflow registry as tags on the registered model
-(`rollout.*`, shared/core/champion.py), so the MLflow UI shows it and every worker and
+(`rollout.*`, shared/core/tracking.py), so the MLflow UI shows it and every worker and
 replica follows it: the services' data plane (shared/serve/router.py) re-reads it in the
 background. Status reads the prediction log; its score shift is the one PSI of
 shared/core/drift.py, so `rollout status` and `pilotpack monitor` agree on the same data.
@@ -18,19 +18,23 @@ from typing import Any
 
 import numpy as np
 
-from shared.core.champion import (
+from shared.core.drift import psi_samples
+from shared.core.tracking import (
     CHALLENGER,
+    CHAMPION,
     SHADOW,
     RolloutState,
+    actor,
+    mlflow_client,
+    promote,
     read_state,
     roll_back,
     stage_label,
     stored_version,
+    tag_event,
     write_state,
 )
-from shared.core.drift import psi_samples
 from shared.core.tracking import CHALLENGER as CHALLENGER_ALIAS
-from shared.core.tracking import CHAMPION, actor, mlflow_client, promote, tag_event
 from shared.serve.predlog import VariantRow, open_log
 
 MIN_PSI_RECORDS = 10  # fewer scores on either side: no PSI (deciles of nothing)

@@ -36,10 +36,10 @@ from shared.serve.factory import (
     Variant,
     outcome_api,
     request_id,
+    request_model,
     service_options,
 )
 from shared.serve.metrics import catalog
-from shared.serve.predictor import request_model
 from shared.serve.router import Deployment
 from shared.tasks.forecast.calendar import NAMES
 from shared.tasks.forecast.predictor import ForecastPredictor, check_history, forecast_histories

@@ -1,6 +1,6 @@
 """The rollout's data plane: which model answers each record, and the log row of each answer.
 
-The rollout state lives in the MLflow registry (shared/core/champion.py). A `Deployment`
+The rollout state lives in the MLflow registry (shared/core/tracking.py). A `Deployment`
 re-reads it in a background thread every `rollout.refresh_s` seconds and swaps one immutable
 `Plan`; the request path only reads `self.plan`. When the registry cannot be read it keeps
 the last plan it saw.
@@ -32,17 +32,18 @@ from typing import Any
 import numpy as np
 from bentoml.exceptions import InvalidArgument, ServiceUnavailable
 
-from shared.core.champion import (
+from shared.core.tracking import (
     CHALLENGER,
+    CHAMPION,
     SHADOW,
     RolloutState,
     champion_stored,
+    mlflow_client,
     pinned_tag,
     read_state,
     roll_back,
     stored_version,
 )
-from shared.core.tracking import CHAMPION, mlflow_client
 from shared.serve.metrics import catalog
 from shared.serve.predlog import LogRow, PredictionLog, finite, open_log
 from shared.serve.privacy import protect_rows

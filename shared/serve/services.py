@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from bentoml.exceptions import NotFound
 
-from shared.core.champion import served_tags
 from shared.core.store import ModelNotFound, load_model
+from shared.core.tracking import served_tags
 from shared.core.usecase import UseCase, get_use_case
 from shared.serve.factory import record_payload, record_service
 from shared.serve.guard import cross_field_rules, protect, route_limits
@@ -98,7 +98,7 @@ def protect_cost_us(uc: UseCase, n: int = 2000) -> float:
 #
 # `bentoml build` packs the models a service declares (`Service.models`, what a
 # `bentoml.models.BentoModel(tag)` class attribute adds). The tags a use case serves are decided
-# at start-up by `shared.core.champion.served_tags`, so they are declared here, resolved to concrete
+# at start-up by `shared.core.tracking.served_tags`, so they are declared here, resolved to concrete
 # store versions (`churn:<version>`, the registry's champion and challenger), when the service is
 # built; a Bento then starts
 # on a machine whose model store is empty (`bentoml export` / `import`, or `containerize`).

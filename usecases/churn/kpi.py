@@ -9,6 +9,7 @@ costs the contact. All three numbers come from config.yaml.
 import numpy as np
 
 from shared.core.config import Strict
+from shared.core.evaluation import top_fraction_lift
 
 
 class KpiConfig(Strict):
@@ -27,9 +28,6 @@ def compute_kpis(
     y_true: np.ndarray, proba: np.ndarray, threshold: float, cfg: KpiConfig
 ) -> dict[str, float]:
     """Campaign KPIs at `threshold`; money keys end in the currency unit."""
-    # why: the service reads only KpiConfig here; evaluation is training's
-    from shared.core.evaluation import top_fraction_lift
-
     act = proba >= threshold
     everyone = np.ones_like(act)
     at_threshold = profit(y_true, act, cfg)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from shared.core.config import ModelParams
+from shared.core.onnx_export import make_tabular_classifier
 
 from .features import PASSTHROUGH_CATEGORIES
 
@@ -21,7 +22,4 @@ __all__ = ["CATEGORICAL", "NUMERIC", "ModelParams", "make_model"]
 
 def make_model(params: ModelParams) -> Any:
     # ADAPT: a different model family goes here, as long as skl2onnx can convert it.
-    # why: the service reads only the input names here; the model builders are training's
-    from shared.core.models import make_tabular_classifier
-
     return make_tabular_classifier(params, NUMERIC, CATEGORICAL)

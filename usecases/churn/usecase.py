@@ -2,8 +2,6 @@
 contact so that the offers pay for themselves? Raw data follows the IBM Telco customer churn
 file: one row per customer, target `Churn` (Yes/No)."""
 
-import pandas as pd
-
 from shared.core.usecase import Output, UseCase
 from shared.tasks.binary import TASK as BINARY
 
@@ -11,15 +9,7 @@ from .features import build_features
 from .kpi import KpiConfig, compute_kpis, kpi_gates, profit
 from .model import CATEGORICAL, NUMERIC, make_model
 from .schema import ID_COLUMN, LEAKY_COLUMNS, POSITIVE_LABEL, TARGET, RawSchema
-
-
-def make_synthetic(n: int = 7043, seed: int = 42) -> pd.DataFrame:
-    """The built-in data (synthetic.py)."""
-    # why: a service never generates data; the generator loads for training and tests only
-    from .synthetic import make_synthetic as generate
-
-    return generate(n, seed)
-
+from .synthetic import make_synthetic
 
 USE_CASE = UseCase(
     question=__doc__,

@@ -3,7 +3,7 @@
 from typing import Any
 
 from shared.core.config import ModelParams
-from shared.core.models import make_tabular_classifier
+from shared.core.onnx_export import make_tabular_classifier
 
 from .features import PASSTHROUGH_CATEGORIES
 

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.core.config import ModelParams
-from shared.core.models import make_tabular_classifier, make_tabular_regressor
+from shared.core.onnx_export import make_tabular_classifier, make_tabular_regressor
 
 from .features import SNAPSHOT_CATEGORICAL, SNAPSHOT_NUMERIC
 

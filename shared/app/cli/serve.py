@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 
 from shared.app.cli.common import JsonOpt, UseCaseArg, err, fail, find_use_case, out
-from shared.core.champion import model_tag
 from shared.core.store import ModelNotFound, load_model, project_root
+from shared.core.tracking import model_tag
 from shared.core.usecase import registry
 from shared.ops.batch_benchmark import run_scale_benchmark, scale_markdown
 from shared.ops.benchmark import run_benchmark, sla_budget

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.core.champion import model_tag
 from shared.core.drift import SCORE, drift_table, load_reference
 from shared.core.io import read_table
 from shared.core.performance import (
@@ -31,9 +30,10 @@ from shared.core.performance import (
     realised,
 )
 from shared.core.store import load_model
+from shared.core.tracking import model_tag
 from shared.ops.monitoring.pages import score_distribution
 from shared.ops.rollout import stored_version
-from shared.serve.predictor import RecordPredictor
+from shared.serve.factory import RecordPredictor
 from shared.serve.predlog import open_log
 from shared.tasks.forecast import drift as forecast_drift
 

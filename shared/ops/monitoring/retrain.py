@@ -21,15 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.core.champion import model_tag
 from shared.core.io import read_table
 from shared.core.performance import HEADLINE, classifier_metrics, regression_metrics
 from shared.core.store import load_model
-from shared.core.tracking import CHALLENGER, mlflow_client, tag_event
+from shared.core.tracking import CHALLENGER, mlflow_client, model_tag, tag_event
 from shared.ops.monitoring.monitor import parse_since, task_kind
 from shared.ops.rollout import stage_label, start
 from shared.ops.training import train
-from shared.serve.predictor import RecordPredictor
+from shared.serve.factory import RecordPredictor
 from shared.serve.predlog import open_log
 
 NON_INFERIORITY = {"roc_auc": 0.005, "mae": 0.02}  # AUC points; MAE as a share of the champion's

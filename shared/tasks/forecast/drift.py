@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shared.core.champion import stored_version
 from shared.core.drift import FeatureDrift, NumericBins, flag_of, ks_pvalue, load_reference
 from shared.core.io import read_table
 from shared.core.performance import judge, outcome_rows
+from shared.core.tracking import stored_version
 from shared.tasks.forecast.backtest import make_panel, validate_forecast_raw
 from shared.tasks.forecast.metrics import bias, mase, mase_scale, scored_cells, wape
 from shared.tasks.forecast.predictor import ForecastPredictor, regular_history

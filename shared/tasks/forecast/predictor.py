@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from shared.core.champion import model_tag
 from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
+from shared.core.tracking import model_tag
 from shared.tasks.forecast.backtest import ENSEMBLE, ensemble_forecast
 from shared.tasks.forecast.baselines import stat_forecasts
 from shared.tasks.forecast.calendar import (

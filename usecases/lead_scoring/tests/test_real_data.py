@@ -6,8 +6,7 @@ import pytest
 
 from shared.core.config import LightGBMParams
 from shared.core.io import read_table
-from shared.core.models import make_tabular_classifier
-from shared.core.onnx_export import model_inputs
+from shared.core.onnx_export import make_tabular_classifier, model_inputs
 from shared.core.splits import stratified_split
 from shared.core.usecase import get_use_case
 from shared.ops.training import train

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shared.core.usecase import get_use_case
-from shared.serve.predictor import RecordPredictor
+from shared.serve.factory import RecordPredictor
 from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
 from tests.servers import Server

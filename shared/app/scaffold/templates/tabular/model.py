@@ -3,7 +3,7 @@
 from typing import Any
 
 from shared.core.config import ModelParams
-from shared.core.models import make_tabular_classifier, make_tabular_regressor
+from shared.core.onnx_export import make_tabular_classifier, make_tabular_regressor
 from shared.tasks import get_task
 
 from .wiring import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, TASK
