@@ -4,14 +4,17 @@ each through its task's route with its task's example payload."""
 from __future__ import annotations
 
 import httpx
+import psutil
 import pytest
 
 from shared.core.usecase import registry
+from shared.serve.isolate import own_process
 from shared.serve.services import example_payload, service_for
 from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
 NAMES = list(registry())
+JSON = {"content-type": "application/json"}
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +40,22 @@ def test_openapi_lists_every_route_of_every_service(root):
     paths = set(httpx.get(f"{root.url}/docs.json").json()["paths"])
     for name in NAMES:
         assert {f"/{name}{api.route}" for api in service_for(name).apis.values()} <= paths
+
+
+def test_forecasts_run_in_their_own_process_and_are_refused_once(root):
+    """A forecast holds the interpreter for 100 ms and more, so the root hands it, unparsed, to
+    the use case's own service in a process of its own (shared/serve/isolate.py); that service's
+    guard refuses a bad body, and the refusal is logged once, not by both processes."""
+    apart = [n for n in NAMES if own_process(registry()[n])]
+    assert apart, "no use case serves series"
+    workers = [
+        " ".join(p.cmdline()) for p in psutil.Process(root.proc.pid).children(recursive=True)
+    ]
+    for name in apart:
+        assert any(f"--service-name {service_for(name).name}" in w for w in workers), workers
+        uc = registry()[name]
+        marker = f"/{name}{uc.task.route}"
+        bad = httpx.post(f"{root.url}{marker}", content=b'{"nope', timeout=30, headers=JSON)
+        assert bad.status_code == 400, bad.text
+        lines = [line for line in root.log_path.read_text().splitlines() if "rejected POST" in line]
+        assert sum('{"nope' in line or "b'{\"nope" in line for line in lines) == 1, lines

@@ -15,6 +15,7 @@ import bentoml
 from shared.core.usecase import get_use_case, registry
 from shared.serve.factory import THREADS
 from shared.serve.guard import guard_options, protect
+from shared.serve.isolate import OwnProcess, dependency_urls, own_process
 from shared.serve.metrics import SLA_MS, duration_config
 from shared.serve.services import carry_models, service_for
 
@@ -38,14 +39,17 @@ def _delegate(use_case: str, api_name: str, func: Any) -> Any:
 def build_root_service() -> Any:
     """One class with each use case's APIs under its name; instances made at start-up."""
     services = {name: service_for(name) for name in registry()}
-    attrs: dict[str, Any] = {}
+    apart = {n: s.name for n, s in services.items() if own_process(get_use_case(n))}
+    # a dependency is a process of its own under `bentoml serve` (shared/serve/isolate.py)
+    attrs: dict[str, Any] = {f"_{n}_process": bentoml.depends(services[n]) for n in apart}
     for uc_name, svc in services.items():
         for api_name, api in svc.apis.items():
             method = _delegate(uc_name, api_name, api.func)
             attrs[method.__name__] = bentoml.api(route=f"/{uc_name}{api.route}")(method)
 
     def __init__(self: Any) -> None:
-        self.services = {name: svc.inner() for name, svc in services.items()}
+        remote = dependency_urls()  # those served by their own process need no model here
+        self.services = {n: s.inner() for n, s in services.items() if apart.get(n) not in remote}
 
     cls = type("PilotPack", (), {"__init__": __init__, "__module__": __name__, **attrs})
     root = bentoml.service(
@@ -60,6 +64,8 @@ def build_root_service() -> Any:
     def prefixed(i: int) -> dict[str, Any]:
         return {f"/{n}{r}": v for n, s in services.items() for r, v in guard_options(s)[i].items()}
 
+    # first: a request for a use case in its own process goes there as it came, to its guard
+    root.add_asgi_middleware(OwnProcess, prefixes=apart)
     protect(root, lambda: prefixed(0), prefixed(1))
     return carry_models(root, [get_use_case(n) for n in services])
 
