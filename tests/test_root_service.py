@@ -3,6 +3,8 @@ each through its task's route with its task's example payload."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import psutil
 import pytest
@@ -59,3 +61,33 @@ def test_forecasts_run_in_their_own_process_and_are_refused_once(root):
         assert bad.status_code == 400, bad.text
         lines = [line for line in root.log_path.read_text().splitlines() if "rejected POST" in line]
         assert sum('{"nope' in line or "b'{\"nope" in line for line in lines) == 1, lines
+
+
+def test_a_dead_forecast_process_gets_a_503_then_its_restart_answers(root):
+    """Killed, the forecaster's process is restarted by BentoML's supervisor; meanwhile the root
+    answers 503 with Retry-After (never a 500, never a hang) and every other use case still 200."""
+    name = next(n for n in NAMES if own_process(registry()[n]))
+    uc = registry()[name]
+    url, body = f"{root.url}/{name}{uc.task.route}", example_payload(uc, 1)
+    others = [n for n in NAMES if not own_process(registry()[n])]
+    flag = f"--service-name {service_for(name).name}"
+    worker = next(
+        p
+        for p in psutil.Process(root.proc.pid).children(recursive=True)
+        if flag in " ".join(p.cmdline())
+    )
+    worker.kill()
+    worker.wait(timeout=10)
+    seen: set[int] = set()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        r = httpx.post(url, json=body, timeout=30)
+        seen.add(r.status_code)
+        if r.status_code == 200:
+            break
+        assert r.status_code == 503 and r.headers.get("retry-after"), (r.status_code, r.text)
+        other = registry()[others[0]]
+        ok = httpx.post(f"{root.url}/{others[0]}{other.task.route}", json=example_payload(other, 1))
+        assert ok.status_code == 200, ok.text
+        time.sleep(0.2)
+    assert 200 in seen, seen
