@@ -1,7 +1,12 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from shared.app.cli import app
 from shared.core.config import QualityConfig, SliceRule
 from shared.core.splits import Split
 from shared.core.usecase import get_use_case
@@ -13,6 +18,7 @@ from shared.core.validation import (
     typed_as_schema,
     validate_raw,
 )
+from tests.conftest import fast_overrides, real_data
 
 UC = get_use_case("churn")
 
@@ -221,3 +227,85 @@ def test_too_few_rows_is_said_so_alone_whatever_else_fails():
     first, second = exc.value.report.problems
     assert str(first) == "too few rows: 3, at least 1000" and second.column == "gender"
     assert exc.value.report.to_dict()["problems"][0]["text"] == str(first)
+
+
+# --------------------------------------------------------------------------- bad files, `train`
+# Each exits 2 with one line naming the real problem; the real Telco file, changed as a team's
+# export would be.
+
+TELCO = "churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"
+
+
+def _telco() -> pd.DataFrame:
+    return pd.read_csv(real_data(TELCO), dtype=str, keep_default_na=False)
+
+
+def _train(path: Path, *overrides: str) -> tuple[int, str]:
+    sets = [a for o in (*fast_overrides(UC), *overrides) for a in ("--set", o)]
+    result = CliRunner().invoke(
+        app, ["train", "churn", "--data", str(path), "--no-register", *sets]
+    )
+    return result.exit_code, result.output
+
+
+def _one_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert "Traceback" not in output and "Error(" not in output, output
+    return lines[0]
+
+
+@pytest.mark.real_data
+def test_telco_with_numeric_total_charges_trains(tmp_path):
+    telco = _telco()
+    numeric = telco[telco["TotalCharges"].str.strip() != ""]  # the 11 blanks: all tenure 0
+    path = tmp_path / "numeric.csv"
+    numeric.to_csv(path, index=False)
+    assert pd.read_csv(path)["TotalCharges"].dtype == "float64"  # what pandas guesses
+    # Without the blanks no customer is in the first month: the edge-case gate says so, alone.
+    code, output = _train(path)
+    assert code == 2 and "edge case 'first-month customers'" in _one_line(output)
+    code, output = _train(path, "quality.required_slices=[]")
+    assert code == 0, output
+
+
+@pytest.mark.real_data
+def test_telco_with_garbage_reports_exact_counts_per_column(tmp_path):
+    telco = _telco()
+    rng = np.random.default_rng(19)
+    garbage = np.array(["abc", "??", "n/a", "1O", "-", "#REF!"])
+    injected = {}
+    for column in ("SeniorCitizen", "tenure", "MonthlyCharges", "gender", "TotalCharges"):
+        rows = rng.random(len(telco)) < 0.2
+        telco.loc[rows, column] = rng.choice(garbage, int(rows.sum()))
+        injected[column] = int(rows.sum())
+    path = tmp_path / "garbage.csv"
+    telco.to_csv(path, index=False)
+    code, output = _train(path)
+    line = _one_line(output).removeprefix("churn: invalid data (7043 rows x 21 columns): ")
+    assert code == 2 and not line.startswith("churn")
+    parts = [re.match(r"(\w+): .* failed for (\d+) row", p) for p in line.split("; ")]
+    assert {m[1]: int(m[2]) for m in parts if m} == injected  # what was broken, exactly
+    assert "'0'" not in line and "'1'" not in line  # valid SeniorCitizen values are no failures
+
+
+@pytest.mark.real_data
+def test_blank_number_tiny_binary_and_wrong_separator_files(tmp_path):
+    telco = _telco()
+    blank = telco.copy()
+    blank.loc[[10, 20, 30], "MonthlyCharges"] = ["", " ", "  "]
+    blank.to_csv(tmp_path / "blank.csv", index=False)
+    telco.head(1).to_csv(tmp_path / "tiny.csv", index=False)
+    telco.to_csv(tmp_path / "semicolon.csv", index=False, sep=";")
+    (tmp_path / "binary.csv").write_bytes(np.random.default_rng(0).bytes(4096))
+    expected = {
+        "blank": "churn: invalid data (7043 rows x 21 columns): MonthlyCharges: not_nullable "
+        "failed for 3 row(s)",
+        "tiny": "churn: invalid data (1 rows x 21 columns): too few rows: 1, at least 1000",
+        "semicolon": "churn: semicolon.csv: 1 column read: is the separator ';'?",
+        "binary": "churn: binary.csv: not valid utf-8",
+    }
+    for name, start in expected.items():
+        code, output = _train(tmp_path / f"{name}.csv")
+        assert code == 2, output
+        assert _one_line(output).replace("ValueError: ", "").startswith(start), output

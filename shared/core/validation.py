@@ -234,7 +234,8 @@ def _group_failures(cases: pd.DataFrame, max_examples: int) -> list[Problem]:
         if "raised" in group and group["raised"].all():  # the reason is the rule, not a traceback
             out.append(Problem(column, f"{check} (could not run on these values)", len(group), []))
             continue
-        values = group["failure_case"].drop_duplicates().head(max_examples).tolist()
+        # A missing value shows no example: the rule (not_nullable) says it already.
+        values = group["failure_case"].dropna().drop_duplicates().head(max_examples).tolist()
         out.append(Problem(column, check, len(group), values))
     return out
 
