@@ -160,9 +160,11 @@ def typed_as_schema(frame: pd.DataFrame, schema: Any, decimal: str = ".") -> pd.
         kind = declared_kind(col.dtype)
         if kind is None or name not in out:
             continue
-        values, bad = typed_column(out[name], kind, decimal)
-        if not bad.any():
-            out[name] = _settled(values, kind)
+        column = out[name]
+        values, bad = typed_column(column, kind, decimal)
+        settled = _settled(values, kind)
+        if settled is not column and not bad.any():
+            out[name] = settled
     return out
 
 
