@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.app.cli import app
+from shared.core.store import PROFILE_FILE, load_model
 from shared.ops.batch import REASON
 from tests.conftest import pinned
 
@@ -186,8 +187,6 @@ def test_score_says_nothing_of_live_drift_even_without_a_reference_profile(
     churn_model, records, tmp_path, caplog
 ):
     """A file is not live traffic: no drift window, so no `no live drift window` line."""
-    from shared.core.store import PROFILE_FILE, load_model
-
     uc, result = churn_model
     profile = Path(load_model(result.bento_tag).path) / PROFILE_FILE
     data, out = tmp_path / "customers.csv", tmp_path / "scores.csv"
