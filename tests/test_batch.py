@@ -6,6 +6,7 @@ The session's trained churn model is pinned (PILOTPACK_MODEL_CHURN), as a servic
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.app.cli import app
+from shared.core.store import PROFILE_FILE, load_model
 from shared.ops.batch import REASON
 from tests.conftest import pinned
 
@@ -163,3 +165,39 @@ def test_checks_by_distinct_value_reject_as_row_by_row_checks_do(tmp_path):
         rejected.loc[6, REASON].startswith("gender: isin(")
         and "tenure: greater_than" in (rejected.loc[6, REASON])
     )
+
+
+def test_score_says_an_unreadable_file_in_one_line(churn_model, tmp_path):
+    uc, result = churn_model
+    out = tmp_path / "scores.csv"
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(np.random.default_rng(0).bytes(4096))
+    semicolon = tmp_path / "semicolon.csv"
+    uc.make_synthetic(50, 3).to_csv(semicolon, index=False, sep=";")
+    for path, says in ((binary, "binary.csv: not valid utf-8"), (semicolon, "separator ';'")):
+        code, output = run("score", "churn", "--data", str(path), "--out", str(out),
+                           "--model-version", result.model_version)  # fmt: skip
+        errors = [line for line in output.splitlines() if line.startswith("churn:")]
+        assert code == 2 and len(errors) == 1 and says in errors[0], output
+        assert "Traceback" not in output and "UnicodeDecodeError" not in output
+        assert not out.exists()
+
+
+def test_score_says_nothing_of_live_drift_even_without_a_reference_profile(
+    churn_model, records, tmp_path, caplog
+):
+    """A file is not live traffic: no drift window, so no `no live drift window` line."""
+    uc, result = churn_model
+    profile = Path(load_model(result.bento_tag).path) / PROFILE_FILE
+    data, out = tmp_path / "customers.csv", tmp_path / "scores.csv"
+    records.drop(index=[5, 7, 9]).to_csv(data, index=False)
+    hidden = profile.rename(profile.with_suffix(".hidden"))
+    try:
+        with caplog.at_level("INFO"):
+            code, output = run("score", "churn", "--data", str(data), "--out", str(out),
+                               "--model-version", result.model_version)  # fmt: skip
+    finally:
+        hidden.rename(profile)
+    assert code == 0, output
+    said = output + "\n".join(r.getMessage() for r in caplog.records)
+    assert "drift" not in said and PROFILE_FILE not in said

@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.core.config import DataConfig
-from shared.core.io import ReaderConfig, read_table
+from shared.core.io import ReaderConfig, iter_table, read_table
 from tests.conftest import real_data
 
 CMAPSS_NAMES = (
@@ -123,3 +123,11 @@ def test_cmapss_fd003_reads_as_documented():
     assert list(frame.columns) == CMAPSS_NAMES
     assert frame["unit"].nunique() == 100
     assert not frame.isna().any().any()  # trailing spaces made no empty column
+
+
+def test_a_file_that_does_not_decode_is_one_clear_error_read_whole_or_in_chunks(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(bytes(range(128, 256)) * 8)  # no byte of it starts a utf-8 character
+    for read in (read_table, lambda p: next(iter_table(p))):
+        with pytest.raises(ValueError, match=r"binary.csv: not valid utf-8 \(byte 0\)"):
+            read(path)

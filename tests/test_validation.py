@@ -1,7 +1,12 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from shared.app.cli import app
 from shared.core.config import QualityConfig, SliceRule
 from shared.core.splits import Split
 from shared.core.usecase import get_use_case
@@ -9,8 +14,11 @@ from shared.core.validation import (
     DataValidationError,
     duplicates_across_parts,
     label_rate_by_part,
+    schema_problems,
+    typed_as_schema,
     validate_raw,
 )
+from tests.conftest import fast_overrides, real_data
 
 UC = get_use_case("churn")
 
@@ -54,14 +62,13 @@ def test_quality_gates_volume_label_rate_duplicates_and_edge_cases():
     raw = _raw(1200)
     raw.loc[1, "customerID"] = raw.loc[0, "customerID"]
     cfg = QualityConfig(
-        min_rows=2000,
+        min_rows=1000,
         label_rate_min=0.5,
         required_slices=[SliceRule(name="long", column="tenure", op="ge", value=500)],
     )
     with pytest.raises(DataValidationError) as exc:
         validate_raw(raw, UC.raw_schema, cfg, UC.id_column, UC.labels)
     rules = " ".join(p.rule for p in exc.value.report.problems)
-    assert "at least 2000 rows" in rules
     assert "label rate" in rules
     assert "duplicated ids" in rules
     assert "edge case 'long'" in rules
@@ -136,3 +143,169 @@ def test_quality_config_has_the_split_checks():
     assert cfg.max_duplicates_across_parts == 0 and cfg.check_label_rate_by_part
     with pytest.raises(ValueError):
         QualityConfig(max_duplicates_across_parts=-1)
+
+
+# --------------------------------------------------------------------------- typed by the schema
+
+
+def _as_text(raw: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as a CSV reader that found one stray cell in each column would hold it."""
+    return raw.astype(str).astype(object)
+
+
+def test_numbers_read_as_text_are_judged_as_numbers_and_typed_as_the_schema_says():
+    raw = _raw()
+    text = _as_text(raw)
+    text.loc[0, "tenure"] = f"  {raw.loc[0, 'tenure']} "  # padded: still a number
+    report = validate_raw(text, UC.raw_schema, QualityConfig(), UC.id_column, UC.labels)
+    assert report.ok
+    typed = typed_as_schema(text, UC.raw_schema)
+    assert typed["SeniorCitizen"].dtype == "int64" and typed["tenure"].dtype == "int64"
+    assert typed["MonthlyCharges"].dtype == "float64"
+    np.testing.assert_array_equal(typed["tenure"], raw["tenure"])
+    assert text.loc[0, "tenure"].startswith("  ")  # the input is not modified
+
+
+def test_a_text_column_read_as_numbers_is_typed_as_text():
+    raw = _raw()
+    numeric = raw.assign(TotalCharges=pd.to_numeric(raw["TotalCharges"].str.strip()))
+    numeric = numeric[numeric["TotalCharges"].notna()].reset_index(drop=True)
+    assert numeric["TotalCharges"].dtype == "float64"
+    assert schema_problems(numeric, UC.raw_schema) == []
+    typed = typed_as_schema(numeric, UC.raw_schema)
+    assert typed["TotalCharges"].map(type).eq(str).all()
+    np.testing.assert_allclose(typed["TotalCharges"].astype(float), numeric["TotalCharges"])
+
+
+def test_garbage_counts_once_per_cell_under_the_dtype_rule_and_valid_values_pass():
+    raw = _as_text(_raw(2000))
+    rng = np.random.default_rng(7)
+    garbage = np.array(["abc", "??", "n/a", "1O", "-", "#REF!"])
+    injected = {}
+    for column in ("SeniorCitizen", "tenure", "MonthlyCharges", "gender", "TotalCharges"):
+        rows = rng.random(len(raw)) < 0.2
+        raw.loc[rows, column] = rng.choice(garbage, int(rows.sum()))
+        injected[column] = int(rows.sum())
+    problems = schema_problems(raw, UC.raw_schema)
+    # One problem per broken column, the count exactly the cells broken there (a missing value
+    # left by a cell that is not a number is not counted again as missing).
+    assert {p.column: p.failures for p in problems} == injected
+    rules = {p.column: p.rule for p in problems}
+    assert rules["SeniorCitizen"] == "dtype('int64')" and rules["gender"].startswith("isin")
+    for p in problems:
+        assert set(p.examples) <= set(garbage), p  # the cells as read, nothing else
+    assert "Error" not in "\n".join(str(p) for p in problems)
+
+
+def test_a_blank_number_is_a_missing_value_not_a_bad_one():
+    raw = _as_text(_raw())
+    raw.loc[[3, 4], "MonthlyCharges"] = ["", "   "]
+    raw.loc[5, "tenure"] = "4.5"  # a number, but not a whole one
+    problems = {(p.column, p.rule): p for p in schema_problems(raw, UC.raw_schema)}
+    assert set(problems) == {("MonthlyCharges", "not_nullable"), ("tenure", "dtype('int64')")}
+    assert problems[("MonthlyCharges", "not_nullable")].failures == 2
+    assert problems[("tenure", "dtype('int64')")].examples == ["4.5"]
+
+
+def test_a_check_that_cannot_run_reports_its_rule_not_the_exception():
+    import pandera.pandas as pa
+
+    schema = pa.DataFrameSchema({"n": pa.Column(int, pa.Check(lambda s: s.str.len() > 0))})
+    (problem,) = schema_problems(pd.DataFrame({"n": [1, 2]}), schema)
+    assert problem.column == "n" and "could not run" in problem.rule
+    assert problem.examples == [] and "Error" not in str(problem)
+
+
+def test_too_few_rows_is_said_so_alone_whatever_else_fails():
+    raw = _raw().head(3).copy()
+    with pytest.raises(DataValidationError) as exc:
+        validate_raw(raw, UC.raw_schema, QualityConfig(), UC.id_column, UC.labels)
+    assert [str(p) for p in exc.value.report.problems] == ["too few rows: 3, at least 1000"]
+    raw.loc[0, "gender"] = "X"  # a schema problem is still reported, after the volume
+    with pytest.raises(DataValidationError) as exc:
+        validate_raw(raw, UC.raw_schema, QualityConfig(), UC.id_column, UC.labels)
+    first, second = exc.value.report.problems
+    assert str(first) == "too few rows: 3, at least 1000" and second.column == "gender"
+    assert exc.value.report.to_dict()["problems"][0]["text"] == str(first)
+
+
+# --------------------------------------------------------------------------- bad files, `train`
+# Each exits 2 with one line naming the real problem; the real Telco file, changed as a team's
+# export would be.
+
+TELCO = "churn/WA_Fn-UseC_-Telco-Customer-Churn.csv"
+
+
+def _telco() -> pd.DataFrame:
+    return pd.read_csv(real_data(TELCO), dtype=str, keep_default_na=False)
+
+
+def _train(path: Path, *overrides: str) -> tuple[int, str]:
+    sets = [a for o in (*fast_overrides(UC), *overrides) for a in ("--set", o)]
+    result = CliRunner().invoke(
+        app, ["train", "churn", "--data", str(path), "--no-register", *sets]
+    )
+    return result.exit_code, result.output
+
+
+def _one_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert "Traceback" not in output and "Error(" not in output, output
+    return lines[0]
+
+
+@pytest.mark.real_data
+def test_telco_with_numeric_total_charges_trains(tmp_path):
+    telco = _telco()
+    numeric = telco[telco["TotalCharges"].str.strip() != ""]  # the 11 blanks: all tenure 0
+    path = tmp_path / "numeric.csv"
+    numeric.to_csv(path, index=False)
+    assert pd.read_csv(path)["TotalCharges"].dtype == "float64"  # what pandas guesses
+    # Without the blanks no customer is in the first month: the edge-case gate says so, alone.
+    code, output = _train(path)
+    assert code == 2 and "edge case 'first-month customers'" in _one_line(output)
+    code, output = _train(path, "quality.required_slices=[]")
+    assert code == 0, output
+
+
+@pytest.mark.real_data
+def test_telco_with_garbage_reports_exact_counts_per_column(tmp_path):
+    telco = _telco()
+    rng = np.random.default_rng(19)
+    garbage = np.array(["abc", "??", "n/a", "1O", "-", "#REF!"])
+    injected = {}
+    for column in ("SeniorCitizen", "tenure", "MonthlyCharges", "gender", "TotalCharges"):
+        rows = rng.random(len(telco)) < 0.2
+        telco.loc[rows, column] = rng.choice(garbage, int(rows.sum()))
+        injected[column] = int(rows.sum())
+    path = tmp_path / "garbage.csv"
+    telco.to_csv(path, index=False)
+    code, output = _train(path)
+    line = _one_line(output).removeprefix("churn: invalid data (7043 rows x 21 columns): ")
+    assert code == 2 and not line.startswith("churn")
+    parts = [re.match(r"(\w+): .* failed for (\d+) row", p) for p in line.split("; ")]
+    assert {m[1]: int(m[2]) for m in parts if m} == injected  # what was broken, exactly
+    assert "'0'" not in line and "'1'" not in line  # valid SeniorCitizen values are no failures
+
+
+@pytest.mark.real_data
+def test_blank_number_tiny_binary_and_wrong_separator_files(tmp_path):
+    telco = _telco()
+    blank = telco.copy()
+    blank.loc[[10, 20, 30], "MonthlyCharges"] = ["", " ", "  "]
+    blank.to_csv(tmp_path / "blank.csv", index=False)
+    telco.head(1).to_csv(tmp_path / "tiny.csv", index=False)
+    telco.to_csv(tmp_path / "semicolon.csv", index=False, sep=";")
+    (tmp_path / "binary.csv").write_bytes(np.random.default_rng(0).bytes(4096))
+    expected = {
+        "blank": "churn: invalid data (7043 rows x 21 columns): MonthlyCharges: not_nullable "
+        "failed for 3 row(s)",
+        "tiny": "churn: invalid data (1 rows x 21 columns): too few rows: 1, at least 1000",
+        "semicolon": "churn: semicolon.csv: 1 column read: is the separator ';'?",
+        "binary": "churn: binary.csv: not valid utf-8",
+    }
+    for name, start in expected.items():
+        code, output = _train(tmp_path / f"{name}.csv")
+        assert code == 2, output
+        assert _one_line(output).replace("ValueError: ", "").startswith(start), output

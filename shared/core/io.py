@@ -183,16 +183,18 @@ def iter_table(
         raise ValueError(f"unsupported data file {path.name}: use one of {accepted}")
     sep = resolve_sep(reader.sep, path.suffix)
     encoding = python_encoding(reader.encoding)
-    chunks = pd.read_csv(
-        path,
-        sep=sep,
-        encoding=encoding,
-        header=0 if reader.header else None,
-        dtype=str,
-        keep_default_na=False,
-        na_values=[""],
-        chunksize=chunk_rows,
-    )
+    # Opening reads the header already: a file that does not decode fails here, in one line.
+    with read_errors(path, reader.encoding, encoding, sep):
+        chunks = pd.read_csv(
+            path,
+            sep=sep,
+            encoding=encoding,
+            header=0 if reader.header else None,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            chunksize=chunk_rows,
+        )
     try:
         with read_errors(path, reader.encoding, encoding, sep):
             for frame in chunks:

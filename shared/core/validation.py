@@ -1,6 +1,10 @@
 """Raw-data validation: pandera (lazy) plus data-quality gates, reported in one readable error.
 
-Nothing here repairs data: a failing frame is reported, never modified.
+Nothing here repairs data: a failing frame is reported, never modified. Values are judged as
+the schema types them, not as pandas guessed: a number column read as text (one stray cell, a
+padded number) is parsed first, a blank number cell is a missing value, and a cell that is not
+a number fails the column's dtype check by itself, so the other rows' values are still checked
+as numbers (`typed_column`, `typed_as_schema`).
 """
 
 from __future__ import annotations
@@ -24,10 +28,15 @@ class Problem:
     rule: str
     failures: int
     examples: list[Any]
+    text: str = ""  # the whole line, when the column/rule/count form does not read well
 
     def __str__(self) -> str:
-        shown = ", ".join(repr(e) for e in self.examples)
-        return f"{self.column}: {self.rule} failed for {self.failures} row(s), e.g. {shown}"
+        if self.text:
+            return self.text
+        head = f"{self.column}: {self.rule} failed for {self.failures} row(s)"
+        if not self.examples:
+            return head
+        return head + ", e.g. " + ", ".join(repr(e) for e in self.examples)
 
 
 @dataclass
@@ -69,18 +78,153 @@ class DataValidationError(ValueError):
         super().__init__("data validation failed\n" + report.to_text())
 
 
-def schema_problems(raw: pd.DataFrame, schema: Any, max_examples: int = 5) -> list[Problem]:
-    """Run the pandera schema lazily and turn its failure cases into one Problem per column+rule."""
+def declared_kind(dtype: Any) -> str | None:
+    """ "int", "float", "bool" or "text" for a schema column's dtype; None for others (dates,
+    categories), which pandera's own dtype check judges."""
+    name = str(dtype).lower()
+    if name.startswith(("int", "uint")):
+        return "int"
+    if name.startswith("float"):
+        return "float"
+    if name in {"bool", "boolean"}:
+        return "bool"
+    if name in {"str", "string", "object"}:
+        return "text"
+    return None
+
+
+FLAG_WORDS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def typed_column(values: pd.Series, kind: str, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
+    """(the column as the schema's `kind`, a mask of the cells that are not of that kind).
+
+    Numbers: text is stripped and parsed (`decimal` read as the point), a blank or
+    whitespace-only cell is missing, and a cell that does not parse (or is not whole, for
+    "int") is missing in the typed column and marked. Flags: true/false/1/0 in any case. Text:
+    cells read as numbers (a Parquet column, or pandas' guess) become their text. A column of
+    the right type already is returned as it is, with nothing marked.
+    """
+    present = values.notna()
+    none = pd.Series(False, index=values.index)
+    if kind in ("int", "float"):
+        numbers, bad = values, none
+        if values.dtype.kind not in "iuf":
+            text = values[present].astype(str).str.strip()
+            if decimal != ".":
+                text = text.str.replace(decimal, ".", regex=False)
+            text = text[text != ""]  # blank: a missing value, not a bad one
+            parsed = pd.to_numeric(text, errors="coerce").astype("float64")
+            numbers = parsed.reindex(values.index)
+            bad = none.copy()
+            bad[text.index] = parsed.isna().to_numpy()
+        if kind == "int" and numbers.dtype.kind == "f":
+            fractional = numbers.notna() & (numbers != np.floor(numbers))
+            bad, numbers = bad | fractional, numbers.where(~fractional)
+        return numbers, bad
+    if kind == "bool" and values.dtype != bool:
+        flags = values.astype(str).str.strip().str.lower().map(FLAG_WORDS).where(present)
+        return flags, present & flags.isna()
+    if kind == "text" and not _all_text(values):
+        return values.where(~present, values.astype(str)).astype(object), none
+    return values, none
+
+
+def _all_text(values: pd.Series) -> bool:
+    """Only text (and missing values) in the column."""
+    if values.dtype.kind in "iufbmM":
+        return False
+    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
+
+
+def _settled(values: pd.Series, kind: str) -> pd.Series:
+    """Whole numbers without missing values as int64, flags without missing values as bool."""
+    if kind == "int" and values.dtype.kind == "f" and values.notna().all():
+        return values.astype("int64")
+    if kind == "bool" and values.dtype == object and values.notna().all():
+        return values.astype(bool)
+    return values
+
+
+def _columns(schema: Any) -> dict[str, Any]:
+    """The schema's columns by name, for a DataFrameModel or a DataFrameSchema."""
+    return (schema.to_schema() if hasattr(schema, "to_schema") else schema).columns
+
+
+def typed_as_schema(frame: pd.DataFrame, schema: Any, decimal: str = ".") -> pd.DataFrame:
+    """The frame with each declared column typed as the schema says (`typed_column`), when
+    every cell of it is of that type; a column holding a cell that is not stays as read, for
+    validation to report. The input is not modified."""
+    out = frame.copy()
+    for name, col in _columns(schema).items():
+        kind = declared_kind(col.dtype)
+        if kind is None or name not in out:
+            continue
+        column = out[name]
+        values, bad = typed_column(column, kind, decimal)
+        settled = _settled(values, kind)
+        if settled is not column and not bad.any():
+            out[name] = settled
+    return out
+
+
+def schema_problems(
+    raw: pd.DataFrame, schema: Any, max_examples: int = 5, decimal: str = "."
+) -> list[Problem]:
+    """Run the pandera schema lazily on the frame as the schema types it, one Problem per
+    column+rule.
+
+    A cell that is not of its column's type counts once, under the column's dtype rule, with
+    the cell as read among the examples; the column's other checks judge the other cells.
+    """
     import pandera.errors as pe
 
+    columns = _columns(schema)
+    checked, typed, bad_rows, problems = raw.copy(), [], {}, []
+    for name, col in columns.items():
+        kind = declared_kind(col.dtype)
+        if kind is None or name not in raw:
+            continue
+        values, bad = typed_column(raw[name], kind, decimal)
+        checked[name] = _settled(values, kind)
+        typed.append(name)
+        if bad.any():
+            failing = raw[name][bad]
+            examples = failing.drop_duplicates().head(max_examples).tolist()
+            problems.append(Problem(name, f"dtype('{col.dtype}')", int(bad.sum()), examples))
+            bad_rows[name] = set(failing.index.tolist())
+    if typed:  # typed above: pandera's dtype check would judge pandas' guess again
+        schema = (schema.to_schema() if hasattr(schema, "to_schema") else schema).update_columns(
+            {name: {"dtype": None} for name in typed}
+        )
     try:
-        schema.validate(raw, lazy=True)
+        schema.validate(checked, lazy=True)
     except (pe.SchemaErrors, pe.SchemaError) as exc:  # coercion/strictness raise SchemaErrors too
         cases = getattr(exc, "failure_cases", None)
         if cases is None:
             return [Problem(str(getattr(exc, "schema", "frame")), str(exc), 1, [])]
-        return _group_failures(cases, max_examples)
-    return []
+        problems += _group_failures(_without(cases, bad_rows, exc), max_examples)
+    return sorted(problems, key=lambda p: (p.column, p.rule))
+
+
+def _without(cases: pd.DataFrame, bad_rows: dict[str, set[Any]], exc: Exception) -> pd.DataFrame:
+    """Failure cases less those of cells already counted as not of their type (now missing);
+    a check that raised keeps its row but not the exception's text."""
+    keep = [
+        not (c in bad_rows and i in bad_rows[c])
+        for c, i in zip(cases["column"], cases["index"], strict=True)
+    ]
+    cases = cases[keep].copy()
+    errors = {
+        (str(getattr(e.schema, "name", "")), str(e.failure_cases))
+        for e in getattr(exc, "schema_errors", [])
+        if str(getattr(e.reason_code, "value", "")) == "check_error"
+    }
+    cases["raised"] = [
+        (str(c), str(f)) in errors
+        for c, f in zip(cases["column"], cases["failure_case"], strict=True)
+    ]
+    return cases
 
 
 def _group_failures(cases: pd.DataFrame, max_examples: int) -> list[Problem]:
@@ -89,7 +233,11 @@ def _group_failures(cases: pd.DataFrame, max_examples: int) -> list[Problem]:
     cases["check"] = cases["check"].astype(str)
     out = []
     for (column, check), group in cases.groupby(["column", "check"], sort=True):
-        values = group["failure_case"].drop_duplicates().head(max_examples).tolist()
+        if "raised" in group and group["raised"].all():  # the reason is the rule, not a traceback
+            out.append(Problem(column, f"{check} (could not run on these values)", len(group), []))
+            continue
+        # A missing value shows no example: the rule (not_nullable) says it already.
+        values = group["failure_case"].dropna().drop_duplicates().head(max_examples).tolist()
         out.append(Problem(column, check, len(group), values))
     return out
 
@@ -100,13 +248,14 @@ def quality_problems(
     id_column: str | Sequence[str] | None,
     cfg: QualityConfig,
 ) -> list[Problem]:
-    """Data-quality gates: volume, label rate, duplicate ids, required edge-case slices.
+    """Data-quality gates: volume, label rate, duplicate ids, required edge-case slices; a frame
+    with too few rows gets that problem alone.
 
     `id_column` may be several columns (e.g. entity and time) that together identify a row.
     """
-    problems = []
-    if len(raw) < cfg.min_rows:
-        problems.append(Problem("<frame>", f"at least {cfg.min_rows} rows", 1, [len(raw)]))
+    problems = too_few_rows(len(raw), cfg.min_rows)
+    if problems:  # the other gates would judge a sample too small to mean anything
+        return problems
     if y is not None and len(y):
         rate = float(np.mean(y))
         if not cfg.label_rate_min <= rate <= cfg.label_rate_max:
@@ -133,6 +282,14 @@ def quality_problems(
     return problems
 
 
+def too_few_rows(rows: int, min_rows: int) -> list[Problem]:
+    """The volume gate: a file too small to train on says so, whatever else is wrong with it."""
+    if rows >= min_rows:
+        return []
+    text = f"too few rows: {rows}, at least {min_rows}"
+    return [Problem("<frame>", f"at least {min_rows} rows", 1, [rows], text)]
+
+
 def slice_mask(raw: pd.DataFrame, rule: SliceRule) -> pd.Series:
     col = raw[rule.column]
     if rule.op == "eq":
@@ -150,15 +307,23 @@ def validate_raw(
     cfg: QualityConfig,
     id_column: str | Sequence[str] | None = None,
     labels: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    decimal: str = ".",
 ) -> ValidationReport:
-    """Schema + quality gates; raises DataValidationError listing every problem."""
+    """Schema + quality gates; raises DataValidationError listing every problem.
+
+    Too few rows is reported first, whatever else fails; the values are judged as the schema
+    types them (`schema_problems`).
+    """
     report = ValidationReport(rows=len(raw), columns=raw.shape[1])
-    report.problems = schema_problems(raw, schema)
+    report.problems = schema_problems(raw, schema, decimal=decimal)
     y = None
-    # Labels and quality gates only make sense on a frame that passed the schema.
+    # Labels and the other quality gates only make sense on a frame that passed the schema.
     if not report.problems:
-        y = labels(raw) if labels else None
-        report.problems = quality_problems(raw, y, id_column, cfg)
+        typed = typed_as_schema(raw, schema, decimal)
+        y = labels(typed) if labels else None
+        report.problems = quality_problems(typed, y, id_column, cfg)
+    else:
+        report.problems = too_few_rows(len(raw), cfg.min_rows) + report.problems
     if y is not None and len(y):
         report.stats["label_rate"] = float(np.mean(y))
     if not report.ok:

@@ -24,6 +24,7 @@ from shared.core.store import save_model
 from shared.core.tracking import file_sha256, log_run, run_artifacts, run_tags
 from shared.core.tracking import log_documents as log_texts
 from shared.core.usecase import UseCase
+from shared.core.validation import typed_as_schema
 from shared.ops.governance.assess import assess
 from shared.ops.report import documents
 from shared.tasks.base import Export, Fit, Log, RunResult, TaskTraining
@@ -41,7 +42,11 @@ def load_raw(uc: UseCase, cfg: Any, path: Path | None) -> tuple[pd.DataFrame, di
         raw, source = uc.task.training.synthetic(uc, cfg)
         blob = pd.util.hash_pandas_object(raw, index=False).values.tobytes()
         return raw, {"data_source": source, "data_sha256": hashlib.sha256(blob).hexdigest()}
-    return read_table(Path(path), cfg.data.reader), {
+    # Typed as the schema says, not as pandas guessed (a column with a bad cell stays as read).
+    raw = typed_as_schema(
+        read_table(Path(path), cfg.data.reader), uc.raw_schema, cfg.data.reader.decimal
+    )
+    return raw, {
         "data_source": str(Path(path).resolve()),
         "data_sha256": file_sha256(Path(path)),
     }

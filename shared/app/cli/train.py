@@ -27,6 +27,7 @@ from shared.app.cli.common import (
 from shared.app.scaffold.new import NewSpec, write_use_case
 from shared.core.store import project_root, reports_dir
 from shared.core.usecase import registry
+from shared.core.validation import DataValidationError, ValidationReport
 from shared.ops.governance.registry import Undeclared, entries, render
 from shared.ops.report import result_tables, summary_table, write_report
 from shared.ops.training import STEPS, load_raw
@@ -111,11 +112,20 @@ def train_one(name: str, data: Path | None, overrides: list[str], register: bool
             return run_training(
                 uc, cfg, data, overrides, on_step=on_step, register=register, log=log
             )
+        except DataValidationError as exc:
+            progress.stop()
+            fail(f"{name}: {invalid_data(exc.report)}", exc)
         except (ValidationError, *INPUT_ERRORS) as exc:
-            # Data validation, bad config values met during the run, unreadable files: the
-            # user's input, not a bug in the pack.
+            # Bad config values met during the run, unreadable files: the user's input, not a
+            # bug in the pack.
             progress.stop()
             fail(f"{name}: {one_line(exc)}", exc)
+
+
+def invalid_data(report: ValidationReport) -> str:
+    """A failed validation as one line: each problem with its count and failing values."""
+    problems = "; ".join(str(p) for p in report.problems)
+    return f"invalid data ({report.rows} rows x {report.columns} columns): {problems}"
 
 
 def print_result(result: Any) -> None:
