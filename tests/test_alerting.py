@@ -14,6 +14,7 @@ carries these buckets, tests/test_prometheus.py checks on a real `bentoml serve`
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -96,6 +97,57 @@ def test_alerts_route_by_severity():
         assert done.stdout.strip() == labels["severity"], (rule["alert"], done.stdout)
         seen.add(labels["severity"])
     assert seen == {"page", "ticket"}
+
+
+def test_a_use_case_with_its_own_webhook_gets_its_own_route(tmp_path):
+    """churn's config names another URL: its alerts go there by severity; lead_scoring's keep
+    the default receivers."""
+    from shared.core.usecase import get_use_case
+    from shared.ops.monitoring.generate import alertmanager
+
+    amtool = tool("amtool")
+    url = "http://127.0.0.1:5002/churn-team"
+    cfgs = {
+        "churn": get_use_case("churn").load_config([f"monitoring.webhook_url={url}"]),
+        "lead_scoring": get_use_case("lead_scoring").load_config(),
+    }
+    doc = alertmanager(cfgs)
+    hooks = {r["name"]: r["webhook_configs"][0]["url"] for r in doc["receivers"]}
+    assert hooks["churn-page"] == hooks["churn-ticket"] == url
+    assert hooks["page"] == hooks["ticket"] == "http://127.0.0.1:5001/alerts"
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(doc))
+    for labels, receiver in (
+        (["use_case=churn", "severity=page"], "churn-page"),
+        (["use_case=churn", "severity=ticket"], "churn-ticket"),
+        (["use_case=lead_scoring", "severity=page"], "page"),
+    ):
+        done = subprocess.run([amtool, "config", "routes", "test", f"--config.file={path}",
+                               "alertname=X", *labels], capture_output=True, text=True)  # fmt: skip
+        assert done.stdout.strip() == receiver, (labels, done.stdout, done.stderr)
+
+
+def test_generate_takes_the_webhook_from_the_environment(tmp_path):
+    """`PILOTPACK_ALERT_WEBHOOK_URL` points every receiver at one URL, e.g. the team's relay."""
+    url = "https://hooks.example.com/pilotpack"
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "pilotpack"), "monitoring", "generate",
+         "--out", str(tmp_path), "--use-case", "churn"],
+        capture_output=True, text=True, env={**os.environ, "PILOTPACK_ALERT_WEBHOOK_URL": url},
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = yaml.safe_load((tmp_path / "alertmanager.yml").read_text())
+    assert {r["webhook_configs"][0]["url"] for r in doc["receivers"]} == {url}
+
+
+def test_the_root_service_histogram_holds_every_use_cases_sla_edge():
+    """The root service serves every use case: a fork whose SLA is 300 ms gets its edge too
+    (it had only the 200 ms default's), or its p99 > 300 ms alert reads a 250-500 ms bucket."""
+    from shared.serve.metrics import duration_config
+
+    buckets = duration_config(200, 300, 120)["duration"]["buckets"]
+    assert {0.12, 0.15, 0.2, 0.3} <= set(buckets) and buckets == sorted(buckets)
 
 
 def test_every_alert_links_its_runbook_section():

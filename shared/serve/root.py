@@ -15,7 +15,7 @@ import bentoml
 from shared.core.usecase import get_use_case, registry
 from shared.serve.factory import THREADS
 from shared.serve.guard import guard_options, protect
-from shared.serve.metrics import SLA_MS, duration_config
+from shared.serve.metrics import duration_config
 from shared.serve.services import carry_models, service_for
 
 
@@ -52,7 +52,7 @@ def build_root_service() -> Any:
         name="pilotpack",
         workers=1,
         threads=THREADS,
-        metrics=duration_config(SLA_MS),
+        metrics=duration_config(*(get_use_case(n).load_config().rollout.sla_ms for n in services)),
         logging={"access": {"enabled": False}},
     )(cls)
 
