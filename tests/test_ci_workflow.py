@@ -64,5 +64,7 @@ def test_ci_installs_the_alerting_tools_that_make_lint_and_the_tests_need():
     assert "prometheus-alertmanager" in runs[install] and " prometheus " in runs[install]
     assert install < runs.index("make lint")
     local = (ROOT / ".ci" / "run").read_text()
-    assert local.index("apt-get install -y -qq prometheus-alertmanager") < local.index("\nmake lint")
+    assert local.index("apt-get install -y -qq prometheus-alertmanager") < local.index(
+        "\nmake lint"
+    )
     assert "amtool check-config monitoring/alertmanager.yml" in (ROOT / "Makefile").read_text()
