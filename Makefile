@@ -40,10 +40,14 @@ serve: $(STAMP)  ## every use case on http://127.0.0.1:3000 (Swagger UI at /)
 audit: $(STAMP)  ## known vulnerabilities in requirements.lock (pip-audit); SKIPPED when no database is reachable
 	.ci/audit
 
-lint: $(STAMP)  ## formatting, lint, and the layers contract (.importlinter)
+lint: $(STAMP)  ## formatting, lint, the layers contract (.importlinter), the Alertmanager config
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	@if command -v amtool >/dev/null 2>&1; then amtool check-config monitoring/alertmanager.yml; \
+	elif [ "$${PILOTPACK_REQUIRE_REAL_DATA:-0}" = 1 ]; then \
+	  echo "amtool is missing (apt-get install prometheus-alertmanager) and CI requires it" >&2; exit 1; \
+	else echo "amtool check-config: SKIPPED (apt-get install prometheus-alertmanager)"; fi
 
 docs: $(STAMP)  ## the manual (docs/, mkdocs); a broken link or page fails the build
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site

@@ -53,3 +53,18 @@ def test_workflow_runs_the_readme_commands_and_keeps_results():
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert "benchmarks/results/" in upload["with"]["path"] and upload["if"] == "always()"
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_ci_installs_the_alerting_tools_that_make_lint_and_the_tests_need():
+    """`make lint` runs amtool, the alerting tests a real Alertmanager: both CI paths install
+    Debian's prometheus-alertmanager (and prometheus) before `make lint`."""
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    runs = [s.get("run", "") for s in flow["jobs"]["test"]["steps"]]
+    install = next(i for i, run in enumerate(runs) if "apt-get install" in run)
+    assert "prometheus-alertmanager" in runs[install] and " prometheus " in runs[install]
+    assert install < runs.index("make lint")
+    local = (ROOT / ".ci" / "run").read_text()
+    assert local.index("apt-get install -y -qq prometheus-alertmanager") < local.index(
+        "\nmake lint"
+    )
+    assert "amtool check-config monitoring/alertmanager.yml" in (ROOT / "Makefile").read_text()

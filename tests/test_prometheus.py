@@ -128,6 +128,11 @@ def test_real_prometheus_sees_the_psi_alert_fire_and_runs_every_dashboard_query(
             firing = _wait_for_alert(api, "PilotpackFeatureDrift", tmp_path)
             features = {a["labels"]["feature"] for a in firing}
             assert "tenure" in features, firing
+            # the latency alert's histogram is the served one, with the SLA's edge (200 ms)
+            # and 150 ms: BentoML's default buckets jump from 100 to 250 ms
+            edges = api.get("/api/v1/series", params={"match[]": (
+                'bentoml_service_request_duration_seconds_bucket{service_name="churn"}')}).json()  # fmt: skip
+            assert {"0.15", "0.2", "0.25"} <= {s["le"] for s in edges["data"]}, edges
             psi = api.get("/api/v1/query", params={
                 "query": 'pilotpack_feature_psi{use_case="churn",feature="tenure"}'}).json()  # fmt: skip
             assert float(psi["data"]["result"][0]["value"][1]) >= 0.2

@@ -99,6 +99,23 @@ class MonitoringConfig(BaseModel):
     traffic_stopped_minutes: int = Field(
         15, ge=1, description="minutes without a scored record before `traffic stopped` fires"
     )
+    latency_for_minutes: int = Field(
+        5, ge=0, description="minutes p99 stays above the SLA before the latency alert fires"
+    )
+    down_for_minutes: int = Field(
+        1, ge=0, description="minutes a scrape target is down or missing before the down alert"
+    )
+    webhook_url: str = Field(
+        "http://127.0.0.1:5001/alerts",
+        description="Alertmanager's webhook receiver for this use case's alerts (default: a "
+        "local sink); `pilotpack monitoring generate --webhook-url` or "
+        "PILOTPACK_ALERT_WEBHOOK_URL overrides it",
+    )
+    runbook_url: str = Field(
+        "docs/monitoring.md",
+        description="the runbook page each alert links (`<runbook_url>#<alert name in lower "
+        "case>`): the published manual's monitoring page once it has one",
+    )
     reference_sample_rows: int = Field(
         2000, ge=100, description="training rows stored with the model for KS / chi-square tests"
     )

@@ -59,9 +59,10 @@ SLA_MS = 200.0  # RolloutConfig.sla_ms's default: its edge is in every latency h
 _BASE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0)
 
 
-def latency_buckets(sla_ms: float = SLA_MS) -> tuple[float, ...]:
-    """Histogram buckets (seconds) with the SLA's edge among them."""
-    return tuple(sorted({*_BASE_BUCKETS, sla_ms / 1000, SLA_MS / 1000, 2.5, 5.0}))
+def latency_buckets(*sla_ms: float) -> tuple[float, ...]:
+    """Histogram buckets (seconds) with each SLA's edge among them (the root service serves
+    every use case, each with its own)."""
+    return tuple(sorted({*_BASE_BUCKETS, *(s / 1000 for s in sla_ms), SLA_MS / 1000, 2.5, 5.0}))
 
 
 @dataclass(frozen=True)
@@ -150,12 +151,12 @@ def catalog() -> Metrics:
     )
 
 
-def duration_config(sla_ms: float) -> dict[str, Any]:
-    """`bentoml.service(metrics=...)`: BentoML's request histogram with the SLA's edge."""
+def duration_config(*sla_ms: float) -> dict[str, Any]:
+    """`bentoml.service(metrics=...)`: BentoML's request histogram with the SLAs' edges."""
     return {
         "enabled": True,
         "namespace": "bentoml_service",
-        "duration": {"buckets": list(latency_buckets(sla_ms))},
+        "duration": {"buckets": list(latency_buckets(*sla_ms))},
     }
 
 

@@ -16,7 +16,7 @@ from shared.core.usecase import get_use_case, registry
 from shared.serve.factory import THREADS
 from shared.serve.guard import guard_options, protect
 from shared.serve.isolate import OwnProcess, dependency_urls, own_process
-from shared.serve.metrics import SLA_MS, duration_config
+from shared.serve.metrics import duration_config
 from shared.serve.services import carry_models, service_for
 
 
@@ -56,7 +56,7 @@ def build_root_service() -> Any:
         name="pilotpack",
         workers=1,
         threads=THREADS,
-        metrics=duration_config(SLA_MS),
+        metrics=duration_config(*(get_use_case(n).load_config().rollout.sla_ms for n in services)),
         logging={"access": {"enabled": False}},
     )(cls)
 

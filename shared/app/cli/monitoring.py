@@ -97,9 +97,18 @@ def generate(
     names: Annotated[
         list[str] | None, typer.Option("--use-case", help="default: every registered one")
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PILOTPACK_ALERT_WEBHOOK_URL",
+            help="Alertmanager's webhook for every use case (default: each config's "
+            "monitoring.webhook_url)",
+        ),
+    ] = None,
 ) -> None:
-    """Write monitoring/<use case>/{rules.yml, rules.test.yml, dashboard.json}."""
-    for path in write_all(folder, names or None):
+    """Write monitoring/: prometheus.yml, alertmanager.yml, and per use case its rules,
+    their promtool tests and its Grafana dashboard."""
+    for path in write_all(folder, names or None, webhook_url=webhook_url):
         out.print(str(path))
 
 
