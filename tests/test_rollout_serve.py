@@ -309,6 +309,12 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
     state, _ = ro.read_state(UC.name, client)
     assert state.status == "rolled_back" and "error rate" in state.reason
     assert state.by.startswith("auto")
+
+    def tagged() -> bool:
+        """the version carries the rollback's reason (written just after the state)"""
+        return "rollout_rolled_back_reason" in client.get_model_version(UC.name, version).tags
+
+    wait_for(tagged)
     tags = client.get_model_version(UC.name, version).tags
     assert "error rate" in tags["rollout_rolled_back_reason"]
     metrics = httpx.get(server.url + "/metrics").text

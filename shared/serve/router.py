@@ -192,7 +192,8 @@ class Deployment:
         self._shadow_pool: ThreadPoolExecutor | None = None
         self._shadow_pending = 0
         self._lock = threading.Lock()
-        self._stopped: set[tuple[str, float]] = set()  # rollouts this worker rolled back
+        self._stopped: dict[tuple[str, float], str] = {}  # rollouts this worker rolled back: why
+        self._writing: set[tuple[str, float]] = set()  # their rollbacks being written
         self._last_error = ""
         self._client: Any = None
         self._stop = threading.Event()
@@ -238,6 +239,8 @@ class Deployment:
             plan.state.stage_started_at,
         ):
             self.windows.reset()
+        if stopped and state.active:  # a move written after ours (an advance) overwrote it
+            self._record_rollback(state, self._stopped[(state.version, state.started_at)])
         if stopped:
             state = replace(state, status="rolled_back")
         self.plan = Plan(champion, challenger, state)
@@ -451,24 +454,38 @@ class Deployment:
         with self._lock:
             if key in self._stopped:
                 return
-            self._stopped.add(key)
+            self._stopped[key] = reason
             current = self.plan
             self.plan = Plan(
                 current.champion, None, replace(current.state, status="rolled_back", reason=reason)
             )
         logger.error("%s: %s", self.name, reason)
         catalog().rollbacks.labels(self.name, cause).inc()
+        self._record_rollback(state, reason)
+
+    def _record_rollback(self, state: RolloutState, reason: str) -> None:
+        """Write the rollback to the registry on a thread, unless one is being written."""
+        key = (state.version, state.started_at)
+        with self._lock:
+            if key in self._writing:
+                return
+            self._writing.add(key)
         who = f"auto (worker pid {os.getpid()})"
         threading.Thread(
             target=self._write_rollback, args=(state, reason, who), daemon=True
         ).start()
 
     def _write_rollback(self, state: RolloutState, reason: str, who: str) -> None:
-        """Tell the registry, so every worker and replica stops routing too (retried)."""
-        for attempt in range(5):
-            try:
-                roll_back(self.name, reason, who, expect=state)
-                return
-            except Exception as exc:
-                logger.warning("%s: cannot record the rollback yet (%s)", self.name, exc)
-                time.sleep(1 + attempt)
+        """Tell the registry, so every worker and replica stops routing too (retried; the
+        refresher writes it again if a later move of the same rollout overwrote it)."""
+        try:
+            for attempt in range(5):
+                try:
+                    roll_back(self.name, reason, who, expect=state)
+                    return
+                except Exception as exc:
+                    logger.warning("%s: cannot record the rollback yet (%s)", self.name, exc)
+                    time.sleep(1 + attempt)
+        finally:
+            with self._lock:
+                self._writing.discard((state.version, state.started_at))
