@@ -15,7 +15,9 @@ from pydantic import ValidationError
 
 from shared.core.config import RolloutConfig
 from shared.core.tracking import RolloutState
-from shared.ops.rollout import criteria, psi
+from shared.core.usecase import get_use_case, registry
+from shared.ops.rollout import UNSIZED_MIN_OUTCOMES, criteria, outcomes_needed, psi, status
+from shared.serve.predlog import LogRow, open_log
 from shared.serve.router import Windows, bucket, to_challenger
 
 KEYS = [f"customer-{i}" for i in range(5000)]
@@ -125,8 +127,8 @@ def _cfg(**kw):
 def test_criteria_hold_only_with_enough_requests_time_and_health():
     cfg = _cfg()
     state = RolloutState(status="active", version="2", stages=(5.0,), stage_started_at=0)
-    champ = {"requests": 1000, "error_rate": 0.01, "p99_ms": 3.0}
-    good = {"requests": 150, "error_rate": 0.015, "p99_ms": 4.0}
+    champ = {"requests": 1000, "error_rate": 0.01, "scoring_p99_ms": 3.0}
+    good = {"requests": 150, "error_rate": 0.015, "scoring_p99_ms": 4.0}
     ok, back = criteria(cfg, state, champ, good, now=120)
     assert all(c["ok"] for c in ok) and not back
     few, _ = criteria(cfg, state, champ, good | {"requests": 50}, now=120)
@@ -135,8 +137,15 @@ def test_criteria_hold_only_with_enough_requests_time_and_health():
     assert [c["name"] for c in young if not c["ok"]] == ["min_duration"]
     bad, back = criteria(cfg, state, champ, good | {"error_rate": 0.05}, now=120)
     assert [c["name"] for c in bad if not c["ok"]] == ["error_rate"] and back
-    slow, back = criteria(cfg, state, champ, good | {"p99_ms": 250.0}, now=120)
-    assert [c["name"] for c in slow if not c["ok"]] == ["p99"] and back
+    slow, back = criteria(cfg, state, champ, good | {"scoring_p99_ms": 250.0}, now=120)
+    assert [c["name"] for c in slow if not c["ok"]] == ["scoring_p99"] and back
+    assert "scoring p99 250.0 ms" in next(c for c in slow if not c["ok"])["detail"]
+    # the two models disagree (issue 18: a PSI of 0.84 raised nothing): flagged, no advance,
+    # but no rollback either (the challenger is healthy, maybe just different)
+    apart, back = criteria(cfg, state, champ, good, now=120, score_psi=0.84)
+    assert [c["name"] for c in apart if not c["ok"]] == ["score_psi"] and not back
+    close, _ = criteria(cfg, state, champ, good, now=120, score_psi=0.24)
+    assert all(c["ok"] for c in close)
 
 
 def test_significantly_worse_outcomes_fail_the_stage():
@@ -165,7 +174,8 @@ def test_sliding_window_triggers_on_error_rate_and_latency():
     w.reset()
     w.add("champion", 50, False, 2.0)
     w.add("challenger", 30, False, 350.0)
-    assert w.breach(cfg)[0] == "p99"
+    cause, reason = w.breach(cfg)
+    assert cause == "scoring_p99" and "scoring p99 350.0 ms" in reason
 
 
 def test_psi_is_small_for_one_distribution_and_large_for_a_shift():
@@ -184,3 +194,102 @@ def test_routing_cost_is_microseconds():
         to_challenger(SALT, k, 20)
     per_key_us = (time.perf_counter() - t0) / len(KEYS) * 1e6
     assert per_key_us < 50, per_key_us
+
+
+# --------------------------------------------------------------------------- defaults (issue 18, 12)
+
+
+def test_a_stage_lasts_a_week_by_default_in_every_use_case():
+    assert RolloutConfig().min_duration_s == 7 * 86400
+    for name in registry():
+        assert get_use_case(name).load_config().rollout.min_duration_s >= 7 * 86400, name
+
+
+def _n_by_hand(p1: float, p2: float) -> float:
+    """Per-group size of a two-sided two-proportion test at alpha 0.05 and power 0.8:
+    2 ((z_0.975 + z_0.8) / h)^2 with Cohen's h: each arcsine-transformed rate has variance
+    1 / n (the other tail adds well under one unit). 50 % vs 60 % gives the textbook 388."""
+    import math
+
+    h = abs(2 * math.asin(math.sqrt(p2)) - 2 * math.asin(math.sqrt(p1)))
+    return 2 * ((1.959964 + 0.841621) / h) ** 2
+
+
+def test_min_outcomes_are_sized_by_power_when_not_set():
+    cfg = RolloutConfig()  # min_outcomes None, mde 0.2 relative, alpha 0.05, power 0.8
+    # churn's rate: 26.5 % -> 31.8 % needs about 1,150 outcomes per variant, not 30
+    assert 386 < _n_by_hand(0.5, 0.6) < 389
+    n = outcomes_needed(cfg, 0.265)
+    assert abs(n - _n_by_hand(0.265, 0.318)) <= 1.5 and 1100 < n < 1250, n
+    # a rare failure (3.4 %) needs far more; a smaller effect too
+    assert outcomes_needed(cfg, 0.034) > 10 * n
+    assert outcomes_needed(RolloutConfig(mde=0.1), 0.265) > 3.5 * n
+    # the configured baseline wins over the champion's mean probability
+    assert outcomes_needed(RolloutConfig(baseline_rate=0.265), 0.9) == n
+    # a rise past 100 % is sized as the same fall
+    assert abs(outcomes_needed(cfg, 0.9) - _n_by_hand(0.9, 0.72)) <= 1.5
+    # set explicitly (the fast setting of tests and demos), or nothing to size by
+    assert outcomes_needed(RolloutConfig(min_outcomes=30), 0.265) == 30
+    assert outcomes_needed(cfg, None) == UNSIZED_MIN_OUTCOMES
+
+
+def test_the_outcome_comparison_waits_for_the_sized_number_of_outcomes():
+    cfg = _cfg()
+    state = RolloutState(status="active", version="2", stages=(5.0,), stage_started_at=0)
+    champ = {"requests": 1000, "error_rate": 0, "outcomes": 500, "outcome_mse": 0.15}
+    worse = {"requests": 200, "error_rate": 0, "outcomes": 500, "outcome_mse": 0.25}
+    champ["outcome_se"], worse["outcome_se"] = 0.005, 0.01
+    early, back = criteria(cfg, state, champ, worse, now=120, min_outcomes=1160)
+    assert next(c for c in early if c["name"] == "outcomes")["ok"] and not back
+    assert "fewer than 1160" in next(c for c in early if c["name"] == "outcomes")["detail"]
+    late, back = criteria(cfg, state, champ, worse, now=120, min_outcomes=400)
+    assert not next(c for c in late if c["name"] == "outcomes")["ok"] and back
+
+
+def test_status_flags_a_score_shift_between_the_variants(tmp_path):
+    """Known truth: the challenger's scores are the champion's squeezed toward 1, PSI ~ 0.8."""
+    import numpy as np
+
+    uc = get_use_case("churn")
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0, 1, 2000)
+    now = time.time()
+    state = RolloutState(
+        status="active", version="2", champion="1", stages=(5.0, 100.0), stage_started_at=now - 5
+    )
+    log = open_log(str(tmp_path / "predictions.db"))
+
+    def rows(variant: str, version: str, scores) -> list[LogRow]:
+        return [
+            LogRow(
+                f"r-{variant}-{i}",
+                now,
+                uc.name,
+                variant,
+                version,
+                f"k{i}",
+                0,
+                {},
+                {},
+                float(s),
+                2.0,
+                None,
+            )  # fmt: skip
+            for i, s in enumerate(scores)
+        ]
+
+    try:
+        log.write_predictions(rows("champion", "1", base))
+        log.write_predictions(rows("challenger", "2", np.sqrt(base[:500])))
+        report = status(uc, state=state, log=log)
+        assert report["psi"] == pytest.approx(psi(base, np.sqrt(base[:500])))
+        assert report["psi"] > 0.25
+        assert report["flags"] and "PSI" in report["flags"][0]
+        failed = [c["name"] for c in report["criteria"] if not c["ok"]]
+        assert "score_psi" in failed and report["recommendation"] == "hold"
+        # sized from the champion's mean probability (about 0.5), as outcomes_needed says
+        cfg = uc.load_config().rollout
+        assert report["min_outcomes"] == outcomes_needed(cfg, float(np.mean(base)))
+        assert report["variants"]["challenger"]["scoring_p99_ms"] == pytest.approx(2.0)
+    finally:
+        log.close()

@@ -18,11 +18,14 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from shared.app.cli import app
 from shared.core.store import load_model, save_model
 from shared.core.tracking import CHAMPION, PREVIOUS, mlflow_client, model_aliases
 from shared.core.usecase import get_use_case
 from shared.ops import rollout as ro
+from shared.serve.explain import BOOSTER_FILE, EXPLAIN_ROUTE, SPEC_FILE
 from shared.serve.predlog import open_log
 from shared.serve.privacy import pseudonym
 from shared.serve.router import to_challenger
@@ -50,8 +53,11 @@ def champion(trained):
         client.set_registered_model_alias(UC.name, CHAMPION, before)
 
 
-def new_version(model, **metadata) -> str:
-    """A registered version of the champion's run whose stored model has `metadata` changed."""
+def new_version(
+    model, onnx: bytes | None = None, files: dict[str, str] | None = None, **metadata
+) -> str:
+    """A registered version of the champion's run whose stored model has `metadata` changed
+    (and its ONNX bytes, and extra files such as an explainer, when given)."""
     client = mlflow_client()
     mv = client.get_model_version(UC.name, model.model_version)
     new = client.create_model_version(UC.name, mv.source, run_id=mv.run_id)
@@ -59,8 +65,40 @@ def new_version(model, **metadata) -> str:
     stored = load_model(model.bento_tag)
     profile = json.loads((stored.path / "reference_profile.json").read_text())
     meta = stored.metadata | {"mlflow_version": str(new.version)} | metadata
-    save_model(UC.name, stored.onnx_path.read_bytes(), meta, profile)
+    save_model(UC.name, onnx or stored.onnx_path.read_bytes(), meta, profile, files)
     return str(new.version)
+
+
+def doubled_explainer(model) -> dict[str, str]:
+    """The champion's explainer files rewritten so that every contribution is doubled and the
+    base value becomes 2 x base + 0.5: an explanation whose source is known by construction."""
+    path = load_model(model.bento_tag).path
+    spec = json.loads((path / SPEC_FILE).read_text())
+    files = {f.name: f.read_text() for f in path.glob("lightgbm_booster*.txt")}
+    if spec["kind"] == "combined":
+        spec |= {"weights": [2 * w for w in spec["weights"]], "shift": 2 * spec["shift"] + 0.5}
+    else:
+        part = dict(spec)
+        if spec["kind"] == "lightgbm":
+            part["booster_file"] = "lightgbm_booster_0.txt"
+            files = {"lightgbm_booster_0.txt": files[BOOSTER_FILE]}
+        keep = ("numeric", "categories", "owners", "classifier")
+        spec = {k: spec[k] for k in keep} | {
+            "kind": "combined",
+            "parts": [part],
+            "weights": [2.0],
+            "shift": 0.5,
+        }
+    return files | {SPEC_FILE: json.dumps(spec)}
+
+
+def metric(server: Server, name: str, **labels: str) -> float:
+    """The sum of a metric's samples on /metrics whose labels include `labels`."""
+    total = 0.0
+    for line in httpx.get(server.url + "/metrics").text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +256,7 @@ def test_a_canary_routes_each_key_as_the_stable_hash_says(server, champion, log_
                 assert b["contact"] is False
         report = ro.status(UC)
         assert report["variants"]["challenger"]["requests"] >= sum(got)
-        assert report["variants"]["challenger"]["p99_ms"] is not None
+        assert report["variants"]["challenger"]["scoring_p99_ms"] is not None
     finally:
         ro.abort(UC.name, "end of the canary test", who="test")
 
@@ -249,10 +287,15 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
     ro.start(UC, None, who="test", reason="failing on purpose")  # takes the challenger alias
     state = force_to(50)
     keys = [k for k in (f"fail-{i}" for i in range(400)) if to_challenger(state.salt, k, 50)]
+    answered = metric(server, "pilotpack_variant_records_total", variant="champion")
+    failed = metric(server, "pilotpack_variant_errors_total", variant="challenger")
+    sent = 0
 
     def challenger_tried() -> bool:
         """the service routes to the failing challenger and rolls it back"""
+        nonlocal sent
         answered_by_champion_only(server, keys[:20], version)
+        sent += 20
         state, _ = ro.read_state(UC.name)
         return state.status == "rolled_back"
 
@@ -266,6 +309,12 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
     state, _ = ro.read_state(UC.name, client)
     assert state.status == "rolled_back" and "error rate" in state.reason
     assert state.by.startswith("auto")
+
+    def tagged() -> bool:
+        """the version carries the rollback's reason (written just after the state)"""
+        return "rollout_rolled_back_reason" in client.get_model_version(UC.name, version).tags
+
+    wait_for(tagged)
     tags = client.get_model_version(UC.name, version).tags
     assert "error rate" in tags["rollout_rolled_back_reason"]
     metrics = httpx.get(server.url + "/metrics").text
@@ -273,6 +322,13 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
         line.startswith("pilotpack_rollout_rollbacks_total") and 'cause="error_rate"' in line
         for line in metrics.splitlines()
     )
+    # issue 18 (11): every record was answered by the champion and counts there; the failed
+    # challenger answered none, its failures are errors
+    counted = metric(server, "pilotpack_variant_records_total", variant="champion") - answered
+    assert counted == sent
+    assert metric(server, "pilotpack_variant_records_total", model_version=version) == 0
+    errors = metric(server, "pilotpack_variant_errors_total", variant="challenger") - failed
+    assert UC.load_config().rollout.min_window_requests <= errors <= sent
     after = post(server, [record(k) for k in keys[:20]]).json()
     assert all(b["variant"] == "champion" for b in after)
     # The broken version lost the challenger alias: the next start cannot pick it again.
@@ -281,11 +337,87 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
         ro.start(UC, None, who="test")
 
 
+def test_an_unloadable_challenger_is_rolled_back_and_status_says_why(server, champion):
+    """Issue 18 (5): a challenger whose ONNX file is garbage was never loaded, all traffic went
+    silently to the champion and the registry kept saying "active, 20 %"."""
+    version = new_version(champion, onnx=b"this is not an ONNX model")
+    ro.start(UC, version, who="test", reason="unloadable on purpose")
+    state = force_to(20)
+    keys = [k for k in (f"unload-{i}" for i in range(200)) if to_challenger(state.salt, k, 20)]
+
+    def rolled_back() -> bool:
+        """the service cannot load the challenger and rolls the rollout back"""
+        answered_by_champion_only(server, keys[:10], version)
+        return ro.read_state(UC.name)[0].status == "rolled_back"
+
+    try:
+        wait_for(rolled_back)
+    finally:
+        if ro.read_state(UC.name)[0].active:
+            ro.abort(UC.name, "end of the unloadable-challenger test", who="test")
+    state, _ = ro.read_state(UC.name)
+    why = f"challenger version {version} cannot be loaded"
+    assert why in state.reason and state.by.startswith("auto"), state.reason
+    report = ro.status(UC)
+    assert report["status"] == "rolled_back" and any(why in r for r in report["reasons"])
+    shown = CliRunner().invoke(app, ["rollout", UC.name, "status"])
+    assert shown.exit_code == 0 and why in " ".join(shown.output.split()), shown.output
+    loads = metric(server, "pilotpack_model_load_errors_total", model_version=version)
+    assert loads >= 1
+    assert metric(server, "pilotpack_rollout_rollbacks_total", cause="load_error") >= 1
+    body = post(server, [record(k) for k in keys]).json()
+    assert {b["variant"] for b in body} == {"champion"}
+
+
+def explain(server: Server, records: list[dict]) -> list[dict]:
+    r = httpx.post(server.url + EXPLAIN_ROUTE, json={"records": records, "top": 100}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_explain_during_a_canary_explains_the_model_that_answered(server, champion):
+    """Issue 18 (9): /explain explained the champion even for a customer the challenger
+    answered. The challenger's explainer doubles every contribution (and maps the base b to
+    2 b + 0.5), so whose explanation came back is known by construction."""
+    keys = [f"explain-{i}" for i in range(120)]
+    records = [record(k, tenure=i % 72) for i, k in enumerate(keys)]
+
+    def champion_only() -> bool:
+        """no earlier rollout routes any more"""
+        return {e["variant"] for e in explain(server, records)} == {"champion"}
+
+    wait_for(champion_only)
+    before = explain(server, records)
+    version = new_version(champion, files=doubled_explainer(champion))
+    ro.start(UC, version, who="test", reason="explain test")
+    state = force_to(20)
+    expected = [to_challenger(state.salt, k, 20) for k in keys]
+
+    def canary_on() -> bool:
+        """/explain routes the 20 % canary"""
+        return [e["variant"] == "challenger" for e in explain(server, records)] == expected
+
+    try:
+        wait_for(canary_on)
+        during = explain(server, records)
+        answered = post(server, records).json()
+    finally:
+        ro.abort(UC.name, "end of the explain test", who="test")
+    assert 10 <= sum(expected) <= 40
+    for e0, e, b, ch in zip(before, during, answered, expected, strict=True):
+        assert (e["variant"], e["model_version"]) == (b["variant"], b["model_version"])
+        if not ch:
+            assert e == e0
+            continue
+        assert e["model_version"] == version
+        assert e["base_value"] == pytest.approx(2 * e0["base_value"] + 0.5, abs=1e-6)
+        assert e["output"] == pytest.approx(2 * e0["output"] + 0.5, abs=1e-6)
+        got = {c["column"]: c["value"] for c in e["contributions"]}
+        want = {c["column"]: 2 * c["value"] for c in e0["contributions"]}
+        assert got == pytest.approx(want, abs=1e-6)
+
+
 def test_promote_and_rollback_move_the_aliases_and_record_who_when_why(server, champion):
-    from typer.testing import CliRunner
-
-    from shared.app.cli import app
-
     version = new_version(champion)
     cli = CliRunner()
     env = {"PILOTPACK_USER": "ana"}

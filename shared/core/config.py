@@ -375,7 +375,10 @@ class RolloutConfig(Strict):
         200, ge=1, description="challenger records scored in a stage before `advance`"
     )
     min_duration_s: float = Field(
-        600, ge=0, description="seconds a stage lasts at least before `advance`"
+        7 * 86400,
+        ge=0,
+        description="seconds a stage lasts at least before `advance`: a week by default (the "
+        "playbook moves one stage a week, so every weekday is seen); 60 for a demo",
     )
     salt: str | None = Field(
         None,
@@ -385,7 +388,12 @@ class RolloutConfig(Strict):
     routing_key: str | None = Field(
         None, description="request field hashed for routing; None = the use case's id column"
     )
-    sla_ms: float = Field(200, gt=0, description="p99 scoring latency allowed per variant")
+    sla_ms: float = Field(
+        200,
+        gt=0,
+        description="latency SLA: the request p99 alerted on, and the p99 scoring time (model "
+        "and features, no HTTP) allowed per variant in a rollout",
+    )
     max_error_ratio: float = Field(
         2.0, gt=0, description="challenger error rate allowed, as a multiple of the champion's"
     )
@@ -397,8 +405,29 @@ class RolloutConfig(Strict):
         50, ge=1, description="records in the window before automatic rollback may trigger"
     )
     refresh_s: float = Field(3.0, gt=0, description="how often services re-read the registry")
-    min_outcomes: int = Field(
-        30, ge=1, description="outcomes per variant before the outcome comparison counts"
+    min_outcomes: int | None = Field(
+        None,
+        ge=1,
+        description="outcomes per variant before the outcome comparison counts; None = sized "
+        "by power: a two-proportion test of baseline_rate vs baseline_rate x (1 + mde)",
+    )
+    baseline_rate: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="the champion's outcome rate, for sizing; None = its mean predicted "
+        "probability in the stage (a calibrated classifier's expected rate)",
+    )
+    mde: float = Field(
+        0.2, gt=0, description="smallest relative change of the outcome rate worth detecting"
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance of the outcome comparison")
+    power: float = Field(0.8, gt=0, lt=1, description="power wanted at the mde")
+    max_score_psi: float = Field(
+        0.25,
+        gt=0,
+        description="challenger-vs-champion score PSI above which status raises a flag and "
+        "advance (so promotion) is refused",
     )
 
     @model_validator(mode="after")

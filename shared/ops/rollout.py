@@ -6,10 +6,15 @@ The state of a rollout lives in the MLflow registry as tags on the registered mo
 replica follows it: the services' data plane (shared/serve/router.py) re-reads it in the
 background. Status reads the prediction log; its score shift is the one PSI of
 shared/core/drift.py, so `rollout status` and `pilotpack monitor` agree on the same data.
+
+Latency: the per-variant figure is scoring time (model and features inside the service, no
+HTTP, no log write), the only latency a request that mixes variants can split; it is named
+`scoring_p99` everywhere. Request latency is BentoML's histogram, alerted on by the rules.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Sequence
@@ -38,6 +43,7 @@ from shared.core.tracking import CHALLENGER as CHALLENGER_ALIAS
 from shared.serve.predlog import VariantRow, open_log
 
 MIN_PSI_RECORDS = 10  # fewer scores on either side: no PSI (deciles of nothing)
+UNSIZED_MIN_OUTCOMES = 200  # no rate to size by (a regressor, no scores yet): monitoring's
 
 
 # --------------------------------------------------------------------------- commands
@@ -172,8 +178,8 @@ def _variant_stats(rows: list[VariantRow]) -> dict[str, dict[str, Any]]:
             "requests": len(items),
             "errors": errors,
             "error_rate": errors / len(items),
-            "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
-            "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+            "scoring_p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+            "scoring_p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
             "mean_score": _mean([r.score for r in items]),
             "_scores": [r.score for r in items if r.score is not None],
         }
@@ -185,9 +191,30 @@ def _mean(values: Sequence[Any]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def outcomes_needed(cfg: Any, expected_rate: float | None) -> int:
+    """Outcomes per variant before the outcome comparison counts: `min_outcomes` when set,
+    else the size per group of a two-sided two-proportion test (statsmodels, 50/50) that
+    detects baseline -> baseline x (1 + mde) at `alpha` with `power`. The baseline is
+    `baseline_rate`, else `expected_rate` (the champion's mean probability)."""
+    if cfg.min_outcomes is not None:
+        return int(cfg.min_outcomes)
+    rate = cfg.baseline_rate if cfg.baseline_rate is not None else expected_rate
+    if rate is None or not 0 < rate < 1:
+        return UNSIZED_MIN_OUTCOMES
+    from statsmodels.stats.power import NormalIndPower  # heavy: only when sizing
+    from statsmodels.stats.proportion import proportion_effectsize
+
+    target = rate * (1 + cfg.mde)
+    if target >= 1:  # a rise that large is impossible: size for the same fall
+        target = rate * (1 - cfg.mde)
+    h = abs(proportion_effectsize(target, rate))
+    n = NormalIndPower().solve_power(effect_size=h, alpha=cfg.alpha, power=cfg.power, ratio=1.0)
+    return math.ceil(float(n))
+
+
 def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[str, Any]:
-    """Per variant since the stage began: requests, errors, p50/p99 latency, score shift
-    (PSI, candidate vs champion), outcome loss; the stage's criteria; a recommendation."""
+    """Per variant since the stage began: requests, errors, p50/p99 scoring time, score shift
+    (PSI, candidate vs champion), outcome loss; the stage's criteria; flags; a recommendation."""
     cfg = uc.load_config().rollout
     if state is None:
         state, aliases = read_state(uc.name)
@@ -207,6 +234,7 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
         "criteria": [],
         "recommendation": None,
         "reasons": [],
+        "flags": [],
     }
     if state.status == "none":
         report["reasons"] = ["no rollout: `pilotpack rollout <use case> start` begins one"]
@@ -224,7 +252,14 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
     for variant, loss in _outcome_losses(pairs).items():
         variants.setdefault(variant, {"requests": 0, "errors": 0, "_scores": []}).update(loss)
     champ, cand = variants.get(CHAMPION, {}), variants.get(candidate, {})
-    report["psi"] = psi(champ.get("_scores", []), cand.get("_scores", []))
+    report["psi"] = score_psi = psi(champ.get("_scores", []), cand.get("_scores", []))
+    if score_psi is not None and score_psi > cfg.max_score_psi:
+        report["flags"].append(
+            f"score shift: PSI {score_psi:.3f} of the {candidate}'s scores vs the champion's, "
+            f"above {cfg.max_score_psi:g}: the two models disagree; promotion is blocked"
+        )
+    probability = champ.get("mean_score") if uc.task.monitoring == "classifier" else None
+    report["min_outcomes"] = needed = outcomes_needed(cfg, probability)
     for v in variants.values():
         v.pop("_scores", None)
     report["variants"] = variants
@@ -232,7 +267,7 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
     if not state.active:
         report["reasons"] = [f"rollout {state.status}: {state.reason or '-'}"]
         return report
-    crit, back = criteria(cfg, state, champ, cand, time.time())
+    crit, back = criteria(cfg, state, champ, cand, time.time(), score_psi, needed)
     report["criteria"] = crit
     failed = [c["detail"] for c in crit if not c["ok"]]
     if back:
@@ -261,10 +296,27 @@ def _outcome_losses(pairs: list[tuple[str, float, float]]) -> dict[str, dict[str
     return out
 
 
+def duration(seconds: float) -> str:
+    """A stage's age or minimum in the unit a person reads: s, min, h or days."""
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def criteria(
-    cfg: Any, state: RolloutState, champ: dict[str, Any], cand: dict[str, Any], now: float
+    cfg: Any,
+    state: RolloutState,
+    champ: dict[str, Any],
+    cand: dict[str, Any],
+    now: float,
+    score_psi: float | None = None,
+    min_outcomes: int | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The stage's criteria (name, ok, detail) and the reasons to roll back, if any."""
+    """The stage's criteria (name, ok, detail) and the reasons to roll back, if any.
+
+    `min_outcomes` defaults to `outcomes_needed(cfg, None)`; a score PSI above
+    `max_score_psi` fails its criterion (no advance, so no promotion) without a rollback."""
     out: list[dict[str, Any]] = []
     back: list[str] = []
     n = cand.get("requests", 0)
@@ -280,7 +332,7 @@ def criteria(
         {
             "name": "min_duration",
             "ok": age >= cfg.min_duration_s,
-            "detail": f"stage age {age:.0f} s (need {cfg.min_duration_s:.0f} s)",
+            "detail": f"stage age {duration(age)} (need {duration(cfg.min_duration_s)})",
         }
     )
     err_c, err_0 = cand.get("error_rate", 0.0), champ.get("error_rate", 0.0)
@@ -290,14 +342,20 @@ def criteria(
     out.append({"name": "error_rate", "ok": ok, "detail": detail})
     if not ok and n >= cfg.min_window_requests:
         back.append(detail)
-    p99 = cand.get("p99_ms")
+    p99 = cand.get("scoring_p99_ms")
     ok = p99 is None or p99 <= cfg.sla_ms
-    detail = f"p99 {'-' if p99 is None else f'{p99:.1f}'} ms (SLA {cfg.sla_ms:.0f} ms)"
-    out.append({"name": "p99", "ok": ok, "detail": detail})
+    shown = "-" if p99 is None else f"{p99:.1f}"
+    detail = f"scoring p99 {shown} ms, model and features, no HTTP (SLA {cfg.sla_ms:.0f} ms)"
+    out.append({"name": "scoring_p99", "ok": ok, "detail": detail})
     if not ok and n >= cfg.min_window_requests:
         back.append(detail)
+    ok = score_psi is None or score_psi <= cfg.max_score_psi
+    shown = "- (too few scores)" if score_psi is None else f"{score_psi:.3f}"
+    detail = f"score PSI vs champion {shown} (at most {cfg.max_score_psi:g})"
+    out.append({"name": "score_psi", "ok": ok, "detail": detail})
+    needed = outcomes_needed(cfg, None) if min_outcomes is None else min_outcomes
     nc, n0 = cand.get("outcomes", 0), champ.get("outcomes", 0)
-    if nc >= cfg.min_outcomes and n0 >= cfg.min_outcomes:
+    if nc >= needed and n0 >= needed:
         diff = cand["outcome_mse"] - champ["outcome_mse"]
         se = float(np.hypot(cand.get("outcome_se") or 0.0, champ.get("outcome_se") or 0.0))
         ok = diff <= 1.96 * se
@@ -313,7 +371,7 @@ def criteria(
             {
                 "name": "outcomes",
                 "ok": True,
-                "detail": f"outcomes {nc}/{n0}: fewer than {cfg.min_outcomes} per variant, not compared",
+                "detail": f"outcomes {nc}/{n0}: fewer than {needed} per variant, not compared",
             }
         )
     return out, back

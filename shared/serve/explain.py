@@ -9,6 +9,10 @@ The output is the model's raw score: log-odds for a classifier, the prediction f
 regressor. `base_value + sum(contributions) + rest == output` (rest = the inputs beyond the
 top ones asked for). The preprocessing is replayed from plain parameters (JSON), on the same
 float32 feed the ONNX graph gets (`make_feed`).
+
+During a canary, /explain routes each record (each entity, for history use cases) by the same
+routing key and hash as /predict (shared/serve/router.py), so a customer the challenger
+answered gets the challenger's explanation; each explanation names its variant and version.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from bentoml.exceptions import InvalidArgument
 from pydantic import BaseModel, Field
 
 from shared.core.onnx_export import make_feed
+from shared.core.tracking import CHALLENGER, CHAMPION
 
 SPEC_FILE = "explainer.json"
 BOOSTER_FILE = "lightgbm_booster.txt"
@@ -206,6 +211,9 @@ class Explanation(BaseModel):
     contributions: list[Contribution] = Field(description="largest |contribution| first")
     rest: float = Field(description="sum of the other inputs' contributions")
     model_version: str
+    variant: str = Field(
+        CHAMPION, description="champion, or challenger when the canary routes this key to it"
+    )
 
 
 _CACHE: dict[str, Explainer] = {}
@@ -222,7 +230,9 @@ def explainer_for(stored: Any) -> Explainer:
     return _CACHE[stored.tag]
 
 
-def explain_records(predictor: Any, records: list[Any], top: int) -> list[Explanation]:
+def explain_records(
+    predictor: Any, records: list[Any], top: int, variant: str = CHAMPION
+) -> list[Explanation]:
     """Per record (per entity's latest record, for history use cases): the top contributions."""
     uc = predictor.uc
     explainer = explainer_for(predictor.stored)
@@ -236,11 +246,45 @@ def explain_records(predictor: Any, records: list[Any], top: int) -> list[Explan
         rows = np.fromiter(latest.values(), dtype=np.int64, count=len(latest))
         features = {k: np.asarray(v)[rows] for k, v in features.items()}
     contrib, base = explainer.explain(features)
-    return explanations(explainer, contrib, base, top, predictor.version)
+    return explanations(explainer, contrib, base, top, predictor.version, variant)
+
+
+def explain_routed(deployment: Any, records: list[Any], top: int) -> list[Explanation]:
+    """Each unit explained by the model /predict routes it to under the current plan, in the
+    order /predict answers: records, or entities by first appearance for history use cases."""
+    plan = deployment.plan
+    uc = plan.champion.uc
+    if uc.history:  # one unit per entity, routed by its first record's key (as /predict does)
+        entities: dict[Any, list[int]] = {}
+        for i, r in enumerate(records):
+            entities.setdefault(getattr(r, uc.id_column) if uc.id_column else i, []).append(i)
+        units = list(entities.values())
+    else:
+        units = [[i] for i in range(len(records))]
+    field = deployment.key_field
+    keys = [getattr(records[u[0]], field, None) if field else None for u in units]
+    champion_units, challenger_units = deployment.split(plan, keys)
+    out: list[Explanation | None] = [None] * len(units)
+    for variant, model, chosen in (
+        (CHAMPION, plan.champion, champion_units),
+        (CHALLENGER, plan.challenger, challenger_units),
+    ):
+        if not chosen:
+            continue
+        rows = sorted(i for u in chosen for i in units[u])  # request order kept
+        done = explain_records(model, [records[i] for i in rows], top, variant)
+        for u, e in zip(chosen, done, strict=True):
+            out[u] = e
+    return [e for e in out if e is not None]
 
 
 def explanations(
-    explainer: Explainer, contrib: np.ndarray, base: np.ndarray, top: int, version: str
+    explainer: Explainer,
+    contrib: np.ndarray,
+    base: np.ndarray,
+    top: int,
+    version: str,
+    variant: str = CHAMPION,
 ) -> list[Explanation]:
     names = explainer.inputs
     out = []
@@ -255,6 +299,7 @@ def explanations(
                 contributions=[Contribution(column=names[i], value=float(row[i])) for i in head],
                 rest=float(row[tail].sum()),
                 model_version=version,
+                variant=variant,
             )
         )
     return out
@@ -264,7 +309,7 @@ EXPLAIN_ROUTE = "/explain"
 
 
 def explain_api(request: type[BaseModel], max_records: int) -> Any:
-    """POST /explain: the service's `predictor` (the champion) explained per record."""
+    """POST /explain: each record explained by the model that answers it on /predict."""
 
     def explain(
         self: Any,
@@ -273,7 +318,7 @@ def explain_api(request: type[BaseModel], max_records: int) -> Any:
     ) -> Any:
         """Per record: the model's raw output (log-odds for a classifier), the base value and
         the largest contributions by model input; base + contributions + rest = output."""
-        return explain_records(self.predictor, records, top)
+        return explain_routed(self.deployment, records, top)
 
     explain.__annotations__ = {"records": list[request], "top": int, "return": list[Explanation]}
     return explain

@@ -76,6 +76,7 @@ class Metrics:
     errors: Counter  # use_case, variant
     rollbacks: Counter  # use_case, cause
     variant: Counter  # use_case, variant, model_version
+    load_errors: Counter  # use_case, variant, model_version
     no_key: Counter  # use_case
     shadow_dropped: Counter  # use_case
     feature_psi: Gauge  # use_case, feature, model_version
@@ -120,7 +121,14 @@ def catalog() -> Metrics:
         ),
         variant=Counter(
             "pilotpack_variant_records_total",
-            "Records scored per variant",
+            "Records answered per variant (a failed challenger's records count under the "
+            "champion that answered them, the failure under pilotpack_variant_errors_total)",
+            ["use_case", "variant", "model_version"],
+        ),
+        load_errors=Counter(
+            "pilotpack_model_load_errors_total",
+            "Failed loads of a registered version by a service worker (a challenger that "
+            "cannot be loaded is rolled back)",
             ["use_case", "variant", "model_version"],
         ),
         no_key=Counter(

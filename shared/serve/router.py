@@ -12,8 +12,12 @@ stages are monotone, a customer never flips back to the champion while the rollo
 
 One request: route the units (records, entities or series) -> score each group with its
 model -> protect the log rows (shared/serve/privacy.py, on dicts) -> write and commit them ->
-answer. A failed challenger is answered by the champion; a breach of the rollback window
-stops the rollout in this worker at once and in the registry within seconds.
+answer. A failed challenger is answered by the champion (its records count under the
+champion, its failure under `pilotpack_variant_errors_total`); a breach of the rollback window
+stops the rollout in this worker at once and in the registry within seconds. So does a
+challenger whose model cannot be loaded: it is counted
+(`pilotpack_model_load_errors_total`) and rolled back with the reason, never left "active"
+while the champion silently answers everything.
 """
 
 from __future__ import annotations
@@ -123,9 +127,9 @@ class Windows:
         ok_ms = [ms for e, ms in ch if not e]
         p99 = float(np.percentile(ok_ms, 99)) if ok_ms else 0.0
         if p99 > cfg.sla_ms:
-            return "p99", (
-                f"automatic rollback: challenger p99 {p99:.1f} ms over its last {len(ch)} "
-                f"records, above the {cfg.sla_ms:g} ms SLA"
+            return "scoring_p99", (
+                f"automatic rollback: challenger scoring p99 {p99:.1f} ms (model and features, "
+                f"no HTTP) over its last {len(ch)} records, above the {cfg.sla_ms:g} ms SLA"
             )
         return None
 
@@ -174,7 +178,11 @@ class Deployment:
         self._load = load
         self.score_of = score_of
         self.pin = pinned_tag(uc.name)
+        # the request field that routes a unit (the service checks it is one): /predict and
+        # /explain route by it alike
+        self.key_field: str | None = self.cfg.routing_key or uc.id_column
         self._models: dict[str, Any] = {}
+        self.load_errors: dict[str, str] = {}  # version -> why it cannot be loaded
         champion = load(champion_stored(uc.name))
         self._models[champion.version] = champion
         self.plan = Plan(champion)
@@ -184,7 +192,8 @@ class Deployment:
         self._shadow_pool: ThreadPoolExecutor | None = None
         self._shadow_pending = 0
         self._lock = threading.Lock()
-        self._stopped: set[tuple[str, float]] = set()  # rollouts this worker rolled back
+        self._stopped: dict[tuple[str, float], str] = {}  # rollouts this worker rolled back: why
+        self._writing: set[tuple[str, float]] = set()  # their rollbacks being written
         self._last_error = ""
         self._client: Any = None
         self._stop = threading.Event()
@@ -221,25 +230,38 @@ class Deployment:
             champion = self._model(wanted) or champion
         challenger = None
         stopped = (state.version, state.started_at) in self._stopped
-        if state.active and not stopped and state.version != champion.version:
-            challenger = self._model(state.version)
+        wants_challenger = state.active and not stopped and state.version != champion.version
+        if wants_challenger:
+            challenger = self._model(state.version, CHALLENGER)
         if (state.version, state.stage, state.stage_started_at) != (
             plan.state.version,
             plan.state.stage,
             plan.state.stage_started_at,
         ):
             self.windows.reset()
+        if stopped and state.active:  # a move written after ours (an advance) overwrote it
+            self._record_rollback(state, self._stopped[(state.version, state.started_at)])
         if stopped:
             state = replace(state, status="rolled_back")
         self.plan = Plan(champion, challenger, state)
+        if wants_challenger and challenger is None:  # unloadable: the same path as an erroring one
+            reason = (
+                f"automatic rollback: challenger version {state.version} cannot be loaded: "
+                f"{self.load_errors.get(state.version, 'unknown error')}"
+            )
+            self._roll_back(state, "load_error", reason)
 
-    def _model(self, version: str) -> Any | None:
+    def _model(self, version: str, variant: str = CHAMPION) -> Any | None:
         if version not in self._models:
             try:
                 self._models[version] = self._load(stored_version(self.name, version))
             except Exception as exc:
-                logger.error("%s: cannot load version %s: %s", self.name, version, exc)
+                message = f"{type(exc).__name__}: {exc}"[:500]
+                logger.error("%s: cannot load version %s: %s", self.name, version, message)
+                self.load_errors[version] = message
+                catalog().load_errors.labels(self.name, variant, version).inc()
                 return None
+            self.load_errors.pop(version, None)
             keep = {self.plan.champion.version, version}
             for v in [v for v in self._models if v not in keep]:
                 del self._models[v]
@@ -252,10 +274,15 @@ class Deployment:
 
     # -- the request path
     def route(self, plan: Plan, keys: Sequence[Any]) -> tuple[list[int], list[int]]:
-        """(champion units, challenger units) of a request under `plan`."""
+        """(champion units, challenger units) of a request under `plan`; keyless units counted."""
         missing = sum(k is None for k in keys)
         if missing:
             catalog().no_key.labels(self.name).inc(missing)
+        return self.split(plan, keys)
+
+    @staticmethod
+    def split(plan: Plan, keys: Sequence[Any]) -> tuple[list[int], list[int]]:
+        """(champion units, challenger units) under `plan`: what /predict and /explain share."""
         challenger: list[int] = []
         if plan.mode == "canary":
             salt, pct = plan.state.salt, plan.state.percent
@@ -301,7 +328,7 @@ class Deployment:
             logger.error("%s: prediction log write failed: %s", self.name, exc)
             raise ServiceUnavailable("the prediction log cannot be written; retry later") from exc
         counter = catalog().variant
-        for g in groups:
+        for g in groups:  # only the records a variant answered (a failed group answered none)
             if g.out is not None:
                 counter.labels(self.name, g.variant, g.model.version).inc(len(g.units))
         if challenger_units:
@@ -417,31 +444,48 @@ class Deployment:
     # -- automatic rollback
     def _check(self, plan: Plan) -> None:
         breach = self.windows.breach(self.cfg)
-        if breach is None:
-            return
-        cause, reason = breach
-        key = (plan.state.version, plan.state.started_at)
+        if breach is not None:
+            self._roll_back(plan.state, *breach)
+
+    def _roll_back(self, state: RolloutState, cause: str, reason: str) -> None:
+        """Stop routing to this rollout's challenger in this worker now, and in the registry
+        (every worker and replica) within seconds; once per rollout."""
+        key = (state.version, state.started_at)
         with self._lock:
             if key in self._stopped:
                 return
-            self._stopped.add(key)
+            self._stopped[key] = reason
             current = self.plan
             self.plan = Plan(
                 current.champion, None, replace(current.state, status="rolled_back", reason=reason)
             )
         logger.error("%s: %s", self.name, reason)
         catalog().rollbacks.labels(self.name, cause).inc()
+        self._record_rollback(state, reason)
+
+    def _record_rollback(self, state: RolloutState, reason: str) -> None:
+        """Write the rollback to the registry on a thread, unless one is being written."""
+        key = (state.version, state.started_at)
+        with self._lock:
+            if key in self._writing:
+                return
+            self._writing.add(key)
         who = f"auto (worker pid {os.getpid()})"
         threading.Thread(
-            target=self._write_rollback, args=(plan.state, reason, who), daemon=True
+            target=self._write_rollback, args=(state, reason, who), daemon=True
         ).start()
 
     def _write_rollback(self, state: RolloutState, reason: str, who: str) -> None:
-        """Tell the registry, so every worker and replica stops routing too (retried)."""
-        for attempt in range(5):
-            try:
-                roll_back(self.name, reason, who, expect=state)
-                return
-            except Exception as exc:
-                logger.warning("%s: cannot record the rollback yet (%s)", self.name, exc)
-                time.sleep(1 + attempt)
+        """Tell the registry, so every worker and replica stops routing too (retried; the
+        refresher writes it again if a later move of the same rollout overwrote it)."""
+        try:
+            for attempt in range(5):
+                try:
+                    roll_back(self.name, reason, who, expect=state)
+                    return
+                except Exception as exc:
+                    logger.warning("%s: cannot record the rollback yet (%s)", self.name, exc)
+                    time.sleep(1 + attempt)
+        finally:
+            with self._lock:
+                self._writing.discard((state.version, state.started_at))

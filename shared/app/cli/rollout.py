@@ -132,16 +132,16 @@ def print_rollout(report: dict[str, Any]) -> None:
         head += f", stage {report['stage']} of {' > '.join(report['stages'])}"
     out.print(head)
     if report["variants"]:
-        table = Table("variant", "version", "requests", "errors", "p50 ms", "p99 ms", "mean score",
-                      "outcomes", "outcome mse")  # fmt: skip
+        table = Table("variant", "version", "requests", "errors", "scoring p50 ms",
+                      "scoring p99 ms", "mean score", "outcomes", "outcome mse")  # fmt: skip
         for name, v in report["variants"].items():
             table.add_row(
                 name,
                 ",".join(v.get("versions", [])),
                 str(v.get("requests", 0)),
                 str(v.get("errors", 0)),
-                fmt(v.get("p50_ms")),
-                fmt(v.get("p99_ms")),
+                fmt(v.get("scoring_p50_ms")),
+                fmt(v.get("scoring_p99_ms")),
                 fmt(v.get("mean_score"), "{:.4f}"),
                 str(v.get("outcomes", 0)),
                 fmt(v.get("outcome_mse"), "{:.4f}"),
@@ -149,6 +149,8 @@ def print_rollout(report: dict[str, Any]) -> None:
         out.print(table)
     if report.get("psi") is not None:
         out.print(f"score shift (PSI, {report.get('candidate')} vs champion): {report['psi']:.3f}")
+    for flag in report.get("flags", []):
+        out.print(f"[red]FLAG[/red] {flag}")
     for c in report["criteria"]:
         out.print(f"  [{'green]ok' if c['ok'] else 'red]no'}[/] {c['name']}: {c['detail']}")
     if report["recommendation"]:
