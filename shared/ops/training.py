@@ -47,6 +47,11 @@ from shared.tasks.base import Export, Fit, Log, RunResult, TaskTraining
 StepCallback = Callable[[str], None]
 TrainResult = RunResult  # the name tests and scripts used before tasks were plug-ins
 
+
+class Prohibited(ValueError):
+    """A use case whose risk level forbids training it (EU AI Act Art. 5)."""
+
+
 STEPS = ("load", "validate", "fit + evaluate", "onnx + parity", "governance", "track", "store")
 
 
@@ -84,7 +89,7 @@ def train(
     """
     prohibited = cfg.governance.prohibited()
     if prohibited:
-        raise ValueError(f"{uc.name}: {prohibited}; training refused")
+        raise Prohibited(f"{prohibited}; training refused")
     task = uc.task.training
     start = time.perf_counter()
     uc = uc.with_config(cfg)
