@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml requirements.lock
 venv: $(STAMP)
 
 demo: $(STAMP)  ## train every use case on built-in data, store and track them, print a summary
-	$(BIN)/pilotpack demo
+	$(BIN)/pilotpack demo --allow-synthetic  # built-in data: serving it is a choice, recorded
 
 # One worker per core (pytest-xdist). A file's tests stay on one worker, so its module-scoped
 # servers start once; the slowest files start first; every worker has its own stores

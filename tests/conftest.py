@@ -154,10 +154,12 @@ def cli_sets(uc: UseCase, *extra: str) -> list[str]:
 
 
 def train_fast(uc: UseCase, extra: list[str] | None = None, **kwargs: Any) -> RunResult:
-    """One training run with `fast_overrides` (+ `extra`); `train`'s keywords pass through."""
+    """One training run with `fast_overrides` (+ `extra`); `train`'s keywords pass through
+    (`allow_synthetic` defaults to True here)."""
     from shared.ops.training import train
 
     overrides = fast_overrides(uc) + (extra or [])
+    kwargs.setdefault("allow_synthetic", True)  # the suite serves what it trains on built-in data
     return train(uc, uc.load_config(overrides), overrides=overrides, **kwargs)
 
 

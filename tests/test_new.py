@@ -236,7 +236,7 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
     # on the file, gates are the data's verdict: 0 or 1, and a report either way.
     # The flow is under test, not the tuning: the suite's fast settings (fewer trials, trees,
     # folds and bootstrap draws), as every other trained fixture uses.
-    trained = _pilotpack(sandbox, "train", name, *uc["fast"])
+    trained = _pilotpack(sandbox, "train", name, "--allow-synthetic", *uc["fast"])
     assert trained.returncode == 0, trained.stderr[-3000:]
     on_file = _pilotpack(sandbox, "train", name, "--data", data, "--no-register", *uc["fast"])
     assert on_file.returncode in (0, 1), on_file.stderr[-3000:]

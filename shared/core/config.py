@@ -294,6 +294,8 @@ class RegressionGatesConfig(Strict):
 
 
 RiskLevel = Literal["minimal", "limited", "high", "unacceptable"]
+# Deployers of a high-risk system keep its logs at least six months (EU AI Act Art. 26(6)).
+HIGH_RISK_MIN_RETENTION_DAYS = 183.0
 
 
 class GovernanceConfig(Strict):
@@ -319,6 +321,19 @@ class GovernanceConfig(Strict):
     )
     limitations: list[str] = Field([], description="known limitations and failure modes")
 
+    def prohibited(self) -> str:
+        """Why the system may be neither trained nor served (EU AI Act Art. 5), or ""."""
+        if self.risk_level != "unacceptable":
+            return ""
+        return (
+            "governance.risk_level is 'unacceptable': a prohibited practice under the EU AI Act "
+            "(Art. 5), never trained or served"
+        )
+
+    def min_retention_days(self) -> float:
+        """The shortest log retention the risk level allows (0: no floor)."""
+        return HIGH_RISK_MIN_RETENTION_DAYS if self.risk_level == "high" else 0.0
+
 
 class PrivacyConfig(Strict):
     """What the prediction log keeps of personal data, and for how long (shared/serve/privacy.py).
@@ -335,6 +350,28 @@ class PrivacyConfig(Strict):
         description="request fields never written to the prediction log (e.g. quasi-identifiers"
         " or sensitive columns); not model inputs: monitoring rebuilds features from the log",
     )
+
+
+def risk_retention(governance: GovernanceConfig, privacy: PrivacyConfig) -> PrivacyConfig:
+    """The privacy section as the risk level allows it: a high-risk system's retention left
+    unset becomes 183 days; one set lower is refused, by value (never silently raised)."""
+    floor = governance.min_retention_days()
+    if privacy.retention_days >= floor:
+        return privacy
+    if "retention_days" not in privacy.model_fields_set:
+        return privacy.model_copy(update={"retention_days": floor})
+    raise ValueError(
+        f"privacy.retention_days is {privacy.retention_days:g}, but governance.risk_level "
+        f"{governance.risk_level!r} keeps the logs at least {floor:g} days (EU AI Act Art. "
+        f"26(6)): set privacy.retention_days to {floor:g} or more"
+    )
+
+
+def retention_days(cfg: Any, days: float | None = None) -> float:
+    """How many days `pilotpack log prune` keeps: `days` (else the config's), never under the
+    risk level's floor."""
+    keep = cfg.privacy.retention_days if days is None else days
+    return max(keep, cfg.governance.min_retention_days())
 
 
 class FairnessConfig(Strict):
@@ -454,6 +491,11 @@ class PipelineConfig(Strict):
     rollout: RolloutConfig = RolloutConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+
+    @model_validator(mode="after")
+    def _risk_retention(self) -> PipelineConfig:
+        self.privacy = risk_retention(self.governance, self.privacy)
+        return self
 
 
 def config_model(

@@ -140,6 +140,7 @@ def log_run(
     promote: bool,
     output: tuple[str, int] = ("probabilities", 2),
     register: bool = True,
+    first_champion: bool = True,
 ) -> tuple[str, str]:
     """Log one training run and register its ONNX model; returns (run_id, model version).
 
@@ -147,6 +148,7 @@ def log_run(
     `output` names the graph's output tensor and its width (a regressor: ("variable", 1)).
     `register=False` (an experiment, `train --no-register`) logs the model to the run only:
     no registered version, so nothing can serve it by accident; the version returned is "".
+    `first_champion=False`: a first version that passes stays challenger (human oversight).
     """
     import mlflow
     import mlflow.onnx
@@ -183,7 +185,7 @@ def log_run(
         client.set_model_version_tag(use_case, version, "gates_passed", str(promote).lower())
         if promote:
             client.set_registered_model_alias(use_case, CHALLENGER, version)
-            if CHAMPION not in model_aliases(use_case, client):
+            if first_champion and CHAMPION not in model_aliases(use_case, client):
                 # The first model that passes its gates serves: there is nothing to compare.
                 client.set_registered_model_alias(use_case, CHAMPION, version)
                 tag_event(client, use_case, version, "promoted", "first model to pass its gates")
@@ -488,7 +490,8 @@ def champion_stored(name: str) -> StoredModel:
         raise ModelNotFound(
             f"no champion for {name!r} in the MLflow registry ({tracking_uri()}). Train one "
             f"first: `pilotpack train {name}` (or `make demo` for every use case); the first "
-            f"model that passes its gates becomes champion"
+            f"model that passes its gates becomes champion (on synthetic data only with "
+            f"--allow-synthetic; at high risk after `pilotpack approve` and `pilotpack promote`)"
         )
     return stored_version(name, version)
 

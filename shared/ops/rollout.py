@@ -40,6 +40,7 @@ from shared.core.tracking import (
     write_state,
 )
 from shared.core.tracking import CHALLENGER as CHALLENGER_ALIAS
+from shared.ops.governance.oversight import check_promotion
 from shared.serve.predlog import VariantRow, open_log
 
 MIN_PSI_RECORDS = 10  # fewer scores on either side: no PSI (deciles of nothing)
@@ -49,8 +50,15 @@ UNSIZED_MIN_OUTCOMES = 200  # no rate to size by (a regressor, no scores yet): m
 # --------------------------------------------------------------------------- commands
 
 
-def start(uc: Any, version: str | None = None, who: str = "", reason: str = "") -> RolloutState:
-    """Begin a rollout of `version` (default: the challenger alias) at the first stage."""
+def start(
+    uc: Any,
+    version: str | None = None,
+    who: str = "",
+    reason: str = "",
+    allow_synthetic: bool = False,
+) -> RolloutState:
+    """Begin a rollout of `version` (default: the challenger alias) at the first stage; a
+    version trained on synthetic data only with `allow_synthetic` (recorded)."""
     client = mlflow_client()
     cfg = uc.load_config().rollout
     state, aliases = read_state(uc.name, client)
@@ -72,6 +80,7 @@ def start(uc: Any, version: str | None = None, who: str = "", reason: str = "") 
         raise ValueError(f"version {version} failed its gates: it cannot be rolled out")
     stored_version(uc.name, version)  # the services must be able to load it
     who = who or actor()
+    check_promotion(uc, version, who, allow_synthetic, client, approval=False)
     now = time.time()
     new = RolloutState(
         status="active",
@@ -114,6 +123,7 @@ def advance(uc: Any, force: bool = False, who: str = "", reason: str = "") -> Ro
         )
         write_state(uc.name, new, client)
         return new
+    check_promotion(uc, state.version, who, client=client)  # high risk: a second person's approval
     promote(uc.name, state.version, reason or "rollout completed", who)
     new = replace(state, status="promoted", held=False, forced=forced or state.forced).event(
         "promote", who, reason, **_forced_item(forced)

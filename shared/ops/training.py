@@ -21,16 +21,37 @@ from shared.core.config import config_hash
 from shared.core.drift import reference_files
 from shared.core.io import read_table
 from shared.core.store import save_model
-from shared.core.tracking import file_sha256, log_run, run_artifacts, run_tags
+from shared.core.tracking import (
+    CHAMPION,
+    actor,
+    file_sha256,
+    log_run,
+    mlflow_client,
+    model_aliases,
+    run_artifacts,
+    run_tags,
+    tag_event,
+)
 from shared.core.tracking import log_documents as log_texts
 from shared.core.usecase import UseCase
 from shared.core.validation import typed_as_schema
 from shared.ops.governance.assess import assess
+from shared.ops.governance.oversight import (
+    SYNTHETIC_ALLOWED,
+    allow_synthetic_data,
+    first_champion_refusals,
+    is_synthetic,
+)
 from shared.ops.report import documents
 from shared.tasks.base import Export, Fit, Log, RunResult, TaskTraining
 
 StepCallback = Callable[[str], None]
 TrainResult = RunResult  # the name tests and scripts used before tasks were plug-ins
+
+
+class Prohibited(ValueError):
+    """A use case whose risk level forbids training it (EU AI Act Art. 5)."""
+
 
 STEPS = ("load", "validate", "fit + evaluate", "onnx + parity", "governance", "track", "store")
 
@@ -61,12 +82,19 @@ def train(
     track: bool = True,
     register: bool = True,
     log: Log = lambda message: None,
+    allow_synthetic: bool = False,
 ) -> RunResult:
     """Run the whole flow; gates that fail are reported in the result, never raised.
 
     `track=False` logs nothing; `register=False` logs the run to MLflow but registers no
     model version and saves nothing to the model store: an experiment that cannot be served.
+    A use case of risk level `unacceptable` is refused (ValueError) before anything runs.
+    `allow_synthetic`: a model trained on synthetic data may become champion (recorded on
+    the run); without it the first version that passes stays challenger.
     """
+    prohibited = cfg.governance.prohibited()
+    if prohibited:
+        raise Prohibited(f"{prohibited}; training refused")
     task = uc.task.training
     start = time.perf_counter()
     uc = uc.with_config(cfg)
@@ -104,7 +132,9 @@ def train(
     )
     if track:
         on_step("track")
-        log_to_mlflow(task, uc, cfg, result, fit, export, overrides or [], register)
+        log_to_mlflow(
+            task, uc, cfg, result, fit, export, overrides or [], register, allow_synthetic
+        )
         log_documents(uc, cfg, result)
         on_step("store")
         if result.registered:
@@ -122,9 +152,12 @@ def log_to_mlflow(
     export: Export,
     overrides: list[str],
     register: bool,
+    allow_synthetic: bool = False,
 ) -> None:
     """Params, metrics, lineage tags and artifacts; the model is registered only when the
-    gates pass and registering was asked for."""
+    gates pass and registering was asked for. The first version to pass becomes champion
+    unless human oversight holds it back (shared/ops/governance/oversight.py): then the
+    reason is in `details["champion_withheld"]` and on the version."""
     params = {
         "chosen_model": result.chosen,
         "task": uc.task.name,
@@ -136,6 +169,11 @@ def log_to_mlflow(
     metrics = {k: float(v) for k, v in metrics.items() if _finite(v)}
     tags = run_tags(uc.name, result.gates_passed, result.lineage, task=uc.task.name)
     result.lineage["git_sha"] = tags["git_sha"]
+    source = result.lineage.get("data_source", "")
+    synthetic_allowed = allow_synthetic and is_synthetic(source)
+    if synthetic_allowed:  # every version of this run may serve: someone said so
+        tags[f"{SYNTHETIC_ALLOWED}_by"] = actor()
+    withheld = first_champion_refusals(cfg, source, allow_synthetic)
     artifacts = run_artifacts(result.validation.to_dict(), result.report(), cfg, fit.profile)
     result.run_id, result.model_version = log_run(
         uc.name,
@@ -149,7 +187,18 @@ def log_to_mlflow(
         promote=result.gates_passed,
         output=export.output,
         register=register,
+        first_champion=not withheld,
     )
+    if not result.model_version or not result.gates_passed:
+        return
+    client = mlflow_client()
+    if synthetic_allowed:
+        allow_synthetic_data(
+            client, uc.name, result.model_version, actor(), "train --allow-synthetic"
+        )
+    if withheld and CHAMPION not in model_aliases(uc.name, client):
+        result.details["champion_withheld"] = "; ".join(withheld)
+        tag_event(client, uc.name, result.model_version, "champion_withheld", "; ".join(withheld))
 
 
 def log_documents(uc: UseCase, cfg: Any, result: RunResult) -> None:

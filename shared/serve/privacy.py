@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from shared.core.config import retention_days
 from shared.core.store import project_root
 from shared.core.usecase import get_use_case, registry
 from shared.serve.predlog import OUTCOME_COLUMNS, PREDICTION_COLUMNS, LogRow, SqliteLog
@@ -336,10 +337,11 @@ def safe_location(location: str) -> str:
 
 
 def prune(log: Any, days: float | None, use_case: str | None = None) -> dict[str, tuple[int, int]]:
-    """Each registered use case's rows older than its `privacy.retention_days` (or `days`)."""
+    """Each registered use case's rows older than its `privacy.retention_days` (or `days`);
+    never under its risk level's floor (high risk: 183 days)."""
     names = [use_case] if use_case else list(registry())
     done = {}
     for name in names:
-        keep = days if days is not None else registry()[name].load_config().privacy.retention_days
+        keep = retention_days(registry()[name].load_config(), days)
         done[name] = log.prune(keep, name)
     return done

@@ -130,6 +130,11 @@ def missing_models(use_cases: Iterable[UseCase]) -> list[str]:
     return problems
 
 
+def prohibited(uc: UseCase) -> str:
+    """Why the use case may not be served (risk level `unacceptable`), or ""."""
+    return uc.load_config().governance.prohibited()
+
+
 LABEL = "pilotpack-model-"  # + use case: the model it serves, recorded in bento.yaml at build
 
 
@@ -174,6 +179,9 @@ def carry_models(svc: Any, use_cases: Iterable[UseCase]) -> Any:
                 declared.add(concrete)
 
     def check_models() -> None:
+        refused = [f"{uc.name}: {why}" for uc in use_cases if (why := prohibited(uc))]
+        if refused:  # EU AI Act Art. 5: nothing of it starts, whatever the store holds
+            raise SystemExit("\n".join(["pilotpack: refused to serve.", *refused]))
         problems = missing_models(use_cases)
         if problems:
             # SystemExit in the deployment hook ends `bentoml serve` before any worker starts.

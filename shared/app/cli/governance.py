@@ -1,4 +1,5 @@
-"""Governance commands: registry (the AI registry), card (a model card)."""
+"""Governance commands: registry (the AI registry), card (a model card), approve (a second
+person's approval of a version, which a high-risk promotion needs)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from shared.app.cli.common import UseCaseArg, err, fail, find_use_case
+from shared.app.cli.common import UseCaseArg, err, fail, find_use_case, one_line, out
 from shared.core.store import reports_dir
 from shared.core.usecase import registry as use_cases
 from shared.ops.governance.card import model_card_from_registry
+from shared.ops.governance.oversight import approve as record_approval
 from shared.ops.governance.registry import Undeclared, entries, render
 
 PANEL = "Governance"
@@ -59,3 +61,31 @@ def card(
     for name, text in docs.items():
         (folder / name).write_text(text)
     err.print(f"model card of {uc.name} version {version}: {folder / 'model_card.md'} (+ .html)")
+
+
+@app.command(rich_help_panel=PANEL)
+def approve(
+    use_case: UseCaseArg,
+    version: Annotated[str, typer.Option(help="the registered version approved")],
+    by: Annotated[str, typer.Option("--by", help="who approves (recorded)")],
+    note: Annotated[str, typer.Option(help="why: recorded with the approval")] = "",
+) -> None:
+    """Approve a version for promotion: who, when and why, recorded on the version.
+
+    A high-risk use case promotes only an approved version, and only by someone other than
+    the approver.
+    """
+    from mlflow.exceptions import MlflowException  # heavy: only when the registry is written
+
+    uc = find_use_case(use_case)
+    try:
+        record_approval(uc, version, by, note)
+    except (ValueError, MlflowException) as exc:
+        fail(f"{uc.name}: {one_line(exc)}", exc)
+    risk = uc.load_config().governance.risk_level
+    out.print(f"{uc.name}: version {version} approved by {by}")
+    if risk == "high":
+        step = f"`pilotpack promote {uc.name} --version {version}` (or completes its rollout)"
+        out.print(f"next: someone other than {by} runs {step}")
+    else:
+        out.print(f"(risk level {risk or 'undeclared'}: promotion does not require it)")

@@ -13,12 +13,23 @@ from rich.table import Table
 
 from shared.app.cli.common import JsonOpt, UseCaseArg, err, fail, find_use_case, fmt, one_line, out
 from shared.core.store import ModelNotFound
-from shared.core.tracking import promote as promote_version
 from shared.core.tracking import rollback as rollback_champion
 from shared.ops import rollout as ro
+from shared.ops.governance.oversight import promote as promote_version
 
 PANEL = "Rollout"
 ReasonOpt = Annotated[str, typer.Option("--reason", help="why: recorded in the registry")]
+ByOpt = Annotated[
+    str,
+    typer.Option("--by", help="who does it (recorded); default $PILOTPACK_USER, else the login"),
+]
+SyntheticOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-synthetic",
+        help="a model trained on synthetic data may become champion (recorded on the version)",
+    ),
+]
 app = typer.Typer()
 
 
@@ -55,10 +66,15 @@ def promote(
     use_case: UseCaseArg,
     version: Annotated[str | None, typer.Option(help="default: the challenger")] = None,
     reason: ReasonOpt = "manual promotion",
+    by: ByOpt = "",
+    allow_synthetic: SyntheticOpt = False,
 ) -> None:
-    """Make a version the champion now (the old one becomes `previous`); who/when/why recorded."""
+    """Make a version the champion now (the old one becomes `previous`); who/when/why recorded.
+
+    High risk: refused (exit 2) until a second person approved it (`pilotpack approve`).
+    """
     uc = find_use_case(use_case)
-    old, new = _call(promote_version, uc.name, version, reason)
+    old, new = _call(promote_version, uc, version, reason, by, allow_synthetic)
     out.print(f"{uc.name}: champion is now version {new} (previous: {old or 'none'})")
     out.print("running services switch within a few seconds (rollout.refresh_s)")
 
@@ -85,15 +101,18 @@ def rollout(
         bool, typer.Option("--force", help="advance although criteria fail (recorded)")
     ] = False,
     reason: ReasonOpt = "",
+    by: ByOpt = "",
+    allow_synthetic: SyntheticOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Roll a challenger out: shadow, then growing canary stages, then champion.
 
-    `pilotpack rollback` stops a rollout.
+    `pilotpack rollback` stops a rollout. High risk: the last `advance` is refused (exit 2)
+    until a second person approved the version (`pilotpack approve`).
     """
     uc = find_use_case(use_case)
     if action is Action.start:
-        state = _call(ro.start, uc, version, reason=reason)
+        state = _call(ro.start, uc, version, by, reason, allow_synthetic)
         out.print(
             f"{uc.name}: rollout of version {state.version} started at stage "
             f"{ro.stage_label(state.current)} (champion {state.champion}; stages "
@@ -101,7 +120,7 @@ def rollout(
         )
     elif action is Action.advance:
         try:
-            state = _call(ro.advance, uc, force, reason=reason)
+            state = _call(ro.advance, uc, force, who=by, reason=reason)
         except ro.CriteriaNotMet as exc:
             err.print(f"[red]{uc.name}: not advancing, criteria not met:[/red]")
             for c in exc.failed:
@@ -114,7 +133,7 @@ def rollout(
             forced = " (forced)" if force else ""
             out.print(f"{uc.name}: stage {ro.stage_label(state.current)}{forced}")
     elif action is Action.hold:
-        state = _call(ro.hold, uc, reason=reason or "held")
+        state = _call(ro.hold, uc, who=by, reason=reason or "held")
         out.print(f"{uc.name}: held at stage {ro.stage_label(state.current)}: {state.reason}")
     else:
         report = _call(ro.status, uc)

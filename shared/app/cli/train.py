@@ -35,6 +35,14 @@ from shared.ops.training import train as run_training
 
 PANEL = "Train"
 app = typer.Typer()
+SyntheticOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-synthetic",
+        help="on synthetic data, the first version that passes may still become champion "
+        "(recorded); without it, it stays challenger",
+    ),
+]
 
 
 @app.command("list", rich_help_panel=PANEL)
@@ -77,9 +85,10 @@ def train(
             "chosen model paired with the baseline (untracked)",
         ),
     ] = 0,
+    allow_synthetic: SyntheticOpt = False,
 ) -> None:
     """Validate, train, evaluate, export to ONNX, track in MLflow and store for BentoML."""
-    result = train_one(use_case, data, set_ or [], register)
+    result = train_one(use_case, data, set_ or [], register, allow_synthetic)
     print_result(result)
     err.print(f"report: {write_report(result)}")
     if repeats:
@@ -92,7 +101,13 @@ def train(
         raise typer.Exit(1)
 
 
-def train_one(name: str, data: Path | None, overrides: list[str], register: bool = True) -> Any:
+def train_one(
+    name: str,
+    data: Path | None,
+    overrides: list[str],
+    register: bool = True,
+    allow_synthetic: bool = False,
+) -> Any:
     """Train with a progress bar over the steps; config and data errors exit with code 2 and
     one clear message, no traceback."""
     uc = find_use_case(name)
@@ -110,7 +125,14 @@ def train_one(name: str, data: Path | None, overrides: list[str], register: bool
 
         try:
             return run_training(
-                uc, cfg, data, overrides, on_step=on_step, register=register, log=log
+                uc,
+                cfg,
+                data,
+                overrides,
+                on_step=on_step,
+                register=register,
+                log=log,
+                allow_synthetic=allow_synthetic,
             )
         except DataValidationError as exc:
             progress.stop()
@@ -134,6 +156,9 @@ def print_result(result: Any) -> None:
         err.print(table)
     state = "[green]passed[/green]" if result.gates_passed else "[red]FAILED[/red]"
     err.print(f"gates {state}" + "".join(f"\n  - {r}" for r in result.gate_reasons))
+    withheld = result.details.get("champion_withheld")
+    if withheld:
+        err.print(f"version {result.model_version} is challenger, not champion: {withheld}")
 
 
 def repeated(name: str, data: Path | None, overrides: list[str], k: int) -> dict[str, Any]:
@@ -167,11 +192,14 @@ def repeated(name: str, data: Path | None, overrides: list[str], k: int) -> dict
 
 
 @app.command(rich_help_panel=PANEL)
-def demo(json_: JsonOpt = False) -> None:
-    """Train every registered use case on its synthetic data, then print a summary table."""
+def demo(json_: JsonOpt = False, allow_synthetic: SyntheticOpt = False) -> None:
+    """Train every registered use case on its synthetic data, then print a summary table.
+
+    `make demo` passes --allow-synthetic: the first models become champions, so they serve.
+    """
     results = []
     for name in registry():
-        result = train_one(name, None, [])
+        result = train_one(name, None, [], allow_synthetic=allow_synthetic)
         write_report(result)
         results.append(result)
         err.print(

@@ -40,17 +40,12 @@ class Assessment:
 
 def assess(task: Any, uc: Any, cfg: Any, raw: pd.DataFrame, fit: Any) -> Assessment:
     out = Assessment()
-    gov, fair = cfg.governance, cfg.fairness
+    fair = cfg.fairness
     undeclared = undeclared_sensitive_inputs(uc, cfg)
     if undeclared:
         out.gate_reasons.append(
             f"sensitive column(s) {undeclared} are model inputs: drop them from the features or "
             "list them in config governance.use_sensitive (the card then says so)"
-        )
-    if gov.risk_level == "unacceptable":
-        out.gate_reasons.append(
-            "governance.risk_level is 'unacceptable': a prohibited practice under the EU AI Act, "
-            "never served"
         )
     state = fit.state
     if {"X", "split", "chosen"} <= set(state):

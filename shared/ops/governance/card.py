@@ -12,6 +12,7 @@ from typing import Any
 from shared.core.columns import sensitive_columns, sensitive_inputs
 from shared.core.tracking import log_documents, tracking_uri
 from shared.ops.governance.html_report import md_to_html, page
+from shared.ops.governance.oversight import oversight_lines
 from shared.serve.privacy import direct_identifiers, quasi_identifiers
 
 CARD_MD = "model_card.md"
@@ -72,6 +73,7 @@ def card_markdown(uc: Any, cfg: Any, report: dict[str, Any], history: list[dict[
             if used
             else "none (excluded by default; fairness is still measured across them)"
         ),
+        *oversight_lines(uc, cfg),
         "",
         "## Data",
         "",

@@ -15,6 +15,7 @@ from shared.core.config import (
     ReaderConfig,
     RolloutConfig,
     Strict,
+    risk_retention,
 )
 from shared.tasks.forecast.calendar import Freq
 
@@ -178,6 +179,7 @@ class ForecastPipelineConfig(Strict):
             )
         if self.model.name in (*BASELINES, "ensemble"):
             raise ValueError(f"model.name {self.model.name!r} is taken by another candidate")
+        self.privacy = risk_retention(self.governance, self.privacy)
         return self
 
 
