@@ -88,7 +88,8 @@ class OutcomeValues:
                 return float(value)
         elif number and math.isfinite(value) and self.low <= value <= self.high:
             return float(value)
-        shown = json.dumps(value)[:80]
+        whole = isinstance(value, float) and value.is_integer()  # JSON's 7 arrives as 7.0
+        shown = json.dumps(int(value) if whole else value)[:80]
         raise ValueError(f"{shown} is not a value of {self.target}: expected {self.allowed()}")
 
     def allowed(self) -> str:
