@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import httpx
@@ -83,9 +84,15 @@ def test_a_missing_model_stops_serve_at_once_with_the_train_first_message():
     assert "Train one first: `pilotpack train churn`" in str(exc.value)
 
 
-def test_the_built_bento_serves_from_an_empty_store_without_a_registry(tmp_path):
+@pytest.fixture(scope="module")
+def churn_bento() -> str:
+    """The churn Bento, built once for this module from the session's trained model."""
+    return build(f"usecases/{UC.name}/bentofile.yaml", pinned(UC, trained_model(UC.name).bento_tag))
+
+
+def test_the_built_bento_serves_from_an_empty_store_without_a_registry(tmp_path, churn_bento):
     model = trained_model(UC.name)
-    tag = build(f"usecases/{UC.name}/bentofile.yaml", pinned(UC, model.bento_tag))
+    tag = churn_bento
     assert packed_models(tag) == [model.bento_tag]
     installs = bento_requirements(tag)
     assert "bentoml" in installs and not {n for n in installs if n.startswith(NOT_SERVED)}
@@ -110,3 +117,40 @@ def test_the_root_bento_packs_a_model_for_every_use_case():
         env |= pinned(uc, trained_model(name).bento_tag)
     tag = build("bentofile.yaml", env)
     assert packed_models(tag) == sorted(trained_model(n).bento_tag for n in registry())
+
+
+# A served Bento as a user runs it: no PILOTPACK_HOME, no MLFLOW_TRACKING_URI (the tests set both).
+AS_DEPLOYED = {"PILOTPACK_HOME": "", "MLFLOW_TRACKING_URI": "", "PILOTPACK_PREDICTION_LOG": ""}
+STATE = (".db", ".db-wal", ".key", "privacy-audit.jsonl")
+
+
+def test_a_served_bento_keeps_its_state_in_the_data_folder_and_exports_none(tmp_path, churn_bento):
+    """Served with PILOTPACK_DATA_DIR, scored and sent an outcome: the log, the registry
+    database and the pseudonym key are in the data folder, and `bentoml export` of the served
+    Bento holds no database and no key (on main all three landed in the Bento's src/)."""
+    data = tmp_path / "state"
+    env = AS_DEPLOYED | {"PILOTPACK_DATA_DIR": str(data)}
+    with Server(churn_bento, env=env, timeout=120) as server:
+        r = httpx.post(server.url + UC.task.route, json=example_payload(UC, 2), timeout=30)
+        assert r.status_code == 200, r.text
+        outcome = {"outcomes": [{"request_id": r.headers["x-request-id"], "value": "Yes"}]}
+        r = httpx.post(server.url + "/outcome", json=outcome, timeout=30)
+        assert r.status_code == 200, r.text
+    found = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
+    assert {"predictions.db", "mlflow.db", ".secrets/pseudonym.key"} <= set(found), found
+    archive = tmp_path / "served.bento"
+    bentoml("export", churn_bento, str(archive))
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert any(n.endswith("service.py") or n.endswith(".py") for n in names)
+    assert [n for n in names if n.endswith(STATE) or ".secrets" in n] == []
+
+
+def test_a_bento_refuses_to_start_when_its_state_would_land_inside_it(churn_bento):
+    with (
+        pytest.raises(RuntimeError, match=r"exited with [1-9]|could not start") as exc,
+        Server(churn_bento, env=AS_DEPLOYED, timeout=120),
+    ):
+        pass
+    assert "refusing to write the prediction log inside the Bento's source folder" in str(exc.value)
+    assert "PILOTPACK_DATA_DIR" in str(exc.value)

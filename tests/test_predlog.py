@@ -69,12 +69,17 @@ def test_sqlite_log_round_trip(tmp_path):
     assert mode == "wal"
 
 
-def test_default_location_is_the_project_and_env_overrides(tmp_path, monkeypatch):
-    from shared.core.store import project_root
+def test_default_location_is_the_data_folder_and_env_overrides(tmp_path, monkeypatch):
+    from shared.core.store import DATA_DIR_ENV, project_root
     from shared.serve.predlog import log_location
+    from shared.serve.privacy import key_file
 
     monkeypatch.delenv("PILOTPACK_PREDICTION_LOG", raising=False)
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     assert Path(log_location()) == project_root() / "predictions.db"
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "state"))
+    assert Path(log_location()) == tmp_path / "state" / "predictions.db"
+    assert key_file() == tmp_path / "state" / ".secrets" / "pseudonym.key"
     monkeypatch.setenv("PILOTPACK_PREDICTION_LOG", str(tmp_path / "x.db"))
     assert open_log().location == str(tmp_path / "x.db")
 
@@ -89,6 +94,56 @@ def test_export_to_parquet_with_outcomes(tmp_path):
     assert set(PREDICTION_COLUMNS) <= set(frame.columns)
     assert frame.loc[frame.request_id == "r3", "outcome"].item() == 1.0
     assert frame["outcome"].isna().sum() == 9
+
+
+def test_export_joins_outcomes_by_request_id_and_by_routing_key(tmp_path):
+    """Known by construction: r1 by request id; k2 by key (after its prediction) joins r2;
+    k6 by key joins the latest prediction of each variant (champion r6, challenger c6), not
+    the earlier one of k6 (r6 was predicted twice); an outcome of k8 observed before k8's
+    prediction and one of a key never predicted join nothing. Main joined by request id only."""
+    log = open_log(str(tmp_path / "p.db"))
+    t0 = time.time() - 100
+    log.write_predictions(rows(10, start=t0))  # r0..r9, keys k0..k9 at t0 + i ms
+    log.write_predictions([("r6-old", t0 - 50, "uc", "champion", "3", "k6", 0, "{}", "{}",
+                            0.1, 1.0, None)])  # fmt: skip
+    challenger = rows(10, variant="challenger", start=t0 + 1, prefix="c")[5:]  # c5..c9, k5..k9
+    log.write_predictions(challenger)
+    log.write_outcomes(
+        [
+            {"use_case": "uc", "request_id": "r1", "value": 1.0},
+            {"use_case": "uc", "routing_key": "k2", "value": 0.0, "ts": t0 + 10},
+            {"use_case": "uc", "routing_key": "k6", "value": 1.0, "ts": t0 + 10},
+            {"use_case": "uc", "routing_key": "k8", "value": 1.0, "ts": t0 - 10},
+            {"use_case": "uc", "routing_key": "nobody", "value": 1.0, "ts": t0 + 10},
+        ]
+    )
+    log.export("uc", tmp_path / "uc.parquet")
+    frame = pd.read_parquet(tmp_path / "uc.parquet")
+    joined = dict(zip(frame.request_id, frame.outcome, strict=True))
+    assert {r: v for r, v in joined.items() if v == v} == {"r1": 1.0, "r2": 0.0, "r6": 1.0,
+                                                          "c6": 1.0}  # fmt: skip
+    assert len(frame) == 16
+
+
+def test_outcome_values_follow_the_targets_type():
+    """Binary: 0/1, true/false and the schema's labels (churn: Yes -> 1, No -> 0); anything
+    else is refused naming the value. Regression: a finite number within the target's bounds."""
+    from shared.core.usecase import get_use_case
+    from shared.serve.predlog import outcome_values
+
+    churn = outcome_values(get_use_case("churn"))
+    assert [churn.parse(v) for v in (0, 1, 1.0, True, False, "Yes", "No")] == [
+        0.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0]  # fmt: skip
+    for bad in (7, 0.5, -1, "yes", "maybe", float("nan")):
+        with pytest.raises(ValueError, match="is not a value of Churn"):
+            churn.parse(bad)
+    with pytest.raises(ValueError, match=r"^7 is not a value of Churn: expected 0, 1, true, "):
+        churn.parse(7)
+    rul = outcome_values(get_use_case("predictive_maintenance_rul"))
+    assert rul.parse(12) == 12.0 and rul.parse(0.5) == 0.5
+    for bad in (-1, True, "12", float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="is not a value of rul"):
+            rul.parse(bad)
 
 
 def _writer(location: str, use_case: str, prefix: str, n: int) -> None:

@@ -66,7 +66,7 @@ def traffic(server) -> dict[str, str]:
         {"request_id": rids["shared"], "value": 0.0},
     ]
     r = httpx.post(server.url + "/outcome", json={"outcomes": outcomes}, timeout=30)
-    assert r.status_code == 200 and r.json() == {"stored": len(outcomes)}, r.text
+    assert r.status_code == 200 and r.json() == {"stored": len(outcomes), "orphans": 0}, r.text
     return rids
 
 

@@ -390,8 +390,30 @@ class FairnessConfig(Strict):
     )
 
 
+class OutcomeIntakeConfig(Strict):
+    """What POST /outcome accepts (shared/serve/factory.py `outcome_api`)."""
+
+    max_per_request: int = Field(
+        1000, ge=1, le=10_000, description="outcomes per request; the body limit follows from it"
+    )
+    rate_per_minute: float = Field(
+        6000,
+        gt=0,
+        description="outcomes per caller and minute (the API key, else the client address; per "
+        "worker); above it a 429",
+    )
+    burst: int = Field(2000, ge=1, description="outcomes a caller may send at once")
+
+    @model_validator(mode="after")
+    def _burst_holds_a_request(self) -> OutcomeIntakeConfig:
+        if self.burst < self.max_per_request:
+            raise ValueError("burst must be at least max_per_request (one full request)")
+        return self
+
+
 class ServingConfig(Strict):
     max_records: int = Field(1000, ge=1)
+    outcomes: OutcomeIntakeConfig = OutcomeIntakeConfig()
 
 
 class RolloutConfig(Strict):

@@ -16,6 +16,40 @@ def project_root() -> Path:
     return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
 
 
+DATA_DIR_ENV = "PILOTPACK_DATA_DIR"
+
+
+class StateInsideBento(RuntimeError):
+    """Runtime state would be written inside a built Bento's source folder."""
+
+
+def bento_source() -> Path | None:
+    """The source folder of the built Bento this code runs from (`<bento>/src`), else None."""
+    src = Path(__file__).resolve().parents[2]
+    return src if (src.parent / "bento.yaml").is_file() else None
+
+
+def data_dir() -> Path:
+    """Where runtime state lives (the prediction log, the MLflow database, the pseudonym key,
+    the privacy audit): PILOTPACK_DATA_DIR, else the project folder (`project_root`)."""
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).resolve() if env else project_root()
+
+
+def state_path(path: str | Path, what: str) -> Path:
+    """`path` (relative: under `data_dir`), refused when it lies inside a built Bento's source
+    folder: `bentoml export` and `containerize` would ship it (a log, a database, a key)."""
+    path = data_dir() / path
+    src = bento_source()
+    if src is not None and path.resolve().is_relative_to(src):
+        raise StateInsideBento(
+            f"pilotpack: refusing to write the {what} inside the Bento's source folder ({path}): "
+            f"`bentoml export` would ship it. Set {DATA_DIR_ENV} to a folder outside the Bento "
+            "(a volume), or point the setting that names this file elsewhere."
+        )
+    return path
+
+
 def reports_dir(use_case: str) -> Path:
     return project_root() / "reports" / use_case
 

@@ -1,6 +1,6 @@
 """MLflow tracking: runs, lineage tags, the ONNX model in the registry, aliases.
 
-Default: a SQLite store and an artifact folder inside the project; MLFLOW_TRACKING_URI points
+Default: a SQLite store and an artifact folder in the data folder (`store.data_dir`); MLFLOW_TRACKING_URI points
 anywhere else (an MLflow server backed by PostgreSQL and an object store).
 """
 
@@ -16,7 +16,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from shared.core.store import ModelNotFound, StoredModel, bentoml_home, load_model, project_root
+from shared.core.store import (
+    ModelNotFound,
+    StoredModel,
+    bentoml_home,
+    load_model,
+    project_root,
+    state_path,
+)
 
 CHAMPION = "champion"  # serves by default
 CHALLENGER = "challenger"  # passed its gates, waits for its rollout
@@ -34,7 +41,13 @@ PACKAGES = (
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI, else a SQLite file in the data folder; never a file inside a Bento."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return f"sqlite:///{state_path('mlflow.db', 'MLflow database')}"
+    if uri.startswith("sqlite:///"):  # relative to the working folder, as MLflow reads it
+        state_path(Path.cwd() / uri.removeprefix("sqlite:///"), "MLflow database")
+    return uri
 
 
 def artifact_location(uri: str, experiment: str) -> str | None:

@@ -14,33 +14,53 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
+import math
 import os
 import re
+import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from http import HTTPStatus
 from types import ModuleType
 from typing import Annotated, Any, Literal, get_args
 
 import bentoml
 import numpy as np
-from bentoml.exceptions import InvalidArgument
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound, UnprocessableEntity
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictStr,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
 
 from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
 from shared.core.tracking import model_tag
 from shared.core.usecase import Output, UseCase
+from shared.serve.auth import AUTH_ENV, key_hash
+from shared.serve.auth import enabled as auth_enabled
 from shared.serve.explain import EXPLAIN_ROUTE, explain_api
 from shared.serve.guard import json_strict
 from shared.serve.metrics import catalog, duration_config
 from shared.serve.metrics import observe as live_drift
+from shared.serve.predlog import OutcomeValues, outcome_values
 from shared.serve.privacy import protect_outcomes
 from shared.serve.router import Deployment
 
 # Requests each worker scores at once (BentoML's thread pool for sync APIs). ONNX and numpy
 # release the GIL, so a large request no longer holds up a one-record one behind it.
 THREADS = int(os.environ.get("PILOTPACK_SERVICE_THREADS", "4"))
+
+logger = logging.getLogger("pilotpack.outcomes")
 
 _OUTPUT_TYPES: dict[str, Any] = {"probability": float, "decision": bool, "prediction": float}
 
@@ -235,6 +255,9 @@ def score_latest(
 
 
 OUTCOME_ROUTE = "/outcome"
+OUTCOME_LIST = 5  # problems named in one 404 or 422 message
+# As sent: a JSON flag, number or short text (no coercion); `OutcomeValues.parse` decides.
+OutcomeValue = StrictBool | StrictFloat | Annotated[StrictStr, Field(max_length=64)]
 
 
 class Outcome(BaseModel):
@@ -250,9 +273,9 @@ class Outcome(BaseModel):
         max_length=256,
         description="the entity (the use case's id) when the request id is not known",
     )
-    value: float = Field(
-        strict=True, allow_inf_nan=False, description="observed value (1/0 for yes/no)"
-    )
+    # Checked against the target's type in the API (a 422 naming the value): the use case's
+    # model publishes the allowed values (`outcome_model`).
+    value: OutcomeValue = Field(description="observed value")
     time: datetime | None = Field(
         None, strict=True, description="when it was observed; default: now"
     )  # strict: an RFC 3339 date-time, as the OpenAPI document says (no number, no bare date)
@@ -264,32 +287,169 @@ class Outcome(BaseModel):
         return self
 
 
+def outcome_model(uc: UseCase, values: OutcomeValues) -> type[Outcome]:
+    """`Outcome` with the use case's allowed values in its schema (0/1 or the labels, or a
+    number within the target's bounds)."""
+    value = Annotated[
+        OutcomeValue,
+        WithJsonSchema(values.json_schema()),
+        Field(description=f"observed {uc.target}: {values.allowed()}"),
+    ]
+    return create_model(_class_name(uc.name, "Outcome"), __base__=Outcome, value=(value, ...))
+
+
 class OutcomeReceipt(BaseModel):
     stored: int = Field(description="outcomes stored")
+    orphans: int = Field(
+        0,
+        description="of them, outcomes by routing key with no logged prediction of that key: "
+        "stored, but they join no prediction",
+    )
+
+
+class OutcomeBudget:
+    """Outcomes per caller: a token bucket of `burst` outcomes refilled at `rate_per_minute`,
+    per API key when authentication is on, else per client address; thread-safe."""
+
+    def __init__(self, rate_per_minute: float, burst: int) -> None:
+        self.per_s, self.burst = rate_per_minute / 60, burst
+        self._left: dict[str, tuple[float, float]] = {}  # caller -> (tokens, when)
+        self._lock = threading.Lock()
+
+    def take(self, caller: str, n: int) -> float:
+        """0 when `n` outcomes may pass now (they are counted), else the seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._left) > 10_000:  # callers are unbounded: forget, do not grow
+                self._left.clear()
+            tokens, then = self._left.get(caller, (float(self.burst), now))
+            tokens = min(self.burst, tokens + (now - then) * self.per_s)
+            if tokens >= n:
+                self._left[caller] = (tokens - n, now)
+                return 0.0
+            self._left[caller] = (tokens, now)
+            return (n - tokens) / self.per_s
+
+
+def caller(ctx: Any) -> str:
+    """Whom an outcome budget counts: the presented credential (checked by the auth middleware)
+    when authentication is on, else the client address (a header anyone can vary is not used)."""
+    request = ctx.request if ctx is not None else None
+    if request is None:
+        return "local"
+    if auth_enabled():
+        headers = request.headers
+        credential = headers.get("authorization") or headers.get("x-api-key") or ""
+        return "key:" + key_hash(credential)[:32]
+    return "client:" + (request.client.host if request.client else "unknown")
+
+
+def warn_open_outcomes(uc: UseCase) -> None:
+    """Local mode: one loud line at start-up, since anyone reaching the port may post outcomes."""
+    if not auth_enabled():
+        intake = uc.load_config().serving.outcomes
+        logger.warning(
+            "%s: OUTCOMES ARE OPEN: with authentication off anyone who can reach this port may "
+            "POST /outcome, and monitoring, retraining and rollout decisions read outcomes "
+            "(limit: %d per request, %g per client address and minute). Set %s=on with API keys "
+            "holding the 'outcome' scope for anything but a local trial (docs/security.md)",
+            uc.name,
+            intake.max_per_request,
+            intake.rate_per_minute,
+            AUTH_ENV,
+        )
 
 
 def outcome_api(uc: UseCase) -> Callable[..., Any]:
-    """POST /outcome: a batch of outcomes into the log (the monitoring and A/B work read them)."""
+    """POST /outcome: a batch of outcomes into the log (the monitoring and A/B work read them).
+
+    Checked before anything is stored, each refusal naming what is wrong: 429 above the
+    caller's budget, 422 for a value the target cannot take, 404 for a request id with no
+    logged prediction of this use case. An outcome by routing key with no prediction of that
+    key is stored and counted as an orphan (the receipt says how many).
+    """
+    intake = uc.load_config().serving.outcomes
+    values = outcome_values(uc)
+    model = outcome_model(uc, values)
+    budget = OutcomeBudget(intake.rate_per_minute, intake.burst)
 
     def outcome(
-        self: Any, outcomes: list[Outcome] = Field(min_length=1, max_length=10_000)
+        self: Any,
+        outcomes: Any = Field(min_length=1, max_length=intake.max_per_request),
+        ctx: Any = None,
     ) -> OutcomeReceipt:
-        """Store observed outcomes; each names a request id or a routing key (1 to 10,000
-        per request)."""
-        rows = [
-            {
-                "use_case": uc.name,
-                "request_id": o.request_id,
-                "routing_key": o.routing_key,
-                "value": o.value,
-                "ts": o.time.timestamp() if o.time else None,
-            }
-            for o in outcomes
+        wait = budget.take(caller(ctx), len(outcomes))
+        if wait:
+            raise BentoMLException(
+                f"too many outcomes from this caller: at most {intake.rate_per_minute:g} per "
+                f"minute; retry in {math.ceil(wait)} s",
+                error_code=HTTPStatus.TOO_MANY_REQUESTS,
+            )
+        rows, bad = [], []
+        for i, o in enumerate(outcomes):
+            try:
+                value = values.parse(o.value)
+            except ValueError as exc:
+                bad.append(f"outcomes[{i}].value: {exc}")
+                continue
+            rows.append(
+                {
+                    "use_case": uc.name,
+                    "request_id": o.request_id,
+                    "routing_key": o.routing_key,
+                    "value": value,
+                    "ts": o.time.timestamp() if o.time else None,
+                }
+            )
+        if bad:
+            raise UnprocessableEntity(_listed(bad, len(outcomes), "nothing stored"))
+        rows = protect_outcomes(rows)
+        log = self.deployment.log
+        pairs, keys = log.known(
+            uc.name,
+            [r["request_id"] for r in rows if r["request_id"] is not None],
+            [r["routing_key"] for r in rows if r["routing_key"] is not None],
+        )
+        requests = {rid for rid, _ in pairs}
+        unknown = [
+            f"request_id {r['request_id']!r}"
+            for r in rows
+            if r["request_id"] is not None
+            and (
+                r["request_id"] not in requests
+                or (
+                    r["routing_key"] is not None
+                    and (r["request_id"], r["routing_key"]) not in pairs
+                )
+            )
         ]
-        return OutcomeReceipt(stored=self.deployment.log.write_outcomes(protect_outcomes(rows)))
+        if unknown:
+            raise NotFound(
+                _listed(unknown, len(rows), f"no logged prediction of {uc.name}; nothing stored")
+            )
+        orphans = sum(r["request_id"] is None and r["routing_key"] not in keys for r in rows)
+        return OutcomeReceipt(stored=log.write_outcomes(rows), orphans=orphans)
 
-    outcome.__annotations__ = {"outcomes": list[Outcome], "return": OutcomeReceipt}
+    outcome.__doc__ = (
+        "Store observed outcomes; each names a request id (of a logged prediction) or a "
+        f"routing key, and a value of {uc.target}: {values.allowed()}. 1 to "
+        f"{intake.max_per_request} per request (config serving.outcomes), at most "
+        f"{intake.rate_per_minute:g} per caller and minute."
+    )
+    # Real types (see record_service): BentoML reads the signature to build its models.
+    outcome.__annotations__ = {
+        "outcomes": list[model],
+        "ctx": bentoml.Context,
+        "return": OutcomeReceipt,
+    }
     return outcome
+
+
+def _listed(problems: list[str], total: int, tail: str) -> str:
+    """`n of total outcomes: a; b; ... (+k more): tail`."""
+    shown = "; ".join(problems[:OUTCOME_LIST])
+    more = f" (+{len(problems) - OUTCOME_LIST} more)" if len(problems) > OUTCOME_LIST else ""
+    return f"{len(problems)} of {total} outcomes refused: {shown}{more}: {tail}"
 
 
 def _class_name(name: str, suffix: str) -> str:

@@ -218,6 +218,16 @@ _CLIENT_ERRORS = {
 }
 
 
+# Refusals of one route's handler beyond a body's shape, by the route's last segment
+# (shared/serve/factory.py `outcome_api`).
+_ROUTE_ERRORS = {
+    "outcome": {
+        "404": "A request id names no logged prediction of this use case: nothing stored",
+        "422": "A value the target cannot take (the message names it): nothing stored",
+    }
+}
+
+
 RULES_FLAG = "x-pilotpack-cross-field-rules"  # schemathesis.toml selects these operations
 
 
@@ -237,7 +247,8 @@ def fix_openapi(
         if rules and rules.get(route):
             op[RULES_FLAG] = True
             op["description"] = f"{op.get('description', '')}\n\n400 also when {rules[route]}."
-        for code, description in _CLIENT_ERRORS.items():
+        extra = _ROUTE_ERRORS.get(route.rstrip("/").rsplit("/", 1)[-1], {})
+        for code, description in (_CLIENT_ERRORS | extra).items():
             op.setdefault("responses", {})[code] = {
                 "description": description,
                 "content": {"application/json": {"schema": ref}},

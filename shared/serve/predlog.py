@@ -4,8 +4,9 @@ A/B analysis and rollout status read.
 One row per scored record (request id, time, use case, variant, model version, routing key,
 raw inputs, outputs, the main score, latency, error) written and committed BEFORE the response
 leaves, so an acknowledged prediction survives the worker being killed. Default: a SQLite file
-in WAL mode inside the project (`predictions.db`); `PILOTPACK_PREDICTION_LOG` is another path
-or a `postgresql://` URL. Several workers (and replicas, on PostgreSQL) write to one log.
+in WAL mode in the data folder (`predictions.db`, `store.data_dir`, never inside a built Bento);
+`PILOTPACK_PREDICTION_LOG` is another path or a `postgresql://` URL. Several workers (and
+replicas, on PostgreSQL) write to one log.
 
 Rows arrive protected (shared/serve/privacy.py hashes identifiers and drops fields on the
 dicts before the write); this module only stores them, dumping inputs and outputs to JSON once.
@@ -25,12 +26,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pandas as pd
 
-from shared.core.store import project_root
+from shared.core.store import state_path
 
 
 class LogRow(NamedTuple):
@@ -64,6 +66,66 @@ class VariantRow(NamedTuple):
 
 
 OUTCOME_COLUMNS = ("use_case", "request_id", "routing_key", "value", "ts", "received")
+
+
+@dataclass(frozen=True)
+class OutcomeValues:
+    """What an outcome's value may be: for a binary target 0/1, true/false or one of its labels
+    (stored as 1.0/0.0); otherwise a finite number within the target's schema bounds."""
+
+    target: str = "value"
+    labels: dict[str, float] | None = None  # binary: label -> 1.0/0.0; None: a number
+    low: float = -math.inf
+    high: float = math.inf
+
+    def parse(self, value: Any) -> float:
+        """The stored value, or ValueError naming what was sent and what is allowed."""
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.labels is not None:
+            if isinstance(value, str) and value in self.labels:
+                return self.labels[value]
+            if isinstance(value, bool | int | float) and value in (0, 1):
+                return float(value)
+        elif number and math.isfinite(value) and self.low <= value <= self.high:
+            return float(value)
+        whole = isinstance(value, float) and value.is_integer()  # JSON's 7 arrives as 7.0
+        shown = json.dumps(int(value) if whole else value)[:80]
+        raise ValueError(f"{shown} is not a value of {self.target}: expected {self.allowed()}")
+
+    def allowed(self) -> str:
+        if self.labels is not None:
+            named = "".join(f", {json.dumps(k)}" for k in self.labels)
+            return f"0, 1, true, false{named}"
+        bounds = [f">= {self.low:g}"] * math.isfinite(self.low) + [
+            f"<= {self.high:g}"
+        ] * math.isfinite(self.high)
+        return "a finite number" + (f" {' and '.join(bounds)}" if bounds else "")
+
+    def json_schema(self) -> dict[str, Any]:
+        """The value's schema in the OpenAPI document."""
+        if self.labels is not None:
+            return {"enum": [0, 1, True, False, *self.labels], "description": self.allowed()}
+        schema: dict[str, Any] = {"type": "number", "description": self.allowed()}
+        if math.isfinite(self.low):
+            schema["minimum"] = self.low
+        if math.isfinite(self.high):
+            schema["maximum"] = self.high
+        return schema
+
+
+def outcome_values(uc: Any) -> OutcomeValues:
+    """A use case's rule: binary when its task monitors a classifier (labels from the target's
+    `isin` check), else a number bounded by the target's range checks."""
+    column = uc.raw_schema.to_schema().columns.get(uc.target)
+    stats = {c.name: c.statistics for c in (column.checks if column is not None else [])}
+    if uc.task.monitoring == "classifier":
+        allowed = (stats.get("isin") or {}).get("allowed_values") or []
+        labels = {v: float(v == uc.positive_label) for v in allowed if isinstance(v, str)}
+        return OutcomeValues(uc.target, labels)
+    low = (stats.get("greater_than_or_equal_to") or {}).get("min_value", -math.inf)
+    high = (stats.get("less_than_or_equal_to") or {}).get("max_value", math.inf)
+    return OutcomeValues(uc.target, None, float(low), float(high))
+
 
 # Indexes for what reads the log: a use case's traffic in a time range (status, drift,
 # export, prune), a request id (outcome join, support), an entity's latest prediction
@@ -109,8 +171,14 @@ def _ddl(id_type: str, float_type: str) -> tuple[str, ...]:
 
 
 def log_location() -> str:
-    """PILOTPACK_PREDICTION_LOG (a path or a postgresql:// URL), else <project>/predictions.db."""
-    return os.environ.get("PILOTPACK_PREDICTION_LOG") or str(project_root() / "predictions.db")
+    """PILOTPACK_PREDICTION_LOG (a path or a postgresql:// URL), else <data folder>/predictions.db;
+    never a file inside a built Bento (`store.state_path`)."""
+    location = os.environ.get("PILOTPACK_PREDICTION_LOG")
+    if location and location.startswith(("postgresql://", "postgres://")):
+        return location
+    return str(
+        state_path(Path(location).absolute() if location else "predictions.db", "prediction log")
+    )
 
 
 def open_log(location: str | None = None) -> PredictionLog:
@@ -242,20 +310,64 @@ class PredictionLog:
         return frame
 
     def export(self, use_case: str, path: Path, since: float | None = None) -> int:
-        """Write the use case's predictions (with the outcomes joined by request id) to Parquet."""
+        """Write the use case's predictions to Parquet, each with its outcome: joined by request
+        id (and routing key when the outcome has one), else by routing key to each variant's
+        latest prediction of that key made before the outcome (as `joined_outcomes` does)."""
         frame = self.frame(use_case, since)
-        outcomes = self.query(
-            "SELECT request_id, value FROM outcomes WHERE use_case = ? AND request_id IS NOT NULL",
-            [use_case],
-        )
-        by_request = {r: v for r, v in outcomes}
-        frame["outcome"] = frame["request_id"].map(by_request)
+        outcome = self.outcome_by_prediction(use_case, -math.inf if since is None else since)
+        frame["outcome"] = frame["id"].map(outcome)
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(path, index=False)
         self.execute(
             [("INSERT INTO exports VALUES (?, ?, ?)", [use_case, str(path.resolve()), time.time()])]
         )
         return len(frame)
+
+    def outcome_by_prediction(self, use_case: str, since: float) -> dict[int, float]:
+        """{prediction row id: observed value}: by routing key first, then by request id, so
+        an outcome naming the request wins; among several, the last one received."""
+        order = " ORDER BY o.received, o.id"
+        by_request = self.query(
+            "SELECT p.id, o.value FROM outcomes o JOIN predictions p "
+            "ON p.request_id = o.request_id AND p.use_case = o.use_case "
+            "AND (o.routing_key IS NULL OR p.routing_key = o.routing_key) "
+            "WHERE o.use_case = ? AND o.request_id IS NOT NULL AND p.ts >= ?" + order,
+            [use_case, since],
+        )
+        by_key = self.query(
+            "SELECT p.id, o.value FROM outcomes o " + _LATEST_BY_KEY + " WHERE o.use_case = ? "
+            "AND o.request_id IS NULL AND o.routing_key IS NOT NULL" + order,
+            [since, use_case],
+        )
+        return {int(i): float(v) for i, v in [*by_key, *by_request]}
+
+    def known(
+        self, use_case: str, request_ids: Sequence[str], keys: Sequence[str]
+    ) -> tuple[set[tuple[str, str | None]], set[str]]:
+        """Which of these request ids (with their rows' routing keys) and routing keys the
+        use case's logged predictions hold."""
+        pairs: set[tuple[str, str | None]] = set()
+        found: set[str] = set()
+        for part in _chunks(sorted(set(request_ids))):
+            marks = ", ".join("?" * len(part))
+            pairs.update(
+                self.query(
+                    "SELECT DISTINCT request_id, routing_key FROM predictions "
+                    f"WHERE use_case = ? AND request_id IN ({marks})",
+                    [use_case, *part],
+                )
+            )
+        for part in _chunks(sorted(set(keys))):
+            marks = ", ".join("?" * len(part))
+            found.update(
+                k
+                for (k,) in self.query(
+                    "SELECT DISTINCT routing_key FROM predictions "
+                    f"WHERE use_case = ? AND routing_key IN ({marks})",
+                    [use_case, *part],
+                )
+            )
+        return pairs, found
 
     def count(self, use_case: str | None = None) -> int:
         if use_case is None:
@@ -293,18 +405,28 @@ class PredictionLog:
             [use_case, since],
         )
         by_key = self.query(
-            f"SELECT {columns} FROM outcomes o "
-            "CROSS JOIN (SELECT 'champion' AS name UNION ALL SELECT 'challenger' "
-            "UNION ALL SELECT 'shadow') v "
-            "JOIN predictions p ON p.id = (SELECT p2.id FROM predictions p2 "
-            "WHERE p2.use_case = o.use_case AND p2.routing_key = o.routing_key "
-            "AND p2.variant = v.name AND p2.ts <= o.ts AND p2.ts >= ? AND p2.error IS NULL "
-            "ORDER BY p2.ts DESC LIMIT 1) "
-            "WHERE o.use_case = ? AND o.request_id IS NULL AND o.routing_key IS NOT NULL "
-            "AND p.score IS NOT NULL",
+            f"SELECT {columns} FROM outcomes o " + _LATEST_BY_KEY + " WHERE o.use_case = ? "
+            "AND o.request_id IS NULL AND o.routing_key IS NOT NULL AND p.score IS NOT NULL",
             [since, use_case],
         )
         return by_request + by_key
+
+
+# An outcome that names only a routing key joins each variant's latest prediction of that key
+# made before the outcome (and since the `?` bound), that did not fail.
+_LATEST_BY_KEY = (
+    "CROSS JOIN (SELECT 'champion' AS name UNION ALL SELECT 'challenger' "
+    "UNION ALL SELECT 'shadow') v "
+    "JOIN predictions p ON p.id = (SELECT p2.id FROM predictions p2 "
+    "WHERE p2.use_case = o.use_case AND p2.routing_key = o.routing_key "
+    "AND p2.variant = v.name AND p2.ts <= o.ts AND p2.ts >= ? AND p2.error IS NULL "
+    "ORDER BY p2.ts DESC LIMIT 1)"
+)
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    """SQL `IN` lists of at most `size` values (SQLite's parameter limit)."""
+    return (values[i : i + size] for i in range(0, len(values), size))
 
 
 class SqliteLog(PredictionLog):

@@ -11,7 +11,8 @@ and a person's rights of access and erasure, each with an audit line.
   in the log and in the Parquet files `pilotpack log export` wrote.
 
 The hash key: PILOTPACK_PSEUDONYM_KEY (text), else the file PILOTPACK_PSEUDONYM_KEY_FILE,
-else `<project>/.secrets/pseudonym.key`, made on first use (mode 0600). Every worker and
+else `<data folder>/.secrets/pseudonym.key` (`store.data_dir`; never inside a built Bento),
+made on first use (mode 0600). Every worker and
 replica writing one log needs the same key; a new key breaks the join with older rows.
 """
 
@@ -34,9 +35,16 @@ from typing import Any
 import pandas as pd
 
 from shared.core.config import retention_days
-from shared.core.store import project_root
+from shared.core.store import DATA_DIR_ENV, state_path
+from shared.core.tracking import tracking_uri
 from shared.core.usecase import get_use_case, registry
-from shared.serve.predlog import OUTCOME_COLUMNS, PREDICTION_COLUMNS, LogRow, SqliteLog
+from shared.serve.predlog import (
+    OUTCOME_COLUMNS,
+    PREDICTION_COLUMNS,
+    LogRow,
+    SqliteLog,
+    log_location,
+)
 
 PREFIX = "h:"
 KEY_ENV = "PILOTPACK_PSEUDONYM_KEY"
@@ -48,14 +56,29 @@ _keys: dict[tuple[str | None, ...], bytes] = {}
 
 def key_file() -> Path:
     """Where the hash key lives when it is not in the environment."""
-    return Path(os.environ.get(KEY_FILE_ENV) or project_root() / ".secrets" / "pseudonym.key")
+    path = os.environ.get(KEY_FILE_ENV)
+    return state_path(Path(path).absolute() if path else ".secrets/pseudonym.key", "pseudonym key")
+
+
+def check_runtime_state() -> None:
+    """At start-up: the log, the registry database and the key live outside a built Bento's
+    source folder (`store.state_path` raises, naming PILOTPACK_DATA_DIR)."""
+    log_location()
+    tracking_uri()
+    if not os.environ.get(KEY_ENV):
+        key_file()
 
 
 def pseudonym_key() -> bytes:
     """The hash key (64 bytes derived from the configured secret); made once when absent."""
     text = os.environ.get(KEY_ENV)
     # cheap to build (no path resolution): this runs for every logged record
-    source = (text, os.environ.get(KEY_FILE_ENV), os.environ.get("PILOTPACK_HOME"))
+    source = (
+        text,
+        os.environ.get(KEY_FILE_ENV),
+        os.environ.get("PILOTPACK_HOME"),
+        os.environ.get(DATA_DIR_ENV),
+    )
     if source not in _keys:
         if not text:
             text = _read_or_create(key_file())
@@ -310,7 +333,8 @@ def _erase_from_parquet(path: Path, hashed: str) -> int:
 
 
 def audit_path() -> Path:
-    return Path(os.environ.get(AUDIT_ENV) or project_root() / "privacy-audit.jsonl")
+    path = os.environ.get(AUDIT_ENV)
+    return state_path(Path(path).absolute() if path else "privacy-audit.jsonl", "privacy audit")
 
 
 def audit(

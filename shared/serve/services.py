@@ -22,10 +22,10 @@ from bentoml.exceptions import NotFound
 from shared.core.store import ModelNotFound, load_model
 from shared.core.tracking import served_tags
 from shared.core.usecase import UseCase, get_use_case
-from shared.serve.factory import record_payload, record_service
+from shared.serve.factory import record_payload, record_service, warn_open_outcomes
 from shared.serve.guard import cross_field_rules, protect, route_limits
 from shared.serve.predlog import LogRow
-from shared.serve.privacy import policy, protect_rows
+from shared.serve.privacy import check_runtime_state, policy, protect_rows
 
 Builders = tuple[Callable[[UseCase], Any], Callable[[UseCase, int], dict[str, Any]]]
 
@@ -78,6 +78,8 @@ def guarded(svc: Any, uc: UseCase) -> Any:
             rules[api.route] = "; or ".join(said)
     protect(svc, lambda: route_limits(svc), rules)
     policy(uc.name)  # a bad `privacy.log_drop` fails here, not on every logged request
+    check_runtime_state()  # never a log, database or key inside a built Bento
+    warn_open_outcomes(uc)
     return carry_models(svc, [uc])
 
 

@@ -24,10 +24,11 @@ from shared.app.cli.common import (
 )
 from shared.core.io import count_rows, read_table
 from shared.core.store import ModelNotFound
+from shared.core.usecase import UseCase
 from shared.core.validation import DataValidationError
 from shared.ops.batch import score_file
 from shared.ops.scale import open_engine, windows_on
-from shared.serve.predlog import open_log
+from shared.serve.predlog import open_log, outcome_values
 from shared.serve.privacy import protect_outcomes, prune
 from shared.tasks.forecast.batch import batch_forecast
 
@@ -194,9 +195,7 @@ def outcomes_load(
             f"{data}: needs a {value!r} column and a 'request_id' or {key!r} column; "
             f"has {list(frame.columns)}"
         )
-    values = frame[value]
-    if not pd.api.types.is_numeric_dtype(values):  # e.g. Yes/No: 1 for the positive label
-        values = (values.astype(str) == str(uc.positive_label)).astype(float)
+    values = checked_values(uc, frame[value], value)
     times = (
         pd.to_datetime(frame[time_column], utc=True).astype("int64") / 1e9
         if time_column
@@ -207,7 +206,7 @@ def outcomes_load(
             "use_case": uc.name,
             "request_id": frame["request_id"].iat[i] if "request_id" in frame else None,
             "routing_key": frame[key].iat[i] if key in frame else None,
-            "value": float(values.iat[i]),
+            "value": values[i],
             "ts": None if times.iat[i] is None else float(times.iat[i]),
         }
         for i in range(len(frame))
@@ -215,6 +214,23 @@ def outcomes_load(
     with open_log() as log:
         n = log.write_outcomes(protect_outcomes(rows))
     out.print(f"{uc.name}: {n} outcomes loaded into {log.location}")
+
+
+def checked_values(uc: UseCase, column: pd.Series, name: str) -> list[float]:
+    """The stored values (0/1 for a binary target's labels) or exit 2 naming the first rows
+    whose value the target cannot take, as POST /outcome refuses them."""
+    rule = outcome_values(uc)
+    stored, bad = [], []
+    for i, v in enumerate(column.tolist()):  # Python scalars: a CSV's 1 is an int, not numpy's
+        try:
+            stored.append(rule.parse(v))
+        except ValueError as exc:
+            bad.append(f"row {i + 1}: {exc}")
+    if bad:
+        more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+        fail(f"{len(bad)} of {len(column)} values in {name!r} refused, nothing loaded: "
+             + "; ".join(bad[:5]) + more)  # fmt: skip
+    return stored
 
 
 @log_app.command("prune")
@@ -239,7 +255,7 @@ def log_export(
     out_path: Annotated[Path, typer.Option("--out", help="Parquet file to write")],
     days: Annotated[float | None, typer.Option(help="only the last N days")] = None,
 ) -> None:
-    """Export a use case's predictions (outcomes joined by request id) to Parquet."""
+    """Export a use case's predictions to Parquet, outcomes joined by request id or routing key."""
     uc = find_use_case(use_case)
     since = time.time() - days * 86400 if days else None
     with open_log() as log:
