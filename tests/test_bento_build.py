@@ -146,10 +146,19 @@ def test_a_served_bento_keeps_its_state_in_the_data_folder_and_exports_none(tmp_
     assert [n for n in names if n.endswith(STATE) or ".secrets" in n] == []
 
 
-def test_a_bento_refuses_to_start_when_its_state_would_land_inside_it(churn_bento):
+def test_a_bento_keeps_its_state_beside_the_store_and_refuses_a_folder_inside_it(churn_bento):
+    """With no data folder set, a served Bento writes beside BentoML's store
+    ($BENTOML_HOME/pilotpack-data); a data folder set inside the Bento's source stops it."""
+    default = Path(os.environ["BENTOML_HOME"]) / "pilotpack-data"
+    with Server(churn_bento, env=AS_DEPLOYED, timeout=120) as server:
+        r = httpx.post(server.url + UC.task.route, json=example_payload(UC, 1), timeout=30)
+        assert r.status_code == 200, r.text
+    assert (default / "predictions.db").is_file()
+    info = json.loads(bentoml("get", churn_bento, "-o", "json"))
+    src = Path(os.environ["BENTOML_HOME"]) / "bentos" / info["name"] / info["version"] / "src"
     with (
         pytest.raises(RuntimeError, match=r"exited with [1-9]|could not start") as exc,
-        Server(churn_bento, env=AS_DEPLOYED, timeout=120),
+        Server(churn_bento, env=AS_DEPLOYED | {"PILOTPACK_DATA_DIR": str(src)}, timeout=120),
     ):
         pass
     assert "refusing to write the prediction log inside the Bento's source folder" in str(exc.value)

@@ -31,9 +31,19 @@ def bento_source() -> Path | None:
 
 def data_dir() -> Path:
     """Where runtime state lives (the prediction log, the MLflow database, the pseudonym key,
-    the privacy audit): PILOTPACK_DATA_DIR, else the project folder (`project_root`)."""
+    the privacy audit): PILOTPACK_DATA_DIR, else the project folder (`project_root`); a built
+    Bento with neither set keeps it beside BentoML's store, `$BENTOML_HOME/pilotpack-data`, so
+    each new version of the Bento continues the same log and nothing lands inside the Bento."""
     env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).resolve() if env else project_root()
+    if env:
+        return Path(env).resolve()
+    if bento_source() is not None and not os.environ.get("PILOTPACK_HOME"):
+        home = os.environ.get("BENTOML_HOME") or Path.home() / "bentoml"
+        return (Path(home) / BENTO_DATA_FOLDER).resolve()
+    return project_root()
+
+
+BENTO_DATA_FOLDER = "pilotpack-data"
 
 
 def state_path(path: str | Path, what: str) -> Path:
