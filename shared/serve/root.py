@@ -60,7 +60,7 @@ def build_root_service() -> Any:
     def prefixed(i: int) -> dict[str, Any]:
         return {f"/{n}{r}": v for n, s in services.items() for r, v in guard_options(s)[i].items()}
 
-    protect(root, lambda: prefixed(0), prefixed(1))
+    protect(root, lambda: prefixed(0), prefixed(1), lambda: prefixed(2))
     return carry_models(root, [get_use_case(n) for n in services])
 
 
