@@ -160,6 +160,7 @@ def test_random_paths_do_not_grow_metrics_and_are_labelled_other(churn):
         before = client.get("/metrics").text
         burst(2000)
         after = client.get("/metrics").text
+    print(f"/metrics: {len(before)} bytes before 2,000 random paths, {len(after)} after")
     assert len(after) < 1.01 * len(before), (len(before), len(after))
     endpoints = set(re.findall(r'endpoint="([^"]*)"', after))
     assert OTHER in endpoints and "/predict" in endpoints
