@@ -14,7 +14,7 @@ per-key request rate. An ASGI middleware in front of every route, before the HTT
   open ones once closed). Open by default: health, readiness, metrics and the API docs
   (`open_paths`; [] closes them).
 - 401 without a valid key, 403 with a key lacking the route's scope, 429 (with Retry-After)
-  above the key's rate; the body has the guard's shape, `{"error": str, "detail": []}`.
+  above the key's rate, 400 when `Authorization` or `X-API-Key` is sent twice; the body has the guard's shape, `{"error": str, "detail": []}`.
 - The rate limit is a token bucket per key and per worker: with N workers a key gets up to N
   times its rate.
 """
@@ -65,6 +65,28 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": data})
+
+
+class DuplicateHeader(ValueError):
+    """A header the service reads was sent more than once."""
+
+
+def single_headers(scope: Scope, names: frozenset[bytes]) -> dict[bytes, bytes]:
+    """The named headers (lower-case names) of a request, each sent at most once; raises
+    DuplicateHeader otherwise: readers disagree on which copy counts (Starlette takes the first,
+    a dict the last), so the checked value and the used one could differ."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        name = name.lower()
+        if name in names:
+            if name in found:
+                raise DuplicateHeader(name.decode("latin-1"))
+            found[name] = value
+    return found
+
+
+def duplicated(name: str) -> str:
+    return f"the {name!r} header is sent more than once: send it once"
 
 
 logger = logging.getLogger("pilotpack.auth")
@@ -325,7 +347,10 @@ class AuthGuard:
         path = scope["path"]
         if is_open(path, settings.open_paths):
             return await self.app(scope, receive, send)
-        who = self.principal(scope, settings)
+        try:
+            who = self.principal(scope, settings)
+        except DuplicateHeader as exc:
+            return await _refuse(send, 400, duplicated(str(exc)))
         if who is None:
             return await _refuse(send, 401, "missing or invalid API key", [_CHALLENGE])
         needed = scope_for(path, self.api_routes)
@@ -342,14 +367,14 @@ class AuthGuard:
         await self.app(scope, receive, send)
 
     def principal(self, scope: Scope, settings: AuthSettings) -> Principal | None:
-        """The caller, from `Authorization: Bearer <key or JWT>` or `X-API-Key: <key>`."""
-        credential = ""
-        for name, value in scope["headers"]:
-            name = name.lower()
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                credential = value[7:].strip().decode("latin-1")
-            elif name == b"x-api-key":
-                credential = value.strip().decode("latin-1")
+        """The caller, from `Authorization: Bearer <key or JWT>`, else `X-API-Key: <key>`;
+        raises DuplicateHeader when either is sent twice."""
+        headers = single_headers(scope, CREDENTIAL_HEADERS)
+        bearer = headers.get(b"authorization", b"")
+        if bearer[:7].lower() == b"bearer ":
+            credential = bearer[7:].strip().decode("latin-1")
+        else:
+            credential = headers.get(b"x-api-key", b"").strip().decode("latin-1")
         if not credential or len(credential) > MAX_CREDENTIAL:
             return None
         if settings.jwt is not None and credential.count(".") == 2:
@@ -358,7 +383,7 @@ class AuthGuard:
             try:
                 return verify_jwt(credential, settings.jwt)
             except (jwt.PyJWTError, ValueError, KeyError, OSError) as exc:
-                logger.info("JWT refused: %s", exc)
+                logger.info("JWT refused: %s", json.dumps(str(exc)[:200]))  # escaped: CWE-117
                 return None
         key = find_key(credential, settings.keys)
         if key is None:
@@ -366,6 +391,7 @@ class AuthGuard:
         return Principal(f"key:{key.name}", frozenset(key.scopes), key.rate_per_minute, key.burst)
 
 
+CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key"})
 _CHALLENGE = (b"www-authenticate", b'Bearer realm="pilotpack"')
 
 

@@ -10,8 +10,20 @@ An ASGI middleware in front of BentoML's app (`Service.add_asgi_middleware`), on
 - every 4xx body has one shape, `{"error": str, "detail": [...]}` (BentoML sends
   `[{"error": ...}]` for some), and `/docs.json` says so, marks request bodies required and
   lists 413 and 415, so that the published OpenAPI document matches what the service does;
+- 400 when a header the guard or BentoML reads (Content-Type, Content-Length) is sent twice:
+  Starlette reads the first copy, a dict the last, so the checked value and the used one could
+  differ; a body that passes goes on with one `Content-Type: application/json`, so form and
+  multipart bodies never reach BentoML's form parser;
 - one log line per rejected request, no traceback (a filter drops BentoML's traceback of each
-  4xx), and at most one sample of a rejected body per `sample_every` seconds per worker.
+  4xx); every client-controlled text in it is JSON-escaped (no forged lines, CWE-117);
+- at most one sample of a rejected body per `sample_every` seconds per worker
+  (PILOTPACK_BODY_SAMPLE_SECONDS), redacted: the values of personal fields (the schema's `pii`
+  and `sensitive` metadata) never, text only when it is one of the schema's own words (a field
+  name or an allowed category), numbers and structure as sent (`body_sample`);
+- with authentication on, `/docs.json` declares the API key (`securitySchemes`) and each API
+  route's `security`;
+- BentoML's HTTP metrics labelled by route template or `other` and one metrics folder per
+  `bentoml serve` (shared/serve/metrics.py).
 
 Nothing here knows a use case: the routes and limits come from the service (`protect`).
 """
@@ -24,18 +36,33 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from shared.serve.auth import AuthGuard, Message, Receive, Scope, Send, send_json
+from shared.serve.auth import (
+    AuthGuard,
+    DuplicateHeader,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    duplicated,
+    send_json,
+    single_headers,
+)
+from shared.serve.auth import enabled as auth_enabled
+from shared.serve.metrics import bound_endpoint_labels, forget_dead_folders, own_metrics_folder
 
 logger = logging.getLogger("pilotpack.http")
 
 MIN_LIMIT = 1 << 20  # 1 MiB
 LIMIT_ENV = "PILOTPACK_MAX_BODY_BYTES"
 SAMPLE_BYTES = 200
+SAMPLE_ENV = "PILOTPACK_BODY_SAMPLE_SECONDS"  # seconds between two body samples of a worker
+READ_HEADERS = frozenset({b"content-type", b"content-length"})
+JSON_TYPE = (b"content-type", b"application/json")
 BENTOML_ERROR_LOGGER = "bentoml._internal.server.http_app"  # logs a traceback per 4xx
 
 
@@ -50,25 +77,39 @@ def is_json(content_type: str | None) -> bool:
     )
 
 
+class Vocabulary(NamedTuple):
+    """What a route's body sample may show: `words`, the field names and text values its
+    request schema names; `personal`, the fields whose values never reach a log."""
+
+    words: frozenset[str]
+    personal: frozenset[str]
+
+
 class HttpGuard:
-    """ASGI middleware; `routes` maps each guarded POST route to its body limit in bytes."""
+    """ASGI middleware; `routes` maps each guarded POST route to its body limit in bytes,
+    `samples` each route to what its body samples may show (none: no sample)."""
 
     def __init__(
         self,
         app: Any,
         routes: dict[str, int] | Callable[[], dict[str, int]],
         rules: dict[str, str] | None = None,
-        sample_every: float = 60.0,
+        samples: dict[str, Vocabulary] | Callable[[], dict[str, Vocabulary]] | None = None,
+        sample_every: float | None = None,
     ) -> None:
         self.app = app
         self.rules = rules or {}
         routes = routes() if callable(routes) else routes
         override = os.environ.get(LIMIT_ENV)
         self.routes = {r: int(override) if override else n for r, n in routes.items()}
-        self.sample_every = sample_every
+        self.samples = (samples() if callable(samples) else samples) or {}
+        self.sample_every = (
+            float(os.environ.get(SAMPLE_ENV, "60")) if sample_every is None else sample_every
+        )
         self._last_sample = -float("inf")
         self._docs: bytes | None = None
         quiet_client_errors()
+        forget_dead_folders(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,7 +121,10 @@ class HttpGuard:
         if limit is None or method != "POST":
             return await self.app(scope, receive, send)
 
-        headers = _headers(scope)
+        try:
+            headers = _headers(scope)
+        except DuplicateHeader as exc:
+            return await self._reject(scope, send, 400, duplicated(str(exc)))
         if not is_json(headers.get("content-type")):
             media = headers["content-type"].split(";", 1)[0].strip()[:80]
             return await self._reject(
@@ -92,6 +136,7 @@ class HttpGuard:
         body, complete = await _read_body(receive, limit)
         if not complete:
             return await self._reject(scope, send, 413, _too_large(limit), body)
+        scope = _as_json(scope)  # BentoML parses what the guard checked, and only as JSON
         await self.app(scope, _replay(body, receive), self._watch(scope, send, body))
 
     def _watch(self, scope: Scope, send: Send, body: bytes) -> Send:
@@ -126,15 +171,18 @@ class HttpGuard:
     def _log(self, scope: Scope, status: int, error: dict[str, Any], body: bytes) -> None:
         reason = error.get("error", "")
         detail = error.get("detail") or []
+        vocabulary = self.samples.get(scope["path"])
         if detail and isinstance(detail[0], dict):
             first = detail[0]
-            loc = ".".join(str(p) for p in first.get("loc", []))
+            loc = ".".join(_loc_part(p, vocabulary) for p in first.get("loc", []))
             reason += f"; first: {loc}: {first.get('msg', '')}"
-        line = f"rejected {scope['method']} {scope['path']} {status}: {reason[:300]}"
+        # the route is one of the service's own (self.routes), the method POST; the reason
+        # quotes the client's field names and is JSON-escaped: no newline reaches the log
+        line = f"rejected {scope['method']} {scope['path']} {status}: {json.dumps(reason[:300])}"
         now = time.monotonic()
-        if body and now - self._last_sample >= self.sample_every:
+        if body and vocabulary and now - self._last_sample >= self.sample_every:
             self._last_sample = now
-            line += f" | body sample ({len(body)} bytes): {body[:SAMPLE_BYTES]!r}"
+            line += f" | body sample ({len(body)} bytes): {body_sample(body, vocabulary)}"
         logger.warning(line)
 
     async def _openapi(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -143,7 +191,7 @@ class HttpGuard:
             status, raw = await _call(self.app, scope, receive)
             if status != 200:
                 return await send_json(send, status, _normalise(raw), [])
-            spec = fix_openapi(json.loads(raw), self.routes, self.rules)
+            spec = fix_openapi(json.loads(raw), self.routes, self.rules, auth_enabled())
             self._docs = json.dumps(spec).encode()
         await send(
             {
@@ -229,14 +277,34 @@ _ROUTE_ERRORS = {
 
 
 RULES_FLAG = "x-pilotpack-cross-field-rules"  # schemathesis.toml selects these operations
+SECURITY_SCHEMES: dict[str, Any] = {  # shared/serve/auth.py: either header carries a key
+    "bearerKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "`Authorization: Bearer <API key or JWT>` (`pilotpack auth new-key`)",
+    },
+    "apiKeyHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "`X-API-Key: <API key>`",
+    },
+}
 
 
 def fix_openapi(
-    spec: dict[str, Any], routes: Iterable[str], rules: dict[str, str] | None = None
+    spec: dict[str, Any],
+    routes: Iterable[str],
+    rules: dict[str, str] | None = None,
+    secured: bool = False,
 ) -> dict[str, Any]:
     """Request bodies required; 400/413/415 answer the ClientError shape (detail: a list);
-    routes with rules a schema cannot state say so (description and RULES_FLAG)."""
-    spec.setdefault("components", {}).setdefault("schemas", {})["ClientError"] = ERROR_SCHEMA
+    routes with rules a schema cannot state say so (description and RULES_FLAG); with
+    authentication on (`secured`), the key's schemes and each API route's `security`."""
+    components = spec.setdefault("components", {})
+    components.setdefault("schemas", {})["ClientError"] = ERROR_SCHEMA
+    if secured:
+        components["securitySchemes"] = SECURITY_SCHEMES
     ref = {"$ref": "#/components/schemas/ClientError"}
     for route in routes:
         op = spec.get("paths", {}).get(route, {}).get("post")
@@ -244,6 +312,8 @@ def fix_openapi(
             continue
         if "requestBody" in op:
             op["requestBody"]["required"] = True
+        if secured:  # one of the two, not both
+            op["security"] = [{name: []} for name in SECURITY_SCHEMES]
         if rules and rules.get(route):
             op[RULES_FLAG] = True
             op["description"] = f"{op.get('description', '')}\n\n400 also when {rules[route]}."
@@ -285,7 +355,18 @@ def quiet_client_errors() -> None:
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    """The headers the guard reads; raises DuplicateHeader when one is sent twice."""
+    return {
+        k.decode("latin-1"): v.decode("latin-1")
+        for k, v in single_headers(scope, READ_HEADERS).items()
+    }
+
+
+def _as_json(scope: Scope) -> Scope:
+    """The request with one `Content-Type: application/json` (the guard checked the body is
+    meant as JSON; BentoML picks its parser from this header)."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-type"]
+    return {**scope, "headers": [*headers, JSON_TYPE]}
 
 
 def _too_large(limit: int) -> str:
@@ -359,6 +440,87 @@ async def _call(app: Any, scope: Scope, receive: Receive) -> tuple[int, bytes]:
     return status, b"".join(chunks)
 
 
+# --------------------------------------------------------------------------- body samples
+
+
+def _loc_part(part: Any, vocabulary: Vocabulary | None) -> str:
+    """A field path's part for the log: an index, a field the schema names, else `<key>` (a
+    key the client made up may hold anything, a customer id or a forged log line)."""
+    if isinstance(part, int) or (vocabulary and part in vocabulary.words):
+        return str(part)
+    return "<key>"
+
+
+REDACTED = "<personal>"
+SAMPLE_ITEMS = 3  # list items shown per list
+SAMPLE_DEPTH = 8
+
+
+def body_sample(body: bytes, vocabulary: Vocabulary) -> str:
+    """A rejected body for the log, redacted and JSON-escaped, at most SAMPLE_BYTES long."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):
+        return json.dumps(f"<{len(body)} bytes, not JSON>")
+    return json.dumps(redact(parsed, vocabulary))[:SAMPLE_BYTES]
+
+
+def redact(value: Any, vocabulary: Vocabulary, depth: int = 0) -> Any:
+    """The structure of a parsed body with what could identify a person taken out: the values
+    of personal fields, text that is not one of the schema's words (a misplaced id, a name),
+    unknown keys; numbers, flags and the schema's own words stay."""
+    if depth > SAMPLE_DEPTH:
+        return "..."
+    if isinstance(value, dict):
+        out = {}
+        for i, (k, v) in enumerate(value.items()):
+            if k in vocabulary.personal:
+                out[k] = REDACTED
+            else:
+                out[k if k in vocabulary.words else f"<key {i}>"] = redact(v, vocabulary, depth + 1)
+        return out
+    if isinstance(value, list):
+        shown = [redact(v, vocabulary, depth + 1) for v in value[:SAMPLE_ITEMS]]
+        return shown + (
+            [f"<{len(value) - SAMPLE_ITEMS} more>"] if len(value) > SAMPLE_ITEMS else []
+        )
+    if isinstance(value, str):
+        return value if value in vocabulary.words else f"<text, {len(value)} chars>"
+    return value
+
+
+def vocabulary(schema: dict[str, Any], personal: Iterable[str] = ()) -> Vocabulary:
+    """The words a request schema names (property names, text enum and const values)."""
+    words: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            words.update(node.get("properties", {}))
+            words.update(v for v in node.get("enum", []) if isinstance(v, str))
+            if isinstance(node.get("const"), str):
+                words.add(node["const"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(schema)
+    return Vocabulary(frozenset(words), frozenset(personal))
+
+
+def route_vocabulary(
+    svc: Any, personal: Iterable[str] = (), prefix: str = ""
+) -> dict[str, Vocabulary]:
+    """{route: Vocabulary} of a service's APIs; `personal`: the use case's pii and sensitive
+    columns."""
+    personal = tuple(personal)
+    return {
+        prefix + api.route: vocabulary(api.input_spec.model_json_schema(), personal)
+        for api in svc.apis.values()
+    }
+
+
 # --------------------------------------------------------------------------- wiring
 
 
@@ -406,15 +568,23 @@ def route_limits(svc: Any, prefix: str = "") -> dict[str, int]:
 
 
 def protect(
-    svc: Any, limits: Callable[[], dict[str, int]], rules: dict[str, str] | None = None
+    svc: Any,
+    limits: Callable[[], dict[str, int]],
+    rules: dict[str, str] | None = None,
+    samples: Callable[[], dict[str, Vocabulary]] | None = None,
 ) -> Any:
-    """Put the guard in front of a BentoML service's routes. `limits` ({route: bytes}) is
+    """Put the guard in front of a BentoML service's routes. `limits` ({route: bytes}) and
+    `samples` ({route: Vocabulary}, by default the schema's words and no personal field) are
     called in each worker when its app is built, not at import; `rules` ({route: text}) names
     what a schema-valid body can still be refused for (published in /docs.json). Auth
-    (shared/serve/auth.py) goes first: a caller without a key is refused before its body is read."""
+    (shared/serve/auth.py) goes first: a caller without a key is refused before its body is read.
+    BentoML's HTTP metrics get bounded labels and this service its own metrics folder."""
+    samples = samples or (lambda: route_vocabulary(svc))
     svc.add_asgi_middleware(AuthGuard, routes=limits)
-    svc.add_asgi_middleware(HttpGuard, routes=limits, rules=rules or {})
-    svc.inner.__pilotpack_guard__ = (limits, rules or {})
+    svc.add_asgi_middleware(HttpGuard, routes=limits, rules=rules or {}, samples=samples)
+    svc.inner.__pilotpack_guard__ = (limits, rules or {}, samples)
+    bound_endpoint_labels()
+    own_metrics_folder(svc.name)
     for api in svc.apis.values():
         fixed_media_type(api.output_spec)
     return svc
@@ -428,10 +598,13 @@ def fixed_media_type(spec: Any) -> None:
         spec.media_type = spec.mime_type()
 
 
-def guard_options(svc: Any) -> tuple[dict[str, int], dict[str, str]]:
-    """({route: bytes}, {route: rules}) of a protected service (a root service mounts them)."""
-    limits, rules = getattr(svc.inner, "__pilotpack_guard__", (dict, {}))
-    return limits(), rules
+def guard_options(
+    svc: Any,
+) -> tuple[dict[str, int], dict[str, str], dict[str, Vocabulary]]:
+    """({route: bytes}, {route: rules}, {route: Vocabulary}) of a protected service (a root
+    service mounts them)."""
+    limits, rules, samples = getattr(svc.inner, "__pilotpack_guard__", (dict, {}, dict))
+    return limits(), rules, samples()
 
 
 def cross_field_rules(model: type) -> bool:

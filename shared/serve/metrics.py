@@ -34,8 +34,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -43,6 +44,7 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.routing import Match, Mount
 
 from shared.core.config import MonitoringConfig
 from shared.core.drift import (
@@ -166,6 +168,117 @@ def duration_config(*sla_ms: float) -> dict[str, Any]:
         "namespace": "bentoml_service",
         "duration": {"buckets": list(latency_buckets(*sla_ms))},
     }
+
+
+# --------------------------------------------------------------------------- HTTP labels
+# BentoML labels its `bentoml_service_request_*` series with the raw request path
+# (bentoml/_internal/server/http/instruments.py, RunnerTrafficMetricsMiddleware): every made-up
+# path would add about 20 series, in every scrape and in the multiprocess folder, until restart.
+# The pack's subclass of that middleware labels a request with the route template it matches, or
+# `other`, so the number of series is bounded by the routes, whoever calls.
+
+OTHER = "other"  # the endpoint label of every path that matches no route
+_ORIGINAL_PATH = "pilotpack.path"  # where the real path waits while BentoML's middleware runs
+_Scope = MutableMapping[str, Any]
+_Asgi = Callable[[_Scope, Any, Any], Awaitable[None]]
+
+
+def endpoint_label(scope: _Scope) -> str:
+    """The route template a request matches (method aside), its mount's `/prefix/*`, or OTHER."""
+    for route in getattr(scope.get("app"), "routes", ()):
+        match, _ = route.matches(scope)
+        if match != Match.NONE:
+            path = getattr(route, "path", OTHER)
+            return f"{path}/*" if isinstance(route, Mount) else path
+    return OTHER
+
+
+def _restore_path(app: _Asgi) -> _Asgi:
+    """The app below BentoML's metrics middleware sees the real path again."""
+
+    async def restored(scope: _Scope, receive: Any, send: Any) -> None:
+        if _ORIGINAL_PATH in scope:
+            scope = {**scope, "path": scope[_ORIGINAL_PATH]}
+            del scope[_ORIGINAL_PATH]
+        await app(scope, receive, send)
+
+    return restored
+
+
+@cache
+def bounded_metrics_middleware() -> type:
+    """BentoML's HTTP metrics middleware with the endpoint label bounded (see above)."""
+    # why: BentoML's server internals (~0.2 s to import) load only where a service is built
+    from bentoml._internal.server.http.instruments import RunnerTrafficMetricsMiddleware
+
+    class BoundedTrafficMetrics(RunnerTrafficMetricsMiddleware):  # type: ignore[misc]
+        def __init__(self, app: _Asgi, **options: Any) -> None:
+            super().__init__(_restore_path(app), **options)
+
+        async def __call__(self, scope: _Scope, receive: Any, send: Any) -> None:
+            if scope["type"] == "http":
+                label = endpoint_label(scope)
+                if label != scope["path"]:
+                    scope = {**scope, "path": label, _ORIGINAL_PATH: scope["path"]}
+            await super().__call__(scope, receive, send)
+
+    return BoundedTrafficMetrics
+
+
+def bound_endpoint_labels() -> None:
+    """Make BentoML build its HTTP metrics middleware from the bounded subclass: its app
+    factory imports the class from the module each time it builds a worker's app."""
+    # why: as in bounded_metrics_middleware
+    from bentoml._internal.server.http import instruments
+
+    instruments.RunnerTrafficMetricsMiddleware = bounded_metrics_middleware()
+
+
+# --------------------------------------------------------------------------- metrics folder
+# BentoML keeps multiprocess metrics in one folder per BENTOML_HOME and empties it whenever a
+# `bentoml serve` starts: services sharing a home would empty each other's folder and show each
+# other's series. Each `bentoml serve` gets its own folder instead, named after the service and
+# the serving process; folders of serving processes that are gone are removed at start-up.
+
+METRICS_FOLDERS = "prometheus"  # beside BentoML's own `prometheus_multiproc_dir`, not inside it
+
+
+def own_metrics_folder(service: str) -> Path:
+    """Point BentoML at `<BENTOML_HOME>/prometheus/<service>-<pid>` for this process's
+    `bentoml serve` (read when serving starts, after the service is loaded; a worker reads
+    the folder its server hands it, PROMETHEUS_MULTIPROC_DIR)."""
+    # why: as in bounded_metrics_middleware
+    from bentoml._internal.configuration.containers import BentoMLContainer
+
+    home = Path(BentoMLContainer.bentoml_home.get())
+    folder = home / METRICS_FOLDERS / f"{service}-{os.getpid()}"
+    BentoMLContainer.prometheus_multiproc_dir.set(str(folder))
+    return folder
+
+
+def forget_dead_folders(folder: str | None) -> list[Path]:
+    """Remove the sibling metrics folders of serving processes that no longer run; `folder` is
+    this server's (PROMETHEUS_MULTIPROC_DIR). Only folders named `<service>-<pid>` under a
+    `prometheus` folder are touched."""
+    if not folder or Path(folder).parent.name != METRICS_FOLDERS:
+        return []
+    removed = []
+    for sibling in Path(folder).parent.iterdir():
+        pid = sibling.name.rsplit("-", 1)[-1]
+        if sibling.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(sibling, ignore_errors=True)
+            removed.append(sibling)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------- live drift

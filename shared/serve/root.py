@@ -66,7 +66,7 @@ def build_root_service() -> Any:
 
     # first: a request for a use case in its own process goes there as it came, to its guard
     root.add_asgi_middleware(OwnProcess, prefixes=apart)
-    protect(root, lambda: prefixed(0), prefixed(1))
+    protect(root, lambda: prefixed(0), prefixed(1), lambda: prefixed(2))
     return carry_models(root, [get_use_case(n) for n in services])
 
 

@@ -23,7 +23,7 @@ from shared.core.store import ModelNotFound, load_model
 from shared.core.tracking import served_tags
 from shared.core.usecase import UseCase, get_use_case
 from shared.serve.factory import record_payload, record_service, warn_open_outcomes
-from shared.serve.guard import cross_field_rules, protect, route_limits
+from shared.serve.guard import cross_field_rules, protect, route_limits, route_vocabulary
 from shared.serve.predlog import LogRow
 from shared.serve.privacy import check_runtime_state, policy, protect_rows
 
@@ -76,11 +76,23 @@ def guarded(svc: Any, uc: UseCase) -> Any:
             said.append("a rule across fields fails (the 400 names it)")
         if said:
             rules[api.route] = "; or ".join(said)
-    protect(svc, lambda: route_limits(svc), rules)
+    personal = personal_columns(uc)  # their values never reach a log's body sample
+    protect(svc, lambda: route_limits(svc), rules, lambda: route_vocabulary(svc, personal))
     policy(uc.name)  # a bad `privacy.log_drop` fails here, not on every logged request
     check_runtime_state()  # never a log, database or key inside a built Bento
     warn_open_outcomes(uc)
     return carry_models(svc, [uc])
+
+
+def personal_columns(uc: UseCase) -> list[str]:
+    """Columns the schema marks `pii` or `sensitive` (what shared/core/columns.py reads, here
+    without loading one more module on the request path)."""
+    columns = uc.raw_schema.to_schema().columns.items()
+    return [
+        n
+        for n, c in columns
+        if {"pii", "sensitive"} & {k for k, v in (c.metadata or {}).items() if v}
+    ]
 
 
 def protect_cost_us(uc: UseCase, n: int = 2000) -> float:
