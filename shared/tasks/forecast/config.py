@@ -11,6 +11,7 @@ from shared.core.config import (
     FairnessConfig,
     GovernanceConfig,
     MonitoringConfig,
+    OutcomeIntakeConfig,
     PrivacyConfig,
     ReaderConfig,
     RolloutConfig,
@@ -149,6 +150,7 @@ class ForecastGatesConfig(Strict):
 class ForecastServingConfig(Strict):
     max_series: int = Field(200, ge=1, description="series per request")
     max_history: int = Field(520, ge=1, description="history points per series")
+    outcomes: OutcomeIntakeConfig = OutcomeIntakeConfig()
 
 
 class ForecastPipelineConfig(Strict):
