@@ -31,6 +31,7 @@ from shared.core.store import load_model, save_model
 from shared.core.tracking import CHALLENGER, CHAMPION, mlflow_client, model_aliases
 from shared.core.usecase import get_use_case
 from shared.ops import rollout as ro
+from shared.ops.batch import score_file
 from shared.ops.governance.card import card_markdown
 from shared.ops.governance.oversight import (
     PromotionRefused,
@@ -282,6 +283,15 @@ def test_unacceptable_use_case_is_never_trained(tmp_path):
     assert r.returncode == 2, r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "unacceptable" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_unacceptable_use_case_is_never_scored_in_batch(tmp_path):
+    uc = variant(tmp_path, "risk_prohibited_batch", governance={"risk_level": "unacceptable"})
+    data = tmp_path / "rows.csv"
+    data.write_text("customerID\nx\n")
+    with pytest.raises(ValueError, match="prohibited practice.*scoring refused"):
+        score_file(uc, data, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_unacceptable_use_case_is_never_served(tmp_path):

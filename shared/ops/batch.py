@@ -439,6 +439,8 @@ def score_file(
     DataValidationError for a problem of the whole file (a required column missing),
     ModelNotFound when there is no model to score with.
     """
+    if why := uc.load_config().governance.prohibited():  # EU AI Act Art. 5, as train and serve
+        raise ValueError(f"{why}; scoring refused")
     if not uc.task.batch_scorable:
         raise ValueError(
             f"{uc.name}'s task does not score files of records: `pilotpack forecast` writes "
