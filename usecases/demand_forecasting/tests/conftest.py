@@ -18,4 +18,4 @@ FAST = [
 
 @pytest.fixture(scope="session")
 def trained():
-    return train(UC, UC.load_config(FAST), overrides=FAST)
+    return train(UC, UC.load_config(FAST), overrides=FAST, allow_synthetic=True)  # it is served
