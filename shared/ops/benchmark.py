@@ -487,7 +487,14 @@ def canary(uc: UseCase, percent: float, log: Log) -> Iterator[tuple[dict[str, st
             client.set_model_version_tag(uc.name, new.version, "gates_passed", "true")
             stored = champion_stored(uc.name)
             copied = copy_stored(uc.name, stored, str(new.version))
-            ro.start(uc, str(new.version), who="benchmark", reason="benchmark canary")
+            # a copy of the serving champion, in a throwaway registry: already allowed to serve
+            ro.start(
+                uc,
+                str(new.version),
+                who="benchmark",
+                reason="benchmark canary",
+                allow_synthetic=True,
+            )
             state = ro.read_state(uc.name, client)[0]
             while state.active and state.percent < percent:
                 state = ro.advance(uc, force=True, who="benchmark", reason="benchmark canary")
