@@ -178,6 +178,25 @@ def test_sliding_window_triggers_on_error_rate_and_latency():
     assert cause == "scoring_p99" and "scoring p99 350.0 ms" in reason
 
 
+def test_sliding_window_counts_match_a_recount_as_it_slides():
+    """The window keeps its error counts as it slides (no pass over it per request): after
+    each random add they equal a recount of the window, and the challenger's p99 is never
+    older than `P99_EVERY` of its records."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    w = Windows(40)
+    for _ in range(500):
+        variant = ("champion", "challenger")[int(rng.integers(2))]
+        w.add(variant, int(rng.integers(1, 60)), bool(rng.random() < 0.3), float(rng.random()))
+        for v, q in w.q.items():
+            assert w.errors[v] == sum(e for e, _ in q)
+    w.reset()
+    for ms in range(1, 200):  # rising latencies: the p99 lags by fewer than P99_EVERY records
+        w.add("challenger", 1, False, float(ms))
+        assert ms - Windows.P99_EVERY < w.challenger_p99() <= ms
+
+
 def test_psi_is_small_for_one_distribution_and_large_for_a_shift():
     import numpy as np
 

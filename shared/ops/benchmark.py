@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -146,6 +147,98 @@ class PortTaken(RuntimeError):
     """Another process bound the port first."""
 
 
+@dataclass
+class Target:
+    """One endpoint under load: its URL, request bodies (one per routing key) and headers."""
+
+    url: str
+    bodies: list[bytes]
+    headers: dict[str, str]
+    lat: list[float] = field(default_factory=list)  # sequential, seconds
+    load_lat: list[float] = field(default_factory=list)  # under load, seconds
+    load_wall: float = 0.0  # seconds spent in load phases
+    load_requests: int = 0
+    errors: int = 0
+
+
+def target(
+    url: str,
+    payload: dict[str, Any],
+    auth: dict[str, str] | None = None,
+    keys: list[str] | None = None,
+) -> Target:
+    """An endpoint with its bodies; with `keys` (a field of `payload["records"]`), request i
+    carries routing key keys[i % n]."""
+    bodies = [json.dumps(p).encode() for p in keyed_payloads(payload, keys)]
+    return Target(url, bodies, {"content-type": "application/json", **(auth or {})})
+
+
+def one_by_one(t: Target, n: int, warm_up: int = 0) -> None:
+    """`n` requests one after the other, each timed (after `warm_up` untimed ones)."""
+    import httpx
+
+    with httpx.Client(timeout=10) as client:
+        for i in range(warm_up):
+            client.post(t.url, content=t.bodies[i % len(t.bodies)], headers=t.headers)
+        for i in range(n):
+            t0 = time.perf_counter()
+            r = client.post(t.url, content=t.bodies[i % len(t.bodies)], headers=t.headers)
+            t.lat.append(time.perf_counter() - t0)
+            t.errors += r.status_code != 200
+
+
+def under_load(t: Target, n: int, clients: int) -> None:
+    """`clients` threads sharing `n` requests; each timed, and the phase's wall time."""
+    import httpx
+
+    remaining = [n]
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(timeout=10) as client:
+            while True:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                    body = t.bodies[remaining[0] % len(t.bodies)]
+                t0 = time.perf_counter()
+                try:
+                    ok = client.post(t.url, content=body, headers=t.headers).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                with lock:
+                    t.load_lat.append(time.perf_counter() - t0)
+                    t.errors += not ok
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    t.load_wall += time.perf_counter() - t0
+    t.load_requests += n
+
+
+def figures(t: Target, clients: int) -> dict[str, float]:
+    """Percentiles, throughput and errors of what a target went through."""
+    ms = np.array(t.lat) * 1000
+    load_ms = np.array(t.load_lat or [np.nan]) * 1000  # no load phase: NaN, not an error
+    return {
+        "http_p50_ms": float(np.percentile(ms, 50)),
+        "http_p95_ms": float(np.percentile(ms, 95)),
+        "http_p99_ms": float(np.percentile(ms, 99)),
+        "http_requests_sequential": len(t.lat),
+        "load_p50_ms": float(np.percentile(load_ms, 50)),
+        "load_p99_ms": float(np.percentile(load_ms, 99)),
+        "load_clients": clients,
+        "load_requests": t.load_requests,
+        "throughput_rps": t.load_requests / t.load_wall if t.load_requests else 0.0,
+        "errors": int(t.errors),
+    }
+
+
 def http_benchmark(
     url: str,
     payload: dict[str, Any],
@@ -157,64 +250,35 @@ def http_benchmark(
 ) -> dict[str, float]:
     """Sequential single-request latencies, then `clients` threads sharing `concurrent` requests.
     With `keys` (a field of `payload["records"]`), request i carries routing key keys[i % n]."""
-    import httpx
+    t = target(url, payload, auth, keys)
+    one_by_one(t, sequential, warm_up=5)
+    if concurrent:
+        under_load(t, concurrent, clients)
+    return figures(t, clients)
 
-    bodies = [json.dumps(p).encode() for p in keyed_payloads(payload, keys)]
-    headers = {"content-type": "application/json", **(auth or {})}
-    errors = 0
-    lat = []
-    with httpx.Client(timeout=10) as client:
-        for i in range(5):  # warm-up
-            client.post(url, content=bodies[i % len(bodies)], headers=headers)
-        for i in range(sequential):
-            body = bodies[i % len(bodies)]
-            t0 = time.perf_counter()
-            r = client.post(url, content=body, headers=headers)
-            lat.append(time.perf_counter() - t0)
-            errors += r.status_code != 200
-    remaining = [concurrent]
-    lock = threading.Lock()
-    load_lat: list[float] = []
 
-    def worker() -> None:
-        nonlocal errors
-        with httpx.Client(timeout=10) as client:
-            while True:
-                with lock:
-                    if remaining[0] <= 0:
-                        return
-                    remaining[0] -= 1
-                    body = bodies[remaining[0] % len(bodies)]
-                t0 = time.perf_counter()
-                try:
-                    ok = client.post(url, content=body, headers=headers).status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                with lock:
-                    load_lat.append(time.perf_counter() - t0)
-                    errors += not ok
+ROUNDS = 5
 
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    ms = np.array(lat) * 1000
-    load_ms = np.array(load_lat or [np.nan]) * 1000  # no load phase: NaN, not an error
-    return {
-        "http_p50_ms": float(np.percentile(ms, 50)),
-        "http_p95_ms": float(np.percentile(ms, 95)),
-        "http_p99_ms": float(np.percentile(ms, 99)),
-        "http_requests_sequential": sequential,
-        "load_p50_ms": float(np.percentile(load_ms, 50)),
-        "load_p99_ms": float(np.percentile(load_ms, 99)),
-        "load_clients": clients,
-        "load_requests": concurrent,
-        "throughput_rps": concurrent / wall if concurrent else 0.0,
-        "errors": int(errors),
-    }
+
+def paired_benchmark(
+    floor: Target,
+    pack: Target,
+    sequential: int,
+    concurrent: int,
+    clients: int,
+    rounds: int = ROUNDS,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The floor and the pack, both serving at once, loaded in alternating rounds (ABBA), so a
+    slow minute on a shared machine slows both alike and their ratio stays honest."""
+    for t in (floor, pack):
+        one_by_one(t, 0, warm_up=5)
+    for r in range(rounds):
+        order = (floor, pack) if r % 2 == 0 else (pack, floor)
+        for t in order:
+            one_by_one(t, sequential // rounds)
+        for t in reversed(order):
+            under_load(t, concurrent // rounds, clients)
+    return figures(floor, clients), figures(pack, clients)
 
 
 def keyed_payloads(payload: dict[str, Any], keys: list[str] | None) -> list[dict[str, Any]]:
@@ -268,18 +332,22 @@ def run_benchmark(
         "clients": 8,
     }
     floor_target = f"{__name__}:{FLOOR_PREFIX}{uc.name}"
-    log(f"{uc.name}: the floor first, a bare endpoint: bentoml serve {floor_target} ...")
-    with Server(floor_target) as server:
-        floor = http_benchmark(server.url + task.route, **load)
     auth, header = auth_env()
     with canary(uc, CANARY_PERCENT, log) as (env, log_path):
-        log(f"{uc.name}: bentoml serve {uc.service} (prediction log, canary and auth on) ...")
-        with Server(uc.service, env=env | auth) as server:
+        log(f"{uc.name}: bentoml serve {uc.service} (prediction log, canary and auth on) and the "
+            f"floor, a bare endpoint: bentoml serve {floor_target} ...")  # fmt: skip
+        with Server(floor_target) as bare, Server(uc.service, env=env | auth) as server:
             url = server.url + task.route
-            log(f"{uc.name}: HTTP load on {url} ...")
-            t0 = time.time()
-            result |= http_benchmark(url, **load, auth=header, keys=routing_keys(uc))
-            result |= log_figures(uc, log_path, t0, time.time())
+            log(f"{uc.name}: HTTP load on {url} and the floor, {ROUNDS} alternating rounds ...")
+            floor, pack = paired_benchmark(
+                target(bare.url + task.route, load["payload"]),
+                target(url, load["payload"], header, routing_keys(uc)),
+                load["sequential"],
+                load["concurrent"],
+                load["clients"],
+            )
+            result |= pack
+            result |= log_figures(uc, log_path, 0.0, loaded_seconds(pack))
             result |= explain_figures(uc, server.url, load["payload"], quick, log, header)
         result["compared_with"] = {
             "prediction_log": True,
@@ -524,6 +592,12 @@ def copy_stored(name: str, stored: Any, version: str) -> str:
         json.loads((stored.path / PROFILE_FILE).read_text()),
         extra,
     )
+
+
+def loaded_seconds(figures: dict[str, float]) -> float:
+    """Seconds a target spent under load (its load phases; sequential time is small beside)."""
+    rps = figures["throughput_rps"]
+    return figures["load_requests"] / rps if rps else 0.0
 
 
 def log_figures(uc: UseCase, log_path: Path, t0: float, t1: float) -> dict[str, Any]:

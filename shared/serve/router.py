@@ -92,46 +92,75 @@ class Plan:
 
 
 class Windows:
-    """Sliding windows of (error, latency) per variant; thread-safe."""
+    """Sliding windows of (error, latency) per variant; thread-safe. Checked on every request,
+    so the error counts are kept as the window slides and the challenger's p99 is worked out
+    again only every `P99_EVERY` of its records (a full pass over the window on each request
+    cost ~250 us, a fifth of a one-record request's work in the service)."""
+
+    P99_EVERY = 50
 
     def __init__(self, size: int):
         self.size = size
         self.lock = threading.Lock()
         self.q: dict[str, deque[tuple[int, float]]] = {}
+        self.errors: dict[str, int] = {}
+        self.added: dict[str, int] = {}
+        self.p99 = (-self.P99_EVERY, 0.0)  # (challenger records added then, its p99)
 
     def reset(self) -> None:
         with self.lock:
             self.q.clear()
+            self.errors.clear()
+            self.added.clear()
+            self.p99 = (-self.P99_EVERY, 0.0)
 
     def add(self, variant: str, n: int, error: bool, ms: float) -> None:
+        k = min(n, self.size)
         with self.lock:
             q = self.q.setdefault(variant, deque(maxlen=self.size))
-            q.extend([(int(error), ms)] * min(n, self.size))
+            gone = max(0, len(q) + k - self.size)  # evicted by this append, oldest first
+            lost = sum(q[i][0] for i in range(gone))
+            q.extend([(int(error), ms)] * k)
+            self.errors[variant] = self.errors.get(variant, 0) + int(error) * k - lost
+            self.added[variant] = self.added.get(variant, 0) + k
 
     def breach(self, cfg: Any) -> tuple[str, str] | None:
         """(cause, reason) when the challenger is worse than allowed over enough records."""
         with self.lock:
-            ch = list(self.q.get(CHALLENGER, ()))
-            champ = list(self.q.get(CHAMPION, ()))
-        if len(ch) < cfg.min_window_requests:
+            n_c = len(self.q.get(CHALLENGER, ()))
+            n_0 = len(self.q.get(CHAMPION, ()))
+            e_c, e_0 = self.errors.get(CHALLENGER, 0), self.errors.get(CHAMPION, 0)
+        if n_c < cfg.min_window_requests:
             return None
-        err_c = sum(e for e, _ in ch) / len(ch)
-        err_0 = sum(e for e, _ in champ) / len(champ) if champ else 0.0
+        err_c = e_c / n_c
+        err_0 = e_0 / n_0 if n_0 else 0.0
         allowed = max(cfg.max_error_ratio * err_0, cfg.min_error_rate)
         if err_c > allowed:
             return "error_rate", (
-                f"automatic rollback: challenger error rate {err_c:.1%} over its last {len(ch)} "
+                f"automatic rollback: challenger error rate {err_c:.1%} over its last {n_c} "
                 f"records, more than {cfg.max_error_ratio:g}x the champion's {err_0:.1%} "
                 f"(allowed {allowed:.1%})"
             )
-        ok_ms = [ms for e, ms in ch if not e]
-        p99 = float(np.percentile(ok_ms, 99)) if ok_ms else 0.0
+        p99 = self.challenger_p99()
         if p99 > cfg.sla_ms:
             return "scoring_p99", (
                 f"automatic rollback: challenger scoring p99 {p99:.1f} ms (model and features, "
-                f"no HTTP) over its last {len(ch)} records, above the {cfg.sla_ms:g} ms SLA"
+                f"no HTTP) over its last {n_c} records, above the {cfg.sla_ms:g} ms SLA"
             )
         return None
+
+    def challenger_p99(self) -> float:
+        """The challenger's p99 over its window of successful records, refreshed every
+        `P99_EVERY` records."""
+        with self.lock:
+            added = self.added.get(CHALLENGER, 0)
+            if 0 <= added - self.p99[0] < self.P99_EVERY:
+                return self.p99[1]
+            ok_ms = [ms for e, ms in self.q.get(CHALLENGER, ()) if not e]
+        p99 = float(np.percentile(ok_ms, 99)) if ok_ms else 0.0
+        with self.lock:
+            self.p99 = (added, p99)
+        return p99
 
 
 Score = Callable[[Any, list[int]], list[dict[str, Any]]]  # (predictor, units) -> results
