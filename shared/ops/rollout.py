@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from shared.core.drift import psi_samples
+from shared.core.performance import estimated_auc
 from shared.core.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -225,6 +226,8 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
         variants.setdefault(variant, {"requests": 0, "errors": 0, "_scores": []}).update(loss)
     champ, cand = variants.get(CHAMPION, {}), variants.get(candidate, {})
     report["psi"] = psi(champ.get("_scores", []), cand.get("_scores", []))
+    if uc.task.monitoring == "classifier":  # CBPE: expected AUC per variant before outcomes
+        report["estimated_auc"] = {k: estimated_auc(v["_scores"]) for k, v in variants.items()}
     for v in variants.values():
         v.pop("_scores", None)
     report["variants"] = variants
