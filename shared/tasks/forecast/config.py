@@ -14,6 +14,7 @@ from shared.core.config import (
     PrivacyConfig,
     ReaderConfig,
     RolloutConfig,
+    ScorecardConfig,
     Strict,
 )
 from shared.tasks.forecast.calendar import Freq
@@ -166,6 +167,7 @@ class ForecastPipelineConfig(Strict):
     rollout: RolloutConfig = RolloutConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    scorecard: ScorecardConfig = ScorecardConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> ForecastPipelineConfig:
