@@ -81,11 +81,11 @@ def applies(uc: Any) -> str | None:
 
 
 def weakened(uc: Any, raw: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Training rows whose numeric model inputs are shuffled across rows: a champion that
-    cannot use them is worse by construction."""
+    """Training rows whose numeric model inputs, and every other categorical one, are shuffled
+    across rows: a champion that cannot use them is worse by construction."""
     rng = np.random.default_rng(seed)
     out = raw.copy()
-    for col in uc.numeric_features:
+    for col in (*uc.numeric_features, *uc.categorical_features[::2]):
         if col in out.columns:
             out[col] = out[col].to_numpy()[rng.permutation(len(out))]
     return out
@@ -100,7 +100,9 @@ def prepare(sim: Sim, log: Callable[[str], None]) -> None:
     base = world.fresh(uc, n, 10 * sim.seed + 1, f"tr{sim.seed}-")
     sim.weak = train_on(uc, weakened(uc, base, sim.seed), sim.folder / "weak.parquet").model_version
     clean = world.fresh(uc, n, 10 * sim.seed + 2, f"tg{sim.seed}-")
-    sim.good = train_on(uc, clean, sim.folder / "good.parquet").model_version
+    good = train_on(uc, clean, sim.folder / "good.parquet")
+    sim.good = good.model_version
+    save(sim, "report.json", good.report())  # the scorecard's expected KPI and fairness
     sim.trained = 2
     holdout = world.fresh(uc, 20_000, 10 * sim.seed + 3, f"ho{sim.seed}-")
     y = world.truth(uc, holdout)
