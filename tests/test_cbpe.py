@@ -8,11 +8,18 @@ link unchanged) or the link changes (concept drift, CBPE's documented blind spot
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
 from shared.core.performance import cbpe, classifier_metrics, estimated_auc
+from shared.core.usecase import get_use_case
+from shared.ops.monitoring.monitor import run
+from shared.ops.monitoring.pages import monitor_page
 
 
 def world(n: int, shift: float, seed: int, slope: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
@@ -71,3 +78,19 @@ def test_degenerate_windows_give_no_estimate() -> None:
     assert estimated_auc(np.array([0.3])) is None
     assert estimated_auc(np.full(50, 0.2)) is None
     assert cbpe(np.array([]), 0.5)["roc_auc"] is None
+
+
+def test_monitor_reports_the_estimate_beside_the_realised_figure(
+    trained: Callable[[str], Any], tmp_path: Path
+) -> None:
+    """`pilotpack monitor` on a labelled churn window: the estimate is labelled as one and
+    lands near the AUC the outcomes give (the champion is calibrated on this generator)."""
+    trained("churn")
+    uc = get_use_case("churn")
+    path = tmp_path / "window.parquet"
+    uc.make_synthetic(3000, 99).to_parquet(path, index=False)
+    report = run(uc, uc.load_config(), data=path)
+    est = report["estimated"]
+    assert "estimated" in est["label"] and "concept drift" in est["label"]
+    assert abs(est["roc_auc"] - report["performance"][0]["realised"]) <= 0.03
+    assert "Estimated performance (before outcomes)" in monitor_page(report)
