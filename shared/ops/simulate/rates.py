@@ -65,7 +65,10 @@ def ab_run(p: ab.Plan, effect: float, seed: int) -> str:
     rate = np.where(group == "challenger", p.baseline_rate + effect, p.baseline_rate)
     frame = pd.DataFrame({"group": group, "unit": units,
                           "converted": (rng.random(n) < rate).astype(int)})  # fmt: skip
-    return ab.analyze_frame(frame, p)["verdict_code"]
+    # read once, at the planned size: each group's first units up to its planned number
+    rank = frame.groupby("group").cumcount()
+    size = np.where(frame["group"] == "challenger", p.n_treated, p.n_control)
+    return ab.analyze_frame(frame[rank < size], p)["verdict_code"]
 
 
 def ab_rates(runs: int, seed: int, higher_is_better: bool) -> list[dict[str, Any]]:
@@ -108,6 +111,7 @@ def alarms(uc: Any, profile: dict[str, Any], raw: pd.DataFrame, cfg: Any) -> set
 
 def drift_rates(uc: Any, runs: int, seed: int) -> list[dict[str, Any]]:
     cfg = uc.load_config().monitoring
+    uc = world.configured(uc)
     reference = world.fresh(uc, 20_000, seed, "ref-")
     profile = profile_of(uc, reference)
     col = world.drift_column(uc, reference)

@@ -85,7 +85,8 @@ def weakened(uc: Any, raw: pd.DataFrame, seed: int) -> pd.DataFrame:
     across rows: a champion that cannot use them is worse by construction."""
     rng = np.random.default_rng(seed)
     out = raw.copy()
-    for col in (*uc.numeric_features, *uc.categorical_features[::2]):
+    inputs = world.configured(uc)
+    for col in (*inputs.numeric_features, *inputs.categorical_features[::2]):
         if col in out.columns:
             out[col] = out[col].to_numpy()[rng.permutation(len(out))]
     return out
@@ -112,7 +113,7 @@ def prepare(sim: Sim, log: Callable[[str], None]) -> None:
         reset(uc, version)
         p = Pilot(uc, sim.folder / f"holdout-{version}.db")
         scores[version] = p.deployment.plan.champion.values(
-            uc.build_features(holdout.drop(columns=[uc.target]))
+            world.configured(uc).build_features(holdout.drop(columns=[uc.target]))
         )
         p.close()
     sim.margin = float(roc_auc_score(y, scores[sim.good]) - roc_auc_score(y, scores[sim.weak]))

@@ -14,6 +14,7 @@ from a known probability given the inputs. On top of it, by construction:
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,19 +32,33 @@ class Concept:
     value: Any
 
 
+def ids(raw: pd.DataFrame, column: str, prefix: str) -> list[Any]:
+    """Unique ids for the rows of one simulated day: `prefix` + row number, or for a numeric
+    id column a number block of its own per prefix (CRC-32 of it, times 100,000)."""
+    if pd.api.types.is_numeric_dtype(raw[column]):
+        block = zlib.crc32(prefix.encode()) * 100_000
+        return [block + i + 1 for i in range(len(raw))]
+    return [f"{prefix}{i:05d}" for i in range(len(raw))]
+
+
 def fresh(uc: Any, n: int, seed: int, prefix: str) -> pd.DataFrame:
-    """`n` rows of the generator with unique ids (`prefix` + row number) so the same entity
-    never appears on two days by chance."""
+    """`n` rows of the generator with unique ids so the same entity never appears on two
+    days by chance."""
     raw = uc.make_synthetic(n, seed).reset_index(drop=True)
     if uc.id_column and uc.id_column in raw.columns:
-        raw[uc.id_column] = [f"{prefix}{i:05d}" for i in range(len(raw))]
+        raw[uc.id_column] = ids(raw, uc.id_column, prefix)
     return raw
+
+
+def configured(uc: Any) -> Any:
+    """The use case with its config's settings applied: its model inputs as served."""
+    return uc.with_config(uc.load_config())
 
 
 def drift_column(uc: Any, raw: pd.DataFrame) -> str:
     """The numeric model input whose values are shifted: the one with the most distinct
     values (a continuous input shows a shift in every decile)."""
-    numeric = [c for c in uc.numeric_features if c in raw.columns]
+    numeric = [c for c in configured(uc).numeric_features if c in raw.columns]
     if not numeric:
         raise ValueError(f"{uc.name}: no numeric model input to shift")
     return max(numeric, key=lambda c: pd.to_numeric(raw[c], errors="coerce").nunique())
@@ -60,13 +75,13 @@ def shifted(uc: Any, n: int, seed: int, prefix: str, strength: float = 2.0) -> p
     rows = rng.choice(len(pool), size=n, replace=False, p=weight / weight.sum())
     out = pool.iloc[np.sort(rows)].reset_index(drop=True)
     if uc.id_column and uc.id_column in out.columns:
-        out[uc.id_column] = [f"{prefix}{i:05d}" for i in range(len(out))]
+        out[uc.id_column] = ids(out, uc.id_column, prefix)
     return out
 
 
 def concept_of(uc: Any, raw: pd.DataFrame) -> Concept:
     """The categorical model input and value a concept drift flips on (its most common)."""
-    cats = [c for c in uc.categorical_features if c in raw.columns]
+    cats = [c for c in configured(uc).categorical_features if c in raw.columns]
     if not cats:
         raise ValueError(f"{uc.name}: no categorical model input for a concept drift")
     col = cats[0]
