@@ -126,8 +126,8 @@ def test_concept_drift_flips_only_its_slice() -> None:
     raw = world.fresh(uc, 2000, 4, "d-")
     concept = world.concept_of(uc, raw)
     y = world.truth(uc, raw)
-    y2 = world.with_concept(y, raw, concept)
-    hit = (raw[concept.column] == concept.value).to_numpy()
+    y2 = world.with_concept(uc, y, raw, concept)
+    hit = world.features_of(uc, raw)[concept.column] == concept.value
     assert (y2[hit] == 1 - y[hit]).all() and (y2[~hit] == y[~hit]).all() and hit.any()
     relabelled = world.relabelled(uc, raw, y2)
     assert (world.truth(uc, relabelled) == y2).all()

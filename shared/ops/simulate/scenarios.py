@@ -81,14 +81,17 @@ def applies(uc: Any) -> str | None:
 
 
 def weakened(uc: Any, raw: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Training rows whose numeric model inputs, and every other categorical one, are shuffled
-    across rows: a champion that cannot use them is worse by construction."""
+    """Training rows whose numeric raw columns, and every other text column, are shuffled
+    across rows (ids, target and time kept): a champion that cannot use them is worse by
+    construction."""
     rng = np.random.default_rng(seed)
     out = raw.copy()
-    inputs = world.configured(uc)
-    for col in (*inputs.numeric_features, *inputs.categorical_features[::2]):
-        if col in out.columns:
-            out[col] = out[col].to_numpy()[rng.permutation(len(out))]
+    keep = {uc.id_column, uc.target, uc.time_column, *uc.leaky_columns}
+    cols = [c for c in out.columns if c not in keep]
+    numeric = [c for c in cols if pd.api.types.is_numeric_dtype(out[c])]
+    text = [c for c in cols if c not in numeric]
+    for col in (*numeric, *text[::2]):
+        out[col] = out[col].to_numpy()[rng.permutation(len(out))]
     return out
 
 
@@ -168,7 +171,7 @@ def better_challenger(sim: Sim) -> list[Decision]:
         pilot.close()
     return [
         Decision("better_challenger", "roll out a challenger better by a known margin",
-                 "promoted", got, got == "promoted",
+                 "promoted", got, got == "promoted" and sim.margin > 0.01,
                  "-" if day_done is None else f"day {day_done}",
                  {"true_auc_margin": round(sim.margin, 4)}),
     ]  # fmt: skip
@@ -326,7 +329,7 @@ def concept_drift(sim: Sim) -> list[Decision]:
             concept = concept or world.concept_of(uc, raw)
             y = world.truth(uc, raw)
             pilot.predict(raw)
-            pending = (raw, world.with_concept(y, raw, concept) if day >= k else y, day)
+            pending = (raw, world.with_concept(uc, y, raw, concept) if day >= k else y, day)
         ok = not early and first is not None
         got = f"first alert on day {first}'s outcomes" + (f"; early on {early}" if early else "")
         out = [
@@ -335,7 +338,7 @@ def concept_drift(sim: Sim) -> list[Decision]:
                      "-" if first is None else f"{first - k + 1} days after the change (outcomes 1 day late)"),
         ]  # fmt: skip
         new = world.fresh(uc, 4000, sim.day_seed("concept-train", 0), f"cn{sim.seed}-")
-        new = world.relabelled(uc, new, world.with_concept(world.truth(uc, new), new, concept))
+        new = world.relabelled(uc, new, world.with_concept(uc, world.truth(uc, new), new, concept))
         data = sim.folder / "concept-new.parquet"
         new.to_parquet(data, index=False)
         window = f"{max(time.time() - (since_k or time.time()), 1.0):.0f}s"
@@ -368,7 +371,8 @@ def _ab(sim: Sim, name: str, effect: float) -> Decision:
     uc = sim.uc
     cfg = uc.load_config()
     better = cfg.monitoring.outcome_is_good
-    planned = 0.05 if better else -0.05  # the planned improvement, in the business's direction
+    # the planned improvement: 30 % of the base rate, in the business's direction
+    planned = (0.3 if better else -0.3) * sim.base_rate
     split = 0.2
     p = ab.plan(sim.base_rate, planned, alpha=0.01, power=0.99, split=split,
                 higher_is_better=better)  # fmt: skip
@@ -418,7 +422,7 @@ def aa(sim: Sim) -> list[Decision]:
 
 def lift(sim: Sim) -> list[Decision]:
     better = sim.uc.load_config().monitoring.outcome_is_good
-    return [_ab(sim, "lift", 0.05 if better else -0.05)]
+    return [_ab(sim, "lift", (0.3 if better else -0.3) * sim.base_rate)]
 
 
 # --------------------------------------------------------------------------- alerts

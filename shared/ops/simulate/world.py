@@ -55,21 +55,27 @@ def configured(uc: Any) -> Any:
     return uc.with_config(uc.load_config())
 
 
+def features_of(uc: Any, raw: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The model inputs of raw rows, as the service builds them."""
+    return {k: np.asarray(v) for k, v in dict(configured(uc).build_features(raw)).items()}
+
+
 def drift_column(uc: Any, raw: pd.DataFrame) -> str:
     """The numeric model input whose values are shifted: the one with the most distinct
     values (a continuous input shows a shift in every decile)."""
-    numeric = [c for c in configured(uc).numeric_features if c in raw.columns]
+    features = features_of(uc, raw)
+    numeric = [c for c in configured(uc).numeric_features if c in features]
     if not numeric:
         raise ValueError(f"{uc.name}: no numeric model input to shift")
-    return max(numeric, key=lambda c: pd.to_numeric(raw[c], errors="coerce").nunique())
+    return max(numeric, key=lambda c: pd.Series(features[c]).nunique())
 
 
 def shifted(uc: Any, n: int, seed: int, prefix: str, strength: float = 2.0) -> pd.DataFrame:
-    """`n` rows drawn from a pool with weight exp(strength * rank) on the drift column: the
-    same generator (the same link to the outcome), other inputs."""
+    """`n` rows drawn from a pool with weight exp(strength * rank) on the drift column's
+    model input: the same generator (the same link to the outcome), other inputs."""
     pool = fresh(uc, POOL * n, seed, prefix)
-    col = drift_column(uc, pool)
-    rank = pd.to_numeric(pool[col], errors="coerce").rank(pct=True).fillna(0.5).to_numpy()
+    values = pd.Series(features_of(uc, pool)[drift_column(uc, pool)])
+    rank = pd.to_numeric(values, errors="coerce").rank(pct=True).fillna(0.5).to_numpy()
     weight = np.exp(strength * rank)
     rng = np.random.default_rng(seed + 7919)
     rows = rng.choice(len(pool), size=n, replace=False, p=weight / weight.sum())
@@ -81,11 +87,12 @@ def shifted(uc: Any, n: int, seed: int, prefix: str, strength: float = 2.0) -> p
 
 def concept_of(uc: Any, raw: pd.DataFrame) -> Concept:
     """The categorical model input and value a concept drift flips on (its most common)."""
-    cats = [c for c in configured(uc).categorical_features if c in raw.columns]
+    features = features_of(uc, raw)
+    cats = [c for c in configured(uc).categorical_features if c in features]
     if not cats:
         raise ValueError(f"{uc.name}: no categorical model input for a concept drift")
     col = cats[0]
-    return Concept(col, raw[col].mode().iloc[0])
+    return Concept(col, pd.Series(features[col]).mode().iloc[0])
 
 
 def truth(uc: Any, raw: pd.DataFrame) -> np.ndarray:
@@ -93,11 +100,11 @@ def truth(uc: Any, raw: pd.DataFrame) -> np.ndarray:
     return np.asarray(uc.labels(raw), dtype=np.float64)
 
 
-def with_concept(y: np.ndarray, raw: pd.DataFrame, concept: Concept | None) -> np.ndarray:
-    """Outcomes under the drifted concept: flipped where `column == value`."""
+def with_concept(uc: Any, y: np.ndarray, raw: pd.DataFrame, concept: Concept | None) -> np.ndarray:
+    """Outcomes under the drifted concept: flipped where the model input `column == value`."""
     if concept is None:
         return y
-    hit = (raw[concept.column] == concept.value).to_numpy()
+    hit = features_of(uc, raw)[concept.column] == concept.value
     return np.where(hit, 1.0 - y, y)
 
 
