@@ -77,7 +77,7 @@ def shifted(uc: Any, n: int, seed: int, prefix: str, strength: float = 2.0) -> p
     values = pd.Series(features_of(uc, pool)[drift_column(uc, pool)])
     rank = pd.to_numeric(values, errors="coerce").rank(pct=True).fillna(0.5).to_numpy()
     weight = np.exp(strength * rank)
-    rng = np.random.default_rng(seed + 7919)
+    rng = np.random.default_rng([seed, 0x5EED])  # not the pool generator's stream
     rows = rng.choice(len(pool), size=n, replace=False, p=weight / weight.sum())
     out = pool.iloc[np.sort(rows)].reset_index(drop=True)
     if uc.id_column and uc.id_column in out.columns:
@@ -111,7 +111,9 @@ def with_concept(uc: Any, y: np.ndarray, raw: pd.DataFrame, concept: Concept | N
 def treated(y: np.ndarray, effect: float, base_rate: float, seed: int) -> np.ndarray:
     """Outcomes of units the treatment reached: the positive rate moved by `effect`
     (absolute; negative: fewer positives) by flipping a random share of them."""
-    rng = np.random.default_rng(seed)
+    # a stream of its own: the generator's first draws with the same seed pick the inputs that
+    # drive the outcome (churn's contract), which would bias whom the treatment reaches
+    rng = np.random.default_rng([seed, 0x7E47])
     if effect < 0:  # remove positives: P(1) = base (1 - q) = base + effect
         q = -effect / base_rate
         return np.where((y == 1) & (rng.random(len(y)) < q), 0.0, y)
