@@ -58,6 +58,7 @@ def simulate(
     except ValueError as exc:
         fail(str(exc), exc)
     target = folder / "simulate.json"
+    target.unlink(missing_ok=True)  # a crashed run must not show the last one's table
     home = Path(tempfile.mkdtemp(prefix=f"pilotpack-simulate-{uc.name}-"))
     env = os.environ | {
         ENV_HOME: str(home),

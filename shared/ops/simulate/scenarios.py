@@ -81,16 +81,16 @@ def applies(uc: Any) -> str | None:
 
 
 def weakened(uc: Any, raw: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """Training rows whose numeric raw columns, and every other text column, are shuffled
-    across rows (ids, target and time kept): a champion that cannot use them is worse by
-    construction."""
+    """Training rows whose every other numeric raw column, and every other text column, are
+    shuffled across rows (ids, target and time kept): a champion that cannot use them is
+    worse by construction (the true margin is measured and reported)."""
     rng = np.random.default_rng(seed)
     out = raw.copy()
     keep = {uc.id_column, uc.target, uc.time_column, *uc.leaky_columns}
     cols = [c for c in out.columns if c not in keep]
     numeric = [c for c in cols if pd.api.types.is_numeric_dtype(out[c])]
     text = [c for c in cols if c not in numeric]
-    for col in (*numeric, *text[::2]):
+    for col in (*numeric[::2], *text[::2]):
         out[col] = out[col].to_numpy()[rng.permutation(len(out))]
     return out
 

@@ -86,13 +86,19 @@ def shifted(uc: Any, n: int, seed: int, prefix: str, strength: float = 2.0) -> p
 
 
 def concept_of(uc: Any, raw: pd.DataFrame) -> Concept:
-    """The categorical model input and value a concept drift flips on (its most common)."""
+    """The categorical model input and value a concept drift flips on: the pair whose share
+    of rows is closest to one half (flipping half the outcomes changes the link a lot)."""
     features = features_of(uc, raw)
     cats = [c for c in configured(uc).categorical_features if c in features]
     if not cats:
         raise ValueError(f"{uc.name}: no categorical model input for a concept drift")
-    col = cats[0]
-    return Concept(col, pd.Series(features[col]).mode().iloc[0])
+    shares = [
+        (abs(share - 0.5), col, value)
+        for col in cats
+        for value, share in pd.Series(features[col]).value_counts(normalize=True).items()
+    ]
+    _, col, value = min(shares, key=lambda t: t[0])
+    return Concept(col, value)
 
 
 def truth(uc: Any, raw: pd.DataFrame) -> np.ndarray:
