@@ -499,6 +499,34 @@ class RolloutConfig(Strict):
         return self
 
 
+class Band(Strict):
+    """Green at or better than `green`, amber at or better than `amber`, else red."""
+
+    green: float
+    amber: float
+    higher_is_better: bool = True
+
+
+class ScorecardConfig(Strict):
+    """The go/no-go scorecard (`pilotpack scorecard`): the price used for cost, and the band of
+    each figure."""
+
+    core_hour_price: float = Field(
+        0.05, ge=0, description="price of one CPU core for an hour (cost per 1,000 predictions)"
+    )
+    kpi: str | None = Field(
+        None,
+        description="KPI compared realised vs expected; None = the first registered KPI whose "
+        "name ends in `rate` (a rate compares across window sizes, a sum does not)",
+    )
+    kpi_ratio: Band = Band(green=0.9, amber=0.75)  # realised / expected KPI
+    p99_vs_sla: Band = Band(green=0.5, amber=1.0, higher_is_better=False)  # p99 / SLA
+    uptime: Band = Band(green=0.999, amber=0.99)
+    cost_per_1000: Band = Band(green=0.01, amber=0.1, higher_is_better=False)
+    retrains: Band = Band(green=3, amber=6, higher_is_better=False)  # in the pilot so far
+    fairness_gap: Band = Band(green=0.1, amber=0.2, higher_is_better=False)  # largest difference
+
+
 class PipelineConfig(Strict):
     """Everything but `kpi`, which each use case defines in its kpi.py."""
 
@@ -513,6 +541,7 @@ class PipelineConfig(Strict):
     rollout: RolloutConfig = RolloutConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    scorecard: ScorecardConfig = ScorecardConfig()
 
     @model_validator(mode="after")
     def _risk_retention(self) -> PipelineConfig:

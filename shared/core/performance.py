@@ -54,6 +54,59 @@ def expected_calibration_error(y: np.ndarray, score: np.ndarray, bins: int = 10)
     return total / len(y)
 
 
+# --------------------------------------------------------------------------- before outcomes
+
+ESTIMATE_NOTE = (
+    "estimated (CBPE, from the calibrated probabilities; blind to concept drift: a changed "
+    "link between inputs and outcome leaves it unmoved)"
+)
+
+
+def estimated_auc(score: np.ndarray) -> float | None:
+    """ROC AUC expected from calibrated probabilities alone: each row counts as a positive with
+    weight p and as a negative with weight 1 - p (confidence-based performance estimation)."""
+    from sklearn.metrics import roc_auc_score
+
+    p = np.clip(np.asarray(score, dtype=np.float64), 0.0, 1.0)
+    p = p[np.isfinite(p)]
+    if len(p) < 2 or float(np.ptp(p)) == 0.0 or not 0 < float(p.sum()) < len(p):
+        return None
+    y = np.concatenate([np.ones(len(p)), np.zeros(len(p))])
+    weights = np.concatenate([p, 1.0 - p])
+    return float(roc_auc_score(y, np.concatenate([p, p]), sample_weight=weights))
+
+
+def cbpe(
+    score: np.ndarray, threshold: float, kpis: Any = None, draws: int = 20, seed: int = 0
+) -> dict[str, float | None]:
+    """Performance expected before any outcome arrives, if the probabilities are calibrated
+    on the current inputs: ROC AUC, the expected confusion matrix at `threshold` (precision,
+    recall, positive rate) and, with `kpis(y, score, threshold)`, each KPI's mean over
+    `draws` outcome sets drawn from the probabilities (seeded)."""
+    p = np.clip(np.asarray(score, dtype=np.float64), 0.0, 1.0)
+    p = p[np.isfinite(p)]
+    act = p >= threshold
+    tp, fp = float(p[act].sum()), float((1 - p[act]).sum())
+    fn = float(p[~act].sum())
+    out: dict[str, float | None] = {
+        "n": float(len(p)),
+        "roc_auc": estimated_auc(p),
+        "expected_rate": float(p.mean()) if len(p) else None,
+        "precision": tp / (tp + fp) if tp + fp > 0 else None,
+        "recall": tp / (tp + fn) if tp + fn > 0 else None,
+    }
+    if kpis is not None and len(p):
+        rng = np.random.default_rng(seed)
+        sums: dict[str, list[float]] = {}
+        for _ in range(draws):
+            y = (rng.random(len(p)) < p).astype(np.float64)
+            with contextlib.suppress(Exception):  # a KPI that needs more rows is left out
+                for k, v in kpis(y, p, threshold).items():
+                    sums.setdefault(k, []).append(float(v))
+        out |= {f"kpi_{k}": float(np.mean(v)) for k, v in sums.items()}
+    return out
+
+
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     err = np.asarray(pred, dtype=np.float64) - np.asarray(y, dtype=np.float64)
     return {

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from shared.core.drift import psi_samples
+from shared.core.performance import estimated_auc
 from shared.core.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -270,6 +271,8 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
         )
     probability = champ.get("mean_score") if uc.task.monitoring == "classifier" else None
     report["min_outcomes"] = needed = outcomes_needed(cfg, probability)
+    if uc.task.monitoring == "classifier":  # CBPE: expected AUC per variant before outcomes
+        report["estimated_auc"] = {k: estimated_auc(v["_scores"]) for k, v in variants.items()}
     for v in variants.values():
         v.pop("_scores", None)
     report["variants"] = variants

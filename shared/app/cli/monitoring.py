@@ -29,7 +29,7 @@ from shared.ops.monitoring.ab import plan as make_plan
 from shared.ops.monitoring.generate import write_all
 from shared.ops.monitoring.monitor import prometheus_text
 from shared.ops.monitoring.monitor import run as run_monitor
-from shared.ops.monitoring.pages import ab_page, monitor_page, write_page
+from shared.ops.monitoring.pages import ab_page, estimate_line, monitor_page, write_page
 from shared.ops.monitoring.retrain import retrain as run_retrain
 
 PANEL = "Monitor"
@@ -298,6 +298,8 @@ def print_monitor(console: Console, report: dict[str, Any]) -> None:
                 fmt(p["realised"], "{:.3f}"), fmt(p["registered"], "{:.3f}"), p["message"],
             )  # fmt: skip
         console.print(table)
+    if report.get("estimated"):
+        console.print(f"estimated performance: {estimate_line(report['estimated'])}")
     for note in report["notes"]:
         console.print(f"note: {note}")
     for alert in report["alerts"]:

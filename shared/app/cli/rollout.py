@@ -170,6 +170,9 @@ def print_rollout(report: dict[str, Any]) -> None:
         out.print(f"score shift (PSI, {report.get('candidate')} vs champion): {report['psi']:.3f}")
     for flag in report.get("flags", []):
         out.print(f"[red]FLAG[/red] {flag}")
+    if report.get("estimated_auc"):  # CBPE, before outcomes (shared/core/performance.py)
+        est = ", ".join(f"{k} {fmt(v, '{:.3f}')}" for k, v in report["estimated_auc"].items())
+        out.print(f"estimated ROC AUC (CBPE, no outcomes needed; blind to concept drift): {est}")
     for c in report["criteria"]:
         out.print(f"  [{'green]ok' if c['ok'] else 'red]no'}[/] {c['name']}: {c['detail']}")
     if report["recommendation"]:

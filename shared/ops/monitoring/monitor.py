@@ -23,7 +23,9 @@ import pandas as pd
 from shared.core.drift import SCORE, drift_table, load_reference
 from shared.core.io import read_table
 from shared.core.performance import (
+    ESTIMATE_NOTE,
     by_group,
+    cbpe,
     judge,
     outcome_rows,
     prediction_counts,
@@ -171,6 +173,7 @@ def run(
                 )
     # the page beside the JSON draws the score's shares per reference bin (shared.ops.monitoring.pages)
     report["score_distribution"] = score_distribution(ref.profile, ref.sample, window.score)
+    report["estimated"] = estimated(uc, cfg, kind, window.score, ref.metadata)
     report["performance"] = performance(uc, cfg, kind, window, ref.metadata, log)
     for p in report["performance"]:
         if p["status"] == "alert":
@@ -222,6 +225,22 @@ def performance(
         out.append({"variant": variant, "model_version": version, "n": len(y)} | res)
         out[-1] |= {"status": status, "message": message}
     return out
+
+
+def estimated(
+    uc: Any, cfg: Any, kind: str, score: np.ndarray | None, metadata: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The champion's performance expected on the window before outcomes arrive (CBPE), beside
+    its registered figure; classifiers only (a regression gives no probability)."""
+    if kind != "classifier" or score is None or len(score) < cfg.monitoring.min_rows:
+        return None
+
+    def kpis(y: np.ndarray, s: np.ndarray, t: float) -> dict[str, float]:
+        return uc.compute_kpis(y, s, t, cfg.kpi)
+
+    figures = cbpe(score, float(metadata.get("threshold", 0.5)), kpis)
+    registered = (metadata.get("metrics") or {}).get("roc_auc")
+    return {"label": ESTIMATE_NOTE, "registered_roc_auc": registered} | figures
 
 
 def _metadata_of(name: str, version: str, champion: dict[str, Any]) -> dict[str, Any]:

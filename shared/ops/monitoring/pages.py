@@ -164,10 +164,22 @@ def monitor_page(report: dict[str, Any]) -> str:
                 ],
             )
         )
+    if report.get("estimated"):
+        md += ["## Estimated performance (before outcomes)", "", estimate_line(report["estimated"])]
     if report["notes"]:
         md += ["## Notes", *(f"- {n}" for n in report["notes"])]
     title = f"{report['use_case']}: monitoring report"
     return page(title, _body(title, figs, md))
+
+
+def estimate_line(est: dict[str, Any]) -> str:
+    """One sentence: the CBPE estimate of the window, labelled as an estimate."""
+    return (
+        f"ROC AUC {_num(est.get('roc_auc'))} (registered {_num(est.get('registered_roc_auc'))}), "
+        f"expected positive rate {_num(est.get('expected_rate'))}, precision "
+        f"{_num(est.get('precision'))}, recall {_num(est.get('recall'))} over "
+        f"{int(est.get('n') or 0)} records: {est['label']}."
+    )
 
 
 # --------------------------------------------------------------------------- A/B analysis

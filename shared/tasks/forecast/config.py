@@ -15,6 +15,7 @@ from shared.core.config import (
     PrivacyConfig,
     ReaderConfig,
     RolloutConfig,
+    ScorecardConfig,
     Strict,
     risk_retention,
 )
@@ -169,6 +170,7 @@ class ForecastPipelineConfig(Strict):
     rollout: RolloutConfig = RolloutConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    scorecard: ScorecardConfig = ScorecardConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> ForecastPipelineConfig:
