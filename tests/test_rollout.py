@@ -146,6 +146,17 @@ def test_criteria_hold_only_with_enough_requests_time_and_health():
     assert [c["name"] for c in apart if not c["ok"]] == ["score_psi"] and not back
     close, _ = criteria(cfg, state, champ, good, now=120, score_psi=0.24)
     assert all(c["ok"] for c in close)
+    # ... until outcomes compare them: a better model may disagree, and the outcomes decide
+    scored = {"outcomes": 500, "outcome_se": 0.01}
+    better = good | scored | {"outcome_mse": 0.15}
+    judged, back = criteria(
+        cfg, state, champ | scored | {"outcome_mse": 0.20}, better, 120, 0.84, min_outcomes=100
+    )
+    assert all(c["ok"] for c in judged) and not back
+    worse, back = criteria(
+        cfg, state, champ | scored | {"outcome_mse": 0.10}, better, 120, 0.84, min_outcomes=100
+    )
+    assert [c["name"] for c in worse if not c["ok"]] == ["outcomes"] and back
 
 
 def test_significantly_worse_outcomes_fail_the_stage():

@@ -23,7 +23,7 @@ from shared.core.usecase import get_use_case
 from shared.ops.simulate import alerts, world
 from shared.ops.simulate.run import chosen
 
-DAYS = 3
+DAYS = 5  # each stage waits a day for outcomes when the two models disagree
 
 
 @pytest.fixture(scope="module")

@@ -267,7 +267,8 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
     if score_psi is not None and score_psi > cfg.max_score_psi:
         report["flags"].append(
             f"score shift: PSI {score_psi:.3f} of the {candidate}'s scores vs the champion's, "
-            f"above {cfg.max_score_psi:g}: the two models disagree; promotion is blocked"
+            f"above {cfg.max_score_psi:g}: the two models disagree; no promotion before the "
+            "outcomes compare them"
         )
     probability = champ.get("mean_score") if uc.task.monitoring == "classifier" else None
     report["min_outcomes"] = needed = outcomes_needed(cfg, probability)
@@ -329,7 +330,8 @@ def criteria(
     """The stage's criteria (name, ok, detail) and the reasons to roll back, if any.
 
     `min_outcomes` defaults to `outcomes_needed(cfg, None)`; a score PSI above
-    `max_score_psi` fails its criterion (no advance, so no promotion) without a rollback."""
+    `max_score_psi` fails its criterion (no advance, so no promotion, and no rollback) until
+    enough outcomes per variant are in for the outcome comparison to decide."""
     out: list[dict[str, Any]] = []
     back: list[str] = []
     n = cand.get("requests", 0)
@@ -362,13 +364,17 @@ def criteria(
     out.append({"name": "scoring_p99", "ok": ok, "detail": detail})
     if not ok and n >= cfg.min_window_requests:
         back.append(detail)
-    ok = score_psi is None or score_psi <= cfg.max_score_psi
-    shown = "- (too few scores)" if score_psi is None else f"{score_psi:.3f}"
-    detail = f"score PSI vs champion {shown} (at most {cfg.max_score_psi:g})"
-    out.append({"name": "score_psi", "ok": ok, "detail": detail})
     needed = outcomes_needed(cfg, None) if min_outcomes is None else min_outcomes
     nc, n0 = cand.get("outcomes", 0), champ.get("outcomes", 0)
-    if nc >= needed and n0 >= needed:
+    compared = nc >= needed and n0 >= needed
+    # Scores far from the champion's: the models disagree, so the stage waits for outcomes to
+    # show the challenger not worse (a better model may well disagree; only outcomes can say).
+    ok = score_psi is None or score_psi <= cfg.max_score_psi or compared
+    shown = "- (too few scores)" if score_psi is None else f"{score_psi:.3f}"
+    detail = f"score PSI vs champion {shown} (at most {cfg.max_score_psi:g}"
+    detail += ", or outcomes compared)" if not compared else "; outcomes compared below)"
+    out.append({"name": "score_psi", "ok": ok, "detail": detail})
+    if compared:
         diff = cand["outcome_mse"] - champ["outcome_mse"]
         se = float(np.hypot(cand.get("outcome_se") or 0.0, champ.get("outcome_se") or 0.0))
         ok = diff <= 1.96 * se

@@ -54,6 +54,10 @@ ROLLOUT = [
     "rollout.min_window_requests=50",
     "rollout.salt=simulated-pilot",
     "monitoring.min_outcomes=100",
+    # days of outcomes arrive in seconds from one caller: the per-caller intake limit is for
+    # a real service's clients, not for the compressed clock
+    "serving.outcomes.rate_per_minute=1e12",
+    "serving.outcomes.burst=100000000",
 ]
 # Training in the simulation: the flow, not the tuning (set only where the config has the key).
 FAST = {
@@ -140,11 +144,13 @@ def reset(uc: Any, champion: str, challenger: str | None = None) -> None:
 
 def control(uc: Any, verb: str, **kwargs: Any) -> Any:
     """Every rollout verb the simulator takes goes through here, as a team's operator would
-    run it (`who` is the simulator): start, advance, status. Options the verbs gain later (an
-    approver, `--allow-synthetic` for a champion trained on synthetic data) are added here."""
+    run it (`who` is the simulator): start, advance, status. A high-risk use case would also need
+    `pilotpack approve` by a second person before the last stage; the simulated ones are not."""
     who = "simulator"
-    if verb == "start":
-        return rollout.start(uc, kwargs.get("version"), who=who, reason="simulated pilot")
+    if verb == "start":  # every model here is trained on the generator's rows: allowed, recorded
+        return rollout.start(
+            uc, kwargs.get("version"), who=who, reason="simulated pilot", allow_synthetic=True
+        )
     if verb == "advance":
         return rollout.advance(uc, who=who, reason="simulated pilot: criteria hold")
     if verb == "status":

@@ -148,6 +148,7 @@ def better_challenger(sim: Sim) -> list[Decision]:
     control(uc, "start", version=sim.good)
     pilot.refresh()
     got, day_done, pending, estimated = "still rolling out", None, None, None
+    waiting: list[str] = []  # the criteria that held the last stage, when it never ends
     try:
         for day in range(sim.days):
             raw = world.fresh(
@@ -159,6 +160,7 @@ def better_challenger(sim: Sim) -> list[Decision]:
             pending = (raw, world.truth(uc, raw))
             report = control(uc, "status", log=pilot.log())
             estimated = report.get("estimated_auc") or estimated  # CBPE per variant, no outcomes
+            waiting = [c["detail"] for c in report.get("criteria", []) if not c["ok"]]
             if report["recommendation"] == "roll back":
                 got = "rolled back: " + "; ".join(report["reasons"])
                 break
@@ -174,7 +176,8 @@ def better_challenger(sim: Sim) -> list[Decision]:
         Decision("better_challenger", "roll out a challenger better by a known margin",
                  "promoted", got, got == "promoted" and sim.margin > 0.01,
                  "-" if day_done is None else f"day {day_done}",
-                 {"true_auc_margin": round(sim.margin, 4), "status_estimated_auc": estimated}),
+                 {"true_auc_margin": round(sim.margin, 4), "status_estimated_auc": estimated,
+                  "waiting_on": waiting if got != "promoted" else []}),
     ]  # fmt: skip
 
 
