@@ -61,6 +61,38 @@ def on_a_free_port(start: Callable[[int], T], attempts: int = BIND_ATTEMPTS) -> 
     raise RuntimeError(f"no loopback port could be bound in {attempts} attempts")
 
 
+def start_until_ready(
+    cmd: list[str], log: Path, ready_url: str, timeout: float = 30, output_to_log: bool = False
+) -> subprocess.Popen:
+    """A daemon in its own process group, once `ready_url` answers 2xx. PortTaken when its log
+    says the port was taken; it is stopped if it dies or is not ready in time."""
+    import httpx
+
+    out = log.open("wb")
+    stdout = out if output_to_log else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        cmd, stdout=stdout, stderr=subprocess.STDOUT if output_to_log else out,
+        start_new_session=True,
+    )  # fmt: skip
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            if port_taken(log.read_text(errors="replace")):
+                raise PortTaken(ready_url)
+            raise AssertionError(f"{cmd[0]} exited:\n{log.read_text(errors='replace')[-2000:]}")
+        try:
+            return httpx.get(ready_url, timeout=2).is_success
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(ready, timeout, what=f"{ready_url} answers")
+    except BaseException:
+        stop_group(proc)
+        raise
+    return proc
+
+
 def stop_group(proc: subprocess.Popen, timeout: float = 15) -> None:
     """SIGTERM to the leader (it stops its own children cleanly), then SIGTERM and SIGKILL to
     whatever of its process group is left, waiting each time until none runs. Children can

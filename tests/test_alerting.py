@@ -29,7 +29,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.processes import PortTaken, on_a_free_port, port_taken, stop_group, wait_until
+from tests.processes import on_a_free_port, start_until_ready, stop_group, wait_until
 from tests.test_prometheus import _start_prometheus, tool
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,60 +214,20 @@ class Sink:
 
 def _exporter(tmp_path: Path, use_case: str, low: float, high: float, buckets: str):
     def start(port: int) -> tuple[subprocess.Popen, int]:
+        cmd = [sys.executable, "-c", EXPORTER, str(port), use_case, str(low), str(high), buckets]
         log = tmp_path / f"exporter-{use_case}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-c", EXPORTER, str(port), use_case, str(low), str(high), buckets],
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-        def ready() -> bool:
-            """the exporter answers /metrics"""
-            if proc.poll() is not None:
-                if port_taken(log.read_text(errors="replace")):
-                    raise PortTaken(str(port))
-                raise AssertionError(f"exporter exited:\n{log.read_text()[-2000:]}")
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).is_success
-            except httpx.TransportError:
-                return False
-
-        try:
-            wait_until(ready, 30)
-        except BaseException:
-            stop_group(proc)
-            raise
-        return proc, port
+        url = f"http://127.0.0.1:{port}/metrics"
+        return start_until_ready(cmd, log, url, 30, output_to_log=True), port
 
     return on_a_free_port(start)
 
 
 def _alertmanager(tmp_path: Path, port: int) -> tuple[subprocess.Popen, int]:
-    binary = tool("prometheus-alertmanager")
+    cmd = [tool("prometheus-alertmanager"), f"--config.file={tmp_path / 'alertmanager.yml'}",
+           f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
+           "--cluster.listen-address="]  # fmt: skip  # no HA peer port
     log = tmp_path / "alertmanager.log"
-    proc = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'alertmanager.yml'}",
-         f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--cluster.listen-address="],  # no HA peer port
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True,
-    )  # fmt: skip
-
-    def ready() -> bool:
-        """alertmanager answers /-/ready"""
-        if proc.poll() is not None:
-            if port_taken(log.read_text(errors="replace")):
-                raise PortTaken(str(port))
-            raise AssertionError(f"alertmanager exited:\n{log.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(ready, 30)
-    except BaseException:
-        stop_group(proc)
-        raise
-    return proc, port
+    return start_until_ready(cmd, log, f"http://127.0.0.1:{port}/-/ready", 30), port
 
 
 def _fast(doc: dict) -> dict:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import PortTaken, on_a_free_port, port_taken, stop_group, wait_until
+from tests.processes import on_a_free_port, start_until_ready, stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 MONITORING = ROOT / "monitoring"
@@ -149,31 +149,10 @@ def test_real_prometheus_sees_the_psi_alert_fire_and_runs_every_dashboard_query(
 
 def _start_prometheus(prometheus: str, tmp_path: Path, port: int) -> tuple[subprocess.Popen, int]:
     """Prometheus on `port`, ready to answer its API (PortTaken when it lost the port)."""
+    cmd = [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
+           f"--storage.tsdb.path={tmp_path / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"]  # fmt: skip
     log = tmp_path / "prometheus.log"
-    proc = subprocess.Popen(
-        [prometheus, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True,
-    )  # fmt: skip
-
-    def ready() -> bool:
-        """prometheus answers /-/ready"""
-        if proc.poll() is not None:
-            if port_taken(log.read_text(errors="replace")):
-                raise PortTaken(str(port))
-            raise AssertionError(f"prometheus exited:\n{log.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/-/ready", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(ready, 60)
-    except BaseException:
-        stop_group(proc)
-        raise
-    return proc, port
+    return start_until_ready(cmd, log, f"http://127.0.0.1:{port}/-/ready", 60), port
 
 
 def _wait_for_alert(api: httpx.Client, name: str, tmp_path: Path, timeout: float = 90) -> list:
