@@ -129,8 +129,10 @@ def repeated_real_splits(name: str, relative: str, k: int = 3) -> dict[str, Any]
 def fast_overrides(uc: UseCase) -> list[str]:
     """One grid point per candidate, fewer trees, folds and bootstrap draws: the flow, not the
     tuning, is under test. Only keys the use case's config has are set (tasks differ)."""
+    from shared.core.config import has_setting  # after the stores' environment is set
+
     cfg = uc.load_config()
-    out = [f"{key}={value}" for key, value in FAST.items() if _has(cfg, key)]
+    out = [f"{key}={value}" for key, value in FAST.items() if has_setting(cfg, key)]
     for i, cand in enumerate(getattr(cfg.model, "candidates", None) or []):
         if getattr(cand, "grid", None):
             out.append(f"model.candidates.{i}.grid={{}}")
@@ -138,14 +140,6 @@ def fast_overrides(uc: UseCase) -> list[str]:
         if getattr(params, "kind", None) == "lightgbm" and hasattr(params, "n_estimators"):
             out.append(f"model.candidates.{i}.params.n_estimators=100")
     return out
-
-
-def _has(cfg: Any, dotted: str) -> bool:
-    for part in dotted.split("."):
-        if not hasattr(cfg, part):
-            return False
-        cfg = getattr(cfg, part)
-    return True
 
 
 def cli_sets(uc: UseCase, *extra: str) -> list[str]:

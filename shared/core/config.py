@@ -566,6 +566,15 @@ def config_model(
     return create_model(f"{name}_config", __base__=base, kpi=(kpi_model, ...), **extra)
 
 
+def has_setting(cfg: Any, dotted: str) -> bool:
+    """Whether a config has the setting `a.b.c` (overrides meant for several tasks' configs)."""
+    for part in dotted.split("."):
+        if not hasattr(cfg, part):
+            return False
+        cfg = getattr(cfg, part)
+    return True
+
+
 def parse_override(item: str) -> tuple[list[str], Any]:
     """`model.cv_folds=5` -> (["model", "cv_folds"], 5); the value is read as YAML."""
     key, sep, value = item.partition("=")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from shared.core.config import apply_overrides
+from shared.core.config import apply_overrides, has_setting
 from shared.core.store import save_model
 from shared.core.tracking import (
     CHALLENGER,
@@ -70,17 +70,9 @@ FAST = {
 }
 
 
-def _has(cfg: Any, dotted: str) -> bool:
-    for part in dotted.split("."):
-        if not hasattr(cfg, part):
-            return False
-        cfg = getattr(cfg, part)
-    return True
-
-
 def sim_overrides(uc: Any) -> list[str]:
     cfg = uc.load_config()
-    out = [f"{k}={v}" for k, v in FAST.items() if _has(cfg, k)]
+    out = [f"{k}={v}" for k, v in FAST.items() if has_setting(cfg, k)]
     for i, cand in enumerate(getattr(cfg.model, "candidates", None) or []):
         if getattr(cand, "grid", None):
             out.append(f"model.candidates.{i}.grid={{}}")
