@@ -19,6 +19,7 @@ from typing import Any
 from shared.core.store import reports_dir
 from shared.core.usecase import get_use_case
 from shared.ops.governance import scorecard
+from shared.ops.simulate import series
 from shared.ops.simulate.pilot import sim_use_case
 from shared.ops.simulate.scenarios import SCENARIOS, SHORT, Decision, Sim, applies, prepare
 
@@ -53,22 +54,24 @@ def simulate(
     base = get_use_case(name)
     names = chosen(scenarios)
     decisions: list[Decision] = []
-    reason = applies(base)
-    if reason is not None:
-        decisions = [Decision(s, "-", "-", f"skipped: {reason}", None) for s in names]
-        return report(name, seeds, days, names, decisions, 0.0)
+    # the classifiers' scenarios, or those of series / entity histories (shared/ops/simulate/series.py)
+    other = applies(base) is not None
+    table: dict[str, Any] = series.plan(base) if other else SCENARIOS
     t0 = time.time()
     sim = None
     for seed in seeds:
         folder = home / f"seed{seed}"
-        uc = sim_use_case(base, folder)
+        uc = (series.sim_use_case if other else sim_use_case)(base, folder)
         sim = Sim(uc, seed, days, folder)
-        prepare(sim, log=lambda m: print(m, file=sys.stderr, flush=True))
+        (series.prepare if other else prepare)(sim, lambda m: print(m, file=sys.stderr, flush=True))
         for scenario in names:
+            if isinstance(table[scenario], str):  # does not apply to this task: why
+                decisions.append(Decision(scenario, "-", "-", f"skipped: {table[scenario]}", None))
+                continue
             print(f"seed {seed}: {scenario} ...", file=sys.stderr, flush=True)
             started = time.time()
             try:
-                found = SCENARIOS[scenario](sim)
+                found = table[scenario](sim)
             except Exception as exc:  # a crash is a wrong decision, shown with its cause
                 found = [
                     Decision(

@@ -1,0 +1,331 @@
+"""The scenarios of a simulated pilot for the use cases that are not one-record-per-unit
+classifiers: forecasting (`serves: series`) and entity histories (the fleet's
+`binary_sequence`, the remaining-useful-life regression).
+
+Their services share the router, the rollback window and the alert rules with the
+classifiers', so the faulty challengers and the down alert are the same decisions, driven with
+the use case's own traffic: whole series for a forecaster, entity histories (a few records per
+entity, the latest scored) for the others. A scenario that needs what a task does not have
+(a yes/no outcome for A/B, a model better by a known margin) is skipped with that reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from shared.core.config import apply_overrides, has_setting
+from shared.ops.monitoring.monitor import run as run_monitor
+from shared.ops.simulate import alerts
+from shared.ops.simulate.pilot import Pilot, control, reset, sim_overrides, train_on
+from shared.ops.simulate.scenarios import Decision, Sim, _faulty
+from shared.serve.forecast import make_service, request_models
+from shared.serve.predlog import open_log
+
+# Forecasting in the simulation: the flow, not the model search (set only where the key exists).
+FAST_SERIES = {
+    "baselines.models": "[naive, seasonal_naive]",
+    "model.ensemble": "false",
+    "backtest.windows": 2,
+}
+SHIFT = 1.6  # a level-shifted series: sales times this over its last season (monitor's test)
+ENTITIES = 60  # entities per simulated day of a history use case
+
+
+def kind(uc: Any) -> str:
+    """`series` (a forecaster), `history` (records scored per entity) or `records`."""
+    if uc.task.serves == "series":
+        return "series"
+    return "history" if uc.history else "records"
+
+
+def sim_use_case(uc: Any, folder: Path) -> Any:
+    """The simulation's config (pilot.py's overrides) plus the forecaster's fast training."""
+    raw = yaml.safe_load(uc.config_path.read_text()) or {}
+    cfg = uc.load_config()
+    extra = [f"{k}={v}" for k, v in FAST_SERIES.items() if has_setting(cfg, k)]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uc.name}.config.yaml"
+    path.write_text(yaml.safe_dump(apply_overrides(raw, sim_overrides(uc) + extra)))
+    return dataclasses.replace(uc, config_file=str(path.resolve()))
+
+
+# --------------------------------------------------------------------------- traffic
+
+
+def panel(uc: Any, seed: int) -> pd.DataFrame:
+    """Synthetic series of the forecaster (its config's length and count, another seed)."""
+    d = uc.load_config().data
+    return uc.make_synthetic(d.n_series, d.n_periods, seed)
+
+
+def level_shifted(uc: Any, raw: pd.DataFrame, periods: int, factor: float) -> pd.DataFrame:
+    """Every series' target times `factor` over its last `periods` periods (inputs only: the
+    forecaster's input is its history)."""
+    out = raw.copy()
+    dates = sorted(out[uc.time_column].unique())
+    recent = out[uc.time_column] >= dates[-periods]
+    out.loc[recent, uc.target] = out.loc[recent, uc.target] * factor
+    return out
+
+
+def histories(uc: Any, n: int, seed: int, prefix: str) -> pd.DataFrame:
+    """About `n` entities' histories from the generator, each entity renamed to an id of this
+    day's own (so an entity never carries over from another day by chance)."""
+    raw = uc.make_synthetic(n * 40, seed).reset_index(drop=True)
+    col = uc.id_column
+    entities = list(dict.fromkeys(raw[col]))[:n]
+    raw = raw[raw[col].isin(entities)].reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(raw[col]):
+        block = zlib.crc32(prefix.encode()) * 100_000
+        names = {e: block + i + 1 for i, e in enumerate(entities)}
+    else:
+        names = {e: f"{prefix}{i:05d}" for i, e in enumerate(entities)}
+    raw[col] = raw[col].map(names)
+    return raw
+
+
+class SeriesPilot(Pilot):
+    """A forecasting service (in process) with its own prediction log: POST /forecast."""
+
+    def __init__(self, uc: Any, log_path: Path):
+        os.environ["PILOTPACK_PREDICTION_LOG"] = str(log_path)
+        self.uc = uc
+        self.log_path = log_path
+        self.service = make_service(uc)
+        self.instance = self.service.inner()
+        self.request = request_models(uc)[0]
+        self.key = None
+
+    def predict(self, raw: pd.DataFrame) -> list[str]:
+        """Forecast every series of `raw` (its last history periods), 50 series a request."""
+        items = [self.request(**s) for s in series_items(self.uc, raw)]
+        variants: list[str] = []
+        for i in range(0, len(items), 50):
+            out = self.instance.forecast(series=items[i : i + 50], ctx=None)
+            variants += [str(o.variant) for o in out]
+        self.settle()
+        return variants
+
+
+def series_items(uc: Any, raw: pd.DataFrame) -> list[dict[str, Any]]:
+    """One request item per series: its ids, its last history periods and the horizon."""
+    cfg = uc.load_config()
+    bt = cfg.backtest
+    n = min(max(bt.season, bt.min_history, 2 * bt.horizon) * 2, cfg.serving.max_history)
+    ids, t, h = list(uc.forecast.id_columns), uc.time_column, uc.forecast.holiday_column
+    out = []
+    for key, rows in raw.sort_values(t).groupby(ids, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        history = [
+            {t: pd.Timestamp(r[t]).date().isoformat(), uc.target: float(r[uc.target])}
+            | ({h: bool(r[h])} if h else {})
+            for r in rows.tail(n).to_dict("records")
+        ]
+        item = {c: (v.item() if hasattr(v, "item") else v) for c, v in zip(ids, key, strict=True)}
+        out.append(item | {"history": history, "horizon": bt.horizon})
+    return out
+
+
+def pilot_of(sim: Sim, name: str) -> Pilot:
+    path = sim.folder / f"{name}.db"
+    return SeriesPilot(sim.uc, path) if kind(sim.uc) == "series" else Pilot(sim.uc, path)
+
+
+def traffic(sim: Sim, scenario: str, day: int) -> pd.DataFrame:
+    """One simulated day of the use case's requests."""
+    seed = sim.day_seed(scenario, day)
+    if kind(sim.uc) == "series":
+        return panel(sim.uc, seed)
+    return histories(sim.uc, ENTITIES, seed, sim.prefix(scenario, day))
+
+
+# --------------------------------------------------------------------------- set-up
+
+
+def prepare(sim: Sim, log: Callable[[str], None]) -> None:
+    """One model per seed, trained on the generator's data: the champion of every scenario."""
+    uc = sim.uc
+    log(f"training the champion of {uc.name} (seed {sim.seed}) ...")
+    if kind(uc) == "series":
+        raw = panel(uc, 10 * sim.seed + 2)
+    else:
+        raw = uc.make_synthetic(uc.load_config().data.synthetic_rows, 10 * sim.seed + 2)
+    sim.good = train_on(uc, raw, sim.folder / "good.parquet").model_version
+    sim.trained = 1
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def faulty_challenger(sim: Sim, fault: str) -> list[Decision]:
+    """A challenger that errors (or cannot be loaded) is rolled back automatically within its
+    rollback window (counted in the units it routes: series or entities), the reason recorded."""
+    uc = sim.uc
+    cfg = uc.load_config().rollout
+    bad = _faulty(sim, fault)
+    reset(uc, sim.good, bad)
+    pilot = pilot_of(sim, fault)
+    control(uc, "start", version=bad)
+    pilot.refresh()
+    served, state = 0, pilot.state()
+    try:
+        for day in range(sim.days):
+            raw = traffic(sim, fault, day)
+            served += len(pilot.predict(raw))
+            state = pilot.wait_state(lambda s: s.status != "active", timeout=2.0)
+            if state.status != "active":
+                break
+            report = control(uc, "status", log=open_log(str(pilot.log_path)))
+            if report["recommendation"] in ("advance", "promote"):
+                control(uc, "advance")
+                pilot.refresh()
+    finally:
+        pilot.close()
+    rolled = state.status == "rolled_back"
+    says_why = bool(state.reason) and (fault != "unloadable" or "load" in state.reason.lower())
+    within = served <= cfg.window + 2 * ENTITIES  # one day's requests may finish after the trip
+    got = f"{state.status}: {state.reason or '-'}"
+    unit = "series" if kind(uc) == "series" else "entities"
+    return [
+        Decision(f"{fault}_challenger", f"stop a challenger that is {fault}",
+                 f"rolled back within its window ({cfg.window} {unit}), reason given",
+                 got[:300], rolled and within and says_why, f"{served} {unit}"),
+    ]  # fmt: skip
+
+
+def _drift_alert(sim: Sim, raw: pd.DataFrame, name: str) -> bool:
+    uc = sim.uc
+    path = sim.folder / f"{name}.parquet"
+    data = raw if kind(uc) == "series" else raw.drop(columns=[uc.target])
+    data.to_parquet(path, index=False)
+    report = run_monitor(uc, uc.load_config(), data=path)
+    return any(a.startswith("drift") for a in report["alerts"])
+
+
+def covariate_drift(sim: Sim) -> list[Decision]:
+    """From day k the inputs shift (a forecaster: every series' level times 1.6 over its last
+    season; a history use case: the drift column's values, as the classifiers' world does it):
+    a drift alert from `monitor` on or after k, none before."""
+    uc = sim.uc
+    k = max(1, sim.days // 2)
+    reset(uc, sim.good)
+    pilot = pilot_of(sim, "covariate")
+    season = uc.load_config().backtest.season if kind(uc) == "series" else 0
+    first, early = None, []
+    try:
+        for day in range(sim.days):
+            raw = traffic(sim, "covariate", day)
+            if day >= k:
+                raw = level_shifted(uc, raw, season, SHIFT)
+            pilot.predict(raw)
+            if _drift_alert(sim, raw, f"covariate-{day}"):
+                if day < k:
+                    early.append(day)
+                elif first is None:
+                    first = day
+    finally:
+        pilot.close()
+    ok = not early and first is not None
+    got = f"first alert day {first}" + (f"; false alarms on days {early}" if early else "")
+    return [
+        Decision("covariate_drift", f"drift alert for series level-shifted from day {k}",
+                 f"an alert on a day >= {k}, none before", got, ok,
+                 "-" if first is None else f"{first - k} days after the shift"),
+    ]  # fmt: skip
+
+
+def service_down(sim: Sim) -> list[Decision]:
+    """The service answers one request a minute for 30 simulated minutes, then stops: a down
+    alert fires (promtool on the recorded series), none while it is healthy."""
+    uc = sim.uc
+    cfg = uc.load_config()
+    if alerts.promtool() is None:
+        return [Decision("service_down", "down alert", "fires", "promtool is not installed", None)]
+    reset(uc, sim.good)
+    pilot = pilot_of(sim, "down")
+    up, total = 30, 60
+    per_minute = []
+    try:
+        raw = traffic(sim, "down", 0)
+        one = _one_unit(uc, raw)
+        for _ in range(up):
+            pilot.predict(one)  # one request a minute
+            per_minute.append(1)
+    finally:
+        pilot.close()
+    series = alerts.service_series(uc, per_minute, up, total)
+    minutes = list(range(5, total + 1, 5))
+    fired = alerts.fired(uc, cfg, series, minutes, sim.folder / "promtool")
+    down = alerts.down_alerts(uc, cfg)
+    healthy = set().union(*(fired[m] for m in minutes if m <= up))
+    after = [m for m in minutes if m > up and fired[m] & down]
+    got = (f"down alert at minute {after[0]} ({', '.join(sorted(fired[after[0]] & down))})"
+           if after else f"no down alert (rules watching the service: {sorted(down) or 'none'})")  # fmt: skip
+    if healthy:
+        got += f"; while healthy: {sorted(healthy)}"
+    return [
+        Decision("service_down", "the service stops answering", "a down alert fires; none while healthy",
+                 got, bool(after) and not healthy, "-" if not after else f"{after[0] - up} minutes"),
+    ]  # fmt: skip
+
+
+def _one_unit(uc: Any, raw: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one series (or one entity's history): one unit per request."""
+    cols = list(uc.forecast.id_columns) if kind(uc) == "series" else [uc.id_column]
+    first = raw[cols].iloc[0]
+    return raw[np.logical_and.reduce([raw[c] == first[c] for c in cols])]
+
+
+# --------------------------------------------------------------------------- which apply
+
+NO_RATE = "the A/B test counts a yes/no outcome per unit (a rate); {what} has none to count"
+
+
+def plan(uc: Any) -> dict[str, Callable[[Sim], list[Decision]] | str]:
+    """Scenario -> its function, or why it does not apply to this use case's task."""
+    k = kind(uc)
+    if uc.task.monitoring == "classifier":  # the fleet: a yes/no outcome, per entity
+        ab_reason = (
+            "the world's intervention moves the outcome rate of the units a challenger answers; "
+            "for entity histories (an outcome per entity's latest record) it is not built yet"
+        )
+    else:
+        what = "a forecast" if k == "series" else f"the {uc.task.name} task (a number)"
+        ab_reason = NO_RATE.format(what=what)
+    faulty = {
+        "erroring_challenger": lambda sim: faulty_challenger(sim, "erroring"),
+        "unloadable_challenger": lambda sim: faulty_challenger(sim, "unloadable"),
+    }
+    out: dict[str, Callable[[Sim], list[Decision]] | str] = {
+        "better_challenger": (
+            "no model better by a known margin is built for this task: the classifiers' weak "
+            "champion (shuffled inputs) has no counterpart whose margin the world fixes"
+        ),
+        **faulty,
+        "covariate_drift": covariate_drift
+        if k == "series"
+        else (
+            "the world's covariate drift for entity histories (a shift that keeps the "
+            "degradation's link) is not built yet"
+        ),
+        "concept_drift": (
+            "a forecaster's input is the series' own history: a change in how sales move is "
+            "a level shift of its inputs too (covariate_drift covers it)"
+            if k == "series"
+            else "the world's concept drift flips a yes/no outcome; none is built for entity "
+            "histories yet"
+        ),
+        "aa": ab_reason,
+        "lift": ab_reason,
+        "service_down": service_down,
+    }
+    return out
