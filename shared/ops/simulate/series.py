@@ -27,6 +27,7 @@ from shared.ops.monitoring.monitor import run as run_monitor
 from shared.ops.simulate import alerts
 from shared.ops.simulate.pilot import Pilot, control, reset, sim_overrides, train_on
 from shared.ops.simulate.scenarios import Decision, Sim, _faulty
+from shared.ops.simulate.world import records
 from shared.serve.forecast import make_service, request_models
 from shared.serve.predlog import open_log
 
@@ -38,6 +39,7 @@ FAST_SERIES = {
 }
 SHIFT = 1.6  # a level-shifted series: sales times this over its last season (monitor's test)
 ENTITIES = 60  # entities per simulated day of a history use case
+RECENT = 40  # records of an entity's history sent (its longest rolling window is 30)
 
 
 def kind(uc: Any) -> str:
@@ -78,12 +80,14 @@ def level_shifted(uc: Any, raw: pd.DataFrame, periods: int, factor: float) -> pd
 
 
 def histories(uc: Any, n: int, seed: int, prefix: str) -> pd.DataFrame:
-    """About `n` entities' histories from the generator, each entity renamed to an id of this
-    day's own (so an entity never carries over from another day by chance)."""
-    raw = uc.make_synthetic(n * 40, seed).reset_index(drop=True)
+    """`n` entities' recent histories (their last RECENT records) from the generator, each
+    entity renamed to an id of this day's own (so an entity never carries over from another
+    day by chance)."""
+    raw = uc.make_synthetic(n * 400, seed).reset_index(drop=True)
     col = uc.id_column
     entities = list(dict.fromkeys(raw[col]))[:n]
-    raw = raw[raw[col].isin(entities)].reset_index(drop=True)
+    raw = raw[raw[col].isin(entities)].groupby(col, sort=False).tail(RECENT)
+    raw = raw.reset_index(drop=True)
     if pd.api.types.is_numeric_dtype(raw[col]):
         block = zlib.crc32(prefix.encode()) * 100_000
         names = {e: block + i + 1 for i, e in enumerate(entities)}
@@ -116,6 +120,22 @@ class SeriesPilot(Pilot):
         return variants
 
 
+class HistoryPilot(Pilot):
+    """A record service of entity histories: each request holds whole histories (the service
+    scores each entity's latest record from the records it is sent)."""
+
+    def predict(self, raw: pd.DataFrame) -> list[str]:
+        recs = [self.request(**r) for r in records(self.uc, raw)]
+        col = self.uc.id_column
+        variants: list[str] = []
+        for ids in np.array_split(raw[col].unique(), max(1, raw[col].nunique() // 10)):
+            rows = [recs[i] for i in np.flatnonzero(raw[col].isin(ids).to_numpy())]
+            out = self.instance.predict(records=rows, ctx=None)
+            variants += [str(o.variant) for o in out]
+        self.settle()
+        return variants
+
+
 def series_items(uc: Any, raw: pd.DataFrame) -> list[dict[str, Any]]:
     """One request item per series: its ids, its last history periods and the horizon."""
     cfg = uc.load_config()
@@ -137,7 +157,7 @@ def series_items(uc: Any, raw: pd.DataFrame) -> list[dict[str, Any]]:
 
 def pilot_of(sim: Sim, name: str) -> Pilot:
     path = sim.folder / f"{name}.db"
-    return SeriesPilot(sim.uc, path) if kind(sim.uc) == "series" else Pilot(sim.uc, path)
+    return SeriesPilot(sim.uc, path) if kind(sim.uc) == "series" else HistoryPilot(sim.uc, path)
 
 
 def traffic(sim: Sim, scenario: str, day: int) -> pd.DataFrame:
