@@ -134,3 +134,27 @@ def test_concept_drift_flips_only_its_slice() -> None:
     assert (y2[hit] == 1 - y[hit]).all() and (y2[~hit] == y[~hit]).all() and hit.any()
     relabelled = world.relabelled(uc, raw, y2)
     assert (world.truth(uc, relabelled) == y2).all()
+
+
+# --------------------------------------------------------------------------- forecasting
+
+
+def test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why(
+    tmp_path: Path,
+) -> None:
+    """demand_forecasting: series level-shifted from day 1 of 3 raise `monitor`'s drift alert
+    on day 1 or 2 and not on day 0; the A/B scenarios say why they do not apply."""
+    run = subprocess.run(
+        [sys.executable, "-m", "shared.app.cli", "simulate", "demand_forecasting",
+         "--scenario", "covariate_drift", "--scenario", "aa", "--days", "3", "--seed", "0"],
+        capture_output=True, text=True, env=os.environ | {"PILOTPACK_HOME": str(tmp_path)},
+        timeout=300,
+    )  # fmt: skip
+    path = tmp_path / "reports" / "demand_forecasting" / "simulate.json"
+    assert path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(path.read_text())
+    d = decision(result, "covariate_drift")
+    assert d["ok"] and d["got"] in ("first alert day 1", "first alert day 2"), d
+    skipped = decision(result, "aa")
+    assert skipped["ok"] is None and "yes/no outcome" in skipped["got"]
+    assert run.returncode == 0 and result["wrong"] == 0
