@@ -161,14 +161,19 @@ def pilot_of(sim: Sim, name: str) -> Pilot:
 
 
 def traffic(sim: Sim, scenario: str, day: int) -> pd.DataFrame:
-    """One simulated day of the use case's requests."""
-    seed = sim.day_seed(scenario, day)
+    """One simulated day of the use case's requests. A forecaster is asked about the stores it
+    was trained on (a pilot watches its own series; another draw of the generator is other
+    stores, whose features' PSI against the reference alerted on 2 of 10 undrifted days)."""
     if kind(sim.uc) == "series":
-        return panel(sim.uc, seed)
-    return histories(sim.uc, ENTITIES, seed, sim.prefix(scenario, day))
+        return panel(sim.uc, train_seed(sim))
+    return histories(sim.uc, ENTITIES, sim.day_seed(scenario, day), sim.prefix(scenario, day))
 
 
 # --------------------------------------------------------------------------- set-up
+
+
+def train_seed(sim: Sim) -> int:
+    return 10 * sim.seed + 2
 
 
 def prepare(sim: Sim, log: Callable[[str], None]) -> None:
@@ -176,7 +181,7 @@ def prepare(sim: Sim, log: Callable[[str], None]) -> None:
     uc = sim.uc
     log(f"training the champion of {uc.name} (seed {sim.seed}) ...")
     if kind(uc) == "series":
-        raw = panel(uc, 10 * sim.seed + 2)
+        raw = panel(uc, train_seed(sim))
     else:
         raw = uc.make_synthetic(uc.load_config().data.synthetic_rows, 10 * sim.seed + 2)
     sim.good = train_on(uc, raw, sim.folder / "good.parquet").model_version
