@@ -129,8 +129,12 @@ def test_concept_drift_flips_only_its_slice() -> None:
     raw = world.fresh(uc, 2000, 4, "d-")
     concept = world.concept_of(uc, raw)
     y = world.truth(uc, raw)
-    y2 = world.with_concept(uc, y, raw, concept)
+    y2 = world.with_concept(uc, y, raw, concept, seed=4)
     hit = world.features_of(uc, raw)[concept.column] == concept.value
-    assert (y2[hit] == 1 - y[hit]).all() and (y2[~hit] == y[~hit]).all() and hit.any()
+    assert (y2[~hit] == y[~hit]).all() and hit.any()
+    # on the slice the positive count is kept, and they are now the rows highest on `by`
+    assert y2[hit].sum() == y[hit].sum() > 0 and (y2 != y).any()
+    by = np.asarray(world.features_of(uc, raw)[concept.by], dtype=float)
+    assert by[hit & (y2 == 1)].min() >= by[hit & (y2 == 0)].max()
     relabelled = world.relabelled(uc, raw, y2)
     assert (world.truth(uc, relabelled) == y2).all()

@@ -349,7 +349,9 @@ def concept_drift(sim: Sim) -> list[Decision]:
             concept = concept or world.concept_of(uc, raw)
             y = world.truth(uc, raw)
             pilot.predict(raw)
-            pending = (raw, world.with_concept(uc, y, raw, concept) if day >= k else y, day)
+            if day >= k:
+                y = world.with_concept(uc, y, raw, concept, sim.day_seed("concept", day))
+            pending = (raw, y, day)
         ok = not early and first is not None
         got = f"first alert on day {first}'s outcomes" + (f"; early on {early}" if early else "")
         out = [
@@ -357,8 +359,11 @@ def concept_drift(sim: Sim) -> list[Decision]:
                      f"an alert on a window >= day {k}, none before", got, ok,
                      "-" if first is None else f"{first - k + 1} days after the change (outcomes 1 day late)"),
         ]  # fmt: skip
-        new = world.fresh(uc, 4000, sim.day_seed("concept-train", 0), f"cn{sim.seed}-")
-        new = world.relabelled(uc, new, world.with_concept(uc, world.truth(uc, new), new, concept))
+        new = world.fresh(uc, 8000, sim.day_seed("concept-train", 0), f"cn{sim.seed}-")
+        y_new = world.with_concept(
+            uc, world.truth(uc, new), new, concept, sim.day_seed("concept-train", 1)
+        )
+        new = world.relabelled(uc, new, y_new)
         data = sim.folder / "concept-new.parquet"
         new.to_parquet(data, index=False)
         window = f"{max(time.time() - (since_k or time.time()), 1.0):.0f}s"
@@ -371,7 +376,7 @@ def concept_drift(sim: Sim) -> list[Decision]:
             f" (gain {cmp.get('gain', math.nan):+.4f}, 95 % CI {cmp['gain_ci'][0]:+.4f} to "
             f"{cmp['gain_ci'][1]:+.4f})"
             if cmp
-            else ""
+            else ": " + "; ".join(report.get("lines", []))  # the gates that failed, say which
         )
         out.append(
             Decision("concept_drift", "retrain from the log after the concept changed",
