@@ -129,9 +129,13 @@ def test_concept_drift_flips_only_its_slice() -> None:
     raw = world.fresh(uc, 2000, 4, "d-")
     concept = world.concept_of(uc, raw)
     y = world.truth(uc, raw)
-    y2 = world.with_concept(uc, y, raw, concept)
+    y2 = world.with_concept(uc, y, raw, concept, seed=4)
     hit = world.features_of(uc, raw)[concept.column] == concept.value
-    assert (y2[hit] == 1 - y[hit]).all() and (y2[~hit] == y[~hit]).all() and hit.any()
+    assert (y2[~hit] == y[~hit]).all() and hit.any()
+    # on the slice the positive count is kept, and they are now the rows highest on `by`
+    assert y2[hit].sum() == y[hit].sum() > 0 and (y2 != y).any()
+    by = np.asarray(world.features_of(uc, raw)[concept.by], dtype=float)
+    assert by[hit & (y2 == 1)].min() >= by[hit & (y2 == 0)].max()
     relabelled = world.relabelled(uc, raw, y2)
     assert (world.truth(uc, relabelled) == y2).all()
 
@@ -158,3 +162,40 @@ def test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why(
     skipped = decision(result, "aa")
     assert skipped["ok"] is None and "yes/no outcome" in skipped["got"]
     assert run.returncode == 0 and result["wrong"] == 0
+
+
+def test_maintenance_undrifted_days_raise_no_drift_alarm(tmp_path: Path) -> None:
+    """Maintenance's generator has slow random walks (temperatures): a day of consecutive rows
+    covers part of their range, and days drawn that way raised drift alerts before any shift
+    (PSI up to 0.28). Days sampled from a long run are drawn like the training rows."""
+    run = subprocess.run(
+        [sys.executable, "-m", "shared.app.cli", "simulate", "predictive_maintenance",
+         "--scenario", "covariate_drift", "--days", "3", "--seed", "0"],
+        capture_output=True, text=True, env=os.environ | {"PILOTPACK_HOME": str(tmp_path)},
+        timeout=300,
+    )  # fmt: skip
+    path = tmp_path / "reports" / "predictive_maintenance" / "simulate.json"
+    assert path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(path.read_text())
+    alert, estimate = decision(result, "covariate_drift"), decision(result, "covariate_drift", 1)
+    assert alert["ok"] and "false alarms" not in alert["got"], alert
+    assert estimate["ok"], estimate
+    assert run.returncode == 0
+
+
+def test_a_day_of_maintenance_traffic_is_drawn_like_the_training_rows() -> None:
+    uc = get_use_case("predictive_maintenance")
+    ref = world.features_of(uc, world.fresh(uc, 8000, 1, "a-"))
+    day = world.features_of(uc, world.fresh(uc, 600, 2, "b-"))
+    for col in ("process_temperature_k", "temperature_difference_k"):
+        assert psi_samples(np.asarray(ref[col]), np.asarray(day[col])) < 0.1, col
+
+
+def test_concept_drift_keeps_a_rare_event_rate() -> None:
+    uc = get_use_case("predictive_maintenance")
+    raw = world.fresh(uc, 4000, 5, "e-")
+    concept = world.concept_of(uc, raw)
+    y = world.truth(uc, raw)
+    y2 = world.with_concept(uc, y, raw, concept, seed=5)
+    assert y2.sum() == y.sum() and (y2 != y).sum() > 0.5 * y.sum()  # the link moved, not the rate
+    assert concept.by not in ("power_w", "tool_wear_torque_min_nm")  # failure drivers

@@ -5,11 +5,17 @@ from a known probability given the inputs. On top of it, by construction:
 
 - covariate drift: from a chosen day, rows are drawn from a large pool with weights that
   favour high values of one numeric model input (the link to the outcome is unchanged);
-- concept drift: from a chosen day, the outcome of the rows where one categorical model
-  input takes its most common value is flipped (the inputs are unchanged);
+- concept drift: from a chosen day, on the rows where one categorical model input takes a
+  given value, the positives become negatives and as many of the slice's negatives become
+  positives (the inputs and the base rate are unchanged, so a rare-event use case's own
+  label-rate gate is not what the scenario tests);
 - an intervention that works: units answered by the challenger see their positive outcome
   rate moved by a planned absolute effect (for churn, fewer churners);
 - outcomes that arrive a fixed number of days after the prediction.
+
+Every day of traffic, drifted or not, is a random sample of a long run of the generator
+(`POOL_ROWS`): a generator with slow random walks (maintenance's temperatures) gives
+consecutive rows that cover only part of their range, which a drift check rightly flags.
 """
 
 from __future__ import annotations
@@ -22,14 +28,20 @@ import numpy as np
 import pandas as pd
 
 POOL = 8  # a drifted day is drawn from POOL x its size of fresh rows
+# rows of the generator's run that one day's traffic is sampled from: enough stretches of a
+# slow random walk that a 600-record day is drawn like the training rows (its PSI against
+# them measured below 0.1 on maintenance, where 600 consecutive rows reach 0.28)
+POOL_ROWS = 20_000
 
 
 @dataclass(frozen=True)
 class Concept:
-    """Which rows a concept drift flips: `column == value`."""
+    """Which rows a concept drift changes, `column == value`, and the numeric model input
+    `by` whose highest values carry the positives there after the change."""
 
     column: str
     value: Any
+    by: str | None = None  # None: the new positives are drawn at random
 
 
 def ids(raw: pd.DataFrame, column: str, prefix: str) -> list[Any]:
@@ -42,9 +54,14 @@ def ids(raw: pd.DataFrame, column: str, prefix: str) -> list[Any]:
 
 
 def fresh(uc: Any, n: int, seed: int, prefix: str) -> pd.DataFrame:
-    """`n` rows of the generator with unique ids so the same entity never appears on two
-    days by chance."""
-    raw = uc.make_synthetic(n, seed).reset_index(drop=True)
+    """`n` rows of the generator, sampled from a run of up to POOL_ROWS rows (at most 40 per
+    row kept: a small request needs no long run), with unique ids so the same entity never
+    appears on two days by chance."""
+    pool = max(n, min(POOL_ROWS, 40 * n))
+    raw = uc.make_synthetic(pool, seed).reset_index(drop=True)
+    if pool > n:
+        rng = np.random.default_rng([seed, 0xDA7])  # not the generator's stream
+        raw = raw.iloc[np.sort(rng.choice(pool, size=n, replace=False))].reset_index(drop=True)
     if uc.id_column and uc.id_column in raw.columns:
         raw[uc.id_column] = ids(raw, uc.id_column, prefix)
     return raw
@@ -86,8 +103,8 @@ def shifted(uc: Any, n: int, seed: int, prefix: str, strength: float = 2.0) -> p
 
 
 def concept_of(uc: Any, raw: pd.DataFrame) -> Concept:
-    """The categorical model input and value a concept drift flips on: the pair whose share
-    of rows is closest to one half (flipping half the outcomes changes the link a lot)."""
+    """The categorical model input and value a concept drift changes the link on: the pair
+    whose share of rows is closest to one half (a change on half the rows is a large one)."""
     features = features_of(uc, raw)
     cats = [c for c in configured(uc).categorical_features if c in features]
     if not cats:
@@ -98,7 +115,29 @@ def concept_of(uc: Any, raw: pd.DataFrame) -> Concept:
         for value, share in pd.Series(features[col]).value_counts(normalize=True).items()
     ]
     _, col, value = min(shares, key=lambda t: t[0])
-    return Concept(col, value)
+    return Concept(col, value, unrelated_column(uc, raw))
+
+
+def unrelated_column(uc: Any, raw: pd.DataFrame) -> str:
+    """The numeric model input (of at least 20 distinct values) least related to the outcome:
+    the smallest spread of the outcome rate across its deciles (a U-shaped link, such as
+    maintenance's power, has no rank correlation but a large spread). Positives moved to its
+    highest values are a link the champion has not learnt."""
+    features = features_of(uc, raw)
+    y = pd.Series(truth(uc, raw))
+    numeric = [
+        c
+        for c in configured(uc).numeric_features
+        if c in features and pd.Series(features[c]).nunique() >= 20
+    ]
+    if not numeric:
+        raise ValueError(f"{uc.name}: no numeric model input to carry a concept drift")
+
+    def spread(column: str) -> float:
+        ranks = pd.Series(features[column], dtype=float).rank(method="first")
+        return float(y.groupby(pd.qcut(ranks, 10, labels=False)).mean().std())
+
+    return min(numeric, key=spread)
 
 
 def truth(uc: Any, raw: pd.DataFrame) -> np.ndarray:
@@ -106,12 +145,31 @@ def truth(uc: Any, raw: pd.DataFrame) -> np.ndarray:
     return np.asarray(uc.labels(raw), dtype=np.float64)
 
 
-def with_concept(uc: Any, y: np.ndarray, raw: pd.DataFrame, concept: Concept | None) -> np.ndarray:
-    """Outcomes under the drifted concept: flipped where the model input `column == value`."""
+def with_concept(
+    uc: Any, y: np.ndarray, raw: pd.DataFrame, concept: Concept | None, seed: int = 0
+) -> np.ndarray:
+    """Outcomes under the drifted concept, where the model input `column == value`: the
+    slice keeps its number of positives, but they are now its rows with the highest `by`
+    (ties broken at random), the old positives negatives unless they rank there too. The
+    link changes, learnably, and the rate does not: flipping every outcome would push a 3 %
+    failure rate to 97 % on the slice, and random new positives would leave nothing a
+    retrained model could learn."""
     if concept is None:
         return y
-    hit = features_of(uc, raw)[concept.column] == concept.value
-    return np.where(hit, 1.0 - y, y)
+    features = features_of(uc, raw)
+    hit = np.flatnonzero(features[concept.column] == concept.value)
+    rng = np.random.default_rng([seed, 0xC0C])  # not the generator's stream
+    tiebreak = rng.random(len(hit))
+    if concept.by is None:
+        order = np.argsort(tiebreak)
+    else:
+        values = pd.to_numeric(pd.Series(features[concept.by][hit]), errors="coerce")
+        order = np.lexsort((tiebreak, values.fillna(values.min()).to_numpy()))
+    k = int(y[hit].sum())
+    out = y.copy()
+    out[hit] = 0.0
+    out[hit[order[len(hit) - k :]]] = 1.0
+    return out
 
 
 def treated(y: np.ndarray, effect: float, base_rate: float, seed: int) -> np.ndarray:
