@@ -485,6 +485,13 @@ def service_down(sim: Sim) -> list[Decision]:
             per_minute.append(1)
     finally:
         pilot.close()
+    return down_decision(sim, cfg, per_minute, up, total)
+
+
+def down_decision(sim: Sim, cfg: Any, per_minute: list[int], up: int, total: int) -> list[Decision]:
+    """The alert rules (promtool) on a service that answered `per_minute` requests for `up`
+    minutes, then stopped, until `total`: a down alert after `up`, none before."""
+    uc = sim.uc
     series = alerts.service_series(uc, per_minute, up, total)
     minutes = list(range(5, total + 1, 5))
     fired = alerts.fired(uc, cfg, series, minutes, sim.folder / "promtool")

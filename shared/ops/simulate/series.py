@@ -26,7 +26,7 @@ from shared.core.config import apply_overrides, has_setting
 from shared.ops.monitoring.monitor import run as run_monitor
 from shared.ops.simulate import alerts
 from shared.ops.simulate.pilot import Pilot, control, reset, sim_overrides, train_on
-from shared.ops.simulate.scenarios import Decision, Sim, _faulty
+from shared.ops.simulate.scenarios import Decision, Sim, _faulty, down_decision
 from shared.ops.simulate.world import records
 from shared.serve.forecast import make_service, request_models
 from shared.serve.predlog import open_log
@@ -287,20 +287,7 @@ def service_down(sim: Sim) -> list[Decision]:
             per_minute.append(1)
     finally:
         pilot.close()
-    series = alerts.service_series(uc, per_minute, up, total)
-    minutes = list(range(5, total + 1, 5))
-    fired = alerts.fired(uc, cfg, series, minutes, sim.folder / "promtool")
-    down = alerts.down_alerts(uc, cfg)
-    healthy = set().union(*(fired[m] for m in minutes if m <= up))
-    after = [m for m in minutes if m > up and fired[m] & down]
-    got = (f"down alert at minute {after[0]} ({', '.join(sorted(fired[after[0]] & down))})"
-           if after else f"no down alert (rules watching the service: {sorted(down) or 'none'})")  # fmt: skip
-    if healthy:
-        got += f"; while healthy: {sorted(healthy)}"
-    return [
-        Decision("service_down", "the service stops answering", "a down alert fires; none while healthy",
-                 got, bool(after) and not healthy, "-" if not after else f"{after[0] - up} minutes"),
-    ]  # fmt: skip
+    return down_decision(sim, cfg, per_minute, up, total)
 
 
 def _one_unit(uc: Any, raw: pd.DataFrame) -> pd.DataFrame:
