@@ -233,14 +233,21 @@ def faulty_challenger(sim: Sim, fault: str) -> list[Decision]:
                 pilot.refresh()
     finally:
         pilot.close()
+    return rollback_decision(fault, state, served, cfg.window)
+
+
+def rollback_decision(
+    fault: str, state: Any, served: int, window: int, slack: int = 0, unit: str = "records"
+) -> list[Decision]:
+    """Right when the faulty challenger was rolled back within its window (+ `slack` units
+    that were in flight when it tripped) and the state says why."""
     rolled = state.status == "rolled_back"
     says_why = bool(state.reason) and (fault != "unloadable" or "load" in state.reason.lower())
-    within = served <= cfg.window
     got = f"{state.status}: {state.reason or '-'}"
     return [
         Decision(f"{fault}_challenger", f"stop a challenger that is {fault}",
-                 f"rolled back within its window ({cfg.window} records), reason given",
-                 got[:300], rolled and within and says_why, f"{served} records"),
+                 f"rolled back within its window ({window} {unit}), reason given",
+                 got[:300], rolled and served <= window + slack and says_why, f"{served} {unit}"),
     ]  # fmt: skip
 
 

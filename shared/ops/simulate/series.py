@@ -26,7 +26,13 @@ from shared.core.config import apply_overrides, has_setting
 from shared.ops.monitoring.monitor import run as run_monitor
 from shared.ops.simulate import alerts
 from shared.ops.simulate.pilot import Pilot, control, reset, sim_overrides, train_on
-from shared.ops.simulate.scenarios import Decision, Sim, _faulty, down_decision
+from shared.ops.simulate.scenarios import (
+    Decision,
+    Sim,
+    _faulty,
+    down_decision,
+    rollback_decision,
+)
 from shared.ops.simulate.world import records
 from shared.serve.forecast import make_service, request_models
 from shared.serve.predlog import open_log
@@ -215,16 +221,9 @@ def faulty_challenger(sim: Sim, fault: str) -> list[Decision]:
                 pilot.refresh()
     finally:
         pilot.close()
-    rolled = state.status == "rolled_back"
-    says_why = bool(state.reason) and (fault != "unloadable" or "load" in state.reason.lower())
-    within = served <= cfg.window + 2 * ENTITIES  # one day's requests may finish after the trip
-    got = f"{state.status}: {state.reason or '-'}"
     unit = "series" if kind(uc) == "series" else "entities"
-    return [
-        Decision(f"{fault}_challenger", f"stop a challenger that is {fault}",
-                 f"rolled back within its window ({cfg.window} {unit}), reason given",
-                 got[:300], rolled and within and says_why, f"{served} {unit}"),
-    ]  # fmt: skip
+    # one day's requests may finish after the trip
+    return rollback_decision(fault, state, served, cfg.window, 2 * ENTITIES, unit)
 
 
 def _drift_alert(sim: Sim, raw: pd.DataFrame, name: str) -> bool:
