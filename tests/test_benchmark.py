@@ -3,6 +3,8 @@ canary in `pilotpack bench` splits real traffic and never measures 400s."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from shared.core.usecase import registry
@@ -49,3 +51,47 @@ def test_the_sla_is_the_use_cases_own_unless_given(tmp_path):
     assert sla_budget(tight) == 100.0
     assert sla_budget(uc) == uc.load_config().rollout.sla_ms
     assert sla_budget(tight, 250) == 250.0
+
+
+@pytest.mark.parametrize("name", ["churn", "predictive_maintenance_fleet", "demand_forecasting"])
+def test_the_scored_floor_answers_what_the_champion_computes(name, trained, monkeypatch):
+    """The scored floor does the model's own work and nothing else: its answer is the stored
+    champion's, so the full path over it is the cost of the pack's production parts."""
+    from shared.core.usecase import get_use_case
+    from shared.ops.benchmark import floor_scorer, floor_service
+    from shared.serve.services import service_for
+
+    uc = get_use_case(name)
+    monkeypatch.setenv(f"PILOTPACK_MODEL_{name.upper()}", trained(name).bento_tag)
+    api = next(a for a in service_for(name).apis.values() if a.route == uc.task.route)
+    items = api.input_spec.model_validate(example_payload(uc, 2))
+    (field,) = (f for f in type(items).model_fields if f != "ctx")
+    items = getattr(items, field)
+    floor = floor_service(name, scored=True).inner()
+    answered = getattr(floor, api.name)(**{field: items})
+    expected = floor_scorer(uc)()(items)
+    assert answered and len(answered) == len(expected)
+    assert json.dumps(answered, default=str) == json.dumps(expected, default=float_or_str)
+    assert getattr(floor_service(name).inner(), api.name)(**{field: items}) == []
+
+
+def float_or_str(v):
+    return v.item() if hasattr(v, "item") else str(v)
+
+
+def test_interleaved_rounds_give_every_target_the_same_requests_in_turning_order(monkeypatch):
+    from shared.ops import benchmark as b
+
+    seen: list[tuple[str, str, int]] = []
+    monkeypatch.setattr(b, "one_by_one", lambda t, n, warm_up=0: seen.append(("seq", t.url, n)))
+    monkeypatch.setattr(b, "under_load", lambda t, n, c: seen.append(("load", t.url, n)))
+    monkeypatch.setattr(b, "figures", lambda t, clients: {"url": t.url})
+    targets = [b.Target(u, [b""], {}) for u in ("floor", "scored", "pack")]
+    out = b.interleaved_benchmark(targets, sequential=30, concurrent=60, clients=8, rounds=3)
+    assert [f["url"] for f in out] == ["floor", "scored", "pack"]  # figures in target order
+    timed = [s for s in seen if s[2]]
+    for url in ("floor", "scored", "pack"):
+        assert sum(n for kind, u, n in timed if u == url and kind == "seq") == 30
+        assert sum(n for kind, u, n in timed if u == url and kind == "load") == 60
+    firsts = [timed[i * 6][1] for i in range(3)]  # who goes first in each round
+    assert len(set(firsts)) == 3, firsts

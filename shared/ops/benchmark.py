@@ -31,9 +31,11 @@ from shared.serve import metrics as live
 from shared.serve.auth import check_cost_us, key_entry, new_key
 from shared.serve.explain import EXPLAIN_ROUTE
 from shared.serve.factory import RecordPredictor, request_model, service_options
+from shared.serve.forecast import histories
 from shared.serve.predlog import open_log
 from shared.serve.privacy import protect_rows
 from shared.serve.services import example_payload, protect_cost_us, service_for
+from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 
 Log = Callable[[str], None]
 
@@ -257,28 +259,28 @@ def http_benchmark(
     return figures(t, clients)
 
 
-ROUNDS = 5
+ROUNDS = 6  # a multiple of the three targets: each goes first equally often
 
 
-def paired_benchmark(
-    floor: Target,
-    pack: Target,
+def interleaved_benchmark(
+    targets: list[Target],
     sequential: int,
     concurrent: int,
     clients: int,
     rounds: int = ROUNDS,
-) -> tuple[dict[str, float], dict[str, float]]:
-    """The floor and the pack, both serving at once, loaded in alternating rounds (ABBA), so a
-    slow minute on a shared machine slows both alike and their ratio stays honest."""
-    for t in (floor, pack):
+) -> list[dict[str, float]]:
+    """Several endpoints, all serving at once, loaded in interleaved rounds (each round another
+    one goes first; the load phase runs in reverse order), so a slow minute on a shared machine slows them alike and their
+    ratios stay honest."""
+    for t in targets:
         one_by_one(t, 0, warm_up=5)
     for r in range(rounds):
-        order = (floor, pack) if r % 2 == 0 else (pack, floor)
+        order = targets[r % len(targets) :] + targets[: r % len(targets)]
         for t in order:
             one_by_one(t, sequential // rounds)
         for t in reversed(order):
             under_load(t, concurrent // rounds, clients)
-    return figures(floor, clients), figures(pack, clients)
+    return [figures(t, clients) for t in targets]
 
 
 def keyed_payloads(payload: dict[str, Any], keys: list[str] | None) -> list[dict[str, Any]]:
@@ -312,6 +314,21 @@ def sla_budget(uc: UseCase, sla_ms: float | None = None) -> float:
     return float(sla_ms) if sla_ms is not None else float(uc.load_config().rollout.sla_ms)
 
 
+def ratios(r: dict[str, Any]) -> dict[str, float]:
+    """The full path over each floor, and the scored floor over the bare one (what scoring
+    alone costs over an endpoint that does nothing)."""
+    return {
+        "p50_vs_floor": r["http_p50_ms"] / r["floor_http_p50_ms"],
+        "throughput_vs_floor": r["throughput_rps"] / r["floor_throughput_rps"],
+        "p50_vs_scored_floor": r["http_p50_ms"] / r["scored_floor_http_p50_ms"],
+        "throughput_vs_scored_floor": r["throughput_rps"] / r["scored_floor_throughput_rps"],
+        "scored_floor_p50_vs_floor": r["scored_floor_http_p50_ms"] / r["floor_http_p50_ms"],
+        "scored_floor_throughput_vs_floor": (
+            r["scored_floor_throughput_rps"] / r["floor_throughput_rps"]
+        ),
+    }
+
+
 def run_benchmark(
     uc: UseCase, quick: bool = False, sla_ms: float = 200.0, log: Log = print
 ) -> dict[str, Any]:
@@ -332,16 +349,25 @@ def run_benchmark(
         "clients": 8,
     }
     floor_target = f"{__name__}:{FLOOR_PREFIX}{uc.name}"
+    scored_target = f"{__name__}:{SCORED_FLOOR_PREFIX}{uc.name}"
     auth, header = auth_env()
     with canary(uc, CANARY_PERCENT, log) as (env, log_path):
-        log(f"{uc.name}: bentoml serve {uc.service} (prediction log, canary and auth on) and the "
-            f"floor, a bare endpoint: bentoml serve {floor_target} ...")  # fmt: skip
-        with Server(floor_target) as bare, Server(uc.service, env=env | auth) as server:
+        log(f"{uc.name}: bentoml serve {uc.service} (prediction log, canary and auth on), the "
+            f"floor (a bare endpoint: bentoml serve {floor_target}) and the scored floor "
+            f"(bare + features and ONNX: {scored_target}) ...")  # fmt: skip
+        with (
+            Server(floor_target) as bare,
+            Server(scored_target) as scoring,
+            Server(uc.service, env=env | auth) as server,
+        ):
             url = server.url + task.route
-            log(f"{uc.name}: HTTP load on {url} and the floor, {ROUNDS} alternating rounds ...")
-            floor, pack = paired_benchmark(
-                target(bare.url + task.route, load["payload"]),
-                target(url, load["payload"], header, routing_keys(uc)),
+            log(f"{uc.name}: HTTP load on {url} and both floors, {ROUNDS} interleaved rounds ...")
+            floor, scored, pack = interleaved_benchmark(
+                [
+                    target(bare.url + task.route, load["payload"]),
+                    target(scoring.url + task.route, load["payload"]),
+                    target(url, load["payload"], header, routing_keys(uc)),
+                ],
                 load["sequential"],
                 load["concurrent"],
                 load["clients"],
@@ -365,9 +391,13 @@ def run_benchmark(
     result |= {
         f"floor_{k}": v for k, v in floor.items() if k.startswith(("http_", "load_p", "thr"))
     }
-    result["floor_errors"] = floor["errors"]
-    result["p50_vs_floor"] = result["http_p50_ms"] / floor["http_p50_ms"]
-    result["throughput_vs_floor"] = result["throughput_rps"] / floor["throughput_rps"]
+    result |= {
+        f"scored_floor_{k}": v
+        for k, v in scored.items()
+        if k.startswith(("http_", "load_p", "thr"))
+    }
+    result["floor_errors"] = floor["errors"] + scored["errors"]
+    result |= ratios(result)
     if uc.name == HEAD_OF_LINE_RECORDS:
         result |= head_of_line(quick, log)
         if "hol_p99_ms" in result:  # reported beside the SLA, not yet part of it
@@ -632,43 +662,100 @@ def log_write_us(log: Any, name: str, n: int = 300) -> float:
 
 
 FLOOR_PREFIX = "floor_"
+SCORED_FLOOR_PREFIX = "floor_scored_"
 
 
-def floor_service(name: str) -> Any:
+def floor_scorer(uc: UseCase) -> Callable[[], Callable[[list[Any]], list[Any]]]:
+    """What the scored floor does per request: the champion's features and ONNX, nothing else
+    (no router, no log, no guard, no auth). Returns a factory run once in the worker."""
+    if uc.task.serves == "series":
+
+        def series_scorer() -> Callable[[list[Any]], list[Any]]:
+            predictor = ForecastPredictor.from_store(uc)
+            return lambda series: forecast_histories(
+                predictor,
+                histories(uc, series),
+                [s.horizon for s in series],
+                [getattr(s, "future_holidays", None) for s in series],
+            )
+
+        return series_scorer
+
+    def records_scorer() -> Callable[[list[Any]], list[Any]]:
+        predictor = RecordPredictor.from_store(uc)
+        return predictor.predict_latest if uc.history else predictor.predict
+
+    return records_scorer
+
+
+def floor_service(name: str, scored: bool = False) -> Any:
     """The floor: a bare BentoML endpoint on the use case's route with the same request model
     (so the same parsing and validation) and nothing else: no model, no guard, no logging. The
     full path's cost is reported as a ratio over it, measured in the same run (absolute times
     on shared machines vary up to 4x between hours).
 
-    It is dispatched as the service's API is (a sync API runs in BentoML's thread pool, with
+    The scored floor (`scored=True`) also runs the champion's features and ONNX, as a bare
+    scoring service would: the full path over it is what the pack's production parts cost
+    (router and canary, prediction log, guard, auth, metrics), the model's own work aside.
+
+    Both are dispatched as the service's API is (a sync API runs in BentoML's thread pool, with
     the same service options), so the ratio is the pack's own work, not the framework's."""
     import bentoml
 
     uc = get_use_case(name)
     route = uc.task.route  # the scoring API, not /outcome or others
     api = next(a for a in service_for(name).apis.values() if a.route == route)
+    make_scorer = floor_scorer(uc) if scored else None
+
+    def work(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        if make_scorer is None:
+            return []
+        items = kwargs.get("records", kwargs.get("series", args[0] if args else []))
+        return [plain(r) for r in self.scorer(items)]
 
     if inspect.iscoroutinefunction(api.func):
 
         async def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return []
+            return work(self, args, kwargs)
     else:
 
         def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return []
+            return work(self, args, kwargs)
 
-    bare.__signature__ = inspect.signature(api.func)  # type: ignore[attr-defined]
+    signature = inspect.signature(api.func)
+    if scored:  # its answer is the scorer's own dicts, not the service's response model
+        signature = signature.replace(return_annotation=list[dict[str, Any]])
+    bare.__signature__ = signature  # type: ignore[attr-defined]
     bare.__name__ = bare.__qualname__ = api.name
+
+    def __init__(self: Any) -> None:
+        self.scorer = make_scorer() if make_scorer else None
+
+    kind = "Scored" if scored else ""
     cls = type(
-        f"Floor{name.title().replace('_', '')}",
+        f"Floor{kind}{name.title().replace('_', '')}",
         (),
-        {api.name: bentoml.api(route=api.route)(bare), "__module__": __name__},
+        {
+            "__init__": __init__,
+            api.name: bentoml.api(route=api.route)(bare),
+            "__module__": __name__,
+        },
     )
-    return bentoml.service(**service_options(f"{name}_floor", uc.load_config()))(cls)
+    suffix = "_floor_scored" if scored else "_floor"
+    return bentoml.service(**service_options(f"{name}{suffix}", uc.load_config()))(cls)
+
+
+def plain(value: Any) -> Any:
+    """A scorer's result as JSON-ready Python (numpy scalars and dates to plain values)."""
+    return json.loads(
+        json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v))
+    )
 
 
 def __getattr__(name: str) -> Any:
-    """`bentoml serve shared.ops.benchmark:floor_<use case>`."""
+    """`bentoml serve shared.ops.benchmark:floor_<use case>` (and `floor_scored_<use case>`)."""
+    if name.startswith(SCORED_FLOOR_PREFIX):
+        return floor_service(name.removeprefix(SCORED_FLOOR_PREFIX), scored=True)
     if name.startswith(FLOOR_PREFIX):
         return floor_service(name.removeprefix(FLOOR_PREFIX))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -682,10 +769,10 @@ def markdown_row_header() -> str:
     return (
         "| use case | ONNX 1 row (us) | native 1 row (us) | ONNX 1000 rows (us) | native 1000 rows (us) "
         "| HTTP p50 (ms) | p95 | p99 | req/s (8 clients) | errors | SLA 200 ms "
-        "| floor p50 (ms) | floor req/s | p50 / floor | req/s / floor | log rows/s | log write (us) "
+        "| floor p50 (ms) | floor req/s | p50 / floor | req/s / floor | scored floor p50 (ms) "
+        "| p50 / scored floor | req/s / scored floor | log rows/s | log write (us) "
         "| auth p50 / off | live drift (us) | /explain p50 (ms) | /explain p99 (ms) "
-        "| head-of-line p99 (ms) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| head-of-line p99 (ms) |\n" + "|---" * 25 + "|\n"
     )
 
 
@@ -699,7 +786,8 @@ def markdown_row(r: dict[str, Any]) -> str:
         f"| {f('http_p99_ms', '{:.2f}')} | {f('throughput_rps')} | {r['errors']} | {'ok' if r['sla_ok'] else 'FAILED'} "
         f"| {f('floor_http_p50_ms', '{:.2f}')} | {f('floor_throughput_rps')} "
         f"| {f('p50_vs_floor', '{:.2f}x')} | {f('throughput_vs_floor', '{:.2f}x')} "
-        f"| {f('log_rows_per_s')} | {f('log_write_us')} | {f('auth_p50_vs_off', '{:.2f}x')} "
+        f"| {f('scored_floor_http_p50_ms', '{:.2f}')} | {f('p50_vs_scored_floor', '{:.2f}x')} "
+        f"| {f('throughput_vs_scored_floor', '{:.2f}x')} | {f('log_rows_per_s')} | {f('log_write_us')} | {f('auth_p50_vs_off', '{:.2f}x')} "
         f"| {f('live_drift_us', '{:.1f}')} "
         f"| {f('explain_http_p50_ms', '{:.2f}')} | {f('explain_http_p99_ms', '{:.2f}')} "
         f"| {f('hol_p99_ms', '{:.1f}')} |\n"
