@@ -105,10 +105,7 @@ class BinaryTraining(TabularTraining):
         label is the likely cause (the single-input AUCs are computed only then)."""
         if chosen.valid_score >= 0.5:
             return
-        categorical = tuple(c for c in X_train.columns if X_train[c].dtype == object)
-        cause, advice = below_chance_diagnosis(
-            parts, single_input_auc(X_train, y_train, categorical), kind
-        )
+        cause, advice = below_chance_diagnosis(parts, single_input_auc(X_train, y_train), kind)
         raise RunStopped(
             f"the best candidate ({chosen.name}) has validation ROC AUC "
             f"{chosen.valid_score:.3f}, below chance (0.5); likely cause: {cause}: {advice}"

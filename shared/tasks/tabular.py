@@ -158,7 +158,8 @@ def split_problems(
     strict = "max_duplicates_across_parts" in q.model_fields_set
     if strict and sum(p.failures for p in found) > q.max_duplicates_across_parts:
         limit = f"{STRICT_DUPLICATES} = {q.max_duplicates_across_parts}"
-        problems += [replace(p, rule=f"{p.rule}, at most {limit}") for p in found]
+        note = f" (strict mode: {limit}; without that setting they are counted in the report)"
+        problems += [replace(p, text=str(p) + note) for p in found]
     if binary and q.check_label_rate_by_part:
         problems += label_rate_by_part(y, split, q.label_rate_min, q.label_rate_max)
     return problems
@@ -173,14 +174,13 @@ LEAK_AUC = 0.97
 TIME_ORDERED = ("time", "row_order", "group_time")
 
 
-def feature_psi(
-    X: pd.DataFrame, reference: np.ndarray, current: np.ndarray, categorical: tuple[str, ...]
-) -> dict[str, float]:
-    """PSI of each input, `current` rows against `reference` rows (the pack's one PSI)."""
+def feature_psi(X: pd.DataFrame, reference: np.ndarray, current: np.ndarray) -> dict[str, float]:
+    """PSI of each input, `current` rows against `reference` rows (the pack's one PSI); text
+    inputs by level, numbers by the reference deciles."""
     out = {}
     for c in X.columns:
         ref, cur = X[c].to_numpy()[reference], X[c].to_numpy()[current]
-        if c in categorical:
+        if not pd.api.types.is_numeric_dtype(X[c]):
             shares = pd.Series(ref).value_counts(normalize=True).to_dict()
             out[c] = psi(CategoricalBins.from_shares(shares), cur)
         elif np.isfinite(ref.astype(float)).any():
@@ -213,7 +213,7 @@ def part_checks(
     the 5 inputs that drift most from train to test (PSI), identical rows across parts, and
     warnings (a time-ordered split whose test label rate moved away from train's)."""
     rates = {p: float(np.mean(y[getattr(split, p)])) for p in PARTS}
-    drift = feature_psi(X, split.train, split.test, uc.categorical_features)
+    drift = feature_psi(X, split.train, split.test)
     top = sorted(drift.items(), key=lambda kv: -kv[1])[:5]
     out: dict[str, Any] = {
         "label_rate" if classifier else "target_mean": {p: round(r, 6) for p, r in rates.items()},
@@ -238,17 +238,15 @@ def part_checks(
     return out
 
 
-def single_input_auc(
-    X: pd.DataFrame, y: np.ndarray, categorical: tuple[str, ...]
-) -> dict[str, float]:
-    """ROC AUC of each input alone on these rows (either direction; a category scores by its
-    label rate here): near 1 means one column gives the label away."""
+def single_input_auc(X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+    """ROC AUC of each input alone on these rows (either direction; a text input scores by
+    its level's label rate here): near 1 means one column gives the label away."""
     from sklearn.metrics import roc_auc_score
 
     out = {}
     for c in X.columns:
         x = X[c]
-        if c in categorical:
+        if not pd.api.types.is_numeric_dtype(x):
             score = x.map(pd.Series(y, index=x.index).groupby(x).mean()).to_numpy(dtype=float)
         else:
             score = x.to_numpy(dtype=float)
