@@ -52,6 +52,8 @@ def test_a_split_without_ids_keeps_planted_identical_profiles_in_one_part():
     assert split_problems(NO_ID, cfg, X, y, split, binary=True) == []
     parts = part_checks(NO_ID, cfg, X, y, split, True, [])
     assert parts["identical_rows_across_parts"] == 0 and parts["warnings"] == []
+    with_ids = part_checks(CHURN, cfg, X, y, split, True, identical_rows(CHURN, X, y, plain))
+    assert "identical_rows_across_parts" not in with_ids  # ids tell the rows apart
 
 
 def test_a_time_ordered_split_counts_identical_rows_and_stops_only_in_strict_mode():

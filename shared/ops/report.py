@@ -72,8 +72,9 @@ def parts_lines(parts: dict[str, Any]) -> list[str]:
     lines = [
         f"- {rate_key.replace('_', ' ')} (train / valid / test): {shown}",
         f"- PSI train to test, top 5 inputs: {top or '-'}",
-        f"- identical rows across parts: {parts['identical_rows_across_parts']}",
     ]
+    if "identical_rows_across_parts" in parts:
+        lines.append(f"- identical rows across parts: {parts['identical_rows_across_parts']}")
     return lines + [f"- warning: {w}" for w in parts.get("warnings", [])]
 
 

@@ -218,10 +218,11 @@ def part_checks(
     out: dict[str, Any] = {
         "label_rate" if classifier else "target_mean": {p: round(r, 6) for p, r in rates.items()},
         "psi_train_test_top5": {k: round(v, 4) for k, v in top},
-        "identical_rows_across_parts": int(sum(p.failures for p in repeated)),
         "warnings": [],
     }
-    if out["identical_rows_across_parts"]:
+    if uc.id_column is None:  # with ids, rows are told apart: nothing to count
+        out["identical_rows_across_parts"] = int(sum(p.failures for p in repeated))
+    if out.get("identical_rows_across_parts"):
         out["warnings"].append(
             f"{out['identical_rows_across_parts']} row(s) of a later part repeat a row of an "
             f"earlier part (the {cfg.split.kind} split keeps them where they fall); "
