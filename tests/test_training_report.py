@@ -10,8 +10,9 @@ import pytest
 
 from shared.core.onnx_export import model_inputs
 from shared.core.splits import Split, stratified_split
+from shared.core.tracking import mlflow_client
 from shared.core.usecase import registry
-from shared.ops.report import parts_lines, sensitive_costs, sensitive_lines
+from shared.ops.report import markdown, parts_lines, result_tables, sensitive_costs, sensitive_lines
 from shared.ops.training import load_raw, report_metrics
 from shared.tasks.base import Fit
 from shared.tasks.binary_training import BinaryTraining
@@ -197,3 +198,23 @@ def test_telco_read_without_its_id_keeps_identical_profiles_in_one_part():
     plain = stratified_split(y, cfg.split.test_size, cfg.split.valid_size, cfg.split.seed)
     assert sum(p.failures for p in identical_rows(uc, X, y, plain)) == 24
     assert identical_rows(uc, X, y, make_split(uc, cfg, raw, y, X)) == []
+
+
+def test_a_tracked_run_shows_the_parts_and_the_sensitive_cost_in_report_console_and_mlflow(
+    trained,
+):
+    result = trained("churn")
+    text = markdown(result)
+    assert "- label rate (train / valid / test): " in text
+    assert "- PSI train to test, top 5 inputs: " in text
+    assert "## What leaving out each sensitive column costs (test part)" in text
+    assert set(result.details["sensitive_cost"]) == {"gender", "SeniorCitizen"}
+    titles = [t.title for t in result_tables(result)]
+    assert "churn: label rate and drift by part" in titles
+    assert "churn: what leaving out each sensitive column costs (test part)" in titles
+    metrics = mlflow_client().get_run(result.run_id).data.metrics
+    assert metrics["label_rate_test"] == pytest.approx(
+        result.details["parts"]["label_rate"]["test"]
+    )
+    assert "sensitive_roc_auc_cost_gender" in metrics and "psi_train_test_max" in metrics
+    assert "## What leaving out" in result.documents["report.md"]  # the run's artifact
