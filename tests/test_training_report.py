@@ -218,3 +218,31 @@ def test_a_tracked_run_shows_the_parts_and_the_sensitive_cost_in_report_console_
     )
     assert "sensitive_roc_auc_cost_gender" in metrics and "psi_train_test_max" in metrics
     assert "## What leaving out" in result.documents["report.md"]  # the run's artifact
+
+
+def test_a_drifting_file_in_time_order_stops_the_run_as_drift_not_check_the_target():
+    """The whole fit on a file whose market moves: month-to-month customers churn on the early
+    rows, the others on the late ones, and the label rate climbs across the file."""
+    raw = CHURN.make_synthetic(3000, 7)
+    part = np.repeat([0, 1, 2], [1800, 600, 600])  # row_order's 60 / 20 / 20
+    risk = (raw["Contract"] == "Month-to-month").to_numpy()
+    p = np.select(
+        [part == 0, part == 1, part == 2],
+        [np.where(risk, 0.08, 0.015), np.where(risk, 0.05, 0.2), np.where(risk, 0.15, 0.5)],
+    )
+    raw["Churn"] = np.where(np.random.default_rng(99).random(len(raw)) < p, "Yes", "No")
+    overrides = [
+        "split.kind=row_order",
+        "quality.label_rate_min=0.01",
+        "model.candidates=[{name: logistic, params: {kind: logistic}}]",
+        "model.baseline=logistic",
+        "model.blend=[]",
+        "model.calibration=[]",
+        "model.cv_folds=2",
+    ]
+    cfg = CHURN.load_config(overrides)
+    with pytest.raises(RunStopped) as stop:
+        CHURN.task.training.fit(CHURN, cfg, raw, lambda message: None)
+    message = str(stop.value)
+    assert "below chance" in message and "likely cause: drift: label rate 3.9 % / 14.3 %" in message
+    assert "check the target" not in message
