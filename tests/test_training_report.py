@@ -21,6 +21,7 @@ from shared.tasks.tabular import (
     Candidate,
     RunStopped,
     below_chance_diagnosis,
+    feature_psi,
     identical_rows,
     make_split,
     part_checks,
@@ -246,3 +247,18 @@ def test_a_drifting_file_in_time_order_stops_the_run_as_drift_not_check_the_targ
     message = str(stop.value)
     assert "below chance" in message and "likely cause: drift: label rate 3.9 % / 14.3 %" in message
     assert "check the target" not in message
+
+
+def test_train_to_test_psi_of_random_parts_stays_small_with_a_mass_of_tied_values():
+    """A count with 45 % zeros, split at random: no drift by construction (decile shares alone
+    read 0.7 on the leads file's `form_answers`)."""
+    rng = np.random.default_rng(6)
+    n = 9000
+    counts = np.where(rng.random(n) < 0.45, 0, rng.poisson(3, n)).astype(np.float32)
+    X = pd.DataFrame({"count": counts, "level": rng.choice(["a", "b", "c"], n)})
+    idx = rng.permutation(n)
+    drift = feature_psi(X, idx[:6000], idx[6000:])
+    assert drift["count"] < 0.01 and drift["level"] < 0.01
+    moved = counts.copy()
+    moved[idx[6000:]] += 2  # every test row's count moves up by 2: drift by construction
+    assert feature_psi(X.assign(count=moved), idx[:6000], idx[6000:])["count"] > 0.25

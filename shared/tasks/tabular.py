@@ -20,7 +20,7 @@ import pandas as pd
 
 from shared.core import splits
 from shared.core.calibration import Calibrator, Combined, logit
-from shared.core.drift import CategoricalBins, psi, sample_bins
+from shared.core.drift import CategoricalBins, NumericBins, psi, sample_bins
 from shared.core.onnx_export import make_feed, model_inputs, parity, session, to_onnx
 from shared.core.search import search_lightgbm
 from shared.core.splits import cv_folds
@@ -184,7 +184,10 @@ def feature_psi(X: pd.DataFrame, reference: np.ndarray, current: np.ndarray) -> 
             shares = pd.Series(ref).value_counts(normalize=True).to_dict()
             out[c] = psi(CategoricalBins.from_shares(shares), cur)
         elif np.isfinite(ref.astype(float)).any():
-            out[c] = psi(sample_bins(ref), cur)
+            # Deciles cannot say how a mass of tied values splits: count the reference shares
+            # in the reference rows themselves (as drift's `reference_bins` does with a sample).
+            deciles = sample_bins(ref)
+            out[c] = psi(NumericBins(deciles.edges, deciles.shares(ref)), cur)
     return out
 
 
