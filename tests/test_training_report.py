@@ -54,6 +54,8 @@ def test_a_split_without_ids_keeps_planted_identical_profiles_in_one_part():
     assert split_problems(NO_ID, cfg, X, y, split, binary=True) == []
     parts = part_checks(NO_ID, cfg, X, y, split, True, [])
     assert parts["identical_rows_across_parts"] == 0 and parts["warnings"] == []
+    assert parts["repeated_input_rows"] >= 200  # 40 profiles x 5 extra copies, planted
+    assert "- rows repeating an earlier row's inputs: " in "\n".join(parts_lines(parts))
     with_ids = part_checks(CHURN, cfg, X, y, split, True, identical_rows(CHURN, X, y, plain))
     assert "identical_rows_across_parts" not in with_ids  # ids tell the rows apart
 

@@ -74,7 +74,10 @@ def parts_lines(parts: dict[str, Any]) -> list[str]:
         f"- PSI train to test, top 5 inputs: {top or '-'}",
     ]
     if "identical_rows_across_parts" in parts:
-        lines.append(f"- identical rows across parts: {parts['identical_rows_across_parts']}")
+        lines += [
+            f"- rows repeating an earlier row's inputs: {parts['repeated_input_rows']}",
+            f"- identical rows across parts: {parts['identical_rows_across_parts']}",
+        ]
     return lines + [f"- warning: {w}" for w in parts.get("warnings", [])]
 
 

@@ -208,7 +208,8 @@ def log_to_mlflow(
 
 def report_metrics(details: dict[str, Any]) -> dict[str, float]:
     """The report's figures MLflow can chart: label rate per part, the largest train-to-test
-    PSI, identical rows across parts, and each sensitive column's ROC AUC / KPI cost."""
+    PSI, repeated and identical rows across parts, and each sensitive column's ROC AUC / KPI
+    cost."""
     out: dict[str, float] = {}
     parts = details.get("parts") or {}
     for part, rate in (parts.get("label_rate") or {}).items():
@@ -216,8 +217,9 @@ def report_metrics(details: dict[str, Any]) -> dict[str, float]:
     top = parts.get("psi_train_test_top5") or {}
     if top:
         out["psi_train_test_max"] = max(top.values())
-    if "identical_rows_across_parts" in parts:
-        out["identical_rows_across_parts"] = parts["identical_rows_across_parts"]
+    for key in ("repeated_input_rows", "identical_rows_across_parts"):
+        if key in parts:
+            out[key] = parts[key]
     for col, row in (details.get("sensitive_cost") or {}).items():
         name = re.sub(r"[^\w.\- /]", "_", col)  # MLflow's allowed metric-name characters
         out[f"sensitive_roc_auc_cost_{name}"] = row["roc_auc_cost"]

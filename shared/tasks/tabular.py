@@ -214,7 +214,9 @@ def part_checks(
 ) -> dict[str, Any]:
     """What the report says about the parts: label rate (classifiers) or target mean per part,
     the 5 inputs that drift most from train to test (PSI), identical rows across parts, and
-    warnings (a time-ordered split whose test label rate moved away from train's)."""
+    warnings (a time-ordered split whose test label rate moved away from train's). Without an
+    id column: rows whose inputs repeat an earlier row's, and how many of them the split put
+    in a later part than their twin (identical rows across parts)."""
     rates = {p: float(np.mean(y[getattr(split, p)])) for p in PARTS}
     drift = feature_psi(X, split.train, split.test)
     top = sorted(drift.items(), key=lambda kv: -kv[1])[:5]
@@ -224,6 +226,7 @@ def part_checks(
         "warnings": [],
     }
     if uc.id_column is None:  # with ids, rows are told apart: nothing to count
+        out["repeated_input_rows"] = int(len(X) - len(np.unique(splits.content_groups(X))))
         out["identical_rows_across_parts"] = int(sum(p.failures for p in repeated))
     if out.get("identical_rows_across_parts"):
         out["warnings"].append(
