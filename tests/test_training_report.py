@@ -175,7 +175,7 @@ def test_leaving_out_a_sensitive_column_that_carries_signal_shows_its_cost():
         state={"X": X, "split": split, "raw": raw, "chosen": chosen, "candidates": [chosen]},
     )
     costs = sensitive_costs(CHURN.task.training, CHURN, cfg, fit)
-    assert set(costs) == {"gender", "SeniorCitizen"}
+    assert set(costs) == {"gender", "SeniorCitizen", "gender + SeniorCitizen"}
     gender = costs["gender"]
     assert gender["roc_auc_cost"] > 0.03
     assert gender["roc_auc_with"] == pytest.approx(
@@ -189,6 +189,9 @@ def test_leaving_out_a_sensitive_column_that_carries_signal_shows_its_cost():
     assert "| gender | " in text and f"({gender['roc_auc_cost']:+.3f})" in text
     metrics = report_metrics({"sensitive_cost": costs, "parts": {"label_rate": {"test": 0.3}}})
     assert metrics["sensitive_roc_auc_cost_gender"] == gender["roc_auc_cost"]
+    both = costs["gender + SeniorCitizen"]
+    assert metrics["sensitive_roc_auc_cost_gender_SeniorCitizen"] == both["roc_auc_cost"] > 0.03
+    assert "| gender + SeniorCitizen | " in text and "| - | - |" in text  # no per-group gaps
     assert metrics["label_rate_test"] == 0.3
 
 
@@ -211,7 +214,11 @@ def test_a_tracked_run_shows_the_parts_and_the_sensitive_cost_in_report_console_
     assert "- label rate (train / valid / test): " in text
     assert "- PSI train to test, top 5 inputs: " in text
     assert "## What leaving out each sensitive column costs (test part)" in text
-    assert set(result.details["sensitive_cost"]) == {"gender", "SeniorCitizen"}
+    assert set(result.details["sensitive_cost"]) == {
+        "gender",
+        "SeniorCitizen",
+        "gender + SeniorCitizen",
+    }
     titles = [t.title for t in result_tables(result)]
     assert "churn: label rate and drift by part" in titles
     assert "churn: what leaving out each sensitive column costs (test part)" in titles

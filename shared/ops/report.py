@@ -100,30 +100,39 @@ def sensitive_costs(task: Any, uc: Any, cfg: Any, fit: Any) -> dict[str, Any]:
     split = fit.state["split"]
     y_test = np.asarray(uc.labels(raw))[split.test]
     raw_test = raw.iloc[split.test].reset_index(drop=True)
-    without = fits[""]
+    without = fits.pop("")
     money = next((k for k in without["kpis"] if k.endswith(("_eur", "_usd"))), None)
     out: dict[str, Any] = {}
-    for col in columns:
+    for name, with_it in fits.items():
         row: dict[str, Any] = {}
-        for label, v in (("without", without), ("with", fits[col])):
-            gaps = assess_fairness(
-                raw_test, [col], y_test, v["test_pred"], v["threshold"], cfg.fairness
-            )["by_column"].get(col, {})
+        for label, v in (("without", without), ("with", with_it)):
             row |= {
                 f"roc_auc_{label}": round(v["roc_auc"], 4),
                 f"pr_auc_{label}": round(v["pr_auc"], 4),
                 f"threshold_{label}": v["threshold"],
-                f"dp_difference_{label}": round(gaps.get("demographic_parity_difference", 0.0), 4),
-                f"eo_difference_{label}": round(gaps.get("equalized_odds_difference", 0.0), 4),
             }
+            if name in columns:  # fairness across the groups of that one column
+                gaps = assess_fairness(
+                    raw_test, [name], y_test, v["test_pred"], v["threshold"], cfg.fairness
+                )["by_column"].get(name, {})
+                dp, eo = "demographic_parity_difference", "equalized_odds_difference"
+                row[f"dp_difference_{label}"] = round(gaps.get(dp, 0.0), 4)
+                row[f"eo_difference_{label}"] = round(gaps.get(eo, 0.0), 4)
             if money:
                 row[f"{money}_{label}"] = round(float(v["kpis"][money]), 2)
         row["roc_auc_cost"] = round(row["roc_auc_with"] - row["roc_auc_without"], 4)
         if money:
             row["kpi"] = money
             row["kpi_cost"] = round(row[f"{money}_with"] - row[f"{money}_without"], 2)
-        out[col] = row
+        out[name] = row
     return out
+
+
+def _gaps(r: dict[str, Any], key: str) -> str:
+    """A fairness gap without / with, or '-' for the row of all columns together."""
+    if f"{key}_without" not in r:
+        return "-"
+    return f"{r[f'{key}_without']:.3f} / {r[f'{key}_with']:.3f}"
 
 
 def sensitive_lines(costs: dict[str, Any]) -> list[str]:
@@ -137,8 +146,9 @@ def sensitive_lines(costs: dict[str, Any]) -> list[str]:
         "",
         "The chosen model's family and tuned parameters, fitted on the training part without "
         "the sensitive columns, then with one added (threshold from validation profit each "
-        "time). A positive cost is what the model would gain by reading the column; the "
-        "fairness gaps say what reading it would do to the groups.",
+        "time); with two or more, the last row adds them all. A positive cost is what the model would gain by "
+        "reading the column; the fairness gaps (by that column's groups) say what reading it "
+        "would do to the groups.",
         "",
         "| column | ROC AUC without / with (cost) | "
         + (f"{kpi} without / with (cost) | " if kpi else "")
@@ -154,10 +164,7 @@ def sensitive_lines(costs: dict[str, Any]) -> list[str]:
             cells.append(
                 f"{_fmt(r[f'{kpi}_without'])} / {_fmt(r[f'{kpi}_with'])} ({r['kpi_cost']:+,.0f})"
             )
-        cells += [
-            f"{r['dp_difference_without']:.3f} / {r['dp_difference_with']:.3f}",
-            f"{r['eo_difference_without']:.3f} / {r['eo_difference_with']:.3f}",
-        ]
+        cells += [_gaps(r, "dp_difference"), _gaps(r, "eo_difference")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -191,8 +198,8 @@ def sensitive_table(result: Any) -> Table | None:
             col,
             f"{r['roc_auc_without']:.3f} / {r['roc_auc_with']:.3f} ({r['roc_auc_cost']:+.3f})",
             f"{kpi}: {_fmt(r[f'{kpi}_without'])} / {_fmt(r[f'{kpi}_with'])}" if kpi else "-",
-            f"{r['dp_difference_without']:.3f} / {r['dp_difference_with']:.3f}",
-            f"{r['eo_difference_without']:.3f} / {r['eo_difference_with']:.3f}",
+            _gaps(r, "dp_difference"),
+            _gaps(r, "eo_difference"),
         )
     return t
 

@@ -221,7 +221,7 @@ def report_metrics(details: dict[str, Any]) -> dict[str, float]:
         if key in parts:
             out[key] = parts[key]
     for col, row in (details.get("sensitive_cost") or {}).items():
-        name = re.sub(r"[^\w.\- /]", "_", col)  # MLflow's allowed metric-name characters
+        name = re.sub(r"[^\w.\-/]+", "_", col)  # MLflow's metric-name characters; "a + b": a_b
         out[f"sensitive_roc_auc_cost_{name}"] = row["roc_auc_cost"]
         if "kpi_cost" in row:
             out[f"sensitive_kpi_cost_{name}"] = row["kpi_cost"]

@@ -116,22 +116,17 @@ class BinaryTraining(TabularTraining):
     ) -> dict[str, dict[str, Any]]:
         """The chosen recipe (family and tuned parameters, no search, no calibration) fitted
         on the training part without the sensitive columns (key ""), then once more with each
-        of `columns` added; threshold from validation profit, figures on the test part."""
+        of `columns` added, and (two or more) with all of them (key "a + b");
+        threshold from validation profit, figures on the test part."""
         X, split, raw = fit.state["X"], fit.state["split"], fit.state["raw"]
         y = uc.labels(raw)
         params = chosen_params(cfg, fit.state["chosen"], fit.state["candidates"])
         num, cat = list(uc.numeric_features), list(uc.categorical_features)
         out = {"": self.variant(uc, cfg, X, y, split, params, num, cat)}
-        for col in columns:
-            values = raw[col]
-            numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
-                values
-            )
-            if not numeric:  # string imputation is not the point here: a level of its own
-                values = values.astype(object).where(values.notna(), "missing").astype(str)
-            n2, c2 = (num + [col], cat) if numeric else (num, cat + [col])
-            X2 = features_frame({**{c: X[c].to_numpy() for c in X}, col: values.to_numpy()}, n2, c2)
-            out[col] = self.variant(uc, cfg, X2, y, split, params, n2, c2)
+        sets = [[c] for c in columns] + ([columns] if len(columns) > 1 else [])
+        for added in sets:
+            X2, n2, c2 = with_columns(X, raw, added, num, cat)
+            out[" + ".join(added)] = self.variant(uc, cfg, X2, y, split, params, n2, c2)
         return out
 
     def variant(
@@ -314,3 +309,21 @@ def chosen_params(cfg: Any, chosen: Candidate, candidates: list[Candidate]) -> A
     tuned = next(c for c in candidates if c.name == name).best_params
     configured = next(c for c in cfg.model.candidates if c.name == name).params
     return type(configured).model_validate(configured.model_dump() | tuned)
+
+
+def with_columns(
+    X: pd.DataFrame, raw: pd.DataFrame, columns: list[str], num: list[str], cat: list[str]
+) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The model inputs with raw `columns` added (numbers as numbers, anything else as text,
+    missing as a level of its own), and the new numeric and categorical input lists."""
+    added: dict[str, np.ndarray] = {}
+    num, cat = list(num), list(cat)
+    for col in columns:
+        values = raw[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            num.append(col)
+        else:
+            values = values.astype(object).where(values.notna(), "missing").astype(str)
+            cat.append(col)
+        added[col] = values.to_numpy()
+    return features_frame({**{c: X[c].to_numpy() for c in X}, **added}, num, cat), num, cat
