@@ -200,6 +200,7 @@ def rate_shift(rates: dict[str, float]) -> float:
 
 
 def pct(v: float) -> str:
+    """A share as the report writes it: 0.048 -> '4.8 %'."""
     return f"{100 * v:.1f} %"
 
 
