@@ -3,10 +3,12 @@ import pandas as pd
 import pytest
 
 from shared.core.splits import (
+    content_groups,
     cv_folds,
     group_split,
     group_time_split,
     row_order_split,
+    stratified_group_split,
     stratified_split,
     time_split,
 )
@@ -115,3 +117,40 @@ def test_cv_folds_name_the_missing_column():
         cv_folds("time", 3, seed=0, y=np.zeros(10))
     with pytest.raises(ValueError, match="unknown split kind 'random'"):
         cv_folds("random", 3, seed=0, y=np.zeros(10))
+
+
+def test_content_groups_give_identical_rows_one_code_missing_values_included():
+    frame = pd.DataFrame({"a": [1.0, 2.0, 1.0, np.nan, np.nan], "b": ["x", "y", "x", "z", "z"]})
+    codes = content_groups(frame)
+    assert codes[0] == codes[2] and codes[3] == codes[4]
+    assert len(set(codes)) == 3
+    assert np.array_equal(content_groups(frame.iloc[:2]), [0, 1])
+
+
+def test_stratified_group_split_keeps_planted_identical_profiles_in_one_part():
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pd.DataFrame({"a": rng.normal(size=n), "b": rng.integers(0, 5, n)})
+    # 60 profiles planted 5 times each: without grouping a random split scatters them.
+    planted = rng.choice(n, 300, replace=False)
+    frame.iloc[planted] = frame.iloc[np.repeat(planted[:60], 5)].to_numpy()
+    y = (rng.random(n) < 0.2).astype(int)
+    codes = content_groups(frame)
+    s = stratified_group_split(y, codes, 0.2, 0.25, seed=1)
+    parts = [set(codes[p]) for p in (s.train, s.valid, s.test)]
+    assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+    assert sorted(np.concatenate([s.train, s.valid, s.test])) == list(range(n))
+    plain = stratified_split(y, 0.2, 0.25, seed=1)
+    assert set(codes[plain.train]) & set(codes[plain.test])  # the leak grouping removes
+    for part in (s.train, s.valid, s.test):
+        assert abs(y[part].mean() - y.mean()) < 0.02
+
+
+def test_stratified_group_split_with_no_repeated_row_is_the_stratified_split():
+    y = (np.random.default_rng(4).random(2000) < 0.3).astype(int)
+    s, plain = (
+        stratified_group_split(y, np.arange(2000), 0.2, 0.25, 3),
+        stratified_split(y, 0.2, 0.25, 3),
+    )
+    for a, b in ((s.train, plain.train), (s.valid, plain.valid), (s.test, plain.test)):
+        assert np.array_equal(a, b)

@@ -30,6 +30,36 @@ def stratified_split(y: np.ndarray, test_size: float, valid_size: float, seed: i
     return Split(np.sort(train), np.sort(valid), np.sort(test))
 
 
+def content_groups(frame: pd.DataFrame) -> np.ndarray:
+    """One code per distinct row over every column (missing values equal): identical rows share it.
+
+    Exact (pandas' groupby codes, no hash collisions); codes follow first appearance, so a frame
+    with no repeated row gets 0, 1, 2, ... in row order.
+    """
+    if frame.shape[1] == 0:
+        return np.arange(len(frame))
+    return frame.groupby(list(frame.columns), dropna=False, sort=False).ngroup().to_numpy()
+
+
+def stratified_group_split(
+    y: np.ndarray, groups: np.ndarray, test_size: float, valid_size: float, seed: int
+) -> Split:
+    """`stratified_split` over groups (a group's label: its largest), every row with its group.
+
+    With `content_groups` as groups, identical rows land in one part, so no profile is both
+    trained on and scored; with no repeated row it is exactly `stratified_split(y, ...)`.
+    """
+    g = np.asarray(groups)
+    codes, first = np.unique(g, return_index=True)
+    order = np.argsort(first, kind="stable")  # groups in order of first appearance
+    codes = codes[order]
+    group_y = pd.Series(np.asarray(y)).groupby(g).max().reindex(codes).to_numpy()
+    parts = stratified_split(group_y, test_size, valid_size, seed)
+    return Split(
+        *(np.flatnonzero(np.isin(g, codes[p])) for p in (parts.train, parts.valid, parts.test))
+    )
+
+
 def time_split(times: pd.Series, test_size: float, valid_size: float) -> Split:
     """Oldest rows train, then validation, newest rows test; ties stay on one side."""
     t = pd.to_datetime(times) if times.dtype == object else times

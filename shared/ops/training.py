@@ -9,6 +9,7 @@ plug-in (shared/tasks/), chosen by `uc.task`.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +43,7 @@ from shared.ops.governance.oversight import (
     first_champion_refusals,
     is_synthetic,
 )
-from shared.ops.report import documents
+from shared.ops.report import documents, sensitive_costs
 from shared.tasks.base import Export, Fit, Log, RunResult, TaskTraining
 
 StepCallback = Callable[[str], None]
@@ -112,6 +113,7 @@ def train(
     on_step("governance")
     governance = assess(uc.task, uc, cfg, raw, fit)
     reasons += governance.gate_reasons
+    sensitive = sensitive_costs(task, uc, cfg, fit)
     result = RunResult(
         use_case=uc.name,
         task=uc.task.name,
@@ -125,7 +127,9 @@ def train(
         gate_reasons=reasons,
         validation=report,
         lineage=source | {"config_hash": config_hash(cfg)},
-        details=fit.details | governance.details(),
+        details=fit.details
+        | governance.details()
+        | ({"sensitive_cost": sensitive} if sensitive else {}),
         registered=track and register and not reasons,
         onnx_bytes=export.onnx_bytes,
         governance=governance,
@@ -166,6 +170,7 @@ def log_to_mlflow(
     metrics = {f"test_{k}": v for k, v in result.metrics.items()}
     metrics |= {f"kpi_{k}": v for k, v in result.kpis.items()}
     metrics["parity_max_abs_diff"] = result.parity.max_abs_diff
+    metrics |= report_metrics(result.details)
     metrics = {k: float(v) for k, v in metrics.items() if _finite(v)}
     tags = run_tags(uc.name, result.gates_passed, result.lineage, task=uc.task.name)
     result.lineage["git_sha"] = tags["git_sha"]
@@ -199,6 +204,28 @@ def log_to_mlflow(
     if withheld and CHAMPION not in model_aliases(uc.name, client):
         result.details["champion_withheld"] = "; ".join(withheld)
         tag_event(client, uc.name, result.model_version, "champion_withheld", "; ".join(withheld))
+
+
+def report_metrics(details: dict[str, Any]) -> dict[str, float]:
+    """The report's figures MLflow can chart: label rate per part, the largest train-to-test
+    PSI, repeated and identical rows across parts, and each sensitive column's ROC AUC / KPI
+    cost."""
+    out: dict[str, float] = {}
+    parts = details.get("parts") or {}
+    for part, rate in (parts.get("label_rate") or {}).items():
+        out[f"label_rate_{part}"] = rate
+    top = parts.get("psi_train_test_top5") or {}
+    if top:
+        out["psi_train_test_max"] = max(top.values())
+    for key in ("repeated_input_rows", "identical_rows_across_parts"):
+        if key in parts:
+            out[key] = parts[key]
+    for col, row in (details.get("sensitive_cost") or {}).items():
+        name = re.sub(r"[^\w.\-/]+", "_", col)  # MLflow's metric-name characters; "a + b": a_b
+        out[f"sensitive_roc_auc_cost_{name}"] = row["roc_auc_cost"]
+        if "kpi_cost" in row:
+            out[f"sensitive_kpi_cost_{name}"] = row["kpi_cost"]
+    return out
 
 
 def log_documents(uc: UseCase, cfg: Any, result: RunResult) -> None:

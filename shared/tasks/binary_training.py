@@ -16,7 +16,7 @@ import pandas as pd
 
 from shared.core import evaluation as ev
 from shared.core.calibration import Combined, choose_calibrator, logit
-from shared.core.onnx_export import onnx_proba
+from shared.core.onnx_export import features_frame, make_tabular_classifier, onnx_proba
 from shared.core.usecase import UseCase
 from shared.tasks.base import Export, Fit, RunResult
 from shared.tasks.contract import HISTORY_CHECKS
@@ -24,8 +24,10 @@ from shared.tasks.tabular import (
     Candidate,
     RunStopped,
     TabularTraining,
+    below_chance_diagnosis,
     fmt,
     kpi_markdown,
+    single_input_auc,
 )
 
 
@@ -91,13 +93,66 @@ class BinaryTraining(TabularTraining):
         if c.calibration:
             c.calibration["test_profit_after"] = float(profit(y_test, c.test_pred >= c.threshold))
 
-    def check_chosen(self, chosen: Candidate) -> None:
-        if chosen.valid_score < 0.5:
-            raise RunStopped(
-                f"the best candidate ({chosen.name}) has validation ROC AUC "
-                f"{chosen.valid_score:.3f}, below chance (0.5): check the target column and "
-                "positive label, and for leakage or a shuffled file"
-            )
+    def check_chosen(
+        self,
+        chosen: Candidate,
+        parts: dict[str, Any],
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        kind: str,
+    ) -> None:
+        """Below chance on validation stops the run, saying whether drift, leakage or the
+        label is the likely cause (the single-input AUCs are computed only then)."""
+        if chosen.valid_score >= 0.5:
+            return
+        cause, advice = below_chance_diagnosis(parts, single_input_auc(X_train, y_train), kind)
+        raise RunStopped(
+            f"the best candidate ({chosen.name}) has validation ROC AUC "
+            f"{chosen.valid_score:.3f}, below chance (0.5); likely cause: {cause}: {advice}"
+        )
+
+    def sensitive_variants(
+        self, uc: UseCase, cfg: Any, fit: Fit, columns: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The chosen recipe (family and tuned parameters, no search, no calibration) fitted
+        on the training part without the sensitive columns (key ""), then once more with each
+        of `columns` added, and (two or more) with all of them (key "a + b");
+        threshold from validation profit, figures on the test part."""
+        X, split, raw = fit.state["X"], fit.state["split"], fit.state["raw"]
+        y = uc.labels(raw)
+        params = chosen_params(cfg, fit.state["chosen"], fit.state["candidates"])
+        num, cat = list(uc.numeric_features), list(uc.categorical_features)
+        out = {"": self.variant(uc, cfg, X, y, split, params, num, cat)}
+        sets = [[c] for c in columns] + ([columns] if len(columns) > 1 else [])
+        for added in sets:
+            X2, n2, c2 = with_columns(X, raw, added, num, cat)
+            out[" + ".join(added)] = self.variant(uc, cfg, X2, y, split, params, n2, c2)
+        return out
+
+    def variant(
+        self,
+        uc: UseCase,
+        cfg: Any,
+        X: pd.DataFrame,
+        y: np.ndarray,
+        split: Any,
+        params: Any,
+        num: list[str],
+        cat: list[str],
+    ) -> dict[str, Any]:
+        """One fit on the training part: threshold on validation, ROC AUC and KPIs on test."""
+        model = make_tabular_classifier(params, num, cat).fit(X.iloc[split.train], y[split.train])
+        p_valid = self.predict(model, X.iloc[split.valid])
+        p_test = self.predict(model, X.iloc[split.test])
+        threshold, _ = ev.best_threshold(y[split.valid], p_valid, partial(uc.profit, cfg=cfg.kpi))
+        y_test = y[split.test]
+        return {
+            "roc_auc": ev._auc(y_test, p_test),
+            "pr_auc": ev._pr_auc(y_test, p_test),
+            "threshold": threshold,
+            "kpis": uc.compute_kpis(y_test, p_test, threshold, cfg.kpi),
+            "test_pred": p_test,
+        }
 
     def candidate_row(self, c: Candidate) -> dict[str, Any]:
         m = c.test_metrics
@@ -245,3 +300,30 @@ class BinarySequenceTraining(BinaryTraining):
 
     def contract_checks(self, uc: UseCase) -> list[Callable[[UseCase], None]]:
         return list(HISTORY_CHECKS)
+
+
+def chosen_params(cfg: Any, chosen: Candidate, candidates: list[Candidate]) -> Any:
+    """The chosen candidate's configured parameters with its tuned ones (a blend: its first
+    part's, the family the comparison refits)."""
+    name = cfg.model.blend[0] if chosen.name == "blend" else chosen.name
+    tuned = next(c for c in candidates if c.name == name).best_params
+    configured = next(c for c in cfg.model.candidates if c.name == name).params
+    return type(configured).model_validate(configured.model_dump() | tuned)
+
+
+def with_columns(
+    X: pd.DataFrame, raw: pd.DataFrame, columns: list[str], num: list[str], cat: list[str]
+) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """The model inputs with raw `columns` added (numbers as numbers, anything else as text,
+    missing as a level of its own), and the new numeric and categorical input lists."""
+    added: dict[str, np.ndarray] = {}
+    num, cat = list(num), list(cat)
+    for col in columns:
+        values = raw[col]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            num.append(col)
+        else:
+            values = values.astype(object).where(values.notna(), "missing").astype(str)
+            cat.append(col)
+        added[col] = values.to_numpy()
+    return features_frame({**{c: X[c].to_numpy() for c in X}, **added}, num, cat), num, cat

@@ -11,7 +11,7 @@ scored, evaluated and chosen, its gates and its report. Serving never imports th
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -20,12 +20,15 @@ import pandas as pd
 
 from shared.core import splits
 from shared.core.calibration import Calibrator, Combined, logit
+from shared.core.drift import CategoricalBins, NumericBins, psi, sample_bins
 from shared.core.onnx_export import make_feed, model_inputs, parity, session, to_onnx
 from shared.core.search import search_lightgbm
 from shared.core.splits import cv_folds
 from shared.core.usecase import UseCase
 from shared.core.validation import (
+    PARTS,
     DataValidationError,
+    Problem,
     ValidationReport,
     duplicates_across_parts,
     label_rate_by_part,
@@ -74,13 +77,22 @@ def row_key(uc: UseCase) -> str | tuple[str, ...] | None:
     return uc.id_column
 
 
-def make_split(uc: UseCase, cfg: Any, raw: pd.DataFrame, y: np.ndarray) -> Any:
-    """The configured split; each kind says which column it needs when it is missing."""
+def make_split(
+    uc: UseCase, cfg: Any, raw: pd.DataFrame, y: np.ndarray, X: pd.DataFrame | None = None
+) -> Any:
+    """The configured split; each kind says which column it needs when it is missing.
+
+    A stratified split of a file with no id column keeps identical rows of `X` (the model
+    inputs) in one part: two customers with one profile are never one trained on, one scored.
+    """
 
     s = cfg.split
     if s.kind == "stratified":
         if np.unique(y).size > 2:  # a numeric target: stratify on its quartiles
             y = np.searchsorted(np.quantile(y, [0.25, 0.5, 0.75]), y)
+        if uc.id_column is None and X is not None:
+            groups = splits.content_groups(X)
+            return splits.stratified_group_split(y, groups, s.test_size, s.valid_size, s.seed)
         return splits.stratified_split(y, s.test_size, s.valid_size, s.seed)
     if s.kind == "row_order":
         return splits.row_order_split(len(raw), s.test_size, s.valid_size)
@@ -116,21 +128,180 @@ def describe_split(uc: UseCase, cfg: Any, raw: pd.DataFrame, split: Any) -> dict
     return out
 
 
+STRICT_DUPLICATES = "quality.max_duplicates_across_parts"
+
+
+def identical_rows(uc: UseCase, X: pd.DataFrame, y: np.ndarray, split: Any) -> list[Problem]:
+    """Rows of a later part identical (inputs and label) to a row of an earlier part, per pair
+    of parts; none when an id column tells the rows apart."""
+    if uc.id_column is not None:
+        return []
+    return duplicates_across_parts(X.assign(_label=y), split, [*X.columns, "_label"])
+
+
 def split_problems(
-    uc: UseCase, cfg: Any, X: pd.DataFrame, y: np.ndarray, split: Any, binary: bool
-) -> list[Any]:
-    """Leaks and empty classes the split made: duplicate rows across parts (no id to tell
-    them apart), and a part's label rate out of bounds."""
+    uc: UseCase,
+    cfg: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    split: Any,
+    binary: bool,
+    repeated: list[Problem] | None = None,
+) -> list[Problem]:
+    """What stops the run after the split: identical rows across parts above
+    `quality.max_duplicates_across_parts` when that setting is configured (strict mode; else
+    they are counted in the report), and a part's label rate out of bounds."""
 
     q = cfg.quality
     problems = []
-    if uc.id_column is None:
-        problems += duplicates_across_parts(
-            X.assign(_label=y), split, [*X.columns, "_label"], allowed=q.max_duplicates_across_parts
-        )
+    found = identical_rows(uc, X, y, split) if repeated is None else repeated
+    strict = "max_duplicates_across_parts" in q.model_fields_set
+    if strict and sum(p.failures for p in found) > q.max_duplicates_across_parts:
+        limit = f"{STRICT_DUPLICATES} = {q.max_duplicates_across_parts}"
+        note = f" (strict mode: {limit}; without that setting they are counted in the report)"
+        problems += [replace(p, text=str(p) + note) for p in found]
     if binary and q.check_label_rate_by_part:
         problems += label_rate_by_part(y, split, q.label_rate_min, q.label_rate_max)
     return problems
+
+
+# A part's label rate this many times another's (either way) is a shift worth a warning.
+LABEL_SHIFT_RATIO = 1.5
+# PSI at or above this between train and test: the parts are different populations.
+PSI_DRIFT = 0.25
+# A single input ranking the training labels this well (ROC AUC) is likely known only after.
+LEAK_AUC = 0.97
+TIME_ORDERED = ("time", "row_order", "group_time")
+
+
+def feature_psi(X: pd.DataFrame, reference: np.ndarray, current: np.ndarray) -> dict[str, float]:
+    """PSI of each input, `current` rows against `reference` rows (the pack's one PSI); text
+    inputs by level, numbers by the reference deciles."""
+    out = {}
+    for c in X.columns:
+        ref, cur = X[c].to_numpy()[reference], X[c].to_numpy()[current]
+        if not pd.api.types.is_numeric_dtype(X[c]):
+            shares = pd.Series(ref).value_counts(normalize=True).to_dict()
+            out[c] = psi(CategoricalBins.from_shares(shares), cur)
+        elif np.isfinite(ref.astype(float)).any():
+            # Deciles cannot say how a mass of tied values splits: count the reference shares
+            # in the reference rows themselves (as drift's `reference_bins` does with a sample).
+            deciles = sample_bins(ref)
+            out[c] = psi(NumericBins(deciles.edges, deciles.shares(ref)), cur)
+    return out
+
+
+def rate_shift(rates: dict[str, float]) -> float:
+    """Largest ratio between two parts' label rates (inf when one part has no positive)."""
+    values = [r for r in rates.values() if np.isfinite(r)]
+    if not values or max(values) == 0:
+        return 1.0
+    return float("inf") if min(values) == 0 else max(values) / min(values)
+
+
+def pct(v: float) -> str:
+    """A share as the report writes it: 0.048 -> '4.8 %'."""
+    return f"{100 * v:.1f} %"
+
+
+def part_checks(
+    uc: UseCase,
+    cfg: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    split: Any,
+    classifier: bool,
+    repeated: list[Problem],
+) -> dict[str, Any]:
+    """What the report says about the parts: label rate (classifiers) or target mean per part,
+    the 5 inputs that drift most from train to test (PSI), identical rows across parts, and
+    warnings (a time-ordered split whose test label rate moved away from train's). Without an
+    id column: rows whose inputs repeat an earlier row's, and how many of them the split put
+    in a later part than their twin (identical rows across parts)."""
+    rates = {p: float(np.mean(y[getattr(split, p)])) for p in PARTS}
+    drift = feature_psi(X, split.train, split.test)
+    top = sorted(drift.items(), key=lambda kv: -kv[1])[:5]
+    out: dict[str, Any] = {
+        "label_rate" if classifier else "target_mean": {p: round(r, 6) for p, r in rates.items()},
+        "psi_train_test_top5": {k: round(v, 4) for k, v in top},
+        "warnings": [],
+    }
+    if uc.id_column is None:  # with ids, rows are told apart: nothing to count
+        out["repeated_input_rows"] = int(len(X) - len(np.unique(splits.content_groups(X))))
+        out["identical_rows_across_parts"] = int(sum(p.failures for p in repeated))
+    if out.get("identical_rows_across_parts"):
+        out["warnings"].append(
+            f"{out['identical_rows_across_parts']} row(s) of a later part repeat a row of an "
+            f"earlier part (the {cfg.split.kind} split keeps them where they fall); "
+            f"set {STRICT_DUPLICATES} to stop on them"
+        )
+    if classifier and cfg.split.kind in TIME_ORDERED:
+        lo, hi = sorted([rates["train"], rates["test"]])
+        if hi > 0 and (lo == 0 or hi / lo >= LABEL_SHIFT_RATIO):
+            out["warnings"].append(
+                f"label rate moves from {pct(rates['train'])} (train) to {pct(rates['test'])} "
+                f"(test) under the {cfg.split.kind} split: the test part is another population"
+                " (drift); its figures say how the model ages, not how well it ranks today"
+            )
+    return out
+
+
+def single_input_auc(X: pd.DataFrame, y: np.ndarray) -> dict[str, float]:
+    """ROC AUC of each input alone on these rows (either direction; a text input scores by
+    its level's label rate here): near 1 means one column gives the label away."""
+    from sklearn.metrics import roc_auc_score
+
+    out = {}
+    for c in X.columns:
+        x = X[c]
+        if not pd.api.types.is_numeric_dtype(x):
+            score = x.map(pd.Series(y, index=x.index).groupby(x).mean()).to_numpy(dtype=float)
+        else:
+            score = x.to_numpy(dtype=float)
+            score = np.where(np.isfinite(score), score, np.nanmedian(score))
+        if np.isfinite(score).all() and np.unique(score).size > 1:
+            auc = float(roc_auc_score(y, score))
+            out[c] = max(auc, 1 - auc)
+    return out
+
+
+def below_chance_diagnosis(
+    parts: dict[str, Any], single_auc: dict[str, float], kind: str
+) -> tuple[str, str]:
+    """(cause, advice) when validation ranks below chance: label (a part has no positive, or
+    no negative), leakage (one input gives the training label away), drift (the label rate
+    or the inputs move across parts), else unknown."""
+    rates = parts["label_rate"]
+    shown = " / ".join(pct(rates[p]) for p in PARTS)
+    empty = [p for p, r in rates.items() if r in (0.0, 1.0)]
+    if empty:
+        return "label", (
+            f"the {', '.join(empty)} part(s) hold one class only (label rate {shown} across "
+            "train / valid / test): check the target column and the positive label"
+        )
+    leaks = sorted(((a, c) for c, a in single_auc.items() if a >= LEAK_AUC), reverse=True)
+    if leaks:
+        named = ", ".join(f"{c} (AUC {a:.3f} alone)" for a, c in leaks[:3])
+        return "leakage", (
+            f"{named} give(s) the training label away: a column known only after the outcome? "
+            "declare it leaky"
+        )
+    top = parts["psi_train_test_top5"]
+    shift = rate_shift(rates)
+    drifting = [f"{c} {v:.2f}" for c, v in top.items() if v >= PSI_DRIFT]
+    if shift >= LABEL_SHIFT_RATIO or drifting:
+        inputs = f"; PSI train to test: {', '.join(drifting)}" if drifting else ""
+        advice = (
+            "try a stratified split (--set split.kind=stratified) to check the model ranks, "
+            "then train on recent rows"
+            if kind in TIME_ORDERED
+            else "the parts are different populations: check how the file was put together"
+        )
+        return "drift", f"label rate {shown} across train / valid / test{inputs}: {advice}"
+    return "unknown", (
+        f"label rate {shown}, no input drifts (PSI < {PSI_DRIFT}) and none gives the label "
+        "away: check the target column and positive label, and for a shuffled file"
+    )
 
 
 def fmt(v: Any) -> str:
@@ -255,10 +426,14 @@ class TabularTraining:
         known = uc.labelled(raw)
         if not known.all():  # features saw every row (histories); only known labels are learned
             raw, X, y = raw[known].reset_index(drop=True), X[known].reset_index(drop=True), y[known]
-        split = make_split(uc, cfg, raw, y)
-        problems = split_problems(uc, cfg, X, y, split, self.classifier)
+        split = make_split(uc, cfg, raw, y, X)
+        repeated = identical_rows(uc, X, y, split)
+        problems = split_problems(uc, cfg, X, y, split, self.classifier, repeated)
         if problems:
             raise DataValidationError(ValidationReport(len(raw), raw.shape[1], problems))
+        parts = part_checks(uc, cfg, X, y, split, self.classifier, repeated)
+        for warning in parts["warnings"]:
+            log(f"warning: {warning}")
         cands = []
         for c in cfg.model.candidates:
             log(f"tuning {c.name} ...")
@@ -270,7 +445,7 @@ class TabularTraining:
             self.calibrate(uc, c, X.iloc[split.test], y_valid, y_test, cfg)
             self.evaluate_candidate(uc, c, y_valid, y_test, cfg)
         chosen = self.choose(cands)
-        self.check_chosen(chosen)
+        self.check_chosen(chosen, parts, X.iloc[split.train], y[split.train], cfg.split.kind)
         baseline = next(c for c in cands if c.name == cfg.model.baseline)
         train_pred = self.predict(chosen.model, X.iloc[split.train])
         sizes = split.sizes() | ({"unlabelled": int((~known).sum())} if not known.all() else {})
@@ -282,9 +457,10 @@ class TabularTraining:
             candidates=[self.candidate_row(c) for c in cands],
             split=describe_split(uc, cfg, raw, split) | sizes,
             profile=self.reference_profile(uc, X.iloc[split.train], train_pred),
-            details=self.details(uc, cfg, chosen, baseline, y_test),
+            details=self.details(uc, cfg, chosen, baseline, y_test) | {"parts": parts},
             state={
                 "X": X,
+                "raw": raw,
                 "split": split,
                 "chosen": chosen,
                 "baseline": baseline,
@@ -507,8 +683,15 @@ class TabularTraining:
         """Best validation score (higher is better); on a tie the earlier candidate wins."""
         return cands[int(np.argmax([c.valid_score for c in cands]))]
 
-    def check_chosen(self, chosen: Candidate) -> None:
-        """Stop the run when the best candidate is meaningless."""
+    def check_chosen(
+        self,
+        chosen: Candidate,
+        parts: dict[str, Any],
+        X_train: pd.DataFrame,
+        y_train: np.ndarray,
+        kind: str,
+    ) -> None:
+        """Stop the run when the best candidate is meaningless (with a diagnosis of why)."""
 
     def extras(self, c: Candidate) -> dict[str, Any]:
         """What a candidate row carries beyond its scores: the search and the calibration."""
