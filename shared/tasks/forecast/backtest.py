@@ -23,14 +23,17 @@ from shared.core.usecase import Features, UseCase
 from shared.core.validation import DataValidationError, Problem, ValidationReport, schema_problems
 from shared.tasks.forecast.baselines import baseline_forecasts
 from shared.tasks.forecast.calendar import NAMES, Calendar, off_grid, read_calendar
-from shared.tasks.forecast.config import ForecastPipelineConfig
+from shared.tasks.forecast.config import ForecastGatesConfig, ForecastPipelineConfig
 from shared.tasks.forecast.features import calendar_flags
 from shared.tasks.forecast.intervals import backtest_coverage, conformal_quantiles, interval_bounds
 from shared.tasks.forecast.metrics import (
     forecast_metrics,
     mase_scale,
     metrics_by_step,
+    paired_p_value,
+    row_errors,
     scored_cells,
+    wape,
 )
 from shared.tasks.forecast.model import combine, feature_frame, make_global, training_set
 from shared.tasks.forecast.panel import Panel, build_panel, to_long
@@ -104,7 +107,7 @@ def load_calendar(uc: UseCase, cfg: ForecastPipelineConfig) -> Calendar | None:
         path = uc.folder / path
     if not path.exists():
         raise FileNotFoundError(f"data.calendar file not found: {path}")
-    return read_calendar(path, uc.time_column)
+    return read_calendar(path, uc.time_column, cfg.data.calendar_date_column)
 
 
 def make_panel(uc: UseCase, raw: pd.DataFrame, cfg: ForecastPipelineConfig) -> Panel:
@@ -352,19 +355,64 @@ def best_statistical(models: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
+def paired_errors(windows: Sequence[WindowForecasts], name: str) -> np.ndarray:
+    """[series x windows] `name`'s scaled error per series and window (the MASE terms)."""
+    return np.concatenate([row_errors(w.y, w.forecasts[name], w.mase_scale) for w in windows])
+
+
+def baseline_win(
+    windows: Sequence[WindowForecasts], name: str, reference: str, gates: ForecastGatesConfig
+) -> dict[str, Any]:
+    """Does `name` beat `reference`? By the WAPE margin, or by the one-sided paired test over
+    series x windows (a small gain on every series is a win no margin should refuse)."""
+    y = np.concatenate([w.y for w in windows])
+    f = np.concatenate([w.forecasts[name] for w in windows])
+    b = np.concatenate([w.forecasts[reference] for w in windows])
+    gain = gain_pct(wape(y, f), wape(y, b))
+    p = (
+        paired_p_value(
+            paired_errors(windows, name), paired_errors(windows, reference), gates.paired_test
+        )
+        if gates.paired_test != "none"
+        else float("nan")
+    )
+    by_margin = bool(gain > gates.min_wape_gain_pct)
+    by_test = bool(p < gates.alpha)
+    return {
+        "wape_gain_pct": gain,
+        "p_value": p,
+        "test": gates.paired_test,
+        "pairs": int(np.isfinite(paired_errors(windows, name)).sum()),
+        "by_margin": by_margin,
+        "by_test": by_test,
+        "passed": by_margin or by_test,
+    }
+
+
 def gate_reasons(
-    model_row: dict[str, Any], base_row: dict[str, Any], cfg: ForecastPipelineConfig, uc: UseCase
+    model_row: dict[str, Any],
+    base_row: dict[str, Any],
+    cfg: ForecastPipelineConfig,
+    uc: UseCase,
+    win: dict[str, Any],
 ) -> list[str]:
-    """The candidate must beat the reference baseline on WAPE (by a margin) and MASE, and pass
-    the use case's KPI gates. Parity is checked by the run skeleton."""
+    """The candidate must beat the reference baseline (`win`: by the WAPE margin or the paired
+    test) and on pooled MASE, and pass the use case's KPI gates. Parity is checked by the run
+    skeleton."""
     g = cfg.gates
     m, b = model_row["metrics"], base_row["metrics"]
     reasons = []
-    wape_gain = gain_pct(m["wape"], b["wape"])
-    if not wape_gain > g.min_wape_gain_pct:
+    if not win["passed"]:
+        test = (
+            f"; the one-sided paired {g.paired_test} test over {win['pairs']} series x windows "
+            f"gives p = {win['p_value']:.3g}, not below gates.alpha = {g.alpha}"
+            if g.paired_test != "none"
+            else ""
+        )
         reasons.append(
             f"{model_row['name']} WAPE {m['wape']:.4f} vs {base_row['name']} {b['wape']:.4f}: gain "
-            f"{wape_gain:.1f} % is not above the required {g.min_wape_gain_pct:.1f} %"
+            f"{win['wape_gain_pct']:.1f} % is not above gates.min_wape_gain_pct = "
+            f"{g.min_wape_gain_pct:.1f} %{test}"
         )
     if g.require_mase_win and not m["mase"] < b["mase"]:
         reasons.append(

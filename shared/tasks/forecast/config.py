@@ -45,6 +45,9 @@ class ForecastDataConfig(Strict):
         description="CSV: the time column + 0/1 flag columns known in advance (holidays...); "
         "the flags become model inputs and are read for future periods",
     )
+    calendar_date_column: str | None = Field(
+        None, description="the calendar file's date column; None = the use case's time column"
+    )
     n_series: int = Field(120, ge=1, description="synthetic series")
     n_periods: int = Field(156, ge=20, description="synthetic periods of history")
     seed: int = 42
@@ -142,8 +145,16 @@ class ForecastGatesConfig(Strict):
         "best", description="best = the baseline with the lowest backtest MASE; or a model name"
     )
     min_wape_gain_pct: float = Field(
-        0.0, description="WAPE must improve on the baseline by this much"
+        2.0,
+        description="margin: the candidate passes when its WAPE is this much (%) below the "
+        "baseline's, or when the paired test says it wins",
     )
+    paired_test: Literal["wilcoxon", "sign", "none"] = Field(
+        "wilcoxon",
+        description="one-sided paired test of per series x window scaled errors (the MASE "
+        "terms) against the baseline's; none = the margin alone decides",
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the paired test")
     require_mase_win: bool = Field(True, description="MASE must be below the baseline's")
     max_parity_diff: float = Field(1e-4, gt=0, description="on the model output (sales / scale)")
 

@@ -97,6 +97,20 @@ def kpi_table(result: Any) -> Table:
     return t
 
 
+def _win_sentence(win: dict[str, Any] | None) -> str:
+    """How the candidate beat (or did not beat) the baseline: margin and paired test."""
+    if not win:
+        return ""
+    test = (
+        f" one-sided paired {win['test']} test over {win['pairs']} series x windows: "
+        f"p = {win['p_value']:.3g} ({'wins' if win['by_test'] else 'no win'});"
+        if win["test"] != "none"
+        else ""
+    )
+    margin = "above" if win["by_margin"] else "not above"
+    return f" Against the baseline:{test} WAPE gain {margin} the margin."
+
+
 def result_tables(result: Any) -> list[Table]:
     return [models_table(result), steps_table(result), kpi_table(result)]
 
@@ -133,7 +147,8 @@ def markdown(result: Any) -> list[str]:
     lines += [
         "",
         f"WAPE gain of {result.chosen_servable} vs {result.baseline}: "
-        f"**{result.wape_gain_pct:.1f} %**; MASE gain: {result.mase_gain_pct:.1f} %.",
+        f"**{result.wape_gain_pct:.1f} %**; MASE gain: {result.mase_gain_pct:.1f} %."
+        + _win_sentence(result.details.get("baseline_win")),
         "",
         "## By horizon step",
         "",

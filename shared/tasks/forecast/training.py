@@ -65,7 +65,8 @@ class ForecastTraining:
         models = bk.model_rows(windows, uc, cfg, reference)
         by_name = {m["name"]: m for m in models}
         servable = bk.choose(models)
-        reasons = bk.gate_reasons(servable, by_name[reference], cfg, uc)
+        win = bk.baseline_win(windows, servable["name"], reference, cfg.gates)
+        reasons = bk.gate_reasons(servable, by_name[reference], cfg, uc, win)
         chosen = servable if not reasons else bk.best_statistical(models)
         iv = bk.intervals(
             windows, servable["name"], cfg.intervals.levels, cfg.backtest.clip_at_zero
@@ -86,6 +87,7 @@ class ForecastTraining:
                 servable["metrics"]["mase"], by_name[reference]["metrics"]["mase"]
             ),
         }
+        gains["paired_p_value"] = win["p_value"]
         metrics |= gains | {
             f"interval_coverage_{k}": v for k, v in bk.coverage_values(iv["coverage"]).items()
         }
@@ -123,6 +125,8 @@ class ForecastTraining:
                 "backtest": description,
                 "panel": panel.report.to_dict() if panel.report else {},
                 "gate_reasons": reasons,
+                "baseline_win": win,
+                "calendar_notes": panel.flags.notes if panel.flags is not None else [],
             },
             train_inputs=X,
             state={

@@ -99,6 +99,7 @@ def test_a_run_that_fails_its_gates_falls_back_to_the_best_baseline_and_is_not_s
         "baselines.n_jobs=1",
         "backtest.windows=2",
         "gates.min_wape_gain_pct=99",
+        "gates.paired_test=none",  # the margin alone decides: 99 % cannot be met
     ]
     result = train(UC, UC.load_config(tiny), overrides=tiny)
     assert not result.gates_passed and result.bento_tag == ""
