@@ -9,6 +9,7 @@ data -> ONNX parity. The task plug-in (shared/tasks/forecast/task.py) wires thes
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,11 +24,13 @@ from shared.core.usecase import Features, UseCase
 from shared.core.validation import DataValidationError, Problem, ValidationReport, schema_problems
 from shared.tasks.forecast.baselines import baseline_forecasts
 from shared.tasks.forecast.calendar import NAMES, Calendar, off_grid, read_calendar
-from shared.tasks.forecast.config import ForecastGatesConfig, ForecastPipelineConfig
+from shared.tasks.forecast.config import INTERMITTENT, ForecastGatesConfig, ForecastPipelineConfig
 from shared.tasks.forecast.features import calendar_flags
+from shared.tasks.forecast.intermittent import ROUTED, class_metrics, demand_classes
 from shared.tasks.forecast.intervals import backtest_coverage, conformal_quantiles, interval_bounds
 from shared.tasks.forecast.metrics import (
     forecast_metrics,
+    mase,
     mase_scale,
     metrics_by_step,
     paired_p_value,
@@ -42,6 +45,7 @@ from shared.tasks.forecast.windows import Windows, panel_targets, panel_windows
 Log = Callable[[str], None]
 METRICS = ("mase", "wape", "smape", "bias")
 ENSEMBLE = "ensemble"
+ENSEMBLE_DEFAULT = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
 
 
 # --------------------------------------------------------------------------- validate + panel
@@ -149,14 +153,17 @@ def model_inputs(
 
 
 def backtest_cutoffs(n_periods: int, cfg: ForecastPipelineConfig) -> list[int]:
-    """Cut-off indices, oldest first; the last one leaves exactly `horizon` periods to score."""
+    """Cut-off indices, oldest first (the `selection_windows` first ones choose, never score);
+    the last one leaves exactly `horizon` periods to score."""
     bt = cfg.backtest
     step = bt.step or bt.horizon
-    cuts = [n_periods - 1 - bt.horizon - step * k for k in reversed(range(bt.windows))]
+    n = bt.windows + bt.selection_windows
+    cuts = [n_periods - 1 - bt.horizon - step * k for k in reversed(range(n))]
     if cuts[0] < bt.min_history:
         raise ValueError(
-            f"{n_periods} periods are too few for {bt.windows} backtest windows of {bt.horizon} "
-            f"every {step} after {bt.min_history} periods of history"
+            f"{n_periods} periods are too few for {bt.windows} backtest windows (and "
+            f"{bt.selection_windows} selection windows) of {bt.horizon} every {step} after "
+            f"{bt.min_history} periods of history"
         )
     return cuts
 
@@ -174,6 +181,7 @@ class WindowForecasts:
     fallback: np.ndarray  # [n] bool: the global model's fallback rule was used
     excluded: dict[str, int]
     seconds: dict[str, float]
+    classes: np.ndarray | None = None  # [n] demand class of each series' history at the cut-off
 
 
 def eval_rows(panel: Panel, cutoff: int, horizon: int) -> tuple[np.ndarray, dict[str, int]]:
@@ -247,6 +255,9 @@ def run_backtest(
             fallback=short,
             excluded=excluded,
             seconds={"baselines": round(t1 - t0, 2), cfg.model.name: round(t2 - t1, 2)},
+            classes=demand_classes(
+                panel.y[rows, max(cutoff + 1 - cfg.model.history_length, 0) : cutoff + 1]
+            ),
         )
         log(
             f"cut-off {wf.cutoff}: {len(rows)} series, baselines {t1 - t0:.1f} s, "
@@ -274,25 +285,144 @@ def _nan_last(v: float) -> float:
     return v if np.isfinite(v) else float("inf")
 
 
-def ensemble_forecast(model: np.ndarray, partner: np.ndarray, clip_at_zero: bool) -> np.ndarray:
-    """The ensemble: the plain mean of the global model and the best baseline."""
-    f = 0.5 * (model + partner)
+def weight_grid(n_members: int, step: float) -> np.ndarray:
+    """[k, n_members] every weight vector on the simplex with weights in multiples of `step`."""
+    units = round(1 / step)
+    combos = [c for c in itertools.product(range(units + 1), repeat=n_members) if sum(c) == units]
+    return np.asarray(combos, dtype=np.float64) / units
+
+
+def choose_weights(
+    windows: Sequence[WindowForecasts], members: Sequence[str], step: float
+) -> dict[str, float]:
+    """Ensemble weights with the lowest pooled MASE on `windows` (ties: the first on the grid,
+    which puts the most weight on the first member, the global model)."""
+    y = np.concatenate([w.y for w in windows])
+    ms = np.concatenate([w.mase_scale for w in windows])
+    ok = np.isfinite(ms) & (ms > 0)
+    y = y[ok]
+    stack = np.stack([np.concatenate([w.forecasts[m] for w in windows])[ok] for m in members])
+    seen = np.isfinite(y)
+    n_seen = seen.sum(axis=1)
+    keep = n_seen > 0
+    y, stack, seen, n_seen, ms = y[keep], stack[:, keep], seen[keep], n_seen[keep], ms[ok][keep]
+    y0 = np.where(seen, y, 0.0)
+    grid = weight_grid(len(members), step)[::-1]  # the global model's full weight first
+    scores = [
+        float(np.mean((np.abs(y0 - np.tensordot(g, stack, 1)) * seen).sum(axis=1) / n_seen / ms))
+        for g in grid
+    ]
+    best = grid[int(np.argmin(scores))]
+    return {m: float(v) for m, v in zip(members, best, strict=True)}
+
+
+def ensemble_forecast(
+    forecasts: dict[str, np.ndarray], weights: dict[str, float], clip_at_zero: bool
+) -> np.ndarray:
+    """The ensemble: the weighted mean of its members' forecasts."""
+    f = sum(v * forecasts[m] for m, v in weights.items() if v)
     return np.maximum(f, 0.0) if clip_at_zero else f
 
 
-def add_ensemble(windows: list[WindowForecasts], cfg: ForecastPipelineConfig) -> str | None:
-    """Add `ensemble` to every window's forecasts; returns its statistical partner.
+def ensemble_members(cfg: ForecastPipelineConfig) -> list[str]:
+    """The global model first, then the statistical members (`model.ensemble_members`, or
+    the seasonal and smoothing baselines configured: at most 5 members keep the grid small)."""
+    stats = cfg.model.ensemble_members
+    if stats is None:
+        stats = [m for m in cfg.baselines.models if m in ENSEMBLE_DEFAULT]
+    return [cfg.model.name, *stats]
 
-    The partner is the best baseline on the pooled backtest: choosing it and scoring the
-    ensemble on the same windows is model selection (two candidates), stated in the report."""
+
+def add_ensemble(
+    selection: list[WindowForecasts], windows: list[WindowForecasts], cfg: ForecastPipelineConfig
+) -> dict[str, Any] | None:
+    """Add `ensemble` to every scored window's forecasts, its weights chosen on the EARLIER
+    windows only (the selection windows, then each scored window once it is past); returns
+    the weights per scored window and the final weights (chosen on every window, served).
+
+    A scored window with no earlier window gets the global model alone."""
     if not cfg.model.ensemble:
         return None
-    partner = best_baseline(windows, cfg.baselines.models)
+    members = ensemble_members(cfg)
+    step = cfg.model.ensemble_step
+    seen = list(selection)
+    by_window = []
     for w in windows:
-        w.forecasts[ENSEMBLE] = ensemble_forecast(
-            w.forecasts[cfg.model.name], w.forecasts[partner], cfg.backtest.clip_at_zero
+        weights = choose_weights(seen, members, step) if seen else {members[0]: 1.0}
+        w.forecasts[ENSEMBLE] = ensemble_forecast(w.forecasts, weights, cfg.backtest.clip_at_zero)
+        by_window.append({"cutoff": w.cutoff, "chosen_on": len(seen)} | weights)
+        seen.append(w)
+    final = choose_weights(seen, members, step)
+    return {"by_window": by_window, "weights": {m: v for m, v in final.items() if v}}
+
+
+def route_classes(
+    selection: list[WindowForecasts], windows: list[WindowForecasts], cfg: ForecastPipelineConfig
+) -> dict[str, Any] | None:
+    """Send the intermittent and lumpy series of `ensemble` to the intermittent-demand baseline
+    (CrostonOptimized, TSB, ADIDA, IMAPA, when in baselines.models) or keep the ensemble,
+    per class, whichever has the lower MASE on that class in the EARLIER windows; returns the
+    route per scored window and the final routes (chosen on every window, served)."""
+    methods = [m for m in cfg.baselines.models if m in INTERMITTENT]
+    if not cfg.model.ensemble or not methods:
+        return None
+    seen: list[WindowForecasts] = list(selection)
+    for w in seen:  # selection windows: the ensemble they would have had (weights from before)
+        w.forecasts.setdefault(ENSEMBLE, w.forecasts[cfg.model.name])
+    by_window = []
+    for w in windows:
+        routes = class_routes(seen, methods) if seen else {}
+        kept = dict(w.forecasts)  # what the routes are chosen on later: before routing
+        w.forecasts[ENSEMBLE] = routed(w.forecasts, w.classes, routes)
+        by_window.append({"cutoff": w.cutoff} | routes)
+        seen.append(
+            WindowForecasts(**{**w.__dict__, "forecasts": kept})  # unrouted, for later choices
         )
-    return partner
+    return {"by_window": by_window, "routes": class_routes(seen, methods)}
+
+
+def class_routes(windows: Sequence[WindowForecasts], methods: Sequence[str]) -> dict[str, str]:
+    """{class: method} for each routed class where a method beats `ensemble` on pooled MASE."""
+    y = np.concatenate([w.y for w in windows])
+    ms = np.concatenate([w.mase_scale for w in windows])
+    classes = np.concatenate([w.classes for w in windows])
+    routes = {}
+    for c in ROUTED:
+        rows = classes == c
+        if not rows.any():
+            continue
+        score = {
+            m: _nan_last(
+                mase(y[rows], np.concatenate([w.forecasts[m] for w in windows])[rows], ms[rows])
+            )
+            for m in (ENSEMBLE, *methods)
+        }
+        best = min(score, key=lambda m: score[m])
+        if best != ENSEMBLE:
+            routes[c] = best
+    return routes
+
+
+def routed(
+    forecasts: dict[str, np.ndarray], classes: np.ndarray, routes: dict[str, str]
+) -> np.ndarray:
+    """`ensemble` with the rows of each routed class replaced by its method's forecast."""
+    f = forecasts[ENSEMBLE].copy()
+    for c, m in routes.items():
+        rows = classes == c
+        f[rows] = forecasts[m][rows]
+    return f
+
+
+def by_class(windows: Sequence[WindowForecasts], names: Sequence[str]) -> dict[str, Any]:
+    """{model: {class: WAPE, MASE, bias, zero shares}} over every scored window."""
+    y = np.concatenate([w.y for w in windows])
+    ms = np.concatenate([w.mase_scale for w in windows])
+    classes = np.concatenate([w.classes for w in windows])
+    return {
+        n: class_metrics(y, np.concatenate([w.forecasts[n] for w in windows]), ms, classes)
+        for n in dict.fromkeys(names)
+    }
 
 
 def kind_of(name: str, cfg: ForecastPipelineConfig) -> str:

@@ -21,7 +21,29 @@ from shared.core.config import (
 )
 from shared.tasks.forecast.calendar import Freq
 
-BASELINES = ("naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
+BASELINES = (
+    "naive",
+    "seasonal_naive",
+    "auto_ets",
+    "auto_theta",
+    "auto_arima",
+    "croston_optimized",
+    "tsb",
+    "adida",
+    "imapa",
+)
+INTERMITTENT = ("croston_optimized", "tsb", "adida", "imapa")
+Baseline = Literal[
+    "naive",
+    "seasonal_naive",
+    "auto_ets",
+    "auto_theta",
+    "auto_arima",
+    "croston_optimized",
+    "tsb",
+    "adida",
+    "imapa",
+]
 
 
 class ForecastDataConfig(Strict):
@@ -75,21 +97,25 @@ class BacktestConfig(Strict):
     clip_at_zero: bool = Field(
         True, description="no negative forecasts for any model (demand is not negative)"
     )
+    selection_windows: int = Field(
+        0,
+        ge=0,
+        description="extra windows before the scored ones, used only to choose (ensemble "
+        "weights), never scored",
+    )
 
 
 class BaselinesConfig(Strict):
-    """statsforecast models. AutoETS with a 52-week season costs ~0.15 s per series per window,
+    """statsforecast models (croston_optimized, tsb, adida, imapa: for intermittent demand,
+    see shared/tasks/forecast/intermittent.py). AutoETS with a 52-week season costs ~0.15 s per series per window,
     so its default season is 1 (level and trend only); AutoARIMA (seconds per series) is off."""
 
-    models: list[Literal["naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima"]] = [
-        "naive",
-        "seasonal_naive",
-        "auto_ets",
-        "auto_theta",
-    ]
+    models: list[Baseline] = ["naive", "seasonal_naive", "auto_ets", "auto_theta"]
     ets_season_length: int = Field(1, ge=1)
     theta_season_length: int = Field(52, ge=1)
     arima_season_length: int = Field(52, ge=1)
+    tsb_alpha_d: float = Field(0.2, gt=0, le=1, description="TSB smoothing of demand sizes")
+    tsb_alpha_p: float = Field(0.2, gt=0, le=1, description="TSB smoothing of demand probability")
     n_jobs: int = Field(2, ge=1)
 
     @model_validator(mode="after")
@@ -125,9 +151,15 @@ class GlobalModelConfig(Strict):
     seed: int = 42
     ensemble: bool = Field(
         True,
-        description="also score the mean of the global model and the best baseline (lowest "
-        "backtest MASE) as candidate `ensemble`; chosen when it wins",
+        description="also score candidate `ensemble`: a weighted mean of the global model and "
+        "statistical members, the weights chosen on earlier windows only; chosen when it wins",
     )
+    ensemble_members: list[str] | None = Field(
+        None,
+        description="baselines the ensemble may weigh in; None = those of seasonal_naive, "
+        "auto_ets, auto_theta, auto_arima in baselines.models",
+    )
+    ensemble_step: float = Field(0.1, gt=0, le=0.5, description="weights are multiples of this")
 
 
 class IntervalsConfig(Strict):
@@ -191,6 +223,12 @@ class ForecastPipelineConfig(Strict):
             raise ValueError(
                 f"gates.baseline {self.gates.baseline!r} is neither 'best' nor one of "
                 f"baselines.models {self.baselines.models}"
+            )
+        unknown = set(self.model.ensemble_members or []) - set(self.baselines.models)
+        if unknown:
+            raise ValueError(
+                f"model.ensemble_members {sorted(unknown)} are not in baselines.models "
+                f"{self.baselines.models}"
             )
         if self.model.name in (*BASELINES, "ensemble"):
             raise ValueError(f"model.name {self.model.name!r} is taken by another candidate")

@@ -58,8 +58,11 @@ class ForecastTraining:
     def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
         panel = bk.make_panel(uc, raw, cfg)
         t0 = time.perf_counter()
-        windows = bk.run_backtest(uc, panel, cfg, log)
-        partner = bk.add_ensemble(windows, cfg)
+        every = bk.run_backtest(uc, panel, cfg, log)
+        n_sel = cfg.backtest.selection_windows
+        selection, windows = every[:n_sel], every[n_sel:]  # selection windows are never scored
+        ensemble = bk.add_ensemble(selection, windows, cfg)
+        routes = bk.route_classes(selection, windows, cfg)
         seconds = time.perf_counter() - t0
         reference = bk.reference_baseline(windows, cfg)
         models = bk.model_rows(windows, uc, cfg, reference)
@@ -76,6 +79,7 @@ class ForecastTraining:
         final = bk.fit_global(uc, panel, panel.n_periods - 1, cfg)
         X, native, scale = bk.latest_inputs(uc, final, panel, cfg)
         description = bk.backtest_description(windows, panel, cfg, seconds)
+        description["selection_cutoffs"] = [w.cutoff for w in selection]
         metrics = dict(chosen["metrics"]) | {
             f"{m['name']}_{k}": v for m in models for k, v in m["metrics"].items()
         }
@@ -118,7 +122,12 @@ class ForecastTraining:
                 "chosen_servable": servable["name"],
                 "baseline": reference,
                 "gates_baseline": cfg.gates.baseline,
-                "ensemble_partner": partner,
+                "ensemble": ensemble,
+                "class_routes": routes,
+                "by_class": bk.by_class(
+                    windows,
+                    [servable["name"], cfg.model.name, reference, *cfg.baselines.models],
+                ),
                 **gains,
                 "intervals": iv,
                 "interval_coverage": iv["coverage"],
@@ -161,7 +170,8 @@ class ForecastTraining:
             "output": "target / scale",
             "chosen_model": d["chosen_servable"],
             "global_model": mc.name,
-            "ensemble_partner": d["ensemble_partner"],
+            "ensemble_weights": (d["ensemble"] or {}).get("weights"),
+            "class_routes": (d["class_routes"] or {}).get("routes"),
             "baselines": cfg.baselines.model_dump(mode="json"),
             "horizon": bt.horizon,
             "season": bt.season,
@@ -195,7 +205,11 @@ class ForecastTraining:
             "backtest_windows": bt.windows,
             "baselines": ",".join(cfg.baselines.models),
             "gates_baseline": fit.details["baseline"],
-            "ensemble_partner": fit.details["ensemble_partner"] or "none",
+            "ensemble_weights": ",".join(
+                f"{m}={v:g}"
+                for m, v in ((fit.details["ensemble"] or {}).get("weights") or {}).items()
+            )
+            or "none",
         } | {f"param_{k}": v for k, v in cfg.model.params.model_dump().items()}
 
     # --------------------------------------------------------------------- report
