@@ -70,6 +70,11 @@ def test_cutoffs_leave_exactly_the_horizon_after_the_last_one():
     assert backtest_cutoffs(100, CFG) == [87, 91, 95]  # 100 periods, 4 steps, windows 4 apart
     with pytest.raises(ValueError, match="too few"):
         backtest_cutoffs(18, CFG)
+    # a selection window comes before the scored ones and leaves them where they were
+    sel = CFG.model_copy(
+        update={"backtest": CFG.backtest.model_copy(update={"selection_windows": 1})}
+    )
+    assert backtest_cutoffs(100, sel) == [83, 87, 91, 95]
 
 
 def test_training_origins_respect_cutoff_and_min_history():
