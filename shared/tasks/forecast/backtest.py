@@ -29,6 +29,7 @@ from shared.tasks.forecast.features import calendar_flags
 from shared.tasks.forecast.intermittent import ROUTED, class_metrics, demand_classes
 from shared.tasks.forecast.intervals import backtest_coverage, conformal_quantiles, interval_bounds
 from shared.tasks.forecast.metrics import (
+    bootstrap_interval,
     forecast_metrics,
     mase,
     mase_scale,
@@ -447,6 +448,7 @@ def model_rows(
                 "name": name,
                 "kind": kind_of(name, cfg),
                 "metrics": forecast_metrics(y, f, ms),
+                "interval_95": bootstrap_interval(y, f, ms),
                 "by_step": metrics_by_step(y, f, ms),
                 "by_window": [
                     {"cutoff": w.cutoff} | forecast_metrics(w.y, w.forecasts[name], w.mase_scale)

@@ -119,3 +119,23 @@ def paired_p_value(candidate: np.ndarray, baseline: np.ndarray, test: str) -> fl
     if test == "sign":
         return float(binomtest(int((d < 0).sum()), len(d), 0.5, alternative="greater").pvalue)
     return float(wilcoxon(d, alternative="less").pvalue)
+
+
+def bootstrap_interval(
+    y: np.ndarray, f: np.ndarray, scale: np.ndarray, level: float = 95, n: int = 500, seed: int = 0
+) -> dict[str, list[float]]:
+    """{"wape": [lo, hi], "mase": [lo, hi]}: percentile bootstrap over rows (series x windows,
+    resampled whole so a series' steps stay together), seeded."""
+    err = np.where(np.isfinite(y), np.abs(y - f), 0.0).sum(axis=1)
+    vol = np.where(np.isfinite(y), np.abs(y), 0.0).sum(axis=1)
+    terms = row_errors(y, f, scale)
+    idx = np.random.default_rng(seed).integers(0, len(y), (n, len(y)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = err[idx].sum(axis=1) / vol[idx].sum(axis=1)
+        t = terms[idx]
+        m = np.nansum(t, axis=1) / np.isfinite(t).sum(axis=1)
+    q = [(100 - level) / 2, 100 - (100 - level) / 2]
+    return {
+        "wape": [float(v) for v in np.nanpercentile(w, q)],
+        "mase": [float(v) for v in np.nanpercentile(m, q)],
+    }

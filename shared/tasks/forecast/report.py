@@ -26,14 +26,20 @@ def _savings_key(kpis: dict[str, float]) -> str | None:
     return next((k for k in kpis if k.startswith("savings") and k.endswith("_pct")), None)
 
 
+def _bounds(m: dict[str, Any], metric: str, digits: int) -> str:
+    """ " [lo, hi]": the 95 % bootstrap interval over series x windows, when there is one."""
+    iv = (m.get("interval_95") or {}).get(metric)
+    return f" [{iv[0]:.{digits}f}, {iv[1]:.{digits}f}]" if iv else ""
+
+
 def _row(m: dict[str, Any]) -> list[str]:
     x, k = m["metrics"], m["kpis"]
     money, savings = _money_key(k), _savings_key(k)
     return [
         m["name"],
         m["kind"],
-        f"{x['mase']:.3f}",
-        f"{x['wape']:.4f}",
+        f"{x['mase']:.3f}" + _bounds(m, "mase", 3),
+        f"{x['wape']:.4f}" + _bounds(m, "wape", 4),
         f"{x['smape']:.4f}",
         f"{x['bias']:+.4f}",
         _fmt(k[money]) if money else "",
@@ -182,6 +188,8 @@ def markdown(result: Any) -> list[str]:
         ),
         "",
         "## Every model (all windows pooled)",
+        "",
+        "MASE and WAPE with [the 95 % bootstrap interval over series x windows].",
         "",
         f"| model | kind | MASE | WAPE | sMAPE | bias | forecast cost | savings vs {result.baseline} |",
         "|---|---|---|---|---|---|---|---|",
