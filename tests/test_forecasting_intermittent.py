@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from shared.tasks import get_task
+from shared.tasks.forecast.backtest import routed
+from shared.tasks.forecast.baselines import stat_forecasts
+from shared.tasks.forecast.config import BacktestConfig, BaselinesConfig
 from shared.tasks.forecast.intermittent import adi_cv2, class_metrics, demand_classes
+from shared.tasks.forecast.predictor import ForecastPredictor
+from shared.tasks.forecast.windows import history_windows
 from tests.test_forecasting_calendars import START, fork
 
 SMOOTH = ["naive", "seasonal_naive", "auto_ets"]
@@ -80,3 +85,30 @@ def test_intermittent_series_are_routed_on_earlier_windows_and_beat_the_smooth_b
     routes = fit.details["class_routes"]
     assert [set(b) - {"cutoff"} <= {"intermittent", "lumpy"} for b in routes["by_window"]]
     assert set(routes["routes"].values()) <= {*SPARSE}
+
+
+def test_the_service_routes_request_histories_like_the_backtest():
+    """ForecastPredictor.route: intermittent histories get their class's method, the same
+    forecast as in backtests (stat_forecasts); smooth ones keep the model's forecast."""
+    raw = make_panel(3, 3, 70, 1)
+    y = raw.pivot(index="shop", columns="day", values="visits").to_numpy()
+    w = history_windows(
+        list(y), [np.zeros(70)] * 6, [np.zeros(7)] * 6, np.full(6, "2023-03-12", "datetime64[D]"),
+        length=70, season=7, floor=1.0, freq="D",
+    )  # fmt: skip
+    predictor = object.__new__(ForecastPredictor)  # the routing rules alone, no stored model
+    predictor.routes = {"intermittent": "tsb"}
+    predictor.baselines = BaselinesConfig(models=["tsb"], n_jobs=1)
+    predictor.rules = BacktestConfig(horizon=7, season=7)
+    model = np.full((6, 7), 123.0)
+    out = predictor.route(w, model)
+    classes = demand_classes(w.y)
+    sparse = classes == "intermittent"
+    assert sparse.tolist() == [False, False, False, True, True, True]  # s3..s5 are sparse
+    expected = stat_forecasts(w.y[sparse], 7, predictor.baselines, 7, ["tsb"])["tsb"]
+    np.testing.assert_allclose(out[sparse], expected)
+    np.testing.assert_array_equal(out[~sparse], model[~sparse])
+    backtest = np.zeros((6, 7))
+    backtest[sparse] = expected
+    routes = predictor.routes
+    np.testing.assert_allclose(routed({"ensemble": model, "tsb": backtest}, classes, routes), out)
