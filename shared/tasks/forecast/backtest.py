@@ -2,9 +2,9 @@
 
 validate (schema, duplicate keys, one frequency) -> panel -> rolling-origin backtests
 (statsforecast baselines and the LightGBM global model, refitted at every cut-off; the
-ensemble of the global model and the best baseline) -> metrics per model, step and window,
-KPIs, conformal intervals -> choice and gates (against the best baseline) -> final fit on all
-data -> ONNX parity. The task plug-in (shared/tasks/forecast/task.py) wires these into the run.
+ensemble, its weights and intermittent routes chosen on earlier windows only) -> metrics per
+model, step, window and demand class, KPIs, conformal intervals -> choice and gates (against
+the best baseline: WAPE margin or paired test) -> final fit on all data -> ONNX parity. The task plug-in (shared/tasks/forecast/task.py) wires these into the run.
 """
 
 from __future__ import annotations

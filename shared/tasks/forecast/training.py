@@ -1,10 +1,12 @@
 """Training of task `forecast` (the light part is shared/tasks/forecast/task.py).
 
 Candidates are statsforecast baselines, a LightGBM global model (direct multi-step, ONNX) and
-the ensemble of the global model with the best baseline, all scored in rolling-origin
-backtests. The chosen candidate (global model or ensemble, lowest MASE) must beat the
-reference baseline (`gates.baseline`: the best one by default) on WAPE and MASE and pass the
-use case's KPI gates; otherwise the best baseline is reported as chosen and nothing is served.
+the ensemble (a weighted mean of the global model and baselines, weights chosen on earlier
+windows; intermittent classes routed to a Croston-type method when it won before), all
+scored in rolling-origin backtests. The chosen candidate (global model or ensemble, lowest
+MASE) must beat the reference baseline (`gates.baseline`: the best one by default) by the
+WAPE margin or a paired test, and on MASE, and pass the use case's KPI gates; otherwise the
+best baseline is reported as chosen and nothing is served.
 The pieces live in shared/tasks/forecast/; this file wires them into the run skeleton.
 Serving never imports it.
 """
