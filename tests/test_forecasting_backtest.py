@@ -70,6 +70,11 @@ def test_cutoffs_leave_exactly_the_horizon_after_the_last_one():
     assert backtest_cutoffs(100, CFG) == [87, 91, 95]  # 100 periods, 4 steps, windows 4 apart
     with pytest.raises(ValueError, match="too few"):
         backtest_cutoffs(18, CFG)
+    # a selection window comes before the scored ones and leaves them where they were
+    sel = CFG.model_copy(
+        update={"backtest": CFG.backtest.model_copy(update={"selection_windows": 1})}
+    )
+    assert backtest_cutoffs(100, sel) == [83, 87, 91, 95]
 
 
 def test_training_origins_respect_cutoff_and_min_history():
@@ -185,16 +190,29 @@ def fake_windows(n_windows=2):
     return out
 
 
-def test_ensemble_is_the_mean_with_the_best_baseline_and_is_chosen_when_it_wins():
+def test_ensemble_weights_come_from_earlier_windows_only_and_it_is_chosen_when_it_wins():
     cfg = ForecastPipelineConfig(baselines={"models": ["naive", "seasonal_naive"]})
-    windows = fake_windows()
-    partner = add_ensemble(windows, cfg)
-    assert partner == "seasonal_naive"  # lowest MASE of the baselines
+    every = fake_windows(3)
+    selection, windows = every[:1], every[1:]
+    ens = add_ensemble(selection, windows, cfg)
+    # opposite biases of equal size cancel: half LightGBM, half SeasonalNaive, naive left out
+    assert [b["chosen_on"] for b in ens["by_window"]] == [1, 2]
+    assert ens["weights"] == {"lightgbm": 0.5, "seasonal_naive": 0.5}
     w = windows[0]
     np.testing.assert_allclose(
         w.forecasts["ensemble"], (w.forecasts["lightgbm"] + w.forecasts["seasonal_naive"]) / 2
     )
     assert reference_baseline(windows, cfg) == "seasonal_naive"  # gates.baseline: best
+    # the scored window's own actuals never move its weights: poison them, same forecasts
+    poisoned = fake_windows(3)
+    poisoned[1].y = poisoned[1].y + 1000.0
+    add_ensemble(poisoned[:1], poisoned[1:], cfg)
+    np.testing.assert_array_equal(poisoned[1].forecasts["ensemble"], w.forecasts["ensemble"])
+    # with no earlier window, the first scored window gets the global model alone
+    first = fake_windows(2)
+    alone = add_ensemble([], first, cfg)
+    assert alone["by_window"][0]["chosen_on"] == 0
+    np.testing.assert_array_equal(first[0].forecasts["ensemble"], first[0].forecasts["lightgbm"])
 
     class Uc:
         @staticmethod
@@ -211,10 +229,9 @@ def test_ensemble_is_the_mean_with_the_best_baseline_and_is_chosen_when_it_wins(
         "seasonal_naive": "statistical",
         "ensemble": "ensemble",
     }
-    # opposite biases cancel: the ensemble wins and is chosen
     assert choose(rows)["name"] == "ensemble"
     off = ForecastPipelineConfig(baselines=cfg.baselines, model={"ensemble": False})
-    assert add_ensemble(fake_windows(), off) is None
+    assert add_ensemble([], fake_windows(), off) is None
 
 
 def test_interval_coverage_with_one_window_is_na_with_the_reason():

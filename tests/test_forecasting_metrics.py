@@ -5,6 +5,7 @@ import pytest
 
 from shared.tasks.forecast.metrics import (
     bias,
+    bootstrap_interval,
     forecast_metrics,
     mase,
     mase_scale,
@@ -65,3 +66,16 @@ def test_nan_actuals_are_not_scored():
     # row a: |e| = 2 over 1 observed step; row b: (5 + 0) / 2 -> mean of 2 and 2.5
     assert mase(y, f, np.array([1.0, 1.0])) == pytest.approx(2.25)
     assert np.isnan(mase(np.full((1, 2), np.nan), f[:1], np.ones(1)))
+
+
+def test_bootstrap_interval_brackets_the_pooled_figures_and_is_seeded():
+    rng = np.random.default_rng(1)
+    y = rng.uniform(50, 150, (200, 4))
+    f = y + rng.normal(0, 10, y.shape)
+    scale = np.full(200, 10.0)
+    iv = bootstrap_interval(y, f, scale)
+    pooled = forecast_metrics(y, f, scale)
+    for k in ("wape", "mase"):
+        assert iv[k][0] < pooled[k] < iv[k][1]
+        assert iv[k][1] - iv[k][0] < 0.2 * pooled[k]  # 200 rows: a narrow interval
+    assert bootstrap_interval(y, f, scale) == iv

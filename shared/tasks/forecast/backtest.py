@@ -2,13 +2,14 @@
 
 validate (schema, duplicate keys, one frequency) -> panel -> rolling-origin backtests
 (statsforecast baselines and the LightGBM global model, refitted at every cut-off; the
-ensemble of the global model and the best baseline) -> metrics per model, step and window,
-KPIs, conformal intervals -> choice and gates (against the best baseline) -> final fit on all
-data -> ONNX parity. The task plug-in (shared/tasks/forecast/task.py) wires these into the run.
+ensemble, its weights and intermittent routes chosen on earlier windows only) -> metrics per
+model, step, window and demand class, KPIs, conformal intervals -> choice and gates (against
+the best baseline: WAPE margin or paired test) -> final fit on all data -> ONNX parity. The task plug-in (shared/tasks/forecast/task.py) wires these into the run.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,14 +24,20 @@ from shared.core.usecase import Features, UseCase
 from shared.core.validation import DataValidationError, Problem, ValidationReport, schema_problems
 from shared.tasks.forecast.baselines import baseline_forecasts
 from shared.tasks.forecast.calendar import NAMES, Calendar, off_grid, read_calendar
-from shared.tasks.forecast.config import ForecastPipelineConfig
+from shared.tasks.forecast.config import INTERMITTENT, ForecastGatesConfig, ForecastPipelineConfig
 from shared.tasks.forecast.features import calendar_flags
+from shared.tasks.forecast.intermittent import ROUTED, class_metrics, demand_classes
 from shared.tasks.forecast.intervals import backtest_coverage, conformal_quantiles, interval_bounds
 from shared.tasks.forecast.metrics import (
+    bootstrap_interval,
     forecast_metrics,
+    mase,
     mase_scale,
     metrics_by_step,
+    paired_p_value,
+    row_errors,
     scored_cells,
+    wape,
 )
 from shared.tasks.forecast.model import combine, feature_frame, make_global, training_set
 from shared.tasks.forecast.panel import Panel, build_panel, to_long
@@ -39,6 +46,7 @@ from shared.tasks.forecast.windows import Windows, panel_targets, panel_windows
 Log = Callable[[str], None]
 METRICS = ("mase", "wape", "smape", "bias")
 ENSEMBLE = "ensemble"
+ENSEMBLE_DEFAULT = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
 
 
 # --------------------------------------------------------------------------- validate + panel
@@ -104,7 +112,7 @@ def load_calendar(uc: UseCase, cfg: ForecastPipelineConfig) -> Calendar | None:
         path = uc.folder / path
     if not path.exists():
         raise FileNotFoundError(f"data.calendar file not found: {path}")
-    return read_calendar(path, uc.time_column)
+    return read_calendar(path, uc.time_column, cfg.data.calendar_date_column)
 
 
 def make_panel(uc: UseCase, raw: pd.DataFrame, cfg: ForecastPipelineConfig) -> Panel:
@@ -146,14 +154,17 @@ def model_inputs(
 
 
 def backtest_cutoffs(n_periods: int, cfg: ForecastPipelineConfig) -> list[int]:
-    """Cut-off indices, oldest first; the last one leaves exactly `horizon` periods to score."""
+    """Cut-off indices, oldest first (the `selection_windows` first ones choose, never score);
+    the last one leaves exactly `horizon` periods to score."""
     bt = cfg.backtest
     step = bt.step or bt.horizon
-    cuts = [n_periods - 1 - bt.horizon - step * k for k in reversed(range(bt.windows))]
+    n = bt.windows + bt.selection_windows
+    cuts = [n_periods - 1 - bt.horizon - step * k for k in reversed(range(n))]
     if cuts[0] < bt.min_history:
         raise ValueError(
-            f"{n_periods} periods are too few for {bt.windows} backtest windows of {bt.horizon} "
-            f"every {step} after {bt.min_history} periods of history"
+            f"{n_periods} periods are too few for {bt.windows} backtest windows (and "
+            f"{bt.selection_windows} selection windows) of {bt.horizon} every {step} after "
+            f"{bt.min_history} periods of history"
         )
     return cuts
 
@@ -171,6 +182,7 @@ class WindowForecasts:
     fallback: np.ndarray  # [n] bool: the global model's fallback rule was used
     excluded: dict[str, int]
     seconds: dict[str, float]
+    classes: np.ndarray | None = None  # [n] demand class of each series' history at the cut-off
 
 
 def eval_rows(panel: Panel, cutoff: int, horizon: int) -> tuple[np.ndarray, dict[str, int]]:
@@ -244,6 +256,9 @@ def run_backtest(
             fallback=short,
             excluded=excluded,
             seconds={"baselines": round(t1 - t0, 2), cfg.model.name: round(t2 - t1, 2)},
+            classes=demand_classes(
+                panel.y[rows, max(cutoff + 1 - cfg.model.history_length, 0) : cutoff + 1]
+            ),
         )
         log(
             f"cut-off {wf.cutoff}: {len(rows)} series, baselines {t1 - t0:.1f} s, "
@@ -271,25 +286,144 @@ def _nan_last(v: float) -> float:
     return v if np.isfinite(v) else float("inf")
 
 
-def ensemble_forecast(model: np.ndarray, partner: np.ndarray, clip_at_zero: bool) -> np.ndarray:
-    """The ensemble: the plain mean of the global model and the best baseline."""
-    f = 0.5 * (model + partner)
+def weight_grid(n_members: int, step: float) -> np.ndarray:
+    """[k, n_members] every weight vector on the simplex with weights in multiples of `step`."""
+    units = round(1 / step)
+    combos = [c for c in itertools.product(range(units + 1), repeat=n_members) if sum(c) == units]
+    return np.asarray(combos, dtype=np.float64) / units
+
+
+def choose_weights(
+    windows: Sequence[WindowForecasts], members: Sequence[str], step: float
+) -> dict[str, float]:
+    """Ensemble weights with the lowest pooled MASE on `windows` (ties: the first on the grid,
+    which puts the most weight on the first member, the global model)."""
+    y = np.concatenate([w.y for w in windows])
+    ms = np.concatenate([w.mase_scale for w in windows])
+    ok = np.isfinite(ms) & (ms > 0)
+    y = y[ok]
+    stack = np.stack([np.concatenate([w.forecasts[m] for w in windows])[ok] for m in members])
+    seen = np.isfinite(y)
+    n_seen = seen.sum(axis=1)
+    keep = n_seen > 0
+    y, stack, seen, n_seen, ms = y[keep], stack[:, keep], seen[keep], n_seen[keep], ms[ok][keep]
+    y0 = np.where(seen, y, 0.0)
+    grid = weight_grid(len(members), step)[::-1]  # the global model's full weight first
+    scores = [
+        float(np.mean((np.abs(y0 - np.tensordot(g, stack, 1)) * seen).sum(axis=1) / n_seen / ms))
+        for g in grid
+    ]
+    best = grid[int(np.argmin(scores))]
+    return {m: float(v) for m, v in zip(members, best, strict=True)}
+
+
+def ensemble_forecast(
+    forecasts: dict[str, np.ndarray], weights: dict[str, float], clip_at_zero: bool
+) -> np.ndarray:
+    """The ensemble: the weighted mean of its members' forecasts."""
+    f = sum(v * forecasts[m] for m, v in weights.items() if v)
     return np.maximum(f, 0.0) if clip_at_zero else f
 
 
-def add_ensemble(windows: list[WindowForecasts], cfg: ForecastPipelineConfig) -> str | None:
-    """Add `ensemble` to every window's forecasts; returns its statistical partner.
+def ensemble_members(cfg: ForecastPipelineConfig) -> list[str]:
+    """The global model first, then the statistical members (`model.ensemble_members`, or
+    the seasonal and smoothing baselines configured: at most 5 members keep the grid small)."""
+    stats = cfg.model.ensemble_members
+    if stats is None:
+        stats = [m for m in cfg.baselines.models if m in ENSEMBLE_DEFAULT]
+    return [cfg.model.name, *stats]
 
-    The partner is the best baseline on the pooled backtest: choosing it and scoring the
-    ensemble on the same windows is model selection (two candidates), stated in the report."""
+
+def add_ensemble(
+    selection: list[WindowForecasts], windows: list[WindowForecasts], cfg: ForecastPipelineConfig
+) -> dict[str, Any] | None:
+    """Add `ensemble` to every scored window's forecasts, its weights chosen on the EARLIER
+    windows only (the selection windows, then each scored window once it is past); returns
+    the weights per scored window and the final weights (chosen on every window, served).
+
+    A scored window with no earlier window gets the global model alone."""
     if not cfg.model.ensemble:
         return None
-    partner = best_baseline(windows, cfg.baselines.models)
+    members = ensemble_members(cfg)
+    step = cfg.model.ensemble_step
+    seen = list(selection)
+    by_window = []
     for w in windows:
-        w.forecasts[ENSEMBLE] = ensemble_forecast(
-            w.forecasts[cfg.model.name], w.forecasts[partner], cfg.backtest.clip_at_zero
+        weights = choose_weights(seen, members, step) if seen else {members[0]: 1.0}
+        w.forecasts[ENSEMBLE] = ensemble_forecast(w.forecasts, weights, cfg.backtest.clip_at_zero)
+        by_window.append({"cutoff": w.cutoff, "chosen_on": len(seen)} | weights)
+        seen.append(w)
+    final = choose_weights(seen, members, step)
+    return {"by_window": by_window, "weights": {m: v for m, v in final.items() if v}}
+
+
+def route_classes(
+    selection: list[WindowForecasts], windows: list[WindowForecasts], cfg: ForecastPipelineConfig
+) -> dict[str, Any] | None:
+    """Send the intermittent and lumpy series of `ensemble` to the intermittent-demand baseline
+    (CrostonOptimized, TSB, ADIDA, IMAPA, when in baselines.models) or keep the ensemble,
+    per class, whichever has the lower MASE on that class in the EARLIER windows; returns the
+    route per scored window and the final routes (chosen on every window, served)."""
+    methods = [m for m in cfg.baselines.models if m in INTERMITTENT]
+    if not cfg.model.ensemble or not methods:
+        return None
+    seen: list[WindowForecasts] = list(selection)
+    for w in seen:  # selection windows: the ensemble they would have had (weights from before)
+        w.forecasts.setdefault(ENSEMBLE, w.forecasts[cfg.model.name])
+    by_window = []
+    for w in windows:
+        routes = class_routes(seen, methods) if seen else {}
+        kept = dict(w.forecasts)  # what the routes are chosen on later: before routing
+        w.forecasts[ENSEMBLE] = routed(w.forecasts, w.classes, routes)
+        by_window.append({"cutoff": w.cutoff} | routes)
+        seen.append(
+            WindowForecasts(**{**w.__dict__, "forecasts": kept})  # unrouted, for later choices
         )
-    return partner
+    return {"by_window": by_window, "routes": class_routes(seen, methods)}
+
+
+def class_routes(windows: Sequence[WindowForecasts], methods: Sequence[str]) -> dict[str, str]:
+    """{class: method} for each routed class where a method beats `ensemble` on pooled MASE."""
+    y = np.concatenate([w.y for w in windows])
+    ms = np.concatenate([w.mase_scale for w in windows])
+    classes = np.concatenate([w.classes for w in windows])
+    routes = {}
+    for c in ROUTED:
+        rows = classes == c
+        if not rows.any():
+            continue
+        score = {
+            m: _nan_last(
+                mase(y[rows], np.concatenate([w.forecasts[m] for w in windows])[rows], ms[rows])
+            )
+            for m in (ENSEMBLE, *methods)
+        }
+        best = min(score, key=lambda m: score[m])
+        if best != ENSEMBLE:
+            routes[c] = best
+    return routes
+
+
+def routed(
+    forecasts: dict[str, np.ndarray], classes: np.ndarray, routes: dict[str, str]
+) -> np.ndarray:
+    """`ensemble` with the rows of each routed class replaced by its method's forecast."""
+    f = forecasts[ENSEMBLE].copy()
+    for c, m in routes.items():
+        rows = classes == c
+        f[rows] = forecasts[m][rows]
+    return f
+
+
+def by_class(windows: Sequence[WindowForecasts], names: Sequence[str]) -> dict[str, Any]:
+    """{model: {class: WAPE, MASE, bias, zero shares}} over every scored window."""
+    y = np.concatenate([w.y for w in windows])
+    ms = np.concatenate([w.mase_scale for w in windows])
+    classes = np.concatenate([w.classes for w in windows])
+    return {
+        n: class_metrics(y, np.concatenate([w.forecasts[n] for w in windows]), ms, classes)
+        for n in dict.fromkeys(names)
+    }
 
 
 def kind_of(name: str, cfg: ForecastPipelineConfig) -> str:
@@ -314,6 +448,7 @@ def model_rows(
                 "name": name,
                 "kind": kind_of(name, cfg),
                 "metrics": forecast_metrics(y, f, ms),
+                "interval_95": bootstrap_interval(y, f, ms),
                 "by_step": metrics_by_step(y, f, ms),
                 "by_window": [
                     {"cutoff": w.cutoff} | forecast_metrics(w.y, w.forecasts[name], w.mase_scale)
@@ -352,19 +487,64 @@ def best_statistical(models: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
+def paired_errors(windows: Sequence[WindowForecasts], name: str) -> np.ndarray:
+    """[series x windows] `name`'s scaled error per series and window (the MASE terms)."""
+    return np.concatenate([row_errors(w.y, w.forecasts[name], w.mase_scale) for w in windows])
+
+
+def baseline_win(
+    windows: Sequence[WindowForecasts], name: str, reference: str, gates: ForecastGatesConfig
+) -> dict[str, Any]:
+    """Does `name` beat `reference`? By the WAPE margin, or by the one-sided paired test over
+    series x windows (a small gain on every series is a win no margin should refuse)."""
+    y = np.concatenate([w.y for w in windows])
+    f = np.concatenate([w.forecasts[name] for w in windows])
+    b = np.concatenate([w.forecasts[reference] for w in windows])
+    gain = gain_pct(wape(y, f), wape(y, b))
+    p = (
+        paired_p_value(
+            paired_errors(windows, name), paired_errors(windows, reference), gates.paired_test
+        )
+        if gates.paired_test != "none"
+        else float("nan")
+    )
+    by_margin = bool(gain > gates.min_wape_gain_pct)
+    by_test = bool(p < gates.alpha)
+    return {
+        "wape_gain_pct": gain,
+        "p_value": p,
+        "test": gates.paired_test,
+        "pairs": int(np.isfinite(paired_errors(windows, name)).sum()),
+        "by_margin": by_margin,
+        "by_test": by_test,
+        "passed": by_margin or by_test,
+    }
+
+
 def gate_reasons(
-    model_row: dict[str, Any], base_row: dict[str, Any], cfg: ForecastPipelineConfig, uc: UseCase
+    model_row: dict[str, Any],
+    base_row: dict[str, Any],
+    cfg: ForecastPipelineConfig,
+    uc: UseCase,
+    win: dict[str, Any],
 ) -> list[str]:
-    """The candidate must beat the reference baseline on WAPE (by a margin) and MASE, and pass
-    the use case's KPI gates. Parity is checked by the run skeleton."""
+    """The candidate must beat the reference baseline (`win`: by the WAPE margin or the paired
+    test) and on pooled MASE, and pass the use case's KPI gates. Parity is checked by the run
+    skeleton."""
     g = cfg.gates
     m, b = model_row["metrics"], base_row["metrics"]
     reasons = []
-    wape_gain = gain_pct(m["wape"], b["wape"])
-    if not wape_gain > g.min_wape_gain_pct:
+    if not win["passed"]:
+        test = (
+            f"; the one-sided paired {g.paired_test} test over {win['pairs']} series x windows "
+            f"gives p = {win['p_value']:.3g}, not below gates.alpha = {g.alpha}"
+            if g.paired_test != "none"
+            else ""
+        )
         reasons.append(
             f"{model_row['name']} WAPE {m['wape']:.4f} vs {base_row['name']} {b['wape']:.4f}: gain "
-            f"{wape_gain:.1f} % is not above the required {g.min_wape_gain_pct:.1f} %"
+            f"{win['wape_gain_pct']:.1f} % is not above gates.min_wape_gain_pct = "
+            f"{g.min_wape_gain_pct:.1f} %{test}"
         )
     if g.require_mase_win and not m["mase"] < b["mase"]:
         reasons.append(

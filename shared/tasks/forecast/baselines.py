@@ -20,7 +20,17 @@ from shared.tasks.forecast.panel import DS, ID, Panel
 
 
 def statsforecast_models(cfg: BaselinesConfig, season: int) -> list[Any]:
-    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta, Naive, SeasonalNaive
+    from statsforecast.models import (
+        ADIDA,
+        IMAPA,
+        TSB,
+        AutoARIMA,
+        AutoETS,
+        AutoTheta,
+        CrostonOptimized,
+        Naive,
+        SeasonalNaive,
+    )
 
     make = {
         "naive": lambda: Naive(alias="naive"),
@@ -30,6 +40,10 @@ def statsforecast_models(cfg: BaselinesConfig, season: int) -> list[Any]:
         "auto_arima": lambda: AutoARIMA(
             season_length=cfg.arima_season_length, approximation=True, alias="auto_arima"
         ),
+        "croston_optimized": lambda: CrostonOptimized(alias="croston_optimized"),
+        "tsb": lambda: TSB(cfg.tsb_alpha_d, cfg.tsb_alpha_p, alias="tsb"),
+        "adida": lambda: ADIDA(alias="adida"),
+        "imapa": lambda: IMAPA(alias="imapa"),
     }
     return [make[name]() for name in cfg.models]
 

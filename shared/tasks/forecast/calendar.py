@@ -12,7 +12,8 @@ them for future periods instead of guessing "the flag one season earlier".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -91,6 +92,7 @@ class Calendar:
 
     dates: np.ndarray  # [D] datetime64[D], sorted
     flags: dict[str, np.ndarray]  # name -> [D] float64 0/1
+    notes: list[str] = field(default_factory=list)  # columns encoded or left out, and why
 
     @property
     def names(self) -> list[str]:
@@ -130,34 +132,67 @@ class Calendar:
         )
 
 
-def read_calendar(path: Path, time_column: str) -> Calendar:
-    """CSV with the time column and one column per flag (0/1, true/false); unique dates."""
+def calendar_flags(
+    frame: Any, date_column: str, max_levels: int = 12
+) -> tuple[dict[str, Any], list[str]]:
+    """{flag name: 0/1 column} from every column but the date, and one note per column that
+    was encoded or left out: 0/1 and true/false columns are flags as they are; a text column
+    with at most `max_levels` values (day-of-week names...) becomes one flag per value
+    (`col_value`); any other column is left out, never refused."""
+    flags, notes = {}, []
+    binary = {"true": 1, "false": 0, "1": 1, "0": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0}
+    for c in frame.columns:
+        if c == date_column:
+            continue
+        text = frame[c].astype(str).str.strip().str.lower()
+        as_flag = text.map(binary)
+        if frame[c].notna().all() and as_flag.notna().all():
+            flags[c] = as_flag.to_numpy(dtype=np.float64)
+            continue
+        numeric = frame[c].dtype.kind in "ifu"
+        levels = sorted(text[frame[c].notna()].unique())
+        if not numeric and len(levels) <= max_levels:
+            names = {v: re.sub(r"\W+", "_", f"{c}_{v}") for v in levels}
+            for v, name in names.items():
+                flags[name] = (text == v).to_numpy(dtype=np.float64)
+            shown = ", ".join(list(names.values())[:4]) + (", ..." if len(names) > 4 else "")
+            notes.append(
+                f"calendar column {c!r}: text with {len(levels)} values, encoded as one 0/1 flag "
+                f"per value ({shown})"
+            )
+        else:
+            kind = "numbers that are not 0/1" if numeric else f"text with {len(levels)} values"
+            notes.append(
+                f"calendar column {c!r} left out: {kind} (flags are 0/1; text is encoded up to "
+                f"{max_levels} values)"
+            )
+    return flags, notes
+
+
+def read_calendar(path: Path, time_column: str, date_column: str | None = None) -> Calendar:
+    """CSV with a date column (`date_column`, else the use case's time column) and flag
+    columns; unique dates. Text columns are encoded or left out with a note (`Calendar.notes`)."""
     import pandas as pd
 
     frame = pd.read_csv(path)
-    if time_column not in frame:
+    date_column = date_column or time_column
+    if date_column not in frame:
         raise ValueError(
-            f"calendar file {path} has no column {time_column!r} (columns: {list(frame.columns)})"
+            f"calendar file {path} has no date column {date_column!r} (columns: "
+            f"{list(frame.columns)}); name it with data.calendar_date_column"
         )
-    dates = pd.to_datetime(frame[time_column], errors="coerce")
+    dates = pd.to_datetime(frame[date_column], errors="coerce")
     if dates.isna().any():
-        bad = frame.loc[dates.isna(), time_column].head(3).tolist()
-        raise ValueError(f"calendar file {path}: {time_column} values {bad} are not dates")
+        bad = frame.loc[dates.isna(), date_column].head(3).tolist()
+        raise ValueError(f"calendar file {path}: {date_column} values {bad} are not dates")
     if dates.duplicated().any():
         raise ValueError(
             f"calendar file {path}: duplicate dates {dates[dates.duplicated()].head(3).dt.date.tolist()}"
         )
-    flags = {}
-    for c in frame.columns:
-        if c == time_column:
-            continue
-        v = frame[c]
-        if v.dtype == object:
-            v = v.astype(str).str.strip().str.lower().map({"true": 1, "false": 0, "1": 1, "0": 0})
-        if v.isna().any() or not v.isin([0, 1, True, False]).all():
-            raise ValueError(f"calendar file {path}: flag column {c!r} must hold 0/1 or true/false")
-        flags[c] = v.to_numpy(dtype=np.float64)
+    flags, notes = calendar_flags(frame, date_column)
     order = np.argsort(dates.to_numpy(dtype="datetime64[D]"), kind="stable")
     return Calendar(
-        dates.to_numpy(dtype="datetime64[D]")[order], {k: v[order] for k, v in flags.items()}
+        dates.to_numpy(dtype="datetime64[D]")[order],
+        {k: v[order] for k, v in flags.items()},
+        notes,
     )

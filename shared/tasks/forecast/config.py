@@ -21,7 +21,29 @@ from shared.core.config import (
 )
 from shared.tasks.forecast.calendar import Freq
 
-BASELINES = ("naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
+BASELINES = (
+    "naive",
+    "seasonal_naive",
+    "auto_ets",
+    "auto_theta",
+    "auto_arima",
+    "croston_optimized",
+    "tsb",
+    "adida",
+    "imapa",
+)
+INTERMITTENT = ("croston_optimized", "tsb", "adida", "imapa")
+Baseline = Literal[
+    "naive",
+    "seasonal_naive",
+    "auto_ets",
+    "auto_theta",
+    "auto_arima",
+    "croston_optimized",
+    "tsb",
+    "adida",
+    "imapa",
+]
 
 
 class ForecastDataConfig(Strict):
@@ -44,6 +66,9 @@ class ForecastDataConfig(Strict):
         None,
         description="CSV: the time column + 0/1 flag columns known in advance (holidays...); "
         "the flags become model inputs and are read for future periods",
+    )
+    calendar_date_column: str | None = Field(
+        None, description="the calendar file's date column; None = the use case's time column"
     )
     n_series: int = Field(120, ge=1, description="synthetic series")
     n_periods: int = Field(156, ge=20, description="synthetic periods of history")
@@ -72,21 +97,25 @@ class BacktestConfig(Strict):
     clip_at_zero: bool = Field(
         True, description="no negative forecasts for any model (demand is not negative)"
     )
+    selection_windows: int = Field(
+        0,
+        ge=0,
+        description="extra windows before the scored ones, used only to choose (ensemble "
+        "weights), never scored",
+    )
 
 
 class BaselinesConfig(Strict):
-    """statsforecast models. AutoETS with a 52-week season costs ~0.15 s per series per window,
+    """statsforecast models (croston_optimized, tsb, adida, imapa: for intermittent demand,
+    see shared/tasks/forecast/intermittent.py). AutoETS with a 52-week season costs ~0.15 s per series per window,
     so its default season is 1 (level and trend only); AutoARIMA (seconds per series) is off."""
 
-    models: list[Literal["naive", "seasonal_naive", "auto_ets", "auto_theta", "auto_arima"]] = [
-        "naive",
-        "seasonal_naive",
-        "auto_ets",
-        "auto_theta",
-    ]
+    models: list[Baseline] = ["naive", "seasonal_naive", "auto_ets", "auto_theta"]
     ets_season_length: int = Field(1, ge=1)
     theta_season_length: int = Field(52, ge=1)
     arima_season_length: int = Field(52, ge=1)
+    tsb_alpha_d: float = Field(0.2, gt=0, le=1, description="TSB smoothing of demand sizes")
+    tsb_alpha_p: float = Field(0.2, gt=0, le=1, description="TSB smoothing of demand probability")
     n_jobs: int = Field(2, ge=1)
 
     @model_validator(mode="after")
@@ -122,9 +151,15 @@ class GlobalModelConfig(Strict):
     seed: int = 42
     ensemble: bool = Field(
         True,
-        description="also score the mean of the global model and the best baseline (lowest "
-        "backtest MASE) as candidate `ensemble`; chosen when it wins",
+        description="also score candidate `ensemble`: a weighted mean of the global model and "
+        "statistical members, the weights chosen on earlier windows only; chosen when it wins",
     )
+    ensemble_members: list[str] | None = Field(
+        None,
+        description="baselines the ensemble may weigh in; None = those of seasonal_naive, "
+        "auto_ets, auto_theta, auto_arima in baselines.models",
+    )
+    ensemble_step: float = Field(0.1, gt=0, le=0.5, description="weights are multiples of this")
 
 
 class IntervalsConfig(Strict):
@@ -142,8 +177,16 @@ class ForecastGatesConfig(Strict):
         "best", description="best = the baseline with the lowest backtest MASE; or a model name"
     )
     min_wape_gain_pct: float = Field(
-        0.0, description="WAPE must improve on the baseline by this much"
+        2.0,
+        description="margin: the candidate passes when its WAPE is this much (%) below the "
+        "baseline's, or when the paired test says it wins",
     )
+    paired_test: Literal["wilcoxon", "sign", "none"] = Field(
+        "wilcoxon",
+        description="one-sided paired test of per series x window scaled errors (the MASE "
+        "terms) against the baseline's; none = the margin alone decides",
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of the paired test")
     require_mase_win: bool = Field(True, description="MASE must be below the baseline's")
     max_parity_diff: float = Field(1e-4, gt=0, description="on the model output (sales / scale)")
 
@@ -180,6 +223,12 @@ class ForecastPipelineConfig(Strict):
             raise ValueError(
                 f"gates.baseline {self.gates.baseline!r} is neither 'best' nor one of "
                 f"baselines.models {self.baselines.models}"
+            )
+        unknown = set(self.model.ensemble_members or []) - set(self.baselines.models)
+        if unknown:
+            raise ValueError(
+                f"model.ensemble_members {sorted(unknown)} are not in baselines.models "
+                f"{self.baselines.models}"
             )
         if self.model.name in (*BASELINES, "ensemble"):
             raise ValueError(f"model.name {self.model.name!r} is taken by another candidate")

@@ -88,3 +88,54 @@ def metrics_by_step(y: np.ndarray, f: np.ndarray, scale: np.ndarray) -> list[dic
         {"step": h + 1} | forecast_metrics(y[:, h : h + 1], f[:, h : h + 1], scale)
         for h in range(y.shape[1])
     ]
+
+
+def row_errors(y: np.ndarray, f: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """[n] per row (one series in one window) mean_h |y - f| / scale: the terms MASE averages;
+    NaN where the row has no observed actual or no positive scale."""
+    err = np.abs(y - f)
+    seen = np.isfinite(err)
+    n_seen = seen.sum(axis=1)
+    ok = np.isfinite(scale) & (scale > 0) & (n_seen > 0)
+    total = np.where(seen, err, 0.0).sum(axis=1)
+    return np.divide(
+        total, n_seen * np.where(ok, scale, 1.0), out=np.full(len(y), np.nan), where=ok
+    )
+
+
+def paired_p_value(candidate: np.ndarray, baseline: np.ndarray, test: str) -> float:
+    """One-sided p-value that `candidate`'s paired errors are lower than `baseline`'s.
+
+    `test`: "wilcoxon" (signed-rank) or "sign" (binomial on the share of rows won). Rows
+    where either error is NaN, and ties, carry no evidence; no untied row gives p = 1."""
+    # scipy is imported here so that the service, which imports this module, never loads it
+    from scipy.stats import binomtest, wilcoxon
+
+    ok = np.isfinite(candidate) & np.isfinite(baseline)
+    d = candidate[ok] - baseline[ok]
+    d = d[d != 0]
+    if not len(d):
+        return 1.0
+    if test == "sign":
+        return float(binomtest(int((d < 0).sum()), len(d), 0.5, alternative="greater").pvalue)
+    return float(wilcoxon(d, alternative="less").pvalue)
+
+
+def bootstrap_interval(
+    y: np.ndarray, f: np.ndarray, scale: np.ndarray, level: float = 95, n: int = 500, seed: int = 0
+) -> dict[str, list[float]]:
+    """{"wape": [lo, hi], "mase": [lo, hi]}: percentile bootstrap over rows (series x windows,
+    resampled whole so a series' steps stay together), seeded."""
+    err = np.where(np.isfinite(y), np.abs(y - f), 0.0).sum(axis=1)
+    vol = np.where(np.isfinite(y), np.abs(y), 0.0).sum(axis=1)
+    terms = row_errors(y, f, scale)
+    idx = np.random.default_rng(seed).integers(0, len(y), (n, len(y)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w = err[idx].sum(axis=1) / vol[idx].sum(axis=1)
+        t = terms[idx]
+        m = np.nansum(t, axis=1) / np.isfinite(t).sum(axis=1)
+    q = [(100 - level) / 2, 100 - (100 - level) / 2]
+    return {
+        "wape": [float(v) for v in np.nanpercentile(w, q)],
+        "mase": [float(v) for v in np.nanpercentile(m, q)],
+    }

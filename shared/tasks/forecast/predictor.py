@@ -27,6 +27,7 @@ from shared.tasks.forecast.calendar import (
     shift,
 )
 from shared.tasks.forecast.config import BacktestConfig, BaselinesConfig
+from shared.tasks.forecast.intermittent import demand_classes
 from shared.tasks.forecast.intervals import interval_bounds
 from shared.tasks.forecast.model import combine, feature_arrays
 from shared.tasks.forecast.windows import Windows, history_windows
@@ -104,7 +105,18 @@ class ForecastPredictor:
         self.calendar = Calendar.from_dict(md["calendar"]) if md.get("calendar") else None
         self.holiday_column = md.get("holiday_column")
         self.chosen = str(md.get("chosen_model", ""))
-        self.partner = md.get("ensemble_partner") if self.chosen == ENSEMBLE else None
+        self.global_model = str(md.get("global_model", "lightgbm"))
+        # the ensemble's weights (global model first); older models stored one partner at 0.5
+        weights = md.get("ensemble_weights") or (
+            {md["global_model"]: 0.5, md["ensemble_partner"]: 0.5}
+            if md.get("ensemble_partner")
+            else {}
+        )
+        self.weights = (
+            {str(k): float(v) for k, v in weights.items()} if self.chosen == ENSEMBLE else {}
+        )
+        routes = md.get("class_routes") or {}
+        self.routes = {str(k): str(v) for k, v in routes.items()} if self.chosen == ENSEMBLE else {}
         self.baselines = BaselinesConfig.model_validate(md.get("baselines") or {})
         self.rules = BacktestConfig(
             horizon=int(md["horizon"]),
@@ -148,13 +160,28 @@ class ForecastPredictor:
         if w.horizon > self.max_horizon:
             raise ValueError(f"horizon {w.horizon} exceeds the trained maximum {self.max_horizon}")
         f, short = combine(self.model_output(w), w, self.rules)
-        if self.partner:
-            partner = stat_forecasts(
-                w.y, w.horizon, self.baselines, self.rules.season, [self.partner]
-            )
-            f = ensemble_forecast(f, partner[self.partner], self.rules.clip_at_zero)
+        stats = [m for m in self.weights if m in self.baselines.models and self.weights[m]]
+        if stats:
+            members = stat_forecasts(w.y, w.horizon, self.baselines, self.rules.season, stats)
+            members[self.global_model] = f
+            f = ensemble_forecast(members, self.weights, self.rules.clip_at_zero)
+        if self.routes:
+            f = self.route(w, f)
         bounds = interval_bounds(f, w.scale, self.quantiles, self.rules.clip_at_zero)
         return {"forecast": f, "fallback": short, "bounds": bounds, "observed": w.observed()}
+
+    def route(self, w: Windows, f: np.ndarray) -> np.ndarray:
+        """Intermittent and lumpy histories get the method their class was routed to."""
+        classes = demand_classes(w.y)
+        f = f.copy()
+        for c, method in self.routes.items():
+            rows = np.flatnonzero(classes == c)
+            if len(rows):
+                out = stat_forecasts(
+                    w.y[rows], w.horizon, self.baselines, self.rules.season, [method]
+                )
+                f[rows] = np.maximum(out[method], 0.0) if self.rules.clip_at_zero else out[method]
+        return f
 
     def windows(
         self,

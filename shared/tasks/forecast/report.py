@@ -26,14 +26,20 @@ def _savings_key(kpis: dict[str, float]) -> str | None:
     return next((k for k in kpis if k.startswith("savings") and k.endswith("_pct")), None)
 
 
+def _bounds(m: dict[str, Any], metric: str, digits: int) -> str:
+    """ " [lo, hi]": the 95 % bootstrap interval over series x windows, when there is one."""
+    iv = (m.get("interval_95") or {}).get(metric)
+    return f" [{iv[0]:.{digits}f}, {iv[1]:.{digits}f}]" if iv else ""
+
+
 def _row(m: dict[str, Any]) -> list[str]:
     x, k = m["metrics"], m["kpis"]
     money, savings = _money_key(k), _savings_key(k)
     return [
         m["name"],
         m["kind"],
-        f"{x['mase']:.3f}",
-        f"{x['wape']:.4f}",
+        f"{x['mase']:.3f}" + _bounds(m, "mase", 3),
+        f"{x['wape']:.4f}" + _bounds(m, "wape", 4),
         f"{x['smape']:.4f}",
         f"{x['bias']:+.4f}",
         _fmt(k[money]) if money else "",
@@ -97,6 +103,53 @@ def kpi_table(result: Any) -> Table:
     return t
 
 
+def _win_sentence(win: dict[str, Any] | None) -> str:
+    """How the candidate beat (or did not beat) the baseline: margin and paired test."""
+    if not win:
+        return ""
+    test = (
+        f" one-sided paired {win['test']} test over {win['pairs']} series x windows: "
+        f"p = {win['p_value']:.3g} ({'wins' if win['by_test'] else 'no win'});"
+        if win["test"] != "none"
+        else ""
+    )
+    margin = "above" if win["by_margin"] else "not above"
+    return f" Against the baseline:{test} WAPE gain {margin} the margin."
+
+
+def class_lines(by_class: dict[str, Any], routes: dict[str, Any] | None) -> list[str]:
+    """Per demand class (ADI / CV², Syntetos-Boylan): each model's errors and zero shares."""
+    if not by_class:
+        return []
+    lines = [
+        "",
+        "## By demand class (ADI / CV² of each series' history at the cut-off)",
+        "",
+        "| model | class | series x windows | MASE | WAPE | bias | zero forecasts | zero actuals |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, classes in by_class.items():
+        lines += [
+            f"| {name} | {c} | {v['series']} | {v['mase']:.3f} | {v['wape']:.4f} | "
+            f"{v['bias']:+.4f} | {v['zero_forecast_share']:.3f} | {v['zero_actual_share']:.3f} |"
+            for c, v in classes.items()
+        ]
+    if routes:
+        lines += [
+            "",
+            "Routes of the ensemble, chosen on earlier windows only: "
+            + "; ".join(
+                f"{b['cutoff']}: "
+                + (", ".join(f"{k} -> {v}" for k, v in b.items() if k != "cutoff") or "none")
+                for b in routes["by_window"]
+            )
+            + "; served: "
+            + (", ".join(f"{k} -> {v}" for k, v in routes["routes"].items()) or "none")
+            + ".",
+        ]
+    return lines
+
+
 def result_tables(result: Any) -> list[Table]:
     return [models_table(result), steps_table(result), kpi_table(result)]
 
@@ -108,7 +161,7 @@ def headline(result: Any) -> tuple[str, str]:
 def markdown(result: Any) -> list[str]:
     """The report's forecasting sections, as Markdown lines."""
     bt = result.backtest
-    ens = result.ensemble_partner
+    ens = result.details.get("ensemble")
     lines = [
         f"Rolling-origin backtest ({bt['freq']}, season {bt['season']}, gaps `{bt['gaps']}`): "
         f"{bt['windows']} window(s) of {bt['horizon']} steps, cut-offs {', '.join(bt['cutoffs'])}; "
@@ -118,13 +171,25 @@ def markdown(result: Any) -> list[str]:
         f"Gates compare against **{result.baseline}** (config gates.baseline: "
         f"{result.gates_baseline}; the best baseline = lowest backtest MASE)."
         + (
-            f" The ensemble is the mean of {result.model_name} and {ens}, the best baseline on "
-            "the same backtest (a choice between two candidates, made on these windows)."
+            " The ensemble is a weighted mean of its members; each window's weights were "
+            "chosen on the earlier windows only ("
+            + "; ".join(
+                f"{b['cutoff']}: "
+                + ", ".join(
+                    f"{k} {v:g}" for k, v in b.items() if k not in ("cutoff", "chosen_on") and v
+                )
+                for b in ens["by_window"]
+            )
+            + "); served with "
+            + ", ".join(f"{k} {v:g}" for k, v in ens["weights"].items())
+            + ", chosen on every window."
             if ens
             else ""
         ),
         "",
         "## Every model (all windows pooled)",
+        "",
+        "MASE and WAPE with [the 95 % bootstrap interval over series x windows].",
         "",
         f"| model | kind | MASE | WAPE | sMAPE | bias | forecast cost | savings vs {result.baseline} |",
         "|---|---|---|---|---|---|---|---|",
@@ -133,7 +198,8 @@ def markdown(result: Any) -> list[str]:
     lines += [
         "",
         f"WAPE gain of {result.chosen_servable} vs {result.baseline}: "
-        f"**{result.wape_gain_pct:.1f} %**; MASE gain: {result.mase_gain_pct:.1f} %.",
+        f"**{result.wape_gain_pct:.1f} %**; MASE gain: {result.mase_gain_pct:.1f} %."
+        + _win_sentence(result.details.get("baseline_win")),
         "",
         "## By horizon step",
         "",
@@ -152,6 +218,7 @@ def markdown(result: Any) -> list[str]:
             f"| {m['name']} | {w['cutoff']} | {w['mase']:.3f} | {w['wape']:.4f} |"
             for w in m["by_window"]
         ]
+    lines += class_lines(result.details.get("by_class") or {}, result.details.get("class_routes"))
     iv = result.intervals
     lines += ["", f"## Prediction intervals ({iv['model']})", "", iv.get("method", ""), ""]
     lines += coverage_text(result.interval_coverage)

@@ -1,10 +1,12 @@
 """Task `forecast`: many series on one calendar (daily, weekly, monthly), H periods ahead.
 
 Candidates are statsforecast baselines, a LightGBM global model (direct multi-step, ONNX) and
-the ensemble of the global model with the best baseline, all scored in rolling-origin
-backtests. The chosen candidate (global model or ensemble, lowest MASE) must beat the
-reference baseline (`gates.baseline`: the best one by default) on WAPE and MASE and pass the
-use case's KPI gates; otherwise the best baseline is reported as chosen and nothing is served.
+the ensemble (a weighted mean of the global model and baselines, weights chosen on earlier
+windows; intermittent classes routed to a Croston-type method when it won before), all
+scored in rolling-origin backtests. The chosen candidate (global model or ensemble, lowest
+MASE) must beat the reference baseline (`gates.baseline`: the best one by default) by the
+WAPE margin or a paired test, and on MASE, and pass the use case's KPI gates; otherwise the
+best baseline is reported as chosen and nothing is served.
 The pieces live in shared/tasks/forecast/. This file is the light part (what the forecast
 service and a use case's wiring need); shared/tasks/forecast/training.py wires the pieces into
 the run skeleton, reached through `TASK.training`.

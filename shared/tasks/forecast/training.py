@@ -1,10 +1,12 @@
 """Training of task `forecast` (the light part is shared/tasks/forecast/task.py).
 
 Candidates are statsforecast baselines, a LightGBM global model (direct multi-step, ONNX) and
-the ensemble of the global model with the best baseline, all scored in rolling-origin
-backtests. The chosen candidate (global model or ensemble, lowest MASE) must beat the
-reference baseline (`gates.baseline`: the best one by default) on WAPE and MASE and pass the
-use case's KPI gates; otherwise the best baseline is reported as chosen and nothing is served.
+the ensemble (a weighted mean of the global model and baselines, weights chosen on earlier
+windows; intermittent classes routed to a Croston-type method when it won before), all
+scored in rolling-origin backtests. The chosen candidate (global model or ensemble, lowest
+MASE) must beat the reference baseline (`gates.baseline`: the best one by default) by the
+WAPE margin or a paired test, and on MASE, and pass the use case's KPI gates; otherwise the
+best baseline is reported as chosen and nothing is served.
 The pieces live in shared/tasks/forecast/; this file wires them into the run skeleton.
 Serving never imports it.
 """
@@ -58,14 +60,18 @@ class ForecastTraining:
     def fit(self, uc: UseCase, cfg: Any, raw: pd.DataFrame, log: Log) -> Fit:
         panel = bk.make_panel(uc, raw, cfg)
         t0 = time.perf_counter()
-        windows = bk.run_backtest(uc, panel, cfg, log)
-        partner = bk.add_ensemble(windows, cfg)
+        every = bk.run_backtest(uc, panel, cfg, log)
+        n_sel = cfg.backtest.selection_windows
+        selection, windows = every[:n_sel], every[n_sel:]  # selection windows are never scored
+        ensemble = bk.add_ensemble(selection, windows, cfg)
+        routes = bk.route_classes(selection, windows, cfg)
         seconds = time.perf_counter() - t0
         reference = bk.reference_baseline(windows, cfg)
         models = bk.model_rows(windows, uc, cfg, reference)
         by_name = {m["name"]: m for m in models}
         servable = bk.choose(models)
-        reasons = bk.gate_reasons(servable, by_name[reference], cfg, uc)
+        win = bk.baseline_win(windows, servable["name"], reference, cfg.gates)
+        reasons = bk.gate_reasons(servable, by_name[reference], cfg, uc, win)
         chosen = servable if not reasons else bk.best_statistical(models)
         iv = bk.intervals(
             windows, servable["name"], cfg.intervals.levels, cfg.backtest.clip_at_zero
@@ -75,6 +81,7 @@ class ForecastTraining:
         final = bk.fit_global(uc, panel, panel.n_periods - 1, cfg)
         X, native, scale = bk.latest_inputs(uc, final, panel, cfg)
         description = bk.backtest_description(windows, panel, cfg, seconds)
+        description["selection_cutoffs"] = [w.cutoff for w in selection]
         metrics = dict(chosen["metrics"]) | {
             f"{m['name']}_{k}": v for m in models for k, v in m["metrics"].items()
         }
@@ -86,6 +93,7 @@ class ForecastTraining:
                 servable["metrics"]["mase"], by_name[reference]["metrics"]["mase"]
             ),
         }
+        gains["paired_p_value"] = win["p_value"]
         metrics |= gains | {
             f"interval_coverage_{k}": v for k, v in bk.coverage_values(iv["coverage"]).items()
         }
@@ -116,13 +124,20 @@ class ForecastTraining:
                 "chosen_servable": servable["name"],
                 "baseline": reference,
                 "gates_baseline": cfg.gates.baseline,
-                "ensemble_partner": partner,
+                "ensemble": ensemble,
+                "class_routes": routes,
+                "by_class": bk.by_class(
+                    windows,
+                    [servable["name"], cfg.model.name, reference, *cfg.baselines.models],
+                ),
                 **gains,
                 "intervals": iv,
                 "interval_coverage": iv["coverage"],
                 "backtest": description,
                 "panel": panel.report.to_dict() if panel.report else {},
                 "gate_reasons": reasons,
+                "baseline_win": win,
+                "calendar_notes": panel.flags.notes if panel.flags is not None else [],
             },
             train_inputs=X,
             state={
@@ -157,7 +172,8 @@ class ForecastTraining:
             "output": "target / scale",
             "chosen_model": d["chosen_servable"],
             "global_model": mc.name,
-            "ensemble_partner": d["ensemble_partner"],
+            "ensemble_weights": (d["ensemble"] or {}).get("weights"),
+            "class_routes": (d["class_routes"] or {}).get("routes"),
             "baselines": cfg.baselines.model_dump(mode="json"),
             "horizon": bt.horizon,
             "season": bt.season,
@@ -191,7 +207,11 @@ class ForecastTraining:
             "backtest_windows": bt.windows,
             "baselines": ",".join(cfg.baselines.models),
             "gates_baseline": fit.details["baseline"],
-            "ensemble_partner": fit.details["ensemble_partner"] or "none",
+            "ensemble_weights": ",".join(
+                f"{m}={v:g}"
+                for m, v in ((fit.details["ensemble"] or {}).get("weights") or {}).items()
+            )
+            or "none",
         } | {f"param_{k}": v for k, v in cfg.model.params.model_dump().items()}
 
     # --------------------------------------------------------------------- report
