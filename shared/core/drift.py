@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.onnx_export import snap
 from shared.core.store import PROFILE_FILE
 
 EPSILON = 1e-4
@@ -81,12 +82,12 @@ class NumericBins:
 
     def bin_index(self, values: np.ndarray) -> np.ndarray:
         """Bin of each value; NaN goes to the last (missing) bin. Edges and values are compared
-        at float32 precision, the model's: a profile of float32 training inputs stores 21.59 as
-        21.590004, and a float64 21.59 from the live window fell in the bin below (PSI 2.5 on an
-        undrifted day of a two-decimal reading)."""
+        as the model sees them (float32, snapped: `onnx_export.snap`): training profiles its
+        snapped inputs, so a two-decimal 21.59 is 21.590004 in the profile, and a live float64
+        21.59 fell in the bin below (PSI 2.5 on an undrifted day of a RUL sensor)."""
         v = np.asarray(values, dtype=np.float64)
-        with np.errstate(over="ignore"):  # beyond float32's range: +-inf, still ordered
-            idx = np.searchsorted(self.edges.astype(np.float32), v.astype(np.float32), side="left")
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: +-inf, still ordered
+            idx = np.searchsorted(snap(self.edges), snap(v), side="left")
         idx[~np.isfinite(v)] = len(self.edges) + 1
         return idx
 

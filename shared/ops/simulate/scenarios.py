@@ -147,18 +147,29 @@ def _deliver(pilot: Pilot, uc: Any, raw: pd.DataFrame, y: np.ndarray) -> None:
 
 def better_challenger(sim: Sim) -> list[Decision]:
     """The good model against the weak champion: shadow -> canary -> promoted."""
+    return challenger_rollout(sim, better=True)
+
+
+def worse_challenger(sim: Sim) -> list[Decision]:
+    """The weak model against the good champion: rolled back or held, never promoted."""
+    return challenger_rollout(sim, better=False)
+
+
+def challenger_rollout(sim: Sim, better: bool) -> list[Decision]:
+    """A challenger better (or worse) by the known margin, rolled out day by day as an
+    operator would: `advance` when `rollout status` recommends it, stop on `roll back`."""
     uc = sim.uc
-    reset(uc, sim.weak, sim.good)
-    pilot = _pilot(sim, "better")
-    control(uc, "start", version=sim.good)
+    name = "better" if better else "worse"
+    champion, challenger = (sim.weak, sim.good) if better else (sim.good, sim.weak)
+    reset(uc, champion, challenger)
+    pilot = _pilot(sim, name)
+    control(uc, "start", version=challenger)
     pilot.refresh()
     got, day_done, pending, estimated = "still rolling out", None, None, None
     waiting: list[str] = []  # the criteria that held the last stage, when it never ends
     try:
         for day in range(sim.days):
-            raw = world.fresh(
-                uc, sim.per_day, sim.day_seed("better", day), sim.prefix("better", day)
-            )
+            raw = world.fresh(uc, sim.per_day, sim.day_seed(name, day), sim.prefix(name, day))
             pilot.predict(raw)
             if pending is not None:  # yesterday's outcomes arrive today
                 _deliver(pilot, uc, *pending)
@@ -177,6 +188,13 @@ def better_challenger(sim: Sim) -> list[Decision]:
                     break
     finally:
         pilot.close()
+    if not better:
+        return [
+            Decision("worse_challenger", "roll out a challenger worse by a known margin",
+                     "rolled back or held, never promoted", got[:300],
+                     got != "promoted" and sim.margin > 0.01, f"{sim.days} days",
+                     {"true_auc_margin": round(-sim.margin, 4), "waiting_on": waiting}),
+        ]  # fmt: skip
     return [
         Decision("better_challenger", "roll out a challenger better by a known margin",
                  "promoted", got, got == "promoted" and sim.margin > 0.01,
@@ -517,6 +535,7 @@ def down_decision(sim: Sim, cfg: Any, per_minute: list[int], up: int, total: int
 
 SCENARIOS: dict[str, Callable[[Sim], list[Decision]]] = {
     "better_challenger": better_challenger,
+    "worse_challenger": worse_challenger,
     "erroring_challenger": lambda sim: faulty_challenger(sim, "erroring"),
     "unloadable_challenger": lambda sim: faulty_challenger(sim, "unloadable"),
     "covariate_drift": covariate_drift,
