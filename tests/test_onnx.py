@@ -1,6 +1,7 @@
 import numpy as np
 
 from shared.core.onnx_export import parity
+from shared.tasks.binary import TASK
 
 
 def test_parity_names_the_rows_that_differ():
@@ -29,3 +30,9 @@ def test_parity_reads_decisions_at_the_graphs_float32_precision():
     # a real straddle, larger than float32's step, is still a mismatch
     r = parity(np.array([0.7001]), np.array([0.6999]), 0.7, 1e-3, np.arange(1))
     assert r.decision_mismatches == [0] and not r.ok
+
+
+def test_the_service_decides_at_float32_as_parity_reads_it():
+    out = np.array([0.7, 0.69], dtype=np.float32)  # the graph's 0.7 is 0.69999999
+    assert [r["decision"] for r in TASK.scored(out, {"threshold": 0.7})] == [True, False]
+    assert TASK.scored_columns(out, {"threshold": 0.7})["decision"].tolist() == [True, False]
