@@ -57,6 +57,7 @@ class Sim:
     base_rate: float = 0.0
     margin: float = 0.0  # the good model's true AUC minus the weak one's, on fresh rows
     trained: int = 0  # training runs (the scorecard's retrains)
+    weak_error: str = ""  # why the weak model could not be trained, when it could not
 
     def prefix(self, scenario: str, day: int) -> str:
         return f"{scenario[:3]}{self.seed}d{day:03d}-"

@@ -284,12 +284,37 @@ def prepare(sim: Sim, log: Callable[[str], None]) -> None:
         raw = uc.make_synthetic(rows, 10 * sim.seed + 2)
     sim.good = train_on(uc, raw, sim.folder / "good.parquet").model_version
     sim.trained = 1
-    if kind(uc) == "history":  # the weak champion of `better_challenger` (shuffled readings)
+    if kind(uc) == "history":  # the weak model of better/worse_challenger (shuffled readings)
         rows = uc.load_config().data.synthetic_rows
         weak = thinned(uc, uc.make_synthetic(rows, 10 * sim.seed + 1), sim.seed)
-        sim.weak = train_on(uc, weak, sim.folder / "weak.parquet").model_version
+        try:
+            sim.weak = train_on(weak_use_case(uc), weak, sim.folder / "weak.parquet").model_version
+        except RuntimeError as exc:  # its scenarios say so (a wrong decision), the rest run
+            sim.weak_error = str(exc)[:300]
+            return
         sim.trained = 2
         sim.margin = true_margin(sim)
+
+
+# The weak model's own gates: it is built to be worse (a floor on recall or RMSE is not what
+# it tests), and it is the baseline model alone (a LightGBM on shuffled readings was refused
+# as significantly worse than the ridge baseline on seed 3)
+WEAK_OVERRIDES = {"kpi.min_recall": 0.0, "kpi.max_rmse": "1.0e+6", "kpi.max_late_share": 1.0}
+
+
+def weak_use_case(uc: Any) -> Any:
+    """The simulation's use case with the weak model's config: the baseline candidate only,
+    no business floor."""
+    raw = yaml.safe_load(uc.config_path.read_text()) or {}
+    cfg = uc.load_config()
+    extra = [f"{k}={v}" for k, v in WEAK_OVERRIDES.items() if has_setting(cfg, k)]
+    raw = apply_overrides(raw, extra)
+    base = cfg.model.baseline
+    cands = raw.get("model", {}).get("candidates") or []
+    raw["model"]["candidates"] = [c for c in cands if c.get("params", {}).get("kind") == base][:1]
+    path = uc.config_path.with_name(f"{uc.name}.weak.config.yaml")
+    path.write_text(yaml.safe_dump(raw))
+    return dataclasses.replace(uc, config_file=str(path.resolve()))
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -345,6 +370,9 @@ def rollout_decision(sim: Sim, name: str, champion: str, challenger: str) -> lis
     each entity's scored record) posted a day late by entity id."""
     uc = sim.uc
     better = challenger == sim.good
+    if not sim.weak:  # the weak model was refused at training
+        what = f"a challenger {'better' if better else 'worse'} by a known margin"
+        return [Decision(name, f"roll out {what}", "a decision", sim.weak_error, False)]
     reset(uc, champion, challenger)
     pilot = pilot_of(sim, name)
     control(uc, "start", version=challenger)
