@@ -167,6 +167,7 @@ def challenger_rollout(sim: Sim, better: bool) -> list[Decision]:
     control(uc, "start", version=challenger)
     pilot.refresh()
     got, day_done, pending, estimated = "still rolling out", None, None, None
+    stages, stage = uc.load_config().rollout.stages, 0
     waiting: list[str] = []  # the criteria that held the last stage, when it never ends
     try:
         for day in range(sim.days):
@@ -181,9 +182,12 @@ def challenger_rollout(sim: Sim, better: bool) -> list[Decision]:
             if report["recommendation"] == "roll back":
                 got = "rolled back: " + "; ".join(report["reasons"])
                 break
-            if report["recommendation"] in ("advance", "promote"):
+            if report["recommendation"] in ("advance", "promote") and stage_done(
+                report, stage, len(stages)
+            ):
                 state = control(uc, "advance")
                 pilot.refresh()
+                stage += 1
                 if state.status == "promoted":
                     got, day_done = "promoted", day
                     break
@@ -203,6 +207,18 @@ def challenger_rollout(sim: Sim, better: bool) -> list[Decision]:
                  {"true_auc_margin": round(sim.margin, 4), "status_estimated_auc": estimated,
                   "waiting_on": waiting if got != "promoted" else []}),
     ]  # fmt: skip
+
+
+def stage_done(report: dict[str, Any], stage: int, n_stages: int) -> bool:
+    """The simulated operator advances a stage once `rollout status` has compared its own
+    outcomes (a stage of days holds a one-day delay; at 0 s a stage whose scores spread like
+    the champion's advanced before any of its outcomes arrived, and a churn model worse by
+    0.08 in AUC was promoted on seed 2); the last stage has no champion traffic to compare."""
+    compared = not any(
+        c["name"] == "outcomes" and "not compared" in c["detail"]
+        for c in report.get("criteria", [])
+    )
+    return compared or stage == n_stages - 1
 
 
 def _faulty(sim: Sim, fault: str) -> str:

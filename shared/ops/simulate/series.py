@@ -32,6 +32,7 @@ from shared.ops.simulate.scenarios import (
     _faulty,
     down_decision,
     rollback_decision,
+    stage_done,
 )
 from shared.ops.simulate.world import records
 from shared.serve.forecast import make_service, request_models
@@ -394,16 +395,10 @@ def rollout_decision(sim: Sim, name: str, champion: str, challenger: str) -> lis
             if report["recommendation"] == "roll back":
                 got = "rolled back: " + "; ".join(report["reasons"])
                 break
-            # a stage lasts until its own outcomes are in (a stage of days holds a one-day
-            # delay; at 0 s a stage whose scores spread like the champion's advanced before
-            # any outcome arrived, and a worse RUL model was promoted on day 2); the last
-            # stage has no champion traffic to compare with
-            compared = not any(
-                c["name"] == "outcomes" and "not compared" in c["detail"]
-                for c in report.get("criteria", [])
-            )
-            if report["recommendation"] in ("advance", "promote") and (
-                compared or stage == len(stages) - 1
+            # a stage lasts until its own outcomes are in (at 0 s a worse RUL model whose
+            # predictions spread like the champion's was promoted on day 2)
+            if report["recommendation"] in ("advance", "promote") and stage_done(
+                report, stage, len(stages)
             ):
                 state = control(uc, "advance")
                 pilot.refresh()
