@@ -20,7 +20,7 @@ import pytest
 
 from shared.core.drift import psi_samples
 from shared.core.usecase import get_use_case
-from shared.ops.simulate import alerts, world
+from shared.ops.simulate import alerts, series, world
 from shared.ops.simulate.run import chosen
 
 DAYS = 5  # each stage waits a day for outcomes when the two models disagree
@@ -199,3 +199,37 @@ def test_concept_drift_keeps_a_rare_event_rate() -> None:
     y2 = world.with_concept(uc, y, raw, concept, seed=5)
     assert y2.sum() == y.sum() and (y2 != y).sum() > 0.5 * y.sum()  # the link moved, not the rate
     assert concept.by not in ("power_w", "tool_wear_torque_min_nm")  # failure drivers
+
+
+# --------------------------------------------------------------------------- entity histories
+
+
+def test_a_history_shift_moves_one_reading_and_keeps_every_history() -> None:
+    """The fleet/RUL covariate drift: one sensor offset by a known amount, every entity's
+    records, order and outcome kept; its rolling features drift far past psi_alert, while
+    another undrifted day stays below it."""
+    uc = get_use_case("predictive_maintenance_rul")
+    day = series.readings(uc, 7, "a-")
+    col = series.reading_column(uc, day)
+    moved = series.offset(uc, day, series.READING_SHIFT)
+    others = [c for c in day.columns if c != col]
+    assert moved[others].equals(day[others])  # ids, times, outcomes, other sensors
+    step = moved[col] - day[col]
+    assert np.allclose(step, series.READING_SHIFT * day[col].std())
+    before, after = world.features_of(uc, day), world.features_of(uc, moved)
+    other = world.features_of(uc, series.readings(uc, 8, "b-"))
+    drifted = [f for f in after if f.startswith(col + "_")]
+    assert drifted and min(psi_samples(before[f], after[f]) for f in drifted) > 0.25
+    assert max(psi_samples(before[f], other[f]) for f in drifted) < 0.2
+
+
+def test_cut_histories_send_recent_records_scored_anywhere_in_life() -> None:
+    uc = get_use_case("predictive_maintenance_rul")
+    raw = series.readings(uc, 9, "c-", entities=40)
+    sent, latest = series.cut_histories(uc, raw, 9)
+    col, t = uc.id_column, uc.time_column
+    assert sent.groupby(col).size().max() <= series.RECENT
+    assert (sent.groupby(col)[t].diff().dropna() == 1).all()  # consecutive, in order
+    assert (latest.set_index(col)[t] == sent.groupby(col)[t].max()).all()
+    life = world.truth(uc, latest)[np.asarray(uc.labelled(latest), dtype=bool)]
+    assert len(life) > 30 and life.min() >= 0 and life.std() > 10  # not all at failure (0)

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shared.core.onnx_export import snap
 from shared.core.store import PROFILE_FILE
 
 EPSILON = 1e-4
@@ -80,9 +81,13 @@ class NumericBins:
         return cls(edges, np.append(shares * (1 - missing), missing))
 
     def bin_index(self, values: np.ndarray) -> np.ndarray:
-        """Bin of each value; NaN goes to the last (missing) bin."""
+        """Bin of each value; NaN goes to the last (missing) bin. Edges and values are compared
+        as the model sees them (float32, snapped: `onnx_export.snap`): training profiles its
+        snapped inputs, so a two-decimal 21.59 is 21.590004 in the profile, and a live float64
+        21.59 fell in the bin below (PSI 2.5 on an undrifted day of a RUL sensor)."""
         v = np.asarray(values, dtype=np.float64)
-        idx = np.searchsorted(self.edges, v, side="left")
+        with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: +-inf, still ordered
+            idx = np.searchsorted(snap(self.edges), snap(v), side="left")
         idx[~np.isfinite(v)] = len(self.edges) + 1
         return idx
 
@@ -135,12 +140,15 @@ def psi(reference: Bins, current: Sequence[Any] | np.ndarray) -> float:
 
 
 def sample_bins(reference: Sequence[float] | np.ndarray) -> NumericBins:
-    """Numeric bins from the deciles of a reference sample (missing values: their own bin)."""
+    """Numeric bins from the deciles of a reference sample (missing values: their own bin);
+    each bin's share counted in the sample, as `reference_bins` does (deciles alone misplace
+    a mass of tied values)."""
     ref = np.asarray(reference, dtype=np.float64)
     finite = ref[np.isfinite(ref)]
-    return NumericBins.from_quantiles(
+    bins = NumericBins.from_quantiles(
         np.quantile(finite, np.linspace(0, 1, 11)), 1 - len(finite) / max(len(ref), 1)
     )
+    return NumericBins(bins.edges, bins.shares(ref))
 
 
 def psi_samples(

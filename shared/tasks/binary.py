@@ -53,14 +53,18 @@ class BinaryTask(TabularTask):
 
     def scored(self, values: np.ndarray, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         """Per record: probability and the decision at the trained threshold."""
-        threshold = float(metadata["threshold"])
-        return [{"probability": float(p), "decision": bool(p >= threshold)} for p in values]
+        # compared at float32, the graph's output precision (as the parity check reads it):
+        # a probability of 0.7 comes out as 0.69999999 and is still at threshold 0.7
+        threshold = np.float32(metadata["threshold"])
+        return [
+            {"probability": float(p), "decision": bool(np.float32(p) >= threshold)} for p in values
+        ]
 
     def scored_columns(self, values: np.ndarray, metadata: dict[str, Any]) -> dict[str, np.ndarray]:
         """`scored` by column, for a file of records: the same values, one array per field."""
-        threshold = float(metadata["threshold"])
+        threshold = np.float32(metadata["threshold"])
         probability = np.asarray(values, dtype=np.float64)
-        return {"probability": probability, "decision": probability >= threshold}
+        return {"probability": probability, "decision": probability.astype(np.float32) >= threshold}
 
 
 TASK = BinaryTask()

@@ -24,7 +24,7 @@ import yaml
 
 from shared.core.config import apply_overrides, has_setting
 from shared.ops.monitoring.monitor import run as run_monitor
-from shared.ops.simulate import alerts
+from shared.ops.simulate import alerts, world
 from shared.ops.simulate.pilot import Pilot, control, reset, sim_overrides, train_on
 from shared.ops.simulate.scenarios import (
     Decision,
@@ -32,6 +32,7 @@ from shared.ops.simulate.scenarios import (
     _faulty,
     down_decision,
     rollback_decision,
+    stage_done,
 )
 from shared.ops.simulate.world import records
 from shared.serve.forecast import make_service, request_models
@@ -46,6 +47,18 @@ FAST_SERIES = {
 SHIFT = 1.6  # a level-shifted series: sales times this over its last season (monitor's test)
 ENTITIES = 60  # entities per simulated day of a history use case
 RECENT = 40  # records of an entity's history sent (its longest rolling window is 30)
+# A history use case's covariate drift: one raw reading offset by this many of its standard
+# deviations from day k (a recalibrated sensor: measured PSI above 1 on its rolling features,
+# against at most 0.2 for an undrifted day; psi_alert is 0.2)
+READING_SHIFT = 1.0
+# A history use case's training rows and a day's export of readings, in multiples of the
+# config's `data.synthetic_rows`. Rolling features cluster by entity, so PSI's noise goes with
+# the entity count: a reference of the config's rows (about 110 assets in the fleet's training
+# part) against another draw of the same generator reached PSI 0.26 (over psi_alert 0.2) on an
+# undrifted day; 3x the training rows and 2x per day kept it under 0.1 (offline, three seeds).
+TRAIN_SCALE = 3
+TRAIN_ROWS_PER_ENTITY = {"predictive_maintenance_fleet": 210, "predictive_maintenance_rul": 240}
+EXPORT_SCALE = 2
 
 
 def kind(uc: Any) -> str:
@@ -60,6 +73,8 @@ def sim_use_case(uc: Any, folder: Path) -> Any:
     raw = yaml.safe_load(uc.config_path.read_text()) or {}
     cfg = uc.load_config()
     extra = [f"{k}={v}" for k, v in FAST_SERIES.items() if has_setting(cfg, k)]
+    if uc.history:
+        extra.append(f"rollout.min_outcomes={ROLLOUT_OUTCOMES}")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uc.name}.config.yaml"
     path.write_text(yaml.safe_dump(apply_overrides(raw, sim_overrides(uc) + extra)))
@@ -93,14 +108,91 @@ def histories(uc: Any, n: int, seed: int, prefix: str) -> pd.DataFrame:
     col = uc.id_column
     entities = list(dict.fromkeys(raw[col]))[:n]
     raw = raw[raw[col].isin(entities)].groupby(col, sort=False).tail(RECENT)
-    raw = raw.reset_index(drop=True)
+    return renamed(uc, raw.reset_index(drop=True), entities, prefix)
+
+
+def readings(uc: Any, seed: int, prefix: str, entities: int | None = None) -> pd.DataFrame:
+    """A day's export of a history use case's readings: whole histories from the generator,
+    EXPORT_SCALE x the config's rows (its drift is judged on rows drawn like the training rows: an
+    entity's last records alone sit near its failure, PSI above 1 against them), each entity
+    renamed to an id of this day's own."""
+    rows = EXPORT_SCALE * uc.load_config().data.synthetic_rows
+    if entities is not None:  # about this many entities (the generator's rows per entity)
+        rows = entities * TRAIN_ROWS_PER_ENTITY.get(uc.name, 250)
+    raw = uc.make_synthetic(rows, seed).reset_index(drop=True)
+    keep = list(dict.fromkeys(raw[uc.id_column]))[: entities or None]
+    raw = raw[raw[uc.id_column].isin(keep)].reset_index(drop=True)
+    return renamed(uc, raw, keep, prefix)
+
+
+def renamed(uc: Any, raw: pd.DataFrame, entities: list[Any], prefix: str) -> pd.DataFrame:
+    """`raw` with each entity's id replaced by one of this day's own (prefix + number, or a
+    number block per prefix for a numeric id)."""
+    col = uc.id_column
     if pd.api.types.is_numeric_dtype(raw[col]):
         block = zlib.crc32(prefix.encode()) * 100_000
         names = {e: block + i + 1 for i, e in enumerate(entities)}
     else:
         names = {e: f"{prefix}{i:05d}" for i, e in enumerate(entities)}
-    raw[col] = raw[col].map(names)
-    return raw
+    out = raw.copy()
+    out[col] = out[col].map(names)
+    return out
+
+
+def reading_column(uc: Any, raw: pd.DataFrame) -> str:
+    """The raw reading a covariate drift offsets: the numeric column, other than the id, time,
+    target, leaky and whole-number ones (counters such as an age), with the most distinct
+    values."""
+    skip = {uc.id_column, uc.time_column, uc.target, *uc.leaky_columns}
+    cols = [
+        c
+        for c in raw.columns
+        if c not in skip
+        and pd.api.types.is_numeric_dtype(raw[c])
+        and not pd.api.types.is_bool_dtype(raw[c])
+        and not (raw[c].dropna() % 1 == 0).all()
+    ]
+    if not cols:
+        raise ValueError(f"{uc.name}: no raw numeric reading to offset")
+    return max(cols, key=lambda c: raw[c].nunique())
+
+
+def offset(uc: Any, raw: pd.DataFrame, scale: float) -> pd.DataFrame:
+    """Every reading of `reading_column` raised by `scale` of its standard deviation: each
+    entity's history keeps its records, order, degradation path (slopes) and outcome; only the
+    level of one sensor moves."""
+    col = reading_column(uc, raw)
+    out = raw.copy()
+    out[col] = out[col] + scale * float(raw[col].std())
+    return out
+
+
+def recent(uc: Any, raw: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The requests of a day: the first `n` entities' last RECENT records (each scored at its
+    latest)."""
+    col = uc.id_column
+    entities = list(dict.fromkeys(raw[col]))[:n]
+    return raw[raw[col].isin(entities)].groupby(col, sort=False).tail(RECENT).reset_index(drop=True)
+
+
+def cut_histories(
+    uc: Any, raw: pd.DataFrame, seed: int, n: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each entity of `raw` (its first `n`) as a live fleet sees it on a day: its history cut at a random
+    record (at least RECENT in when it can), the last RECENT records sent; and the scored
+    (latest) rows, whose outcome is known by construction. An entity's last records alone sit
+    at its failure (a remaining life of 0)."""
+    rng = np.random.default_rng([seed, 0xC07])  # not the generator's stream
+    col = uc.id_column
+    parts = []
+    for i, (_, rows) in enumerate(raw.groupby(col, sort=False)):
+        if n is not None and i >= n:
+            break
+        rows = rows.sort_values(uc.time_column)
+        end = int(rng.integers(min(RECENT, len(rows)) - 1, len(rows)))
+        parts.append(rows.iloc[max(0, end - RECENT + 1) : end + 1])
+    sent = pd.concat(parts, ignore_index=True)
+    return sent, sent.groupby(col, sort=False).tail(1).reset_index(drop=True)
 
 
 class SeriesPilot(Pilot):
@@ -189,9 +281,47 @@ def prepare(sim: Sim, log: Callable[[str], None]) -> None:
     if kind(uc) == "series":
         raw = panel(uc, train_seed(sim))
     else:
-        raw = uc.make_synthetic(uc.load_config().data.synthetic_rows, 10 * sim.seed + 2)
+        rows = TRAIN_SCALE * uc.load_config().data.synthetic_rows  # a reference of enough entities
+        raw = uc.make_synthetic(rows, 10 * sim.seed + 2)
     sim.good = train_on(uc, raw, sim.folder / "good.parquet").model_version
     sim.trained = 1
+    if kind(uc) == "history":  # the weak model of better/worse_challenger (shuffled readings)
+        rows = uc.load_config().data.synthetic_rows
+        for keep_every in (3, 2):  # milder when the first is refused (the fleet's seed 3:
+            # its expected cost did not beat running to failure)
+            weak = thinned(uc, uc.make_synthetic(rows, 10 * sim.seed + 1), sim.seed, keep_every)
+            try:
+                sim.weak = train_on(
+                    weak_use_case(uc), weak, sim.folder / "weak.parquet"
+                ).model_version
+                break
+            except RuntimeError as exc:  # its scenarios say so (a wrong decision)
+                sim.weak_error = str(exc)[:300]
+        if not sim.weak:
+            return
+        sim.trained = 2
+        sim.margin = true_margin(sim)
+
+
+# The weak model's own gates: it is built to be worse (a floor on recall or RMSE is not what
+# it tests), and it is the baseline model alone (a LightGBM on shuffled readings was refused
+# as significantly worse than the ridge baseline on seed 3)
+WEAK_OVERRIDES = {"kpi.min_recall": 0.0, "kpi.max_rmse": "1.0e+6", "kpi.max_late_share": 1.0}
+
+
+def weak_use_case(uc: Any) -> Any:
+    """The simulation's use case with the weak model's config: the baseline candidate only,
+    no business floor."""
+    raw = yaml.safe_load(uc.config_path.read_text()) or {}
+    cfg = uc.load_config()
+    extra = [f"{k}={v}" for k, v in WEAK_OVERRIDES.items() if has_setting(cfg, k)]
+    raw = apply_overrides(raw, extra)
+    base = cfg.model.baseline
+    cands = raw.get("model", {}).get("candidates") or []
+    raw["model"]["candidates"] = [c for c in cands if c.get("params", {}).get("kind") == base][:1]
+    path = uc.config_path.with_name(f"{uc.name}.weak.config.yaml")
+    path.write_text(yaml.safe_dump(raw))
+    return dataclasses.replace(uc, config_file=str(path.resolve()))
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -226,32 +356,153 @@ def faulty_challenger(sim: Sim, fault: str) -> list[Decision]:
     return rollback_decision(fault, state, served, cfg.window, 2 * ENTITIES, unit)
 
 
-def _drift_alert(sim: Sim, raw: pd.DataFrame, name: str) -> bool:
+# Entities a day in a history use case's rollout, and the outcomes per variant its comparison
+# waits for: the rollout compares mean squared errors with an unpaired 95 % margin; with 30
+# outcomes a RUL model worse by 2.6 cycles of RMSE (about 12 %) was promoted. A 20 % stage of
+# 1,000 entities a day holds about 200.
+ROLLOUT_ENTITIES = 1200
+ROLLOUT_OUTCOMES = 100  # the fleet's 20 % stage: about 140 a day (censored entities have none)
+
+
+def _loss(uc: Any, y: np.ndarray, score: np.ndarray) -> float:
+    """The task's own figure of the rollout's outcome comparison: RMSE for a number, the Brier
+    score for a probability (what `rollout status` compares is the mean squared error)."""
+    return float(np.sqrt(np.mean((score - y) ** 2)))
+
+
+def rollout_decision(sim: Sim, name: str, champion: str, challenger: str) -> list[Decision]:
+    """A history use case's challenger (the good model or the weak one) against the other as
+    champion: shadow -> 20 % -> 100 % -> promoted for the better one; rolled back (or held,
+    never promoted) for the worse one, on the outcomes (the true remaining life or failure of
+    each entity's scored record) posted a day late by entity id."""
+    uc = sim.uc
+    better = challenger == sim.good
+    if not sim.weak:  # the weak model was refused at training
+        what = f"a challenger {'better' if better else 'worse'} by a known margin"
+        return [Decision(name, f"roll out {what}", "a decision", sim.weak_error, False)]
+    reset(uc, champion, challenger)
+    pilot = pilot_of(sim, name)
+    control(uc, "start", version=challenger)
+    pilot.refresh()
+    got, day_done, pending, waiting = "still rolling out", None, None, []
+    stages, stage = uc.load_config().rollout.stages, 0
+    try:
+        for day in range(sim.days):
+            seed, prefix = sim.day_seed(name, day), sim.prefix(name, day)
+            sent, latest = cut_histories(uc, readings(uc, seed, prefix, ROLLOUT_ENTITIES), seed)
+            pilot.predict(sent)
+            if pending is not None:  # yesterday's outcomes arrive today
+                pilot.outcomes(*pending)
+            y = world.truth(uc, latest)
+            known = np.asarray(uc.labelled(latest), dtype=bool)
+            pending = (list(latest[uc.id_column][known]), y[known])
+            report = control(uc, "status", log=pilot.log())
+            waiting = [c["detail"] for c in report.get("criteria", []) if not c["ok"]]
+            if report["recommendation"] == "roll back":
+                got = "rolled back: " + "; ".join(report["reasons"])
+                break
+            # a stage lasts until its own outcomes are in (at 0 s a worse RUL model whose
+            # predictions spread like the champion's was promoted on day 2)
+            if report["recommendation"] in ("advance", "promote") and stage_done(
+                report, stage, len(stages)
+            ):
+                state = control(uc, "advance")
+                pilot.refresh()
+                stage += 1
+                if state.status == "promoted":
+                    got, day_done = "promoted", day
+                    break
+    finally:
+        pilot.close()
+    if better:
+        expected, ok = "promoted", got == "promoted"
+    else:
+        expected, ok = "rolled back or held, never promoted", got != "promoted"
+    metric = "RMSE" if uc.task.monitoring == "regression" else "Brier score"
+    margin = sim.margin if better else -sim.margin  # the challenger's loss minus the champion's
+    return [
+        Decision(name, f"roll out a challenger {'better' if better else 'worse'} by a known "
+                 f"margin ({metric} {margin:+.3f})",
+                 expected, got[:300], ok and sim.margin < 0,
+                 "-" if day_done is None else f"day {day_done}",
+                 {f"true_{metric.split()[0].lower()}_margin": round(margin, 4),
+                  "waiting_on": waiting if got != "promoted" else []}),
+    ]  # fmt: skip
+
+
+def thinned(uc: Any, raw: pd.DataFrame, seed: int, keep_every: int = 3) -> pd.DataFrame:
+    """Readings of a weak model's training: every numeric raw column but one in `keep_every`
+    (id, time, target and leaky ones kept) shuffled across rows. The classifiers' `weakened`
+    (every other column) left a RUL model only 2.6 cycles of RMSE behind: sensors that move
+    together stand in for each other."""
+    rng = np.random.default_rng(seed)
+    out = raw.copy()
+    skip = {uc.id_column, uc.time_column, uc.target, *uc.leaky_columns}
+    cols = [c for c in out.columns if c not in skip and pd.api.types.is_numeric_dtype(out[c])]
+    for i, col in enumerate(cols):
+        if i % keep_every:
+            out[col] = out[col].to_numpy()[rng.permutation(len(out))]
+    return out
+
+
+def true_margin(sim: Sim) -> float:
+    """The good model's loss minus the weak one's (RMSE or Brier score, negative: the good one
+    is better) on the scored records of fresh histories."""
+    uc = sim.uc
+    seed = 10 * sim.seed + 3
+    sent, latest = cut_histories(uc, readings(uc, seed, f"ho{sim.seed}-", ROLLOUT_ENTITIES), seed)
+    known = np.asarray(uc.labelled(latest), dtype=bool)
+    y = world.truth(uc, latest)[known]
+    last = sent.reset_index(drop=True).groupby(uc.id_column, sort=False).tail(1).index
+    features = world.configured(uc).build_features(sent.drop(columns=[uc.target]))
+    loss = {}
+    for version in (sim.weak, sim.good):
+        reset(uc, version)
+        p = pilot_of(sim, f"holdout-{version}")
+        score = np.asarray(p.deployment.plan.champion.values(features), dtype=float)
+        p.close()
+        loss[version] = _loss(uc, y, score[np.asarray(last)][known])
+    return loss[sim.good] - loss[sim.weak]
+
+
+def _drift_alert(sim: Sim, raw: pd.DataFrame, name: str) -> tuple[bool, str]:
+    """Whether `monitor` raises a drift alert on the day's rows; its largest PSI and where."""
     uc = sim.uc
     path = sim.folder / f"{name}.parquet"
     data = raw if kind(uc) == "series" else raw.drop(columns=[uc.target])
     data.to_parquet(path, index=False)
     report = run_monitor(uc, uc.load_config(), data=path)
-    return any(a.startswith("drift") for a in report["alerts"])
+    top = max(report.get("drift") or [], key=lambda r: r["psi"], default=None)
+    where = "-" if top is None else f"{top['psi']:.3f} on {top['feature']}"
+    return any(a.startswith("drift") for a in report["alerts"]), where
 
 
 def covariate_drift(sim: Sim) -> list[Decision]:
     """From day k the inputs shift (a forecaster: every series' level times 1.6 over its last
-    season; a history use case: the drift column's values, as the classifiers' world does it):
-    a drift alert from `monitor` on or after k, none before."""
+    season; a history use case: one sensor's readings offset by READING_SHIFT of its standard
+    deviation, each entity's history otherwise kept): a drift alert from `monitor` on or after
+    k, none before."""
     uc = sim.uc
     k = max(1, sim.days // 2)
     reset(uc, sim.good)
     pilot = pilot_of(sim, "covariate")
     season = uc.load_config().backtest.season if kind(uc) == "series" else 0
-    first, early = None, []
+    first, early, column, psi = None, [], "", {}
     try:
         for day in range(sim.days):
-            raw = traffic(sim, "covariate", day)
-            if day >= k:
-                raw = level_shifted(uc, raw, season, SHIFT)
-            pilot.predict(raw)
-            if _drift_alert(sim, raw, f"covariate-{day}"):
+            if kind(uc) == "series":
+                raw = traffic(sim, "covariate", day)
+                raw = level_shifted(uc, raw, season, SHIFT) if day >= k else raw
+                asked = raw
+            else:  # the day's readings; the service is asked about its first entities
+                seed, prefix = sim.day_seed("covariate", day), sim.prefix("covariate", day)
+                raw = readings(uc, seed, prefix)
+                column = reading_column(uc, raw)
+                raw = offset(uc, raw, READING_SHIFT) if day >= k else raw
+                asked = recent(uc, raw, ENTITIES)
+            pilot.predict(asked)
+            alerted, psi[day] = _drift_alert(sim, raw, f"covariate-{day}")
+            if alerted:
                 if day < k:
                     early.append(day)
                 elif first is None:
@@ -260,10 +511,16 @@ def covariate_drift(sim: Sim) -> list[Decision]:
         pilot.close()
     ok = not early and first is not None
     got = f"first alert day {first}" + (f"; false alarms on days {early}" if early else "")
+    what = (
+        "series level-shifted"
+        if kind(uc) == "series"
+        else f"readings of {column} offset by {READING_SHIFT:g} sd"
+    )
     return [
-        Decision("covariate_drift", f"drift alert for series level-shifted from day {k}",
+        Decision("covariate_drift", f"drift alert for {what} from day {k}",
                  f"an alert on a day >= {k}, none before", got, ok,
-                 "-" if first is None else f"{first - k} days after the shift"),
+                 "-" if first is None else f"{first - k} days after the shift",
+                 {"largest_psi_by_day": psi}),
     ]  # fmt: skip
 
 
@@ -316,18 +573,19 @@ def plan(uc: Any) -> dict[str, Callable[[Sim], list[Decision]] | str]:
         "erroring_challenger": lambda sim: faulty_challenger(sim, "erroring"),
         "unloadable_challenger": lambda sim: faulty_challenger(sim, "unloadable"),
     }
+    none_built = (
+        "no model better by a known margin is built for a forecaster yet (its baselines and "
+        "its model are compared by the backtest, not by a world with a known margin)"
+    )
     out: dict[str, Callable[[Sim], list[Decision]] | str] = {
-        "better_challenger": (
-            "no model better by a known margin is built for this task: the classifiers' weak "
-            "champion (shuffled inputs) has no counterpart whose margin the world fixes"
-        ),
-        **faulty,
-        "covariate_drift": covariate_drift
+        "better_challenger": none_built
         if k == "series"
-        else (
-            "the world's covariate drift for entity histories (a shift that keeps the "
-            "degradation's link) is not built yet"
-        ),
+        else lambda sim: rollout_decision(sim, "better_challenger", sim.weak, sim.good),
+        "worse_challenger": none_built
+        if k == "series"
+        else lambda sim: rollout_decision(sim, "worse_challenger", sim.good, sim.weak),
+        **faulty,
+        "covariate_drift": covariate_drift,
         "concept_drift": (
             "a forecaster's input is the series' own history: a change in how sales move is "
             "a level shift of its inputs too (covariate_drift covers it)"
