@@ -153,3 +153,27 @@ def event_labels(raw: Columns, s: HistorySettings) -> np.ndarray:
     within_h = happened & (event - times <= s.horizon)
     known = happened | (times + s.horizon <= last_seen)
     return np.where(known, within_h.astype(np.float64), np.nan)
+
+
+def last_rows(entities: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Positions of each entity's latest row, in order of entity (as `entity_order` sorts)."""
+    order, runs = entity_order(np.asarray(entities, dtype=str), np.asarray(times, np.float64))
+    return np.array([order[run[-1]] for run in runs], dtype=np.int64)
+
+
+def random_cuts(
+    entities: np.ndarray, times: np.ndarray, seed: int, min_rows: int = 31
+) -> np.ndarray:
+    """Keep each entity's rows up to a random cut (uniform over its rows from the `min_rows`-th,
+    or all of a shorter history): the layout of a test file of histories cut before the event.
+
+    Returns a boolean mask over the rows. Seeded: the same seed cuts at the same rows.
+    """
+    order, runs = entity_order(np.asarray(entities, dtype=str), np.asarray(times, np.float64))
+    rng = np.random.default_rng(seed)
+    keep = np.zeros(len(order), dtype=bool)
+    for run in runs:
+        n = len(run)
+        cut = int(rng.integers(min(min_rows, n), n + 1))  # rows kept, at least one
+        keep[order[run[:cut]]] = True
+    return keep

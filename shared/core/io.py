@@ -221,3 +221,27 @@ def count_rows(path: Path, reader: ReaderConfig | None = None) -> int | None:
             last = block[-1:]
     lines += last != b"\n"  # no newline after the last line
     return max(lines - (1 if (reader or ReaderConfig()).header else 0), 0)
+
+
+def with_reading(
+    reader: ReaderConfig, sep: str | None, no_header: bool, names: str | None
+) -> ReaderConfig:
+    """The configured reader with a command line's `--sep`, `--no-header`, `--names a,b,c`.
+
+    `--names` implies a header-less file (the names replace a header the file does not have);
+    `--sep whitespace` (or `\\s+`) splits on any run of spaces or tabs.
+    """
+    update: dict[str, object] = {}
+    if sep is not None:
+        update["sep"] = "whitespace" if sep in {"whitespace", r"\s+", " "} else sep
+    if no_header or names is not None:
+        update["header"] = False
+    if names is not None:
+        listed = [n.strip() for n in names.split(",")]
+        if not all(listed):
+            raise ValueError(f"--names {names!r}: an empty name; give a,b,c")
+        if len(set(listed)) != len(listed):
+            twice = sorted({n for n in listed if listed.count(n) > 1})
+            raise ValueError(f"--names: {twice} appear twice")
+        update["names"] = listed
+    return ReaderConfig.model_validate(reader.model_dump() | update) if update else reader
