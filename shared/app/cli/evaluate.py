@@ -22,8 +22,9 @@ from shared.app.cli.common import (
 )
 from shared.core.io import with_reading
 from shared.core.store import ModelNotFound
+from shared.core.usecase import UseCase
 from shared.core.validation import DataValidationError
-from shared.ops.evaluate import evaluate_file
+from shared.ops.evaluate import cross_validate_cuts, evaluate_file, labelled_histories
 
 PANEL = "Train"
 app = typer.Typer()
@@ -55,6 +56,16 @@ def evaluate(
     model_version: Annotated[
         str | None, typer.Option(help="registered version to evaluate; default: the champion")
     ] = None,
+    folds: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="instead of a stored model: K group folds by entity on a labelled file of "
+            "whole histories, each held-out entity cut at a random row and scored by its last "
+            "row (history regression use cases)",
+        ),
+    ] = 0,
+    repeats: Annotated[int, typer.Option(min=1, help="with --folds: seeds seed..seed+R-1")] = 1,
     sep: SepOpt = None,
     no_header: NoHeaderOpt = False,
     names: NamesOpt = None,
@@ -66,6 +77,9 @@ def evaluate(
     Exit 0: scored. Exit 2: bad file, truth, option or no stored model (one line, no traceback).
     """
     uc = find_use_case(use_case)
+    if folds:
+        folds_table(uc, data, folds, repeats, (sep, no_header, names), json_)
+        return
     try:
         reader = with_reading(uc.load_config().data.reader, sep, no_header, names)
         result = evaluate_file(uc, data, truth, model_version, reader)
@@ -86,3 +100,36 @@ def evaluate(
     err.print(f"{uc.name}: {len(result.metrics)} metrics, {len(result.kpis)} KPIs")
     if json_:
         print(json.dumps(result.to_dict(), default=str))
+
+
+def folds_table(
+    uc: UseCase, data: Path, folds: int, repeats: int, reading: tuple, json_: bool
+) -> None:
+    """`evaluate --folds K`: per candidate, mean ± sd and a 95 % interval over the folds."""
+    if folds < 2:
+        fail(f"--folds {folds}: give at least 2")
+    try:
+        cfg = uc.load_config()
+        raw = labelled_histories(uc, data, with_reading(cfg.data.reader, *reading))
+        with err.status(f"{uc.name}: {folds} folds x {repeats} ..."):
+            summary = cross_validate_cuts(uc.with_config(cfg), cfg, raw, folds, repeats)
+    except DataValidationError as exc:
+        fail(f"{uc.name}: invalid data: {'; '.join(str(p) for p in exc.report.problems)}", exc)
+    except INPUT_ERRORS as exc:
+        fail(f"{uc.name}: {one_line(exc)}", exc)
+    title = (
+        f"{uc.name} on {data.name}: {folds} folds by {uc.id_column} x {repeats}, "
+        f"{summary['entities_scored']} cut histories scored by their last row "
+        "(mean ± sd [95 % interval])"
+    )
+    metrics = ("rmse", "mae", "phm08_score_mean")
+    table = Table("candidate", *metrics, title=title)
+    for name, values in summary["candidates"].items():
+        cells = [values[m] for m in metrics]
+        table.add_row(
+            name,
+            *(f"{v['mean']:.2f} ± {v['sd']:.2f} [{v['low']:.2f}, {v['high']:.2f}]" for v in cells),
+        )
+    out.print(table)
+    if json_:
+        print(json.dumps(summary, default=str))
