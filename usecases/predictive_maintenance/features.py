@@ -19,7 +19,7 @@ from shared.core.history import (
     event_labels,
     history_features,
     snake,
-    window_stats,
+    window_features,
 )
 from shared.core.usecase import Columns, Features
 
@@ -199,25 +199,10 @@ def build_rul_features(raw: Columns, settings: RulSettings) -> Features:
     (any input order). `make_feed` puts them on the float32 grid that keeps ONNX parity
     (shared/core/onnx_export.py `snap`)."""
     s = settings
-    units = np.asarray(raw[s.id_column], dtype=str)
     times = np.asarray(raw[s.time_column], dtype=np.float64)
-    order, runs = entity_order(units, times)
-    out: Features = {snake(s.time_column): times}
-    # every sensor of an engine at once: one call per engine and window, not per sensor too
-    x = np.column_stack([np.asarray(raw[sensor], dtype=np.float64) for sensor in s.sensors])
-    stats = {(w, stat): np.empty(x.shape) for w in s.windows for stat in s.stats}
-    for run in runs:
-        rows = order[run]
-        for w in s.windows:
-            values = window_stats(x[rows], w)
-            for stat in s.stats:
-                stats[w, stat][rows] = values[stat]
-    for j, sensor in enumerate(s.sensors):
-        out[f"{snake(sensor)}_last"] = x[:, j].copy()
-        for w in s.windows:
-            for stat in s.stats:
-                out[f"{snake(sensor)}_{stat}_{w}"] = stats[w, stat][:, j].copy()
-    return out
+    return {snake(s.time_column): times} | window_features(
+        raw, s.id_column, s.time_column, s.sensors, s.windows, s.stats
+    )
 
 
 def rul_labels(raw: Columns, settings: RulSettings) -> np.ndarray:
