@@ -106,7 +106,7 @@ def _in_order(values: pd.Series, ids: np.ndarray, path: Path) -> np.ndarray:
 
 def _by_id(keys: np.ndarray, values: pd.Series, ids: np.ndarray, path: Path) -> np.ndarray:
     truth = dict(zip(keys, _numbers(values, path), strict=True))
-    missing = [i for i in ids if i not in truth]
+    missing = [str(i) for i in ids if i not in truth]
     if missing:
         raise ValueError(f"{Path(path).name}: no truth for id(s) {missing[:5]} of the data file")
     return np.array([truth[i] for i in ids], dtype=np.float64)
