@@ -214,3 +214,25 @@ def test_new_rul_forks_a_header_less_run_to_failure_file_and_trains(tmp_path):
     assert on_file.returncode == 0, on_file.stderr[-3000:]
     assert "group" in on_file.stderr and "rmse" in on_file.stderr.lower()
     assert "PerformanceWarning" not in on_file.stderr
+
+
+# ---- no warning noise ----------------------------------------------------------------------------
+
+
+def test_reference_sample_of_many_features_is_built_without_fragmenting():
+    """A history fork of engine data has hundreds of model inputs: the drift reference sample
+    was built column by column, and pandas printed one PerformanceWarning per column past 100."""
+    import io
+    import warnings
+
+    from shared.core.drift import sample_bytes
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(20, 300)), columns=[f"f{i}" for i in range(300)])
+    frame["kind"] = "a"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        data = sample_bytes(frame)
+    back = pd.read_parquet(io.BytesIO(data))
+    assert list(back.columns) == list(frame.columns) and back["kind"].tolist() == ["a"] * 20
+    np.testing.assert_array_equal(back["f7"].to_numpy(), frame["f7"].to_numpy())
