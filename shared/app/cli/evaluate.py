@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from shared.app.cli.common import (
     INPUT_ERRORS,
     JsonOpt,
+    SetOpt,
     UseCaseArg,
     err,
     fail,
@@ -66,6 +68,7 @@ def evaluate(
         ),
     ] = 0,
     repeats: Annotated[int, typer.Option(min=1, help="with --folds: seeds seed..seed+R-1")] = 1,
+    set_: SetOpt = None,
     sep: SepOpt = None,
     no_header: NoHeaderOpt = False,
     names: NamesOpt = None,
@@ -78,7 +81,7 @@ def evaluate(
     """
     uc = find_use_case(use_case)
     if folds:
-        folds_table(uc, data, folds, repeats, (sep, no_header, names), json_)
+        folds_table(uc, data, folds, repeats, set_ or [], (sep, no_header, names), json_)
         return
     try:
         reader = with_reading(uc.load_config().data.reader, sep, no_header, names)
@@ -103,19 +106,25 @@ def evaluate(
 
 
 def folds_table(
-    uc: UseCase, data: Path, folds: int, repeats: int, reading: tuple, json_: bool
+    uc: UseCase,
+    data: Path,
+    folds: int,
+    repeats: int,
+    overrides: list[str],
+    reading: tuple[str | None, bool, str | None],
+    json_: bool,
 ) -> None:
     """`evaluate --folds K`: per candidate, mean ± sd and a 95 % interval over the folds."""
     if folds < 2:
         fail(f"--folds {folds}: give at least 2")
     try:
-        cfg = uc.load_config()
+        cfg = uc.load_config(overrides)
         raw = labelled_histories(uc, data, with_reading(cfg.data.reader, *reading))
         with err.status(f"{uc.name}: {folds} folds x {repeats} ..."):
             summary = cross_validate_cuts(uc.with_config(cfg), cfg, raw, folds, repeats)
     except DataValidationError as exc:
         fail(f"{uc.name}: invalid data: {'; '.join(str(p) for p in exc.report.problems)}", exc)
-    except INPUT_ERRORS as exc:
+    except (ValidationError, *INPUT_ERRORS) as exc:
         fail(f"{uc.name}: {one_line(exc)}", exc)
     title = (
         f"{uc.name} on {data.name}: {folds} folds by {uc.id_column} x {repeats}, "
