@@ -65,30 +65,36 @@ def check_columns(settings: HistorySettings, columns: Sequence[str], where: str)
         raise ValueError(f"{where} settings name columns not in the schema: {missing}")
 
 
-def window_stats(x: np.ndarray, w: int) -> dict[str, np.ndarray]:
-    """Mean, std, min, max and least-squares slope per row over the last `w` rows.
+def window_stats(x: np.ndarray, w: int, stats: Sequence[str] = STATS) -> dict[str, np.ndarray]:
+    """`stats` (any of mean, std, min, max and least-squares slope) per row over the last `w` rows.
 
     `x`: one entity's rows, oldest first, one column (n,) or several (n, k) at once; each stat
     comes back in the shape of `x`. The first rows of an entity use what there is (1 row: std
-    and slope are 0).
+    and slope are 0). Only the stats asked for are computed: a request of 40 engines x 50
+    cycles spent most of its time in the unused ones.
     """
     win = sliding_windows(x, w)  # (k, n, w), oldest first
     seen = ~np.isnan(win)
     count = seen.sum(axis=-1)
-    t = np.where(seen, np.arange(w, dtype=np.float64), np.nan)
-    mean = np.nansum(win, axis=-1) / count
-    t_mean = np.nansum(t, axis=-1) / count
-    dx, dt = win - mean[..., None], t - t_mean[..., None]
-    sxx = np.nansum(dt * dt, axis=-1)
-    slope = np.divide(np.nansum(dt * dx, axis=-1), sxx, out=np.zeros(mean.shape), where=sxx > 0)
-    stats = {
-        "mean": mean,
-        "std": np.sqrt(np.nansum(dx * dx, axis=-1) / count),
-        "min": np.nanmin(win, axis=-1),
-        "max": np.nanmax(win, axis=-1),
-        "slope": slope,
-    }
-    return {k: v.T.reshape(x.shape) for k, v in stats.items()}
+    # Missing values (the padding before an entity's first row) count as 0 in every sum: the
+    # same numbers summed in the same order as np.nansum, without its copy per call.
+    mean = np.where(seen, win, 0.0).sum(axis=-1) / count
+    out = {"mean": mean}
+    if "std" in stats or "slope" in stats:
+        dx = np.where(seen, win - mean[..., None], 0.0)
+        out["std"] = np.sqrt((dx * dx).sum(axis=-1) / count)
+    if "slope" in stats:
+        t = np.where(seen, np.arange(w, dtype=np.float64), 0.0)
+        dt = np.where(seen, t - (t.sum(axis=-1) / count)[..., None], 0.0)
+        sxx = (dt * dt).sum(axis=-1)
+        out["slope"] = np.divide(
+            (dt * dx).sum(axis=-1), sxx, out=np.zeros(mean.shape), where=sxx > 0
+        )
+    if "min" in stats:
+        out["min"] = np.nanmin(win, axis=-1)
+    if "max" in stats:
+        out["max"] = np.nanmax(win, axis=-1)
+    return {k: out[k].T.reshape(x.shape) for k in stats}
 
 
 def sliding_windows(x: np.ndarray, w: int) -> np.ndarray:
@@ -181,7 +187,7 @@ def window_features(
     for run in runs:
         rows = order[run]
         for w in windows:
-            computed = window_stats(x[rows], w)
+            computed = window_stats(x[rows], w, stats)
             for stat in stats:
                 values[w, stat][rows] = computed[stat]
     out: Features = {}
