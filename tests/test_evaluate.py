@@ -24,8 +24,9 @@ from shared.core.history import (
     remaining_life_features,
 )
 from shared.core.io import read_table, with_reading
-from shared.ops.evaluate import read_truth, sorted_ids
-from tests.conftest import real_data
+from shared.core.usecase import get_use_case
+from shared.ops.evaluate import evaluate_file, read_truth, sorted_ids
+from tests.conftest import real_data, trained_model
 from usecases.predictive_maintenance.schema import RUL_COLUMN_NAMES
 from usecases.predictive_maintenance.synthetic import make_synthetic_rul
 
@@ -125,6 +126,41 @@ def test_header_less_whitespace_file_is_read_with_names(tmp_path):
         read_table(path, with_reading(ReaderConfig(), "whitespace", True, "unit,cycle,a"))
     with pytest.raises(ValueError, match=r"\['a'\] appear twice"):
         with_reading(ReaderConfig(), None, False, "unit,a,a")
+
+
+# ---- other tasks ----------------------------------------------------------------------------------
+
+
+def test_evaluate_a_classifier_on_a_labelled_file(tmp_path):
+    """Record use cases: every row against the file's own target; ROC AUC, PR AUC and KPIs."""
+    trained = trained_model("churn")
+    uc = get_use_case("churn")
+    path = tmp_path / "held_out.csv"
+    uc.make_synthetic(600, 99).to_csv(path, index=False)  # another seed than training's
+    result = evaluate_file(uc, path, version=str(trained.model_version))
+    assert result.layout == "every row" and result.scored == 600
+    assert 0.6 < result.metrics["roc_auc"] <= 1 and 0 < result.metrics["pr_auc"] <= 1
+    assert result.kpis and result.model_version == str(trained.model_version)
+
+
+def test_evaluate_refuses_forecasts_and_a_file_without_truth(tmp_path):
+    with pytest.raises(ValueError, match="backtest"):
+        evaluate_file(get_use_case("demand_forecasting"), tmp_path / "x.csv")
+    path = tmp_path / "no_target.csv"
+    make_synthetic_rul(300, 1).drop(columns="rul").to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no 'rul' column and no --truth file"):
+        evaluate_file(get_use_case("predictive_maintenance_rul"), path)
+
+
+def test_train_reads_a_header_less_file_with_names_or_says_what_is_wrong(tmp_path):
+    path = tmp_path / "engines.txt"
+    make_synthetic_rul(300, 1).to_csv(path, sep=" ", header=False, index=False)
+    name = "predictive_maintenance_rul"
+    few = pilotpack("train", name, "--data", str(path), "--sep", "whitespace", "--names", "a,b")
+    assert few.returncode == 2 and "27 columns read but 2 names" in few.stderr
+    assert "Traceback" not in few.stderr
+    twice = pilotpack("train", name, "--data", str(path), "--names", "a,a")
+    assert twice.returncode == 2 and "['a'] appear twice" in twice.stderr
 
 
 # ---- the real FD003 engines held out in NASA's layout ---------------------------------------------

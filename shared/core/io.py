@@ -5,6 +5,7 @@ No use-case word here. The file's quirks are its config section, `ReaderConfig` 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -245,3 +246,15 @@ def with_reading(
             raise ValueError(f"--names: {twice} appear twice")
         update["names"] = listed
     return ReaderConfig.model_validate(reader.model_dump() | update) if update else reader
+
+
+def reading_overrides(sep: str | None, no_header: bool, names: str | None) -> list[str]:
+    """`--sep`, `--no-header`, `--names` as config overrides (`--set` strings) for commands
+    that load the config with overrides (train)."""
+    reader = with_reading(ReaderConfig(), sep, no_header, names)  # checks the names
+    out = [f"data.reader.sep={json.dumps(reader.sep)}"] if sep is not None else []
+    if not reader.header:
+        out.append("data.reader.header=false")
+    if reader.names is not None:
+        out.append(f"data.reader.names={json.dumps(reader.names)}")
+    return out

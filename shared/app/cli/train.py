@@ -24,8 +24,9 @@ from shared.app.cli.common import (
     out,
     refused,
 )
-from shared.app.cli.evaluate import NamesOpt, NoHeaderOpt
+from shared.app.cli.evaluate import NamesOpt, NoHeaderOpt, SepOpt
 from shared.app.scaffold.new import NewSpec, write_use_case
+from shared.core.io import reading_overrides
 from shared.core.store import project_root, reports_dir
 from shared.core.usecase import registry
 from shared.core.validation import DataValidationError, ValidationReport
@@ -87,9 +88,14 @@ def train(
         ),
     ] = 0,
     allow_synthetic: SyntheticOpt = False,
+    sep: SepOpt = None,
+    no_header: NoHeaderOpt = False,
+    names: NamesOpt = None,
 ) -> None:
     """Validate, train, evaluate, export to ONNX, track in MLflow and store for BentoML."""
-    result = train_one(use_case, data, set_ or [], register, allow_synthetic)
+    with refused(ValueError):
+        set_ = [*(set_ or []), *reading_overrides(sep, no_header, names)]
+    result = train_one(use_case, data, set_, register, allow_synthetic)
     print_result(result)
     err.print(f"report: {write_report(result)}")
     if repeats:
