@@ -250,6 +250,16 @@ def test_new_rul_forks_a_header_less_run_to_failure_file_and_trains(tmp_path):
     assert on_file.returncode == 0, on_file.stderr[-3000:]
     assert "group" in on_file.stderr and "rmse" in on_file.stderr.lower()
     assert "PerformanceWarning" not in on_file.stderr
+    # Its own tests (synthetic run-to-failure histories: they validate, train, keep parity).
+    own = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"usecases/{name}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=sandbox,
+        env={**os.environ, "PYTHONPATH": str(sandbox)},
+    )
+    assert own.returncode == 0, own.stdout[-3000:]
 
 
 # ---- no warning noise ----------------------------------------------------------------------------

@@ -187,6 +187,11 @@ def evaluate_file(
     if truth is not None:
         id_column = uc.id_column if uc.history or uc.id_column else None
         scored[uc.target] = read_truth(Path(truth), ids.astype(str), id_column, uc.target)
+    # Rows with an unknown label (an entity still running, an empty target) are not scored.
+    known = uc.task.labelled(uc, scored)
+    if not known.any():
+        raise ValueError(f"{Path(data).name}: no row with a known {uc.target!r} to score")
+    scored, values = scored[known].reset_index(drop=True), values[known]
     y = uc.task.labels(uc, scored)  # the label the model learned (capped, derived, 0/1)
     metadata = predictor.stored.metadata
     metrics = task_metrics(uc, y, values, metadata)
@@ -199,7 +204,7 @@ def evaluate_file(
         model_version=predictor.version,
         layout=layout,
         rows_read=len(raw),
-        scored=len(rows),
+        scored=len(y),
         metrics=metrics,
         kpis=task_kpis(uc, y, values, cfg, metadata),
     )
