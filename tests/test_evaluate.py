@@ -143,9 +143,28 @@ def test_evaluate_a_classifier_on_a_labelled_file(tmp_path):
     assert result.kpis and result.model_version == str(trained.model_version)
 
 
-def test_evaluate_refuses_forecasts_and_a_file_without_truth(tmp_path):
-    with pytest.raises(ValueError, match="backtest"):
-        evaluate_file(get_use_case("demand_forecasting"), tmp_path / "x.csv")
+def test_evaluate_forecasts_against_the_periods_after_the_history(tmp_path):
+    """Series use cases: WAPE, bias and MASE of the champion's forecasts of the periods after
+    the history file's end, against a truth file of those periods."""
+    trained_model("demand_forecasting")
+    uc = get_use_case("demand_forecasting")
+    raw, _ = uc.task.training.synthetic(uc, uc.load_config())
+    time, keys = uc.time_column, list(uc.forecast.id_columns)
+    dates = np.sort(raw[time].unique())
+    past, future = raw[raw[time] < dates[-4]], raw[raw[time] >= dates[-4]]
+    past.to_csv(tmp_path / "history.csv", index=False)
+    future.to_csv(tmp_path / "actuals.csv", index=False)
+    result = evaluate_file(uc, tmp_path / "history.csv", tmp_path / "actuals.csv")
+    assert (
+        result.metrics["horizon"] == 4
+        and result.metrics["series"] == raw[keys].drop_duplicates().shape[0]
+    )
+    assert 0 < result.metrics["wape"] < 0.5 and 0 < result.metrics["mase"] < 3
+    with pytest.raises(ValueError, match="give --truth"):
+        evaluate_file(uc, tmp_path / "history.csv")
+
+
+def test_evaluate_refuses_a_file_without_truth(tmp_path):
     path = tmp_path / "no_target.csv"
     make_synthetic_rul(300, 1).drop(columns="rul").to_csv(path, index=False)
     with pytest.raises(ValueError, match="no 'rul' column and no --truth file"):

@@ -29,6 +29,9 @@ from shared.core.validation import (
 )
 from shared.ops.batch import model_values, resolve_model
 from shared.serve.factory import RecordPredictor
+from shared.tasks.forecast.batch import batch_forecast
+from shared.tasks.forecast.metrics import bias as forecast_bias
+from shared.tasks.forecast.metrics import mase, mase_scale, wape
 from shared.tasks.regression import phm08_scores
 from shared.tasks.regression_training import regression_metrics
 
@@ -151,6 +154,8 @@ def evaluate_file(
     Raises ValueError (bad file, truth, task), FileNotFoundError, DataValidationError, and
     ModelNotFound when no model is stored.
     """
+    if uc.forecast.id_columns:  # series: forecasts of the periods after the history
+        return evaluate_forecast(uc, data, truth, reader)
     if not uc.task.batch_scorable:
         raise ValueError(
             f"{uc.name}: task {uc.task.name} is evaluated by its backtest windows "
@@ -207,6 +212,61 @@ def evaluate_file(
         scored=len(y),
         metrics=metrics,
         kpis=task_kpis(uc, y, values, cfg, metadata),
+    )
+
+
+def evaluate_forecast(
+    uc: UseCase, data: Path, truth: Path | None, reader: ReaderConfig | None
+) -> Evaluation:
+    """Forecasts from the champion for every series of the history file `data`, against the
+    actuals of the following periods in `truth` (series key, time and target columns): WAPE,
+    bias and MASE (scaled by each series' in-sample seasonal-naive error, as the backtest)."""
+    if truth is None:
+        raise ValueError(
+            f"{uc.name}: give --truth, the actuals after the history's end (columns "
+            f"{[*uc.forecast.id_columns, uc.time_column, uc.target]})"
+        )
+    cfg = uc.load_config()
+    reader = reader or cfg.data.reader
+    keys, time = list(uc.forecast.id_columns), uc.time_column
+    history = typed_as_schema(read_table(Path(data), reader), uc.raw_schema, reader.decimal)
+    actual = read_table(Path(truth), reader)
+    if missing := [c for c in (*keys, time, uc.target) if c not in actual]:
+        raise ValueError(f"{Path(truth).name}: missing column(s) {missing}")
+    actual = typed_as_schema(actual, uc.raw_schema, reader.decimal)
+    horizon = int(actual.groupby(keys)[time].nunique().max())
+    forecasts = batch_forecast(uc, history, horizon, cfg)
+    for frame in (forecasts, actual):
+        frame[time] = pd.to_datetime(frame[time])
+    joined = forecasts.merge(actual[[*keys, time, uc.target]], on=[*keys, time], how="left")
+    if joined[uc.target].notna().sum() == 0:
+        raise ValueError(
+            f"{Path(truth).name}: no actual matches a forecast (series and dates after the "
+            "history's end)"
+        )
+    y = joined.pivot_table(index=keys, columns="step", values=uc.target, dropna=False)
+    f = joined.pivot_table(index=keys, columns="step", values="forecast", dropna=False)
+    past = history.assign(**{time: pd.to_datetime(history[time])}).pivot_table(
+        index=keys, columns=time, values=uc.target
+    )
+    scale = mase_scale(past.reindex(y.index).to_numpy(np.float64), cfg.backtest.season)
+    yv, fv = y.to_numpy(np.float64), f.reindex(y.index).to_numpy(np.float64)
+    metrics = {
+        "wape": wape(yv.ravel(), fv.ravel()),
+        "bias": forecast_bias(yv.ravel(), fv.ravel()),
+        "mase": mase(yv, fv, scale),
+        "series": float(len(y)),
+        "horizon": float(horizon),
+    }
+    return Evaluation(
+        use_case=uc.name,
+        model_version=str(forecasts["model_version"].iloc[0])
+        if "model_version" in forecasts
+        else "champion",
+        layout=f"{len(y)} series x {horizon} steps after the history",
+        rows_read=len(history),
+        scored=int(np.isfinite(yv).sum()),
+        metrics=metrics,
     )
 
 

@@ -52,7 +52,8 @@ def evaluate(
         Path | None,
         typer.Option(
             help="true values: one column in the order of the sorted ids (C-MAPSS RUL file), "
-            "two columns id,value, or a header naming the target; default: the file's target"
+            "two columns id,value, or a header naming the target; default: the file's target. "
+            "Forecasts: the actuals after the history (series key, time, target)"
         ),
     ] = None,
     model_version: Annotated[
