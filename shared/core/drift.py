@@ -293,13 +293,21 @@ def reference_sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFr
     return frame.reset_index(drop=True)
 
 
+def _numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
+
+
 def sample_bytes(frame: pd.DataFrame) -> bytes:
     """Parquet bytes (no pickle): object columns as strings, numbers as float64."""
-    out = pd.DataFrame(index=frame.index)
-    for c in frame.columns:
-        col = frame[c]
-        numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-        out[str(c)] = col.astype(np.float64) if numeric else col.astype(str)
+    # One frame built at once: inserting column by column fragments it, and pandas warned once
+    # per column past the 100th (157 PerformanceWarning lines on a history fork of engine data).
+    out = pd.DataFrame(
+        {
+            str(c): col.astype(np.float64) if _numeric(col) else col.astype(str)
+            for c, col in frame.items()
+        },
+        index=frame.index,
+    )
     buf = io.BytesIO()
     out.to_parquet(buf, index=False)
     return buf.getvalue()

@@ -5,6 +5,7 @@ No use-case word here. The file's quirks are its config section, `ReaderConfig` 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -221,3 +222,39 @@ def count_rows(path: Path, reader: ReaderConfig | None = None) -> int | None:
             last = block[-1:]
     lines += last != b"\n"  # no newline after the last line
     return max(lines - (1 if (reader or ReaderConfig()).header else 0), 0)
+
+
+def with_reading(
+    reader: ReaderConfig, sep: str | None, no_header: bool, names: str | None
+) -> ReaderConfig:
+    """The configured reader with a command line's `--sep`, `--no-header`, `--names a,b,c`.
+
+    `--names` implies a header-less file (the names replace a header the file does not have);
+    `--sep whitespace` (or `\\s+`) splits on any run of spaces or tabs.
+    """
+    update: dict[str, object] = {}
+    if sep is not None:
+        update["sep"] = "whitespace" if sep in {"whitespace", r"\s+", " "} else sep
+    if no_header or names is not None:
+        update["header"] = False
+    if names is not None:
+        listed = [n.strip() for n in names.split(",")]
+        if not all(listed):
+            raise ValueError(f"--names {names!r}: an empty name; give a,b,c")
+        if len(set(listed)) != len(listed):
+            twice = sorted({n for n in listed if listed.count(n) > 1})
+            raise ValueError(f"--names: {twice} appear twice")
+        update["names"] = listed
+    return ReaderConfig.model_validate(reader.model_dump() | update) if update else reader
+
+
+def reading_overrides(sep: str | None, no_header: bool, names: str | None) -> list[str]:
+    """`--sep`, `--no-header`, `--names` as config overrides (`--set` strings) for commands
+    that load the config with overrides (train)."""
+    reader = with_reading(ReaderConfig(), sep, no_header, names)  # checks the names
+    out = [f"data.reader.sep={json.dumps(reader.sep)}"] if sep is not None else []
+    if not reader.header:
+        out.append("data.reader.header=false")
+    if reader.names is not None:
+        out.append(f"data.reader.names={json.dumps(reader.names)}")
+    return out

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from shared.tasks.regression_training import RegressionTraining
 
 
+def phm08_scores(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """PHM08 score per row, d = predicted - true: exp(-d/13) - 1 when early (d < 0),
+    exp(d/10) - 1 when late: a late remaining-life estimate risks a failure, so it costs more."""
+    d = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
+    return np.where(d < 0, np.expm1(-d / 13.0), np.expm1(d / 10.0))
+
+
 class RegressionTask(TabularTask):
     name = "regression"
     monitoring = "regression"

@@ -18,8 +18,8 @@ from shared.core.history import (
     entity_order,
     event_labels,
     history_features,
-    sliding_windows,
     snake,
+    window_features,
 )
 from shared.core.usecase import Columns, Features
 
@@ -153,7 +153,14 @@ class RulSettings(Strict):
     # ADAPT: your informative sensors (drop those that are constant in your data).
     sensors: list[str] = Field(list(RUL_SENSORS), min_length=1)
     windows: list[int] = Field(
-        [5, 10, 20], min_length=1, description="rolling-mean windows, in readings (cycles)"
+        [10, 20, 30, 50],
+        min_length=1,
+        description="rolling windows, in readings (cycles); a request carries the last max(windows)",
+    )
+    stats: list[str] = Field(
+        ["mean", "slope"],
+        min_length=1,
+        description=f"per window and sensor, any of {list(STATS)}: the level and the trend",
     )
     rul_cap: float = Field(
         125.0,
@@ -169,47 +176,33 @@ class RulSettings(Strict):
             raise ValueError("every window needs at least 2 readings (1 is the last value)")
         return sorted(set(v))
 
+    @field_validator("stats")
+    @classmethod
+    def _known_stats(cls, v: list[str]) -> list[str]:
+        unknown = [s for s in v if s not in STATS]
+        if unknown:
+            raise ValueError(f"unknown window statistic(s) {unknown}: use any of {list(STATS)}")
+        return [s for s in STATS if s in v]  # one fixed order, whatever the config's
+
     def feature_names(self) -> tuple[str, ...]:
-        """Model inputs, in a fixed order: age, then per sensor its last value and window means."""
+        """Model inputs, in a fixed order: age, then per sensor its last value and window stats."""
         names = [snake(self.time_column)]
         for s in self.sensors:
             names.append(f"{snake(s)}_last")
-            names += [f"{snake(s)}_mean_{w}" for w in self.windows]
+            names += [f"{snake(s)}_{stat}_{w}" for w in self.windows for stat in self.stats]
         return tuple(names)
 
 
-def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
-    """Mean of the last `w` readings, this one included; the first readings use what there is.
-
-    `x`: one engine's readings, oldest first, one sensor (n,) or several (n, k); the result
-    has its shape. The same `w` numbers summed in the same order as in training, wherever the
-    run starts: the service, given an engine's last `w` readings, gets exactly the training value.
-    """
-    win = sliding_windows(x, w)  # (k, n, w), oldest first
-    return (np.nansum(win, axis=-1) / (~np.isnan(win)).sum(axis=-1)).T.reshape(x.shape)
-
-
 def build_rul_features(raw: Columns, settings: RulSettings) -> Features:
-    """Per engine, ordered by cycle: each sensor's value and its rolling means looking back only,
-    plus the cycle itself; aligned with the input rows (any input order). `make_feed` puts them
-    on the float32 grid that keeps ONNX parity (shared/core/onnx_export.py `snap`)."""
+    """Per engine, ordered by cycle: each sensor's value and its window statistics (level and
+    least-squares trend) looking back only, plus the cycle itself; aligned with the input rows
+    (any input order). `make_feed` puts them on the float32 grid that keeps ONNX parity
+    (shared/core/onnx_export.py `snap`)."""
     s = settings
-    units = np.asarray(raw[s.id_column], dtype=str)
     times = np.asarray(raw[s.time_column], dtype=np.float64)
-    order, runs = entity_order(units, times)
-    out: Features = {snake(s.time_column): times}
-    # every sensor of an engine at once: one call per engine and window, not per sensor too
-    x = np.column_stack([np.asarray(raw[sensor], dtype=np.float64) for sensor in s.sensors])
-    means = {w: np.empty(x.shape) for w in s.windows}
-    for run in runs:
-        rows = order[run]
-        for w in s.windows:
-            means[w][rows] = _rolling_mean(x[rows], w)
-    for j, sensor in enumerate(s.sensors):
-        out[f"{snake(sensor)}_last"] = x[:, j].copy()
-        for w in s.windows:
-            out[f"{snake(sensor)}_mean_{w}"] = means[w][:, j].copy()
-    return out
+    return {snake(s.time_column): times} | window_features(
+        raw, s.id_column, s.time_column, s.sensors, s.windows, s.stats
+    )
 
 
 def rul_labels(raw: Columns, settings: RulSettings) -> np.ndarray:

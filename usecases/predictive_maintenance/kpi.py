@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from shared.core.config import Strict
+from shared.tasks.regression import phm08_scores
 
 
 class KpiConfig(Strict):
@@ -127,13 +128,6 @@ class RulKpiConfig(Strict):
     )
 
 
-def nasa_scores(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """PHM08 score per row, d = predicted - true RUL: exp(-d/13) - 1 when early (d < 0),
-    exp(d/10) - 1 when late: a late prediction risks a failure, so it costs more."""
-    d = np.asarray(y_pred, dtype=np.float64) - np.asarray(y_true, dtype=np.float64)
-    return np.where(d < 0, np.expm1(-d / 13.0), np.expm1(d / 10.0))
-
-
 def compute_rul_kpis(y_true: np.ndarray, y_pred: np.ndarray, cfg: RulKpiConfig) -> dict[str, float]:
     """Error in cycles, the PHM08 score and the replacement policy's cost; money keys end in eur.
 
@@ -144,7 +138,7 @@ def compute_rul_kpis(y_true: np.ndarray, y_pred: np.ndarray, cfg: RulKpiConfig) 
     y_pred = np.asarray(y_pred, dtype=np.float64)
     n = len(y_true)
     d = y_pred - y_true
-    scores = nasa_scores(y_true, y_pred)
+    scores = phm08_scores(y_true, y_pred)
     needed = y_true <= cfg.plan_margin
     planned = y_pred <= cfg.plan_margin
     missed = needed & ~planned

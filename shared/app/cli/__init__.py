@@ -6,10 +6,20 @@ that need them, so `pilotpack --help` stays instant.
 
 import typer
 
-from shared.app.cli import data, governance, monitoring, rollout, security, serve, simulate, train
+from shared.app.cli import (
+    data,
+    evaluate,
+    governance,
+    monitoring,
+    rollout,
+    security,
+    serve,
+    simulate,
+    train,
+)
 
 app = typer.Typer(help="pilotpack: four ML pilots taken to production.", no_args_is_help=True)
-for group in (train, serve, rollout, data, monitoring, governance, security, simulate):
+for group in (train, evaluate, serve, rollout, data, monitoring, governance, security, simulate):
     app.add_typer(group.app)
 
 __all__ = ["app"]

@@ -24,7 +24,9 @@ from shared.app.cli.common import (
     out,
     refused,
 )
+from shared.app.cli.evaluate import NamesOpt, NoHeaderOpt, SepOpt
 from shared.app.scaffold.new import NewSpec, write_use_case
+from shared.core.io import reading_overrides
 from shared.core.store import project_root, reports_dir
 from shared.core.usecase import registry
 from shared.core.validation import DataValidationError, ValidationReport
@@ -86,9 +88,14 @@ def train(
         ),
     ] = 0,
     allow_synthetic: SyntheticOpt = False,
+    sep: SepOpt = None,
+    no_header: NoHeaderOpt = False,
+    names: NamesOpt = None,
 ) -> None:
     """Validate, train, evaluate, export to ONNX, track in MLflow and store for BentoML."""
-    result = train_one(use_case, data, set_ or [], register, allow_synthetic)
+    with refused(ValueError):
+        set_ = [*(set_ or []), *reading_overrides(sep, no_header, names)]
+    result = train_one(use_case, data, set_, register, allow_synthetic)
     print_result(result)
     err.print(f"report: {write_report(result)}")
     if repeats:
@@ -249,7 +256,9 @@ def sample(
 def new(
     name: Annotated[str, typer.Argument(help="the new use case's folder name, e.g. bank_churn")],
     data: Annotated[Path, typer.Option(help="your file: CSV, TSV, TXT or Parquet")],
-    target: Annotated[str, typer.Option(help="the column to predict")],
+    target: Annotated[
+        str | None, typer.Option(help="the column to predict (--rul: derived when absent)")
+    ] = None,
     from_: Annotated[
         str, typer.Option("--from", help="use case whose config and KPIs to start from")
     ] = "churn",
@@ -277,14 +286,27 @@ def new(
     holiday: Annotated[
         str | None, typer.Option(help="forecasting: a 0/1 column known in advance (holidays)")
     ] = None,
+    no_header: NoHeaderOpt = False,
+    names: NamesOpt = None,
+    rul: Annotated[
+        bool,
+        typer.Option(
+            "--rul",
+            help="regression of the remaining life from run-to-failure histories (--id, --time): "
+            "derived, capped, history windows, split by entity",
+        ),
+    ] = False,
+    cap: Annotated[float, typer.Option(min=1, help="--rul: labels are min(life, cap)")] = 125.0,
 ) -> None:
     """Write usecases/NAME/ from your file: schema, features, synthetic data, config, tests."""
     ids = tuple(id_column or ())
+    if target is None and not rul:
+        fail("--target: the column to predict (only --rul derives it)")
     spec = NewSpec(
         name=name,
         template=from_,
         data=data,
-        target=target,
+        target=target or "rul",
         id_column=ids[0] if len(ids) == 1 else None,
         time_column=time_column,
         sep=sep,
@@ -292,6 +314,10 @@ def new(
         split=split,
         id_columns=ids,
         holiday_column=holiday,
+        no_header=no_header,
+        names=names,
+        rul=rul,
+        cap=cap,
     )
     with refused(*INPUT_ERRORS):  # next to the other use cases, where the registry looks
         folder = write_use_case(spec, Path(usecases.__path__[0]))

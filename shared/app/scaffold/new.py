@@ -25,8 +25,9 @@ import pandas as pd
 import yaml
 
 from shared.app.scaffold.infer import infer_spec, schema_source
+from shared.app.scaffold.rul import reader_of, reader_section, rul_data
 from shared.core.history import snake
-from shared.core.io import ReaderConfig, read_table
+from shared.core.io import read_table
 from shared.core.lookalike.panel import SEASONS, infer_freq
 from shared.core.lookalike.spec import FileSpec, spec_to_json
 from shared.tasks import get_task
@@ -64,6 +65,10 @@ class NewSpec:
     split: str | None = None  # None: time with a time column, else stratified
     id_columns: tuple[str, ...] = ()  # forecasting: the columns that name a series
     holiday_column: str | None = None  # forecasting: a flag known in advance
+    no_header: bool = False  # the first line is data (`--names` gives the columns)
+    names: str | None = None  # a,b,c: column names of a header-less file
+    rul: bool = False  # remaining life from run-to-failure histories (scaffold/rul.py)
+    cap: float = 125.0  # --rul: labels are min(remaining life, cap)
 
 
 def check_name(name: str, root: Path) -> None:
@@ -138,7 +143,7 @@ def tabular_config(
         }
         gates = {"baseline_alpha": 0.05, "n_bootstrap": 300, "max_parity_diff": 1.0e-3}
         kpi = {"over_cost": 1.0, "under_cost": 1.0, "max_mae": None}
-    reader: dict[str, Any] = {"sep": new.sep} if new.sep else {}
+    reader = reader_section(reader_of(new.sep, new.no_header, new.names))
     body = {
         "data": {"path": None, "synthetic_rows": rows, "seed": 42, "reader": reader},
         "quality": quality,
@@ -194,8 +199,8 @@ def forecast_config(
         "n_series": max(min(series, 60), 10),
         "n_periods": n_periods,
     }
-    if new.sep:
-        cfg["data"]["reader"] = {"sep": new.sep}
+    if reading := reader_section(reader_of(new.sep, new.no_header, new.names)):
+        cfg["data"]["reader"] = reading
     cfg["quality"]["min_series"] = min(cfg["quality"].get("min_series", 10), series, 10)
     cfg["quality"]["min_rows"] = min(cfg["quality"].get("min_rows", 1000), 500)
     cfg["backtest"]["season"] = season
@@ -323,7 +328,7 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             "path": None,
             "synthetic_rows": 20000,
             "seed": 42,
-            "reader": {"sep": new.sep} if new.sep else {},
+            "reader": reader_section(reader_of(new.sep, new.no_header, new.names)),
         },
         "quality": {
             "min_rows": 1000,
@@ -392,11 +397,16 @@ def write_use_case(new: NewSpec, root: Path) -> Path:
     if not (template / "usecase.py").exists():
         known = sorted(p.parent.name for p in root.glob("*/usecase.py"))
         raise ValueError(f"unknown template {new.template!r}; templates: {', '.join(known)}")
-    raw = read_table(new.data, ReaderConfig(sep=new.sep))
+    reader = reader_of(new.sep, new.no_header, new.names)
+    raw = read_table(new.data, reader)
     forecasting = new.task in FORECAST_TASKS or (
         new.task is None and "backtest" in yaml.safe_load((template / "config.yaml").read_text())
     )
-    if forecasting:
+    if new.rul:  # before the target-based choices: a run-to-failure file has no target
+        data, inputs = rul_data(new, raw, reader, new.cap)
+        readme_text = readme(new, len(raw), "", inputs)
+        fork = Fork(family="rul", data=data | {"README.md": readme_text}, kpi=None)
+    elif forecasting:
         fork = forecast_files(new, raw, template)
     elif new.task in HISTORY_TASKS:
         fork = history_files(new, raw, template)
