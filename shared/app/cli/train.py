@@ -24,7 +24,8 @@ from shared.app.cli.common import (
     out,
     refused,
 )
-from shared.app.scaffold.new import NewSpec, write_use_case
+from shared.app.scaffold.infer import Decisions
+from shared.app.scaffold.new import NewSpec, columns_option, write_use_case
 from shared.core.store import project_root, reports_dir
 from shared.core.usecase import registry
 from shared.core.validation import DataValidationError, ValidationReport
@@ -277,9 +278,52 @@ def new(
     holiday: Annotated[
         str | None, typer.Option(help="forecasting: a 0/1 column known in advance (holidays)")
     ] = None,
+    leaky: Annotated[
+        str | None,
+        typer.Option(help="COL,...: known only after the outcome; never a model or request input"),
+    ] = None,
+    drop: Annotated[str | None, typer.Option(help="COL,...: not a model input")] = None,
+    sensitive: Annotated[
+        str | None, typer.Option(help="COL,...: protected attributes, left out and audited")
+    ] = None,
+    use_sensitive: Annotated[
+        str | None,
+        typer.Option(
+            help="COL,...: sensitive columns the model may read (governance.use_sensitive)"
+        ),
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option(help="the target's positive value (default: the rarer one)")
+    ] = None,
+    horizon: Annotated[
+        int | None, typer.Option(min=1, help="forecasting: periods ahead (default 8)")
+    ] = None,
+    season: Annotated[
+        int | None,
+        typer.Option(min=1, help="forecasting: periods per cycle (default: from the frequency)"),
+    ] = None,
+    calendar: Annotated[
+        Path | None,
+        typer.Option(help="forecasting: CSV of dates + flags known in advance (holidays)"),
+    ] = None,
+    calendar_date: Annotated[
+        str | None,
+        typer.Option(help="the calendar's date column (default: named like --time)"),
+    ] = None,
+    currency: Annotated[
+        str, typer.Option(help="forecasting: suffix of money KPIs, eur or usd")
+    ] = "eur",
 ) -> None:
-    """Write usecases/NAME/ from your file: schema, features, synthetic data, config, tests."""
+    """Write usecases/NAME/ from your file: schema, features, synthetic data, config, tests.
+    Every decision is a flag, so the fork trains with no file edited."""
     ids = tuple(id_column or ())
+    decisions = Decisions(
+        leaky=columns_option(leaky),
+        drop=columns_option(drop),
+        sensitive=columns_option(sensitive),
+        use_sensitive=columns_option(use_sensitive),
+        positive=positive,
+    )
     spec = NewSpec(
         name=name,
         template=from_,
@@ -292,6 +336,12 @@ def new(
         split=split,
         id_columns=ids,
         holiday_column=holiday,
+        decisions=decisions,
+        horizon=horizon,
+        season=season,
+        calendar=calendar,
+        calendar_date=calendar_date,
+        currency=currency,
     )
     with refused(*INPUT_ERRORS):  # next to the other use cases, where the registry looks
         folder = write_use_case(spec, Path(usecases.__path__[0]))

@@ -19,17 +19,19 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 import yaml
 
-from shared.app.scaffold.infer import infer_spec, schema_source
+from shared.app.scaffold.infer import Decisions, infer_spec, schema_source
+from shared.core.config import SplitConfig
 from shared.core.history import snake
 from shared.core.io import ReaderConfig, read_table
 from shared.core.lookalike.panel import SEASONS, infer_freq
 from shared.core.lookalike.spec import FileSpec, spec_to_json
 from shared.tasks import get_task
+from shared.tasks.forecast.config import ForecastDataConfig
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -64,6 +66,30 @@ class NewSpec:
     split: str | None = None  # None: time with a time column, else stratified
     id_columns: tuple[str, ...] = ()  # forecasting: the columns that name a series
     holiday_column: str | None = None  # forecasting: a flag known in advance
+    decisions: Decisions = Decisions()  # leaky, dropped and sensitive columns, positive label
+    horizon: int | None = None  # forecasting: periods ahead (None: the template's)
+    season: int | None = None  # forecasting: periods per cycle (None: from the frequency)
+    calendar: Path | None = None  # forecasting: a file of flags known in advance
+    calendar_date: str | None = None  # its date column (None: the time column's name)
+    currency: str = "eur"  # the suffix of money KPIs (eur or usd)
+
+
+def columns_option(text: str | None) -> tuple[str, ...]:
+    """`a,b , c` -> ("a", "b", "c"); names keep their inner spaces ("Total  day minutes")."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def check_split(new: NewSpec) -> None:
+    """A split kind the pack knows, with the column it needs."""
+    kinds = get_args(SplitConfig.model_fields["kind"].annotation)
+    if new.split is None:
+        return
+    if new.split not in kinds:
+        raise ValueError(f"--split {new.split!r}: one of {', '.join(kinds)}")
+    if new.split in ("time", "group_time") and not new.time_column:
+        raise ValueError(f"--split {new.split} needs --time (the column that orders rows)")
+    if new.split.startswith("group") and not new.id_column:
+        raise ValueError(f"--split {new.split} needs --id (the entity kept in one part)")
 
 
 def check_name(name: str, root: Path) -> None:
@@ -74,11 +100,14 @@ def check_name(name: str, root: Path) -> None:
         raise ValueError(f"usecases/{name} exists already: choose another name or remove it")
 
 
-def feature_columns(spec: FileSpec) -> tuple[list[str], list[str]]:
-    """Numeric and categorical model inputs: every column but target, id, time, free text and
-    likely sensitive ones (sex, age, ...: excluded by default, measured by the fairness report)."""
-    skip = {spec.target, spec.id_column, spec.time_column}
-    skip |= {c.name for c in spec.columns if c.sensitive_hint}
+def feature_columns(
+    spec: FileSpec, use_sensitive: tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
+    """Numeric and categorical model inputs: every column but target, id, time, free text,
+    leaky and dropped ones, and sensitive ones (sex, age, ...: excluded unless `use_sensitive`
+    names them, measured by the fairness report)."""
+    skip = {spec.target, spec.id_column, spec.time_column, *spec.leaky, *spec.dropped}
+    skip |= {c.name for c in spec.columns if c.sensitive_hint and c.name not in use_sensitive}
     numeric = [c.name for c in spec.columns if c.name not in skip and c.kind.startswith("numeric")]
     categorical = [
         c.name for c in spec.columns if c.name not in skip and c.kind in ("categorical", "boolean")
@@ -153,7 +182,7 @@ def tabular_config(
             "intended_use": None,
             "out_of_scope": [],
             "personal_data": None,
-            "use_sensitive": [],
+            "use_sensitive": list(new.decisions.use_sensitive),
             "limitations": [],
         },
         "fairness": {"gate": "warn"},
@@ -181,15 +210,23 @@ def forecast_config(
     gaps: bool,
 ) -> str:
     cfg = template_cfg
-    horizon = cfg["backtest"]["horizon"]
-    n_periods = max(min(periods, 4 * season + 3 * horizon), 2 * season + 4 * horizon, 40)
+    horizon = new.horizon or cfg["backtest"]["horizon"]
+    windows = cfg["backtest"].get("windows", 3)
+    # Synthetic series long enough for every backtest window, and two seasons of history
+    # before the first cut-off (a 14-day horizon x 3 windows needs more than 52 days).
+    n_periods = max(
+        min(periods, 4 * season + (windows + 2) * horizon),
+        2 * season + (windows + 3) * horizon,
+        40,
+    )
+    cfg["backtest"]["horizon"] = horizon
     # A period missing inside a series (a closed day) is not scored as zero demand by default:
     # set `zero` when a missing row really means no sale.
     cfg["data"]["gaps"] = "missing" if gaps else cfg["data"].get("gaps", "zero")
     cfg["data"] |= {
         "path": None,
         "freq": freq,
-        "calendar": None,
+        "calendar": str(new.calendar.resolve()) if new.calendar else None,
         "seed": 42,
         "n_series": max(min(series, 60), 10),
         "n_periods": n_periods,
@@ -203,6 +240,11 @@ def forecast_config(
         if key in cfg["baselines"]:
             cfg["baselines"][key] = season
     cfg["model"]["history_length"] = max(2 * season, 56)
+    cfg["data"] |= calendar_keys(new)
+    # Governance describes the team's use, not the template's: left for the team to write.
+    cfg["governance"] = {
+        k: ([] if isinstance(v, list) else None) for k, v in cfg.get("governance", {}).items()
+    }
     head = (
         f"# {new.name}: written by `pilotpack new` from {new.data.name} (template "
         f"{new.template}). Values only; a typo fails the run.\n"
@@ -212,10 +254,36 @@ def forecast_config(
     return head + yaml.safe_dump(cfg, sort_keys=False, width=100)
 
 
+def calendar_keys(new: NewSpec) -> dict[str, str]:
+    """The config key naming the calendar's date column, when it is not the time column's name."""
+    if new.calendar is None:
+        if new.calendar_date:
+            raise ValueError("--calendar-date names a column of --calendar FILE: give the file")
+        return {}
+    if not new.calendar.is_file():
+        raise ValueError(f"--calendar {new.calendar}: no such file")
+    date = new.calendar_date or new.time_column
+    columns = list(read_table(new.calendar, ReaderConfig()).columns)
+    if date not in columns:
+        raise ValueError(
+            f"--calendar {new.calendar.name}: no date column {date!r}; it has {columns} "
+            "(name it with --calendar-date)"
+        )
+    if date == new.time_column:
+        return {}
+    keys = [k for k in ForecastDataConfig.model_fields if k.startswith("calendar_")]
+    if not keys:
+        raise ValueError(
+            f"--calendar-date {date!r}: this pack reads a calendar's dates from a column named "
+            f"like the time column ({new.time_column!r}); rename it in the calendar file"
+        )
+    return {keys[0]: date}
+
+
 def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     """A row-per-record fork (binary or regression): the tabular template's code; a
     classifier keeps the --from use case's decision economics (kpi.py), to adapt."""
-    spec = infer_spec(raw, new.target, new.id_column, new.time_column)
+    spec = infer_spec(raw, new.target, new.id_column, new.time_column, decisions=new.decisions)
     task = new.task or spec.task_hint
     if task not in TABULAR_TASKS:
         raise ValueError(
@@ -223,7 +291,7 @@ def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             f"not {task!r}"
         )
     classifier = get_task(task).classifier
-    numeric, categorical = feature_columns(spec)
+    numeric, categorical = feature_columns(spec, new.decisions.use_sensitive)
     if not numeric and not categorical:
         raise ValueError(f"{new.data.name}: no column besides target/id/time to learn from")
     template_cfg = yaml.safe_load((template / "config.yaml").read_text())
@@ -260,9 +328,9 @@ def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     frequency, KPIs from the --from use case."""
     if not new.time_column or not new.id_columns:
         raise ValueError("a forecasting fork needs --time and at least one --id (the series key)")
-    spec = infer_spec(raw, new.target, None, new.time_column)
+    spec = infer_spec(raw, new.target, None, new.time_column, decisions=new.decisions)
     freq = infer_freq(raw[new.time_column])
-    season = SEASONS[freq]
+    season = new.season or SEASONS[freq]
     template_cfg = yaml.safe_load((template / "config.yaml").read_text())
     if "backtest" not in template_cfg:
         raise ValueError(f"template {new.template!r} is not a forecasting use case")
@@ -280,6 +348,7 @@ def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
         "holiday_column": new.holiday_column,
         "freq": freq,
         "season": season,
+        "currency": new.currency,
     }
     inputs = (
         f"Frequency {freq}, season {season} periods; model inputs: lags and windows of the target"
@@ -293,7 +362,7 @@ def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             "config.yaml": forecast_config(new, template_cfg, freq, season, series, periods, gaps),
             "README.md": readme(new, spec.rows, "", inputs),
         },
-        kpi=template / "kpi.py",
+        kpi=None,  # the template's own: money in units of the target, no template wording
     )
 
 
@@ -302,8 +371,10 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     come from the --from use case (predictive_maintenance: the fleet's economics)."""
     if not (new.id_column and new.time_column):
         raise ValueError("a history fork needs --id (the entity) and --time (a number)")
-    spec = infer_spec(raw, new.target, new.id_column, new.time_column)
-    skip = {new.id_column, new.time_column, new.target}
+    spec = infer_spec(raw, new.target, new.id_column, new.time_column, decisions=new.decisions)
+    skip = {new.id_column, new.time_column, new.target, *spec.leaky, *spec.dropped}
+    skip |= {c.name for c in spec.columns if c.sensitive_hint}
+    skip -= set(new.decisions.use_sensitive)
     sensors = [c.name for c in spec.columns if c.name not in skip and c.kind.startswith("numeric")]
     if not sensors:
         raise ValueError(f"{new.data.name}: no numeric column to window")
@@ -388,6 +459,9 @@ def write_use_case(new: NewSpec, root: Path) -> Path:
     """Write usecases/<name>/ from the file: the family's template copied, its data written
     beside it; returns the folder."""
     check_name(new.name, root)
+    check_split(new)
+    if new.currency not in ("eur", "usd"):
+        raise ValueError(f"--currency {new.currency!r}: eur or usd (the money keys' suffix)")
     template = root / new.template
     if not (template / "usecase.py").exists():
         known = sorted(p.parent.name for p in root.glob("*/usecase.py"))
