@@ -37,6 +37,8 @@ def _bank_file(path: Path) -> Path:
     country = rng.choice(["FR", "DE", "ES"], n)
     logit = -2 + 0.04 * (age - 40) - 1.0 * active + 0.8 * (country == "DE") + 0.3 * (products > 2)
     exited = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    # Known only after the customer left: the exit survey's score (--leaky).
+    survey = np.where(exited == 1, rng.integers(1, 4, n), rng.integers(3, 6, n))
     frame = pd.DataFrame(
         {
             "CustomerId": np.arange(15_600_000, 15_600_000 + n),
@@ -45,6 +47,7 @@ def _bank_file(path: Path) -> Path:
             "NumOfProducts": products,
             "IsActiveMember": active,
             "Geography": country,
+            "ExitSurveyScore": survey,
             "Exited": exited,
         }
     )
@@ -121,6 +124,8 @@ def _fleet_file(path: Path) -> Path:
     return path
 
 
+LEAKY = "ExitSurveyScore"  # the binary fork's column known only after the outcome
+
 # What the sandbox copies: the code, its tests and the configuration ruff and pytest read.
 SANDBOX_PARTS = ("shared", "usecases", "tests", "pyproject.toml")
 
@@ -170,7 +175,7 @@ task = uc.task
 for check in [*task.training.contract_checks(uc), *checks(uc)]:
     check(uc)
 print(json.dumps({"task": uc.task.name, "folder": str(uc.folder), "service": uc.service,
-                  "history": bool(uc.history), "route": task.route,
+                  "history": bool(uc.history), "route": task.route, "time_column": uc.time_column,
                   "payload": example_payload(uc, 2),
                   "fast": [a for o in fast_overrides(uc) for a in ("--set", o)]}, default=str))
 """
@@ -191,6 +196,10 @@ def fork(request, tmp_path, sandbox):
             "CustomerId",
             "--sep",
             ";",
+            "--leaky",
+            LEAKY,
+            "--positive",
+            "1",
         ]
     elif request.param == "regression":
         args = ["--from", "churn", "--data", str(_visits_file(tmp_path / "visits.csv"))]
@@ -254,6 +263,27 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
         else:
             values = [body[0]["prediction" if task == "regression" else "probability"]]
         assert values and np.isfinite(values).all()
+        if task == "binary":  # --leaky: not an input, and /predict never asks for it
+            folder = sandbox / "usecases" / name
+            assert LEAKY not in (folder / "wiring.json").read_text()
+            assert (
+                f'LEAKY_COLUMNS: tuple[str, ...] = (\n    "{LEAKY}",'
+                in (folder / "schema.py").read_text()
+            )
+            assert all(LEAKY not in record for record in uc["payload"]["records"])
+        # A key sent twice in one request is a 400 naming it, never a guess.
+        if task == "forecast":
+            series = uc["payload"]["series"][0]
+            twice = {**series, "history": [*series["history"], series["history"][0]]}
+            repeated = httpx.post(server.url + uc["route"], json={"series": [twice]}, timeout=30)
+            day = series["history"][0][uc["time_column"]]
+            assert repeated.status_code == 400 and "date repeated" in repeated.text
+            assert day in repeated.text
+        elif uc["history"]:
+            first = uc["payload"]["records"][0]
+            twice = {"records": [first, dict(first)]}
+            repeated = httpx.post(server.url + uc["route"], json=twice, timeout=30)
+            assert repeated.status_code == 400 and "repeated in one request" in repeated.text
         bad = httpx.post(server.url + uc["route"], json={"nope": [{"nope": 1}]}, timeout=30)
         assert bad.status_code == 400
 

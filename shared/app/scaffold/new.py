@@ -215,8 +215,8 @@ def forecast_config(
     # Synthetic series long enough for every backtest window, and two seasons of history
     # before the first cut-off (a 14-day horizon x 3 windows needs more than 52 days).
     n_periods = max(
-        min(periods, 4 * season + (windows + 2) * horizon),
-        2 * season + (windows + 3) * horizon,
+        min(periods, 4 * season + windows * horizon),
+        2 * season + (windows + 1) * horizon,
         40,
     )
     cfg["backtest"]["horizon"] = horizon
