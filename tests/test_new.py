@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,9 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from shared.app.scaffold.new import TEMPLATES, code_files
+from shared.app.scaffold.new import TEMPLATES, NewSpec, code_files, columns_option, write_use_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -328,3 +330,67 @@ def test_template_folders_are_linted_code_that_imports():
     rows = tabular.make_synthetic(300, 0)
     tabular.raw_schema.validate(rows)
     assert set(tabular.build_features(rows)) == set(tabular.model_inputs)
+
+
+def _daily_fork(tmp_path: Path, **decided: object) -> Path:
+    """A daily fork written next to a link to demand_forecasting, nothing trained: fast."""
+    root = tmp_path / "usecases"
+    root.mkdir(parents=True)
+    (root / "demand_forecasting").symlink_to(ROOT / "usecases" / "demand_forecasting")
+    spec = NewSpec(
+        name="daily",
+        template="demand_forecasting",
+        data=_restaurants_file(tmp_path / "r.csv"),
+        target="visitors",
+        time_column="day",
+        id_columns=("restaurant",),
+        **decided,  # type: ignore[arg-type]
+    )
+    return write_use_case(spec, root)
+
+
+def test_a_daily_fork_takes_its_horizon_and_season_and_speaks_of_periods(tmp_path):
+    folder = _daily_fork(tmp_path, horizon=14, season=7, currency="usd")
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    assert cfg["backtest"]["horizon"] == 14 and cfg["backtest"]["season"] == 7
+    # Enough synthetic days for two seasons of history and every backtest window.
+    assert cfg["data"]["n_periods"] >= 2 * 7 + (cfg["backtest"]["windows"] + 1) * 14
+    assert cfg["data"]["freq"] == "D" and not any(cfg["governance"].values())
+    text = " ".join(p.read_text() for p in folder.rglob("*") if p.suffix in (".py", ".yaml"))
+    for word in ("Walmart", "USD", "same_week_last_year", "weeks_observed", "weekly sales"):
+        assert word not in text, word
+    assert '"currency": "usd"' in (folder / "wiring.json").read_text()
+
+
+def test_a_calendar_is_copied_into_the_config_or_refused_naming_its_columns(tmp_path):
+    days = pd.date_range("2024-01-01", periods=220, freq="D").strftime("%Y-%m-%d")
+    calendar = tmp_path / "holidays.csv"
+    pd.DataFrame({"day": days, "holiday_flg": 0}).to_csv(calendar, index=False)
+    folder = _daily_fork(tmp_path, calendar=calendar)
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    assert cfg["data"]["calendar"] == str(calendar.resolve())
+    with pytest.raises(ValueError, match=r"no date column 'calendar_date'; it has \['day'"):
+        _daily_fork(tmp_path / "b", calendar=calendar, calendar_date="calendar_date")
+
+
+@pytest.mark.parametrize(
+    ("split", "message"),
+    [("random", "--split 'random': one of"), ("group", "--split group needs --id")],
+)
+def test_a_split_is_checked_before_anything_is_written(tmp_path, split, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        spec = NewSpec(
+            name="bank",
+            template="churn",
+            data=_bank_file(tmp_path / "b.csv"),
+            target="Exited",
+            sep=";",
+            split=split,
+        )
+        write_use_case(spec, tmp_path)
+    assert not (tmp_path / "bank").exists()
+
+
+def test_column_lists_keep_inner_spaces():
+    assert columns_option("Total  day minutes, Churn ,") == ("Total  day minutes", "Churn")
+    assert columns_option(None) == ()
