@@ -280,6 +280,16 @@ def calendar_keys(new: NewSpec) -> dict[str, str]:
     return {keys[0]: date}
 
 
+def forecast_settings(new: NewSpec, freq: str, season: int) -> dict[str, str]:
+    """A forecasting fork's decisions, for the README."""
+    return {
+        "frequency (from the dates)": f"`{freq}`",
+        "season (`--season`)": f"{season} periods",
+        "horizon (`--horizon`)": f"{new.horizon} periods" if new.horizon else "the template's",
+        "calendar (`--calendar`)": f"`{new.calendar}`" if new.calendar else "none",
+    }
+
+
 def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     """A row-per-record fork (binary or regression): the tabular template's code; a
     classifier keeps the --from use case's decision economics (kpi.py), to adapt."""
@@ -309,6 +319,7 @@ def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
         "categorical": {c: names[c] for c in categorical},
     }
     rate = f", label rate {label_rate:.1%}" if label_rate is not None else ""
+    split = new.split or ("time" if new.time_column else "stratified")
     inputs = f"Model inputs: {len(numeric)} numeric and {len(categorical)} categorical columns"
     return Fork(
         family="tabular",
@@ -317,7 +328,7 @@ def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             "profile.json": spec_to_json(spec),
             "schema.py": schema_source(spec),
             "config.yaml": tabular_config(new, spec, template_cfg, label_rate),
-            "README.md": readme(new, spec.rows, rate, inputs),
+            "README.md": readme(new, spec, rate, inputs, {"split (`--split`)": f"`{split}`"}),
         },
         kpi=template / "kpi.py" if classifier else None,
     )
@@ -360,7 +371,7 @@ def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             "profile.json": spec_to_json(spec),
             "schema.py": schema_source(spec),
             "config.yaml": forecast_config(new, template_cfg, freq, season, series, periods, gaps),
-            "README.md": readme(new, spec.rows, "", inputs),
+            "README.md": readme(new, spec, "", inputs, forecast_settings(new, freq, season)),
         },
         kpi=None,  # the template's own: money in units of the target, no template wording
     )
@@ -421,26 +432,79 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             "profile.json": spec_to_json(spec),
             "schema.py": schema_source(spec),
             "config.yaml": head + yaml.safe_dump(body, sort_keys=False, width=100),
-            "README.md": readme(new, spec.rows, "", inputs),
+            "README.md": readme(
+                new, spec, "", inputs, {"split (`--split`)": f"`{body['split']['kind']}`"}
+            ),
         },
         kpi=template / "kpi.py",
     )
 
 
-def readme(new: NewSpec, rows: int, rate: str, inputs: str) -> str:
-    """The fork's README: the template's text with this file's facts filled in."""
+def readme(new: NewSpec, spec: FileSpec, rate: str, inputs: str, settings: dict[str, str]) -> str:
+    """The fork's README: the template's text with this file's facts and decisions filled in."""
     text = string.Template((TEMPLATES / "README.md").read_text())
     return text.substitute(
         name=new.name,
         template=new.template,
         data=new.data,
         target=new.target,
-        rows=rows,
+        rows=spec.rows,
         rate=rate,
         inputs=inputs,
         id=", ".join(new.id_columns) or new.id_column,
         time=new.time_column,
+        command=command_line(new),
+        decisions="\n".join(f"- {k}: {v}" for k, v in decided(new, spec, settings).items()),
     )
+
+
+def decided(new: NewSpec, spec: FileSpec, settings: dict[str, str]) -> dict[str, str]:
+    """What the fork's flags (or their defaults) decided, for the README."""
+    used = set(new.decisions.use_sensitive)
+    left_out = [c.name for c in spec.columns if c.sensitive_hint and c.name not in used]
+    out = {
+        "leaky, never an input (`--leaky`)": _names(spec.leaky),
+        "dropped, never an input (`--drop`)": _names(spec.dropped),
+        "sensitive, left out and audited (`--sensitive`)": _names(left_out),
+        "sensitive, read by the model (`--use-sensitive`)": _names(sorted(used)),
+    }
+    if spec.task_hint == "binary" and spec.positive_label is not None:
+        out["positive label (`--positive`)"] = f"`{spec.positive_label}`"
+    return out | settings
+
+
+def _names(columns: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(f"`{c}`" for c in columns) or "none"
+
+
+def command_line(new: NewSpec) -> str:
+    """The `pilotpack new` command that wrote the fork, flags included (to re-run it)."""
+    flags = [f"--from {new.template}", f"--data {new.data}", f"--target {_quote(new.target)}"]
+    ids = new.id_columns or ((new.id_column,) if new.id_column else ())
+    flags += [f"--id {_quote(c)}" for c in ids]
+    pairs = {
+        "--time": new.time_column,
+        "--sep": new.sep,
+        "--task": new.task,
+        "--split": new.split,
+        "--holiday": new.holiday_column,
+        "--leaky": ",".join(new.decisions.leaky),
+        "--drop": ",".join(new.decisions.drop),
+        "--sensitive": ",".join(new.decisions.sensitive),
+        "--use-sensitive": ",".join(new.decisions.use_sensitive),
+        "--positive": new.decisions.positive,
+        "--horizon": new.horizon,
+        "--season": new.season,
+        "--calendar": new.calendar,
+        "--calendar-date": new.calendar_date,
+    }
+    flags += [f"{flag} {_quote(str(value))}" for flag, value in pairs.items() if value]
+    return f"pilotpack new {new.name} " + " ".join(flags)
+
+
+def _quote(text: str) -> str:
+    """A shell word: quoted when it holds spaces or shell characters."""
+    return text if re.fullmatch(r"[\w./:,=+-]+", text) else "'" + text.replace("'", "'\\''") + "'"
 
 
 def _json(data: dict[str, Any]) -> str:
