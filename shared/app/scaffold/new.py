@@ -400,7 +400,8 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
         "sensors": sensors,
     }
     body = {
-        "settings": wiring | {"windows": [7, 14, 30], "horizon": 14},
+        # The columns are wiring.json's alone (features.Settings reads them): one place each.
+        "settings": {"windows": [7, 14, 30], "horizon": new.horizon or 14},
         "data": {
             "path": None,
             "synthetic_rows": 20000,
@@ -422,7 +423,8 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     }
     head = (
         f"# {new.name}: written by `pilotpack new` from {new.data.name} (template {new.template}).\n"
-        "# ADAPT: settings (sensors, windows, horizon H), data.path, gates, every kpi value.\n"
+        "# ADAPT: settings (windows, horizon H; the columns and sensors are wiring.json's),\n"
+        "# data.path, gates, every kpi value.\n"
     )
     inputs = f"Model inputs: windows over {len(sensors)} numeric columns of each entity's history"
     return Fork(
