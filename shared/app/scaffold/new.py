@@ -131,7 +131,15 @@ def tabular_config(
 ) -> str:
     split = new.split or ("time" if new.time_column else "stratified")
     rows = max(2000, min(spec.rows, 8000))
-    quality = {"min_rows": min(1000, spec.rows), "max_duplicate_ids": 0, "required_slices": []}
+    quality = {
+        "min_rows": min(1000, spec.rows),
+        "max_duplicate_ids": 0,
+        # Without an id, two customers with the same few inputs are identical rows: a handful
+        # across parts is chance (1 in 2,000 synthetic rows of a 5-input fork), not a copied
+        # record. 0.1 % of the rows; set 0 to stop on any.
+        "max_duplicates_across_parts": max(2, rows // 1000),
+        "required_slices": [],
+    }
     if label_rate is not None:  # the file's rate with room either side
         quality |= {
             "label_rate_min": round(max(label_rate / 3, 0.001), 4),
