@@ -279,13 +279,16 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
             twice = {**series, "history": [*series["history"], series["history"][0]]}
             repeated = httpx.post(server.url + uc["route"], json={"series": [twice]}, timeout=30)
             day = series["history"][0][uc["time_column"]]
-            assert repeated.status_code == 400 and "date repeated" in repeated.text
+            assert repeated.status_code == 400 and "duplicate date in one request" in repeated.text
             assert day in repeated.text
         elif uc["history"]:
             first = uc["payload"]["records"][0]
             twice = {"records": [first, dict(first)]}
             repeated = httpx.post(server.url + uc["route"], json=twice, timeout=30)
-            assert repeated.status_code == 400 and "repeated in one request" in repeated.text
+            assert (
+                repeated.status_code == 400
+                and "duplicate (pump, day) in one request" in repeated.text
+            )
         bad = httpx.post(server.url + uc["route"], json={"nope": [{"nope": 1}]}, timeout=30)
         assert bad.status_code == 400
 

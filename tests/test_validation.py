@@ -324,10 +324,10 @@ def test_repeated_keys_are_named_with_their_count():
     assert repeated_keys([("E1", 1), ("E1", 2)], "(unit, cycle)") is None
     dates = [dt.date(2024, 1, d) for d in (1, 2, 1, 3, 2, 1)]
     assert repeated_keys(dates, "date") == (
-        "date repeated in one request: 2024-01-01 x3, 2024-01-02 x2; send each once"
+        "duplicate date in one request: 2024-01-01 x3, 2024-01-02 x2; send each once"
     )
     pairs = [("E1", 5), ("E2", 5), ("E1", 5)] + [("E9", t) for t in range(7) for _ in (0, 1)]
     problem = repeated_keys(pairs, "(unit, cycle)", max_examples=2)
     assert problem == (
-        "(unit, cycle) repeated in one request: (E1, 5) x2, (E9, 0) x2 (+6 more); send each once"
+        "duplicate (unit, cycle) in one request: (E1, 5) x2, (E9, 0) x2 (+6 more); send each once"
     )

@@ -395,7 +395,7 @@ def repeated_keys(keys: Sequence[Any], name: str, max_examples: int = 5) -> str 
         return None
     shown = ", ".join(f"{_key_text(key)} x{n}" for key, n in repeated[:max_examples])
     more = f" (+{len(repeated) - max_examples} more)" if len(repeated) > max_examples else ""
-    return f"{name} repeated in one request: {shown}{more}; send each once"
+    return f"duplicate {name} in one request: {shown}{more}; send each once"
 
 
 def _key_text(key: Any) -> str:

@@ -643,7 +643,7 @@ class RecordPredictor:
         """
         uc = self.uc
         keys = [(getattr(r, uc.id_column), getattr(r, uc.time_column)) for r in records]
-        if problem := repeated_keys(keys, f"records: ({uc.id_column}, {uc.time_column})"):
+        if problem := repeated_keys(keys, f"({uc.id_column}, {uc.time_column})"):
             raise InvalidArgument(problem)  # a 400 naming the repeated pairs
         latest: dict[Any, int] = {}
         for i, r in enumerate(records):
