@@ -296,7 +296,11 @@ def new(
         str | None, typer.Option(help="the target's positive value (default: the rarer one)")
     ] = None,
     horizon: Annotated[
-        int | None, typer.Option(min=1, help="forecasting: periods ahead (default 8)")
+        int | None,
+        typer.Option(
+            min=1,
+            help="forecasting: periods ahead (default 8); history: H of 'event within H' (14)",
+        ),
     ] = None,
     season: Annotated[
         int | None,
