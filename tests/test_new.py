@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,9 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from shared.app.scaffold.new import TEMPLATES, code_files
+from shared.app.scaffold.new import TEMPLATES, NewSpec, code_files, columns_option, write_use_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +39,8 @@ def _bank_file(path: Path) -> Path:
     country = rng.choice(["FR", "DE", "ES"], n)
     logit = -2 + 0.04 * (age - 40) - 1.0 * active + 0.8 * (country == "DE") + 0.3 * (products > 2)
     exited = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    # Known only after the customer left: the exit survey's score (--leaky).
+    survey = np.where(exited == 1, rng.integers(1, 4, n), rng.integers(3, 6, n))
     frame = pd.DataFrame(
         {
             "CustomerId": np.arange(15_600_000, 15_600_000 + n),
@@ -45,6 +49,7 @@ def _bank_file(path: Path) -> Path:
             "NumOfProducts": products,
             "IsActiveMember": active,
             "Geography": country,
+            "ExitSurveyScore": survey,
             "Exited": exited,
         }
     )
@@ -121,6 +126,8 @@ def _fleet_file(path: Path) -> Path:
     return path
 
 
+LEAKY = "ExitSurveyScore"  # the binary fork's column known only after the outcome
+
 # What the sandbox copies: the code, its tests and the configuration ruff and pytest read.
 SANDBOX_PARTS = ("shared", "usecases", "tests", "pyproject.toml")
 
@@ -170,7 +177,7 @@ task = uc.task
 for check in [*task.training.contract_checks(uc), *checks(uc)]:
     check(uc)
 print(json.dumps({"task": uc.task.name, "folder": str(uc.folder), "service": uc.service,
-                  "history": bool(uc.history), "route": task.route,
+                  "history": bool(uc.history), "route": task.route, "time_column": uc.time_column,
                   "payload": example_payload(uc, 2),
                   "fast": [a for o in fast_overrides(uc) for a in ("--set", o)]}, default=str))
 """
@@ -191,6 +198,10 @@ def fork(request, tmp_path, sandbox):
             "CustomerId",
             "--sep",
             ";",
+            "--leaky",
+            LEAKY,
+            "--positive",
+            "1",
         ]
     elif request.param == "regression":
         args = ["--from", "churn", "--data", str(_visits_file(tmp_path / "visits.csv"))]
@@ -254,6 +265,30 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
         else:
             values = [body[0]["prediction" if task == "regression" else "probability"]]
         assert values and np.isfinite(values).all()
+        if task == "binary":  # --leaky: not an input, and /predict never asks for it
+            folder = sandbox / "usecases" / name
+            assert LEAKY not in (folder / "wiring.json").read_text()
+            assert (
+                f'LEAKY_COLUMNS: tuple[str, ...] = (\n    "{LEAKY}",'
+                in (folder / "schema.py").read_text()
+            )
+            assert all(LEAKY not in record for record in uc["payload"]["records"])
+        # A key sent twice in one request is a 400 naming it, never a guess.
+        if task == "forecast":
+            series = uc["payload"]["series"][0]
+            twice = {**series, "history": [*series["history"], series["history"][0]]}
+            repeated = httpx.post(server.url + uc["route"], json={"series": [twice]}, timeout=30)
+            day = series["history"][0][uc["time_column"]]
+            assert repeated.status_code == 400 and "duplicate date in one request" in repeated.text
+            assert day in repeated.text
+        elif uc["history"]:
+            first = uc["payload"]["records"][0]
+            twice = {"records": [first, dict(first)]}
+            repeated = httpx.post(server.url + uc["route"], json=twice, timeout=30)
+            assert (
+                repeated.status_code == 400
+                and "duplicate (pump, day) in one request" in repeated.text
+            )
         bad = httpx.post(server.url + uc["route"], json={"nope": [{"nope": 1}]}, timeout=30)
         assert bad.status_code == 400
 
@@ -298,3 +333,67 @@ def test_template_folders_are_linted_code_that_imports():
     rows = tabular.make_synthetic(300, 0)
     tabular.raw_schema.validate(rows)
     assert set(tabular.build_features(rows)) == set(tabular.model_inputs)
+
+
+def _daily_fork(tmp_path: Path, **decided: object) -> Path:
+    """A daily fork written next to a link to demand_forecasting, nothing trained: fast."""
+    root = tmp_path / "usecases"
+    root.mkdir(parents=True)
+    (root / "demand_forecasting").symlink_to(ROOT / "usecases" / "demand_forecasting")
+    spec = NewSpec(
+        name="daily",
+        template="demand_forecasting",
+        data=_restaurants_file(tmp_path / "r.csv"),
+        target="visitors",
+        time_column="day",
+        id_columns=("restaurant",),
+        **decided,  # type: ignore[arg-type]
+    )
+    return write_use_case(spec, root)
+
+
+def test_a_daily_fork_takes_its_horizon_and_season_and_speaks_of_periods(tmp_path):
+    folder = _daily_fork(tmp_path, horizon=14, season=7, currency="usd")
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    assert cfg["backtest"]["horizon"] == 14 and cfg["backtest"]["season"] == 7
+    # Enough synthetic days for two seasons of history and every backtest window.
+    assert cfg["data"]["n_periods"] >= 2 * 7 + (cfg["backtest"]["windows"] + 1) * 14
+    assert cfg["data"]["freq"] == "D" and not any(cfg["governance"].values())
+    text = " ".join(p.read_text() for p in folder.rglob("*") if p.suffix in (".py", ".yaml"))
+    for word in ("Walmart", "USD", "same_week_last_year", "weeks_observed", "weekly sales"):
+        assert word not in text, word
+    assert '"currency": "usd"' in (folder / "wiring.json").read_text()
+
+
+def test_a_calendar_is_copied_into_the_config_or_refused_naming_its_columns(tmp_path):
+    days = pd.date_range("2024-01-01", periods=220, freq="D").strftime("%Y-%m-%d")
+    calendar = tmp_path / "holidays.csv"
+    pd.DataFrame({"day": days, "holiday_flg": 0}).to_csv(calendar, index=False)
+    folder = _daily_fork(tmp_path, calendar=calendar)
+    cfg = yaml.safe_load((folder / "config.yaml").read_text())
+    assert cfg["data"]["calendar"] == str(calendar.resolve())
+    with pytest.raises(ValueError, match=r"no date column 'calendar_date'; it has \['day'"):
+        _daily_fork(tmp_path / "b", calendar=calendar, calendar_date="calendar_date")
+
+
+@pytest.mark.parametrize(
+    ("split", "message"),
+    [("random", "--split 'random': one of"), ("group", "--split group needs --id")],
+)
+def test_a_split_is_checked_before_anything_is_written(tmp_path, split, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        spec = NewSpec(
+            name="bank",
+            template="churn",
+            data=_bank_file(tmp_path / "b.csv"),
+            target="Exited",
+            sep=";",
+            split=split,
+        )
+        write_use_case(spec, tmp_path)
+    assert not (tmp_path / "bank").exists()
+
+
+def test_column_lists_keep_inner_spaces():
+    assert columns_option("Total  day minutes, Churn ,") == ("Total  day minutes", "Churn")
+    assert columns_option(None) == ()

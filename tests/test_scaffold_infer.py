@@ -7,6 +7,7 @@ way the pack reads a team's file, so dtypes and quirks are the ones a real expor
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shared.app.scaffold.infer import infer_spec, schema_source
+from shared.app.scaffold.infer import Decisions, infer_spec, schema_source
+from shared.core.history import HistorySettings
+from shared.core.lookalike.histories import make_histories_from_spec
+from shared.core.lookalike.panel import make_panel_from_spec
 from shared.core.lookalike.spec import FileSpec, spec_from_json, spec_to_json
 from shared.core.lookalike.synth import make_synthetic_from_spec
 from tests.conftest import real_data
@@ -441,3 +445,125 @@ def test_real_file_validates_against_its_generated_schema(
             "str",
             {" ": 11 / 7043},
         )
+
+
+# --- round trip on awkward profiles: the generator's rows pass the schema inferred from the file
+
+
+def run_to_failure(censored: bool, seed: int = 4) -> pd.DataFrame:
+    """Engines read every cycle until they fail: an integer event cycle (empty for engines still
+    running when `censored`), an integer sensor and a float one."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for unit in range(1, 41):
+        n = int(rng.integers(60, 140))
+        running = censored and unit % 3 == 0
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unit": unit,
+                    "cycle": np.arange(1, n + 1),
+                    "s2": np.round(642 + rng.normal(0, 0.5, n), 2),
+                    "s17": 392 + rng.integers(-2, 3, n),
+                    "failure_cycle": "" if running else n + 1,
+                }
+            )
+        )
+    return read_export(pd.concat(frames).to_csv(index=False))
+
+
+@pytest.mark.parametrize("censored", [False, True])
+def test_histories_pass_the_schema_of_a_run_to_failure_file(censored: bool) -> None:
+    frame = run_to_failure(censored)
+    spec = infer_spec(frame, "failure_cycle", "unit", "cycle")
+    settings = HistorySettings(
+        entity_column="unit",
+        time_column="cycle",
+        event_column="failure_cycle",
+        sensors=["s2", "s17"],
+    )
+    rows = make_histories_from_spec(spec, settings, 3000, seed=5)
+    compiled(spec).validate(rows, lazy=True)
+    assert (rows.dtypes == frame.dtypes).all()
+    # Engines still running only where the file has them: a full event column stays full.
+    assert rows["failure_cycle"].isna().any() == censored
+
+
+def test_a_daily_panel_of_counts_with_closed_days_passes_its_schema() -> None:
+    rng = np.random.default_rng(6)
+    days = pd.date_range("2024-01-01", periods=120, freq="D")
+    frames = [
+        pd.DataFrame(
+            {"store": f"air_{s:02d}", "visit_date": days.strftime("%Y-%m-%d"), "visitors": counts}
+        )[days.dayofweek != 0]  # closed on Mondays: no row
+        for s in range(8)
+        for counts in [rng.poisson(rng.uniform(5, 40), len(days))]
+    ]
+    frame = read_export(pd.concat(frames).to_csv(index=False))
+    spec = infer_spec(frame, "visitors", None, "visit_date")
+    rows = make_panel_from_spec(spec, ["store"], "D", 7, 8, 98, seed=7)
+    compiled(spec).validate(rows, lazy=True)
+    assert rows["visitors"].dtype == frame["visitors"].dtype == np.int64
+
+
+def test_nullable_integers_and_counts_round_trip() -> None:
+    rng = np.random.default_rng(8)
+    n = 600
+    children = rng.integers(0, 4, n).astype(object)
+    children[rng.random(n) < 0.1] = ""  # an integer column with empty cells: floats once read
+    frame = read_export(
+        pd.DataFrame(
+            {
+                "calls": rng.poisson(1.5, n),  # a count
+                "children": children,
+                "minutes": np.round(rng.gamma(2, 60, n), 1),
+                "churned": rng.choice(["True", "False"], n),
+            }
+        ).to_csv(index=False)
+    )
+    spec = infer_spec(frame, "churned")
+    rows = make_synthetic_from_spec(spec, 1000, seed=9)
+    compiled(spec).validate(rows, lazy=True)
+    assert (rows.dtypes == frame.dtypes).all() and rows["children"].isna().any()
+
+
+# --- the team's decisions (`pilotpack new` flags) ---------------------------------------------
+
+
+def test_leaky_and_dropped_columns_are_listed_and_optional_and_never_the_signal() -> None:
+    frame = telco_like()
+    decided = Decisions(leaky=("TotalCharges",), drop=("Page Views",), positive="No")
+    spec = infer_spec(frame, "Churn", "customerID", decisions=decided)
+    assert spec.positive_label == "No" and spec.leaky == ["TotalCharges"]
+    source = schema_source(spec)
+    assert 'LEAKY_COLUMNS: tuple[str, ...] = (\n    "TotalCharges",  # known only after' in source
+    assert source.count("LEAKY_COLUMNS") == 1  # one definition, the one to adapt
+    schema = compiled(spec).to_schema()
+    assert schema.columns["TotalCharges"].nullable and schema.columns["Page Views"].nullable
+    assert "not read by the model" in schema.columns["TotalCharges"].description
+    # The synthetic label never comes from a column the model cannot read.
+    rows = make_synthetic_from_spec(spec, 3000, seed=1)
+    for leaked in ("TotalCharges", "Page Views"):
+        numbers = pd.to_numeric(rows[leaked], errors="coerce")
+        label = (rows["Churn"] == "No").astype(float)
+        assert abs(np.corrcoef(numbers.fillna(numbers.median()), label)[0, 1]) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("decided", "message"),
+    [
+        (Decisions(leaky=("nope",)), "--leaky: ['nope'] not in the file"),
+        (Decisions(drop=("Churn",)), "--drop: 'Churn' is the target"),
+        (Decisions(leaky=("tenure",), use_sensitive=("tenure",)), "also given as --leaky"),
+        (Decisions(positive="Maybe"), "--positive 'Maybe'"),
+    ],
+)
+def test_bad_decisions_raise_naming_the_flag(decided: Decisions, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        infer_spec(telco_like(), "Churn", "customerID", decisions=decided)
+
+
+def test_named_sensitive_columns_are_marked() -> None:
+    decided = Decisions(sensitive=("Partner",), use_sensitive=("SeniorCitizen",))
+    spec = infer_spec(telco_like(), "Churn", "customerID", decisions=decided)
+    assert spec.column("Partner").sensitive_hint and spec.column("SeniorCitizen").sensitive_hint

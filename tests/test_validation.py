@@ -1,3 +1,4 @@
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from shared.core.validation import (
     DataValidationError,
     duplicates_across_parts,
     label_rate_by_part,
+    repeated_keys,
     schema_problems,
     typed_as_schema,
     validate_raw,
@@ -316,3 +318,16 @@ def test_blank_number_tiny_binary_and_wrong_separator_files(tmp_path):
         code, output = _train(tmp_path / f"{name}.csv")
         assert code == 2, output
         assert _one_line(output).replace("ValueError: ", "").startswith(start), output
+
+
+def test_repeated_keys_are_named_with_their_count():
+    assert repeated_keys([("E1", 1), ("E1", 2)], "(unit, cycle)") is None
+    dates = [dt.date(2024, 1, d) for d in (1, 2, 1, 3, 2, 1)]
+    assert repeated_keys(dates, "date") == (
+        "duplicate date in one request: 2024-01-01 x3, 2024-01-02 x2; send each once"
+    )
+    pairs = [("E1", 5), ("E2", 5), ("E1", 5)] + [("E9", t) for t in range(7) for _ in (0, 1)]
+    problem = repeated_keys(pairs, "(unit, cycle)", max_examples=2)
+    assert problem == (
+        "duplicate (unit, cycle) in one request: (E1, 5) x2, (E9, 0) x2 (+6 more); send each once"
+    )

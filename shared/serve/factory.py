@@ -46,6 +46,7 @@ from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
 from shared.core.tracking import model_tag
 from shared.core.usecase import Output, UseCase
+from shared.core.validation import repeated_keys
 from shared.serve.auth import AUTH_ENV, key_hash
 from shared.serve.auth import enabled as auth_enabled
 from shared.serve.explain import EXPLAIN_ROUTE, explain_api
@@ -642,10 +643,8 @@ class RecordPredictor:
         """
         uc = self.uc
         keys = [(getattr(r, uc.id_column), getattr(r, uc.time_column)) for r in records]
-        if len(set(keys)) < len(keys):  # a 400 naming the problem
-            raise InvalidArgument(
-                f"records: an entity ({uc.id_column}) has two records at the same {uc.time_column}"
-            )
+        if problem := repeated_keys(keys, f"({uc.id_column}, {uc.time_column})"):
+            raise InvalidArgument(problem)  # a 400 naming the repeated pairs
         latest: dict[Any, int] = {}
         for i, r in enumerate(records):
             key, t = getattr(r, uc.id_column), getattr(r, uc.time_column)

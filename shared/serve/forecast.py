@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from shared.core.usecase import UseCase
+from shared.core.validation import repeated_keys
 from shared.serve.factory import (
     OUTCOME_ROUTE,
     VARIANT_DOC,
@@ -124,6 +125,8 @@ def request_models(uc: UseCase) -> tuple[type[BaseModel], type[BaseModel]]:
     )
 
     def valid_history(self: Any) -> Any:
+        if problem := repeated_keys([getattr(p, uc.time_column) for p in self.history], "date"):
+            raise ValueError(problem)
         check_history([getattr(p, uc.time_column) for p in self.history], freq, max_history)
         future = getattr(self, "future_holidays", None)
         if future is not None and len(future) != self.horizon:

@@ -25,7 +25,8 @@ from shared.app.cli.common import (
     refused,
 )
 from shared.app.cli.evaluate import NamesOpt, NoHeaderOpt, SepOpt
-from shared.app.scaffold.new import NewSpec, write_use_case
+from shared.app.scaffold.infer import Decisions
+from shared.app.scaffold.new import NewSpec, columns_option, write_use_case
 from shared.core.io import reading_overrides
 from shared.core.store import project_root, reports_dir
 from shared.core.usecase import registry
@@ -297,11 +298,58 @@ def new(
         ),
     ] = False,
     cap: Annotated[float, typer.Option(min=1, help="--rul: labels are min(life, cap)")] = 125.0,
+    leaky: Annotated[
+        str | None,
+        typer.Option(help="COL,...: known only after the outcome; never a model or request input"),
+    ] = None,
+    drop: Annotated[str | None, typer.Option(help="COL,...: not a model input")] = None,
+    sensitive: Annotated[
+        str | None, typer.Option(help="COL,...: protected attributes, left out and audited")
+    ] = None,
+    use_sensitive: Annotated[
+        str | None,
+        typer.Option(
+            help="COL,...: sensitive columns the model may read (governance.use_sensitive)"
+        ),
+    ] = None,
+    positive: Annotated[
+        str | None, typer.Option(help="the target's positive value (default: the rarer one)")
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="forecasting: periods ahead (default 8); history: H of 'event within H' (14)",
+        ),
+    ] = None,
+    season: Annotated[
+        int | None,
+        typer.Option(min=1, help="forecasting: periods per cycle (default: from the frequency)"),
+    ] = None,
+    calendar: Annotated[
+        Path | None,
+        typer.Option(help="forecasting: CSV of dates + flags known in advance (holidays)"),
+    ] = None,
+    calendar_date: Annotated[
+        str | None,
+        typer.Option(help="the calendar's date column (default: named like --time)"),
+    ] = None,
+    currency: Annotated[
+        str, typer.Option(help="forecasting: suffix of money KPIs, eur or usd")
+    ] = "eur",
 ) -> None:
-    """Write usecases/NAME/ from your file: schema, features, synthetic data, config, tests."""
+    """Write usecases/NAME/ from your file: schema, features, synthetic data, config, tests.
+    Every decision is a flag, so the fork trains with no file edited."""
     ids = tuple(id_column or ())
     if target is None and not rul:
         fail("--target: the column to predict (only --rul derives it)")
+    decisions = Decisions(
+        leaky=columns_option(leaky),
+        drop=columns_option(drop),
+        sensitive=columns_option(sensitive),
+        use_sensitive=columns_option(use_sensitive),
+        positive=positive,
+    )
     spec = NewSpec(
         name=name,
         template=from_,
@@ -318,6 +366,12 @@ def new(
         names=names,
         rul=rul,
         cap=cap,
+        decisions=decisions,
+        horizon=horizon,
+        season=season,
+        calendar=calendar,
+        calendar_date=calendar_date,
+        currency=currency,
     )
     with refused(*INPUT_ERRORS):  # next to the other use cases, where the registry looks
         folder = write_use_case(spec, Path(usecases.__path__[0]))

@@ -11,7 +11,7 @@ import keyword
 import math
 import re
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
@@ -96,6 +96,7 @@ _SCHEMA_TYPES = {
     "bool": "bool",
     "datetime": "pd.Timestamp",
 }
+LEAKY_REASON = "known only after the outcome (pilotpack new --leaky)"
 _MODULE_NAMES = ("TARGET", "POSITIVE_LABEL", "ID_COLUMN", "TIME_COLUMN", "LEAKY_COLUMNS")
 
 
@@ -106,15 +107,25 @@ def infer_spec(
     time_column: str | None = None,
     max_categories: int = 30,
     margin: float = 0.5,
+    decisions: Decisions | None = None,
 ) -> FileSpec:
-    """Profile `frame`, as read from the team's file, into a FileSpec."""
+    """Profile `frame`, as read from the team's file, into a FileSpec; `decisions` are the
+    team's own (leaky, dropped and sensitive columns, the positive label)."""
+    decided = decisions or Decisions()
     _check_frame(frame, target, id_column, time_column)
+    _check_decisions(frame, target, decided)
     task, positive = _task(frame[target], target)
+    if decided.positive is not None:
+        positive = _positive(frame[target], decided.positive)
     roles = {target: "target", id_column: "id", time_column: "time"}
     columns = [
         _profile(frame[name], roles.get(name), max_categories, margin) for name in frame.columns
     ]
+    sensitive = set(decided.sensitive) | set(decided.use_sensitive)
+    columns = [replace(c, sensitive_hint=True) if c.name in sensitive else c for c in columns]
     return FileSpec(
+        leaky=list(decided.leaky),
+        dropped=list(decided.drop),
         columns=columns,
         rows=len(frame),
         target=target,
@@ -124,6 +135,47 @@ def infer_spec(
         task_hint=task,
         margin=margin,
     )
+
+
+@dataclass(frozen=True)
+class Decisions:
+    """What a team decided about its columns (`pilotpack new` flags)."""
+
+    leaky: tuple[str, ...] = ()  # known only after the outcome: never an input
+    drop: tuple[str, ...] = ()  # not an input, for any other reason
+    sensitive: tuple[str, ...] = ()  # protected attributes beyond the ones the names suggest
+    use_sensitive: tuple[str, ...] = ()  # sensitive, and the model may read them
+    positive: str | None = None  # the positive label, as written in the file
+
+
+def _check_decisions(frame: pd.DataFrame, target: str, decided: Decisions) -> None:
+    """Raise ValueError naming a decided column the file does not have, or a clash of roles."""
+    for flag, names in (
+        ("--leaky", decided.leaky),
+        ("--drop", decided.drop),
+        ("--sensitive", decided.sensitive),
+        ("--use-sensitive", decided.use_sensitive),
+    ):
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            raise ValueError(f"{flag}: {missing} not in the file; it has {list(frame.columns)}")
+        if target in names:
+            raise ValueError(f"{flag}: {target!r} is the target")
+    both = sorted(set(decided.leaky + decided.drop) & set(decided.use_sensitive))
+    if both:
+        raise ValueError(f"--use-sensitive {both}: also given as --leaky or --drop")
+
+
+def _positive(series: pd.Series, text: str) -> Value:
+    """The target's value written as `text` (`--positive yes`, `--positive 1`)."""
+    values = [_py(v) for v in series.dropna().unique()]
+    found = [v for v in values if str(v) == text or (isinstance(v, float) and str(int(v)) == text)]
+    if len(values) != 2 or not found:
+        raise ValueError(
+            f"--positive {text!r}: target {series.name!r} has values "
+            f"{sorted(map(str, values))[:10]}; give one of two"
+        )
+    return found[0]
 
 
 def _check_frame(
@@ -692,10 +744,12 @@ def _module_constants(spec: FileSpec) -> list[str]:
         lines.append(
             f"{constant} = {_literal(value)}" if value else f"{constant}: str | None = None"
         )
+    leaky = [f"    {_literal(name)},  # {LEAKY_REASON}" for name in spec.leaky]
     return [
         *lines,
-        "# ADAPT: list the columns known only after the outcome (they would leak it), each with why.",
-        "LEAKY_COLUMNS: tuple[str, ...] = ()",
+        "# ADAPT: the columns known only after the outcome (they would leak it), each with why.",
+        *(["LEAKY_COLUMNS: tuple[str, ...] = (", *leaky, ")"] if leaky else []),
+        *([] if leaky else ["LEAKY_COLUMNS: tuple[str, ...] = ()"]),
     ]
 
 
@@ -787,14 +841,24 @@ def _field_lines(
     """The `# ADAPT:` comment (when a human must decide) and the one-line field of a column."""
     args = [f"alias={_literal(col.name)}"] if attr != col.name else []
     args += _checks(col, lists)
-    if col.nullable:
+    unused = _unused_note(col.name, spec)
+    if col.nullable or unused:  # a column the model never reads may be left out of a request
         args.append("nullable=True")
-    args.append(f"description={_literal(col.description)}")
+    args.append(f"description={_literal(col.description + unused)}")
     metadata = _metadata(col, is_target=col.name == spec.target)
     if metadata:
         args.append(f"metadata={metadata}")
     line = f"    {attr}: Series[{_SCHEMA_TYPES[col.storage]}] = pa.Field({', '.join(args)})"
     return [f"    # ADAPT: {note}." for note in _adapt_notes(col, spec)] + [line]
+
+
+def _unused_note(name: str, spec: FileSpec) -> str:
+    """The description's tail for a column the model never reads; "" for the others."""
+    if name in spec.leaky:
+        return f"; {LEAKY_REASON}: not read by the model, may be omitted"
+    if name in spec.dropped:
+        return "; dropped (pilotpack new --drop): not read by the model, may be omitted"
+    return ""
 
 
 def _checks(col: ColumnSpec, lists: dict[tuple[Value, ...], str]) -> list[str]:

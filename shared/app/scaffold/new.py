@@ -19,15 +19,16 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 import yaml
 
-from shared.app.scaffold.infer import infer_spec, schema_source
+from shared.app.scaffold.infer import Decisions, infer_spec, schema_source
 from shared.app.scaffold.rul import reader_of, reader_section, rul_data
+from shared.core.config import SplitConfig
 from shared.core.history import snake
-from shared.core.io import read_table
+from shared.core.io import ReaderConfig, read_table
 from shared.core.lookalike.panel import SEASONS, infer_freq
 from shared.core.lookalike.spec import FileSpec, spec_to_json
 from shared.tasks import get_task
@@ -69,6 +70,30 @@ class NewSpec:
     names: str | None = None  # a,b,c: column names of a header-less file
     rul: bool = False  # remaining life from run-to-failure histories (scaffold/rul.py)
     cap: float = 125.0  # --rul: labels are min(remaining life, cap)
+    decisions: Decisions = Decisions()  # leaky, dropped and sensitive columns, positive label
+    horizon: int | None = None  # forecasting: periods ahead (None: the template's)
+    season: int | None = None  # forecasting: periods per cycle (None: from the frequency)
+    calendar: Path | None = None  # forecasting: a file of flags known in advance
+    calendar_date: str | None = None  # its date column (None: the time column's name)
+    currency: str = "eur"  # the suffix of money KPIs (eur or usd)
+
+
+def columns_option(text: str | None) -> tuple[str, ...]:
+    """`a,b , c` -> ("a", "b", "c"); names keep their inner spaces ("Total  day minutes")."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
+def check_split(new: NewSpec) -> None:
+    """A split kind the pack knows, with the column it needs."""
+    kinds = get_args(SplitConfig.model_fields["kind"].annotation)
+    if new.split is None:
+        return
+    if new.split not in kinds:
+        raise ValueError(f"--split {new.split!r}: one of {', '.join(kinds)}")
+    if new.split in ("time", "group_time") and not new.time_column:
+        raise ValueError(f"--split {new.split} needs --time (the column that orders rows)")
+    if new.split.startswith("group") and not new.id_column:
+        raise ValueError(f"--split {new.split} needs --id (the entity kept in one part)")
 
 
 def check_name(name: str, root: Path) -> None:
@@ -79,11 +104,14 @@ def check_name(name: str, root: Path) -> None:
         raise ValueError(f"usecases/{name} exists already: choose another name or remove it")
 
 
-def feature_columns(spec: FileSpec) -> tuple[list[str], list[str]]:
-    """Numeric and categorical model inputs: every column but target, id, time, free text and
-    likely sensitive ones (sex, age, ...: excluded by default, measured by the fairness report)."""
-    skip = {spec.target, spec.id_column, spec.time_column}
-    skip |= {c.name for c in spec.columns if c.sensitive_hint}
+def feature_columns(
+    spec: FileSpec, use_sensitive: tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
+    """Numeric and categorical model inputs: every column but target, id, time, free text,
+    leaky and dropped ones, and sensitive ones (sex, age, ...: excluded unless `use_sensitive`
+    names them, measured by the fairness report)."""
+    skip = {spec.target, spec.id_column, spec.time_column, *spec.leaky, *spec.dropped}
+    skip |= {c.name for c in spec.columns if c.sensitive_hint and c.name not in use_sensitive}
     numeric = [c.name for c in spec.columns if c.name not in skip and c.kind.startswith("numeric")]
     categorical = [
         c.name for c in spec.columns if c.name not in skip and c.kind in ("categorical", "boolean")
@@ -107,7 +135,15 @@ def tabular_config(
 ) -> str:
     split = new.split or ("time" if new.time_column else "stratified")
     rows = max(2000, min(spec.rows, 8000))
-    quality = {"min_rows": min(1000, spec.rows), "max_duplicate_ids": 0, "required_slices": []}
+    quality = {
+        "min_rows": min(1000, spec.rows),
+        "max_duplicate_ids": 0,
+        # Without an id, two customers with the same few inputs are identical rows: a handful
+        # across parts is chance (1 in 2,000 synthetic rows of a 5-input fork), not a copied
+        # record. 0.1 % of the rows; set 0 to stop on any.
+        "max_duplicates_across_parts": max(2, rows // 1000),
+        "required_slices": [],
+    }
     if label_rate is not None:  # the file's rate with room either side
         quality |= {
             "label_rate_min": round(max(label_rate / 3, 0.001), 4),
@@ -158,7 +194,7 @@ def tabular_config(
             "intended_use": None,
             "out_of_scope": [],
             "personal_data": None,
-            "use_sensitive": [],
+            "use_sensitive": list(new.decisions.use_sensitive),
             "limitations": [],
         },
         "fairness": {"gate": "warn"},
@@ -186,15 +222,23 @@ def forecast_config(
     gaps: bool,
 ) -> str:
     cfg = template_cfg
-    horizon = cfg["backtest"]["horizon"]
-    n_periods = max(min(periods, 4 * season + 3 * horizon), 2 * season + 4 * horizon, 40)
+    horizon = new.horizon or cfg["backtest"]["horizon"]
+    windows = cfg["backtest"].get("windows", 3)
+    # Synthetic series long enough for every backtest window, and two seasons of history
+    # before the first cut-off (a 14-day horizon x 3 windows needs more than 52 days).
+    n_periods = max(
+        min(periods, 4 * season + windows * horizon),
+        2 * season + (windows + 1) * horizon,
+        40,
+    )
+    cfg["backtest"]["horizon"] = horizon
     # A period missing inside a series (a closed day) is not scored as zero demand by default:
     # set `zero` when a missing row really means no sale.
     cfg["data"]["gaps"] = "missing" if gaps else cfg["data"].get("gaps", "zero")
     cfg["data"] |= {
         "path": None,
         "freq": freq,
-        "calendar": None,
+        "calendar": str(new.calendar.resolve()) if new.calendar else None,
         "seed": 42,
         "n_series": max(min(series, 60), 10),
         "n_periods": n_periods,
@@ -208,6 +252,11 @@ def forecast_config(
         if key in cfg["baselines"]:
             cfg["baselines"][key] = season
     cfg["model"]["history_length"] = max(2 * season, 56)
+    cfg["data"] |= calendar_keys(new)
+    # Governance describes the team's use, not the template's: left for the team to write.
+    cfg["governance"] = {
+        k: ([] if isinstance(v, list) else None) for k, v in cfg.get("governance", {}).items()
+    }
     head = (
         f"# {new.name}: written by `pilotpack new` from {new.data.name} (template "
         f"{new.template}). Values only; a typo fails the run.\n"
@@ -217,10 +266,40 @@ def forecast_config(
     return head + yaml.safe_dump(cfg, sort_keys=False, width=100)
 
 
+def calendar_keys(new: NewSpec) -> dict[str, str]:
+    """The config key naming the calendar's date column, when it is not the time column's name."""
+    if new.calendar is None:
+        if new.calendar_date:
+            raise ValueError("--calendar-date names a column of --calendar FILE: give the file")
+        return {}
+    if not new.calendar.is_file():
+        raise ValueError(f"--calendar {new.calendar}: no such file")
+    date = new.calendar_date or new.time_column
+    columns = list(read_table(new.calendar, ReaderConfig()).columns)
+    if date not in columns:
+        raise ValueError(
+            f"--calendar {new.calendar.name}: no date column {date!r}; it has {columns} "
+            "(name it with --calendar-date)"
+        )
+    if date == new.time_column:
+        return {}
+    return {"calendar_date_column": date}  # ForecastDataConfig: the calendar's date column
+
+
+def forecast_settings(new: NewSpec, freq: str, season: int) -> dict[str, str]:
+    """A forecasting fork's decisions, for the README."""
+    return {
+        "frequency (from the dates)": f"`{freq}`",
+        "season (`--season`)": f"{season} periods",
+        "horizon (`--horizon`)": f"{new.horizon} periods" if new.horizon else "the template's",
+        "calendar (`--calendar`)": f"`{new.calendar}`" if new.calendar else "none",
+    }
+
+
 def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     """A row-per-record fork (binary or regression): the tabular template's code; a
     classifier keeps the --from use case's decision economics (kpi.py), to adapt."""
-    spec = infer_spec(raw, new.target, new.id_column, new.time_column)
+    spec = infer_spec(raw, new.target, new.id_column, new.time_column, decisions=new.decisions)
     task = new.task or spec.task_hint
     if task not in TABULAR_TASKS:
         raise ValueError(
@@ -228,7 +307,7 @@ def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             f"not {task!r}"
         )
     classifier = get_task(task).classifier
-    numeric, categorical = feature_columns(spec)
+    numeric, categorical = feature_columns(spec, new.decisions.use_sensitive)
     if not numeric and not categorical:
         raise ValueError(f"{new.data.name}: no column besides target/id/time to learn from")
     template_cfg = yaml.safe_load((template / "config.yaml").read_text())
@@ -246,6 +325,7 @@ def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
         "categorical": {c: names[c] for c in categorical},
     }
     rate = f", label rate {label_rate:.1%}" if label_rate is not None else ""
+    split = new.split or ("time" if new.time_column else "stratified")
     inputs = f"Model inputs: {len(numeric)} numeric and {len(categorical)} categorical columns"
     return Fork(
         family="tabular",
@@ -254,7 +334,7 @@ def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             "profile.json": spec_to_json(spec),
             "schema.py": schema_source(spec),
             "config.yaml": tabular_config(new, spec, template_cfg, label_rate),
-            "README.md": readme(new, spec.rows, rate, inputs),
+            "README.md": readme(new, spec, rate, inputs, {"split (`--split`)": f"`{split}`"}),
         },
         kpi=template / "kpi.py" if classifier else None,
     )
@@ -265,9 +345,9 @@ def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     frequency, KPIs from the --from use case."""
     if not new.time_column or not new.id_columns:
         raise ValueError("a forecasting fork needs --time and at least one --id (the series key)")
-    spec = infer_spec(raw, new.target, None, new.time_column)
+    spec = infer_spec(raw, new.target, None, new.time_column, decisions=new.decisions)
     freq = infer_freq(raw[new.time_column])
-    season = SEASONS[freq]
+    season = new.season or SEASONS[freq]
     template_cfg = yaml.safe_load((template / "config.yaml").read_text())
     if "backtest" not in template_cfg:
         raise ValueError(f"template {new.template!r} is not a forecasting use case")
@@ -285,6 +365,7 @@ def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
         "holiday_column": new.holiday_column,
         "freq": freq,
         "season": season,
+        "currency": new.currency,
     }
     inputs = (
         f"Frequency {freq}, season {season} periods; model inputs: lags and windows of the target"
@@ -296,9 +377,9 @@ def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             "profile.json": spec_to_json(spec),
             "schema.py": schema_source(spec),
             "config.yaml": forecast_config(new, template_cfg, freq, season, series, periods, gaps),
-            "README.md": readme(new, spec.rows, "", inputs),
+            "README.md": readme(new, spec, "", inputs, forecast_settings(new, freq, season)),
         },
-        kpi=template / "kpi.py",
+        kpi=None,  # the template's own: money in units of the target, no template wording
     )
 
 
@@ -307,8 +388,10 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     come from the --from use case (predictive_maintenance: the fleet's economics)."""
     if not (new.id_column and new.time_column):
         raise ValueError("a history fork needs --id (the entity) and --time (a number)")
-    spec = infer_spec(raw, new.target, new.id_column, new.time_column)
-    skip = {new.id_column, new.time_column, new.target}
+    spec = infer_spec(raw, new.target, new.id_column, new.time_column, decisions=new.decisions)
+    skip = {new.id_column, new.time_column, new.target, *spec.leaky, *spec.dropped}
+    skip |= {c.name for c in spec.columns if c.sensitive_hint}
+    skip -= set(new.decisions.use_sensitive)
     sensors = [c.name for c in spec.columns if c.name not in skip and c.kind.startswith("numeric")]
     if not sensors:
         raise ValueError(f"{new.data.name}: no numeric column to window")
@@ -323,7 +406,8 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
         "sensors": sensors,
     }
     body = {
-        "settings": wiring | {"windows": [7, 14, 30], "horizon": 14},
+        # The columns are wiring.json's alone (features.Settings reads them): one place each.
+        "settings": {"windows": [7, 14, 30], "horizon": new.horizon or 14},
         "data": {
             "path": None,
             "synthetic_rows": 20000,
@@ -345,7 +429,8 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     }
     head = (
         f"# {new.name}: written by `pilotpack new` from {new.data.name} (template {new.template}).\n"
-        "# ADAPT: settings (sensors, windows, horizon H), data.path, gates, every kpi value.\n"
+        "# ADAPT: settings (windows, horizon H; the columns and sensors are wiring.json's),\n"
+        "# data.path, gates, every kpi value.\n"
     )
     inputs = f"Model inputs: windows over {len(sensors)} numeric columns of each entity's history"
     return Fork(
@@ -355,26 +440,79 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
             "profile.json": spec_to_json(spec),
             "schema.py": schema_source(spec),
             "config.yaml": head + yaml.safe_dump(body, sort_keys=False, width=100),
-            "README.md": readme(new, spec.rows, "", inputs),
+            "README.md": readme(
+                new, spec, "", inputs, {"split (`--split`)": f"`{body['split']['kind']}`"}
+            ),
         },
         kpi=template / "kpi.py",
     )
 
 
-def readme(new: NewSpec, rows: int, rate: str, inputs: str) -> str:
-    """The fork's README: the template's text with this file's facts filled in."""
+def readme(new: NewSpec, spec: FileSpec, rate: str, inputs: str, settings: dict[str, str]) -> str:
+    """The fork's README: the template's text with this file's facts and decisions filled in."""
     text = string.Template((TEMPLATES / "README.md").read_text())
     return text.substitute(
         name=new.name,
         template=new.template,
         data=new.data,
         target=new.target,
-        rows=rows,
+        rows=spec.rows,
         rate=rate,
         inputs=inputs,
         id=", ".join(new.id_columns) or new.id_column,
         time=new.time_column,
+        command=command_line(new),
+        decisions="\n".join(f"- {k}: {v}" for k, v in decided(new, spec, settings).items()),
     )
+
+
+def decided(new: NewSpec, spec: FileSpec, settings: dict[str, str]) -> dict[str, str]:
+    """What the fork's flags (or their defaults) decided, for the README."""
+    used = set(new.decisions.use_sensitive)
+    left_out = [c.name for c in spec.columns if c.sensitive_hint and c.name not in used]
+    out = {
+        "leaky, never an input (`--leaky`)": _names(spec.leaky),
+        "dropped, never an input (`--drop`)": _names(spec.dropped),
+        "sensitive, left out and audited (`--sensitive`)": _names(left_out),
+        "sensitive, read by the model (`--use-sensitive`)": _names(sorted(used)),
+    }
+    if spec.task_hint == "binary" and spec.positive_label is not None:
+        out["positive label (`--positive`)"] = f"`{spec.positive_label}`"
+    return out | settings
+
+
+def _names(columns: list[str] | tuple[str, ...]) -> str:
+    return ", ".join(f"`{c}`" for c in columns) or "none"
+
+
+def command_line(new: NewSpec) -> str:
+    """The `pilotpack new` command that wrote the fork, flags included (to re-run it)."""
+    flags = [f"--from {new.template}", f"--data {new.data}", f"--target {_quote(new.target)}"]
+    ids = new.id_columns or ((new.id_column,) if new.id_column else ())
+    flags += [f"--id {_quote(c)}" for c in ids]
+    pairs = {
+        "--time": new.time_column,
+        "--sep": new.sep,
+        "--task": new.task,
+        "--split": new.split,
+        "--holiday": new.holiday_column,
+        "--leaky": ",".join(new.decisions.leaky),
+        "--drop": ",".join(new.decisions.drop),
+        "--sensitive": ",".join(new.decisions.sensitive),
+        "--use-sensitive": ",".join(new.decisions.use_sensitive),
+        "--positive": new.decisions.positive,
+        "--horizon": new.horizon,
+        "--season": new.season,
+        "--calendar": new.calendar,
+        "--calendar-date": new.calendar_date,
+    }
+    flags += [f"{flag} {_quote(str(value))}" for flag, value in pairs.items() if value]
+    return f"pilotpack new {new.name} " + " ".join(flags)
+
+
+def _quote(text: str) -> str:
+    """A shell word: quoted when it holds spaces or shell characters."""
+    return text if re.fullmatch(r"[\w./:,=+-]+", text) else "'" + text.replace("'", "'\\''") + "'"
 
 
 def _json(data: dict[str, Any]) -> str:
@@ -393,6 +531,9 @@ def write_use_case(new: NewSpec, root: Path) -> Path:
     """Write usecases/<name>/ from the file: the family's template copied, its data written
     beside it; returns the folder."""
     check_name(new.name, root)
+    check_split(new)
+    if new.currency not in ("eur", "usd"):
+        raise ValueError(f"--currency {new.currency!r}: eur or usd (the money keys' suffix)")
     template = root / new.template
     if not (template / "usecase.py").exists():
         known = sorted(p.parent.name for p in root.glob("*/usecase.py"))

@@ -42,7 +42,9 @@ def make_histories_from_spec(spec: FileSpec, s: HistorySettings, n: int, seed: i
         raise ValueError("could not draw enough distinct entity ids from the file's profile")
     t = np.concatenate([start + np.arange(length) for length in lengths])
     ent = np.repeat(entities, lengths)
-    has_event = rng.random(len(lengths)) < EVENT_SHARE
+    # Censored entities (no event yet) only where the file has them: an event column the file
+    # always fills (every engine ran to failure) is not nullable in the schema.
+    has_event = rng.random(len(lengths)) < (EVENT_SHARE if event_col.nullable else 1.0)
     last = np.array([start + length - 1 for length in lengths])
     event_at = np.where(has_event, last + 1, np.nan)
     to_event = np.repeat(event_at, lengths) - t  # NaN when censored
@@ -61,10 +63,13 @@ def make_histories_from_spec(spec: FileSpec, s: HistorySettings, n: int, seed: i
         x += rng.choice([-1, 1]) * spread * closeness**2
         low = col.ge if col.ge is not None else -np.inf
         high = col.le if col.le is not None else np.inf
-        rows[sensor] = np.round(np.clip(x, low, high), col.decimals)
+        x = np.round(np.clip(x, low, high), col.decimals)
+        rows[sensor] = x.astype(np.int64) if col.storage == "int" else x
     rows[s.entity_column] = ent
     rows[s.time_column] = t
     if s.age_column:
         rows[s.age_column] = np.concatenate([np.arange(1, length + 1) for length in lengths])
-    rows[s.event_column] = np.repeat(event_at, lengths)
+    events = np.repeat(event_at, lengths)
+    whole = event_col.storage == "int" and not np.isnan(events).any()
+    rows[s.event_column] = events.astype(np.int64) if whole else events
     return rows[[c.name for c in spec.columns]]

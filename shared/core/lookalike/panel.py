@@ -86,5 +86,7 @@ def make_panel_from_spec(
     y = levels[:, None] * trend * (1 + 0.25 * shape + noise)
     low = target.ge if target.ge is not None else -np.inf
     high = target.le if target.le is not None else np.inf
-    rows[spec.target] = np.round(np.clip(y, low, high), target.decimals).reshape(-1)
+    y = np.round(np.clip(y, low, high), target.decimals).reshape(-1)
+    # Counts stay counts: a target the file holds as integers (visitors) is drawn as integers.
+    rows[spec.target] = y.astype(np.int64) if target.storage == "int" else y
     return rows[[c.name for c in spec.columns]]

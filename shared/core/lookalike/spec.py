@@ -75,6 +75,10 @@ class FileSpec:
     positive_label: Value | None
     task_hint: str  # "binary" or "regression"
     margin: float = 0.5
+    # Columns the model never reads: known only after the outcome, or dropped by the team.
+    # The schema keeps them (the file has them), requests may omit them, no synthetic signal.
+    leaky: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
 
     def column(self, name: str) -> ColumnSpec:
         """The spec of column `name`."""

@@ -202,7 +202,7 @@ def _signal(
     spec: FileSpec, drawn: dict[str, _Drawn], n: int, rng: np.random.Generator
 ) -> np.ndarray:
     """A random linear signal of up to SIGNAL_COLUMNS drawn columns, centred, with sd SIGNAL_SD."""
-    roles = {spec.target, spec.id_column, spec.time_column}
+    roles = {spec.target, spec.id_column, spec.time_column, *spec.leaky, *spec.dropped}
     candidates = [
         col
         for col in spec.columns

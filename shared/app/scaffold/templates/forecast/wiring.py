@@ -11,3 +11,5 @@ ID_COLUMNS: tuple[str, ...] = tuple(WIRING["id_columns"])  # together they name 
 HOLIDAY_COLUMN: str | None = WIRING["holiday_column"]
 FREQ: str = WIRING["freq"]  # D, W, MS or M, measured on the file
 SEASON: int = WIRING["season"]  # periods per cycle at that frequency
+# The suffix of money KPIs (eur or usd): `pilotpack new --currency`.
+CURRENCY: str = WIRING.get("currency", "eur")

@@ -4,11 +4,18 @@
 import json
 from pathlib import Path
 
+from .schema import LEAKY_COLUMNS
+
 WIRING = json.loads(Path(__file__).with_name("wiring.json").read_text())
 
 TASK: str = WIRING["task"]  # binary or regression
-# ADAPT (wiring.json): drop columns known only after the outcome (list them in schema.py's
-# LEAKY_COLUMNS), add derived features in features.py. Raw column -> model input name
-# (ONNX input names cannot hold spaces or brackets).
-NUMERIC_COLUMNS: dict[str, str] = WIRING["numeric"]
-CATEGORICAL_COLUMNS: dict[str, str] = WIRING["categorical"]
+# Raw column -> model input name (ONNX input names cannot hold spaces or brackets). A column
+# listed in schema.py's LEAKY_COLUMNS is never an input: that list is the one place to name
+# it (`pilotpack new --leaky` writes it). ADAPT (wiring.json): drop other columns from the
+# inputs; add derived features in features.py.
+NUMERIC_COLUMNS: dict[str, str] = {
+    c: n for c, n in WIRING["numeric"].items() if c not in LEAKY_COLUMNS
+}
+CATEGORICAL_COLUMNS: dict[str, str] = {
+    c: n for c, n in WIRING["categorical"].items() if c not in LEAKY_COLUMNS
+}
