@@ -382,24 +382,3 @@ def label_rate_by_part(y: np.ndarray, split: Split, low: float, high: float) -> 
             rule = f"label rate of the {name} part within [{low}, {high}]"
             problems.append(Problem("<label>", rule, 1, [round(rate, 4)]))
     return problems
-
-
-def repeated_keys(keys: Sequence[Any], name: str, max_examples: int = 5) -> str | None:
-    """A one-line problem naming the keys `keys` holds more than once (a date repeated in a
-    series, an (entity, time) pair repeated in a request), or None when every key is unique."""
-    counts: dict[Any, int] = {}
-    for key in keys:
-        counts[key] = counts.get(key, 0) + 1
-    repeated = [(key, n) for key, n in counts.items() if n > 1]
-    if not repeated:
-        return None
-    shown = ", ".join(f"{_key_text(key)} x{n}" for key, n in repeated[:max_examples])
-    more = f" (+{len(repeated) - max_examples} more)" if len(repeated) > max_examples else ""
-    return f"duplicate {name} in one request: {shown}{more}; send each once"
-
-
-def _key_text(key: Any) -> str:
-    """A key as the message shows it: dates as YYYY-MM-DD, tuples as (a, b)."""
-    if isinstance(key, tuple):
-        return "(" + ", ".join(_key_text(k) for k in key) + ")"
-    return key.isoformat() if hasattr(key, "isoformat") else str(key)

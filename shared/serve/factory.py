@@ -46,7 +46,6 @@ from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
 from shared.core.tracking import model_tag
 from shared.core.usecase import Output, UseCase
-from shared.core.validation import repeated_keys
 from shared.serve.auth import AUTH_ENV, key_hash
 from shared.serve.auth import enabled as auth_enabled
 from shared.serve.explain import EXPLAIN_ROUTE, explain_api
@@ -678,3 +677,24 @@ class RecordPredictor:
             unseen = sum(1 for v in features[field] if str(v) not in known)
             if unseen:
                 catalog().unknown.labels(self.uc.name, field).inc(unseen)
+
+
+def repeated_keys(keys: Sequence[Any], name: str, max_examples: int = 5) -> str | None:
+    """A one-line problem naming the keys `keys` holds more than once (a date repeated in a
+    series, an (entity, time) pair repeated in a request), or None when every key is unique."""
+    counts: dict[Any, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    repeated = [(key, n) for key, n in counts.items() if n > 1]
+    if not repeated:
+        return None
+    shown = ", ".join(f"{_key_text(key)} x{n}" for key, n in repeated[:max_examples])
+    more = f" (+{len(repeated) - max_examples} more)" if len(repeated) > max_examples else ""
+    return f"duplicate {name} in one request: {shown}{more}; send each once"
+
+
+def _key_text(key: Any) -> str:
+    """A key as the message shows it: dates as YYYY-MM-DD, tuples as (a, b)."""
+    if isinstance(key, tuple):
+        return "(" + ", ".join(_key_text(k) for k in key) + ")"
+    return key.isoformat() if hasattr(key, "isoformat") else str(key)

@@ -30,12 +30,12 @@ from pydantic import (
 )
 
 from shared.core.usecase import UseCase
-from shared.core.validation import repeated_keys
 from shared.serve.factory import (
     OUTCOME_ROUTE,
     VARIANT_DOC,
     Variant,
     outcome_api,
+    repeated_keys,
     request_id,
     request_model,
     service_options,

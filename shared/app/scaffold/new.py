@@ -17,7 +17,7 @@ import shutil
 import string
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from shared.app.scaffold.infer import Decisions, infer_spec, schema_source
-from shared.app.scaffold.rul import reader_of, reader_section, rul_data
+from shared.app.scaffold.rul import RUL_TARGET, reader_of, reader_section, rul_data
 from shared.core.config import SplitConfig
 from shared.core.history import snake
 from shared.core.io import ReaderConfig, read_table
@@ -544,8 +544,8 @@ def write_use_case(new: NewSpec, root: Path) -> Path:
         new.task is None and "backtest" in yaml.safe_load((template / "config.yaml").read_text())
     )
     if new.rul:  # before the target-based choices: a run-to-failure file has no target
-        data, inputs = rul_data(new, raw, reader, new.cap)
-        readme_text = readme(new, len(raw), "", inputs)
+        data, inputs, spec = rul_data(new, raw, reader, new.cap)
+        readme_text = readme(replace(new, target=new.target or RUL_TARGET), spec, "", inputs, {})
         fork = Fork(family="rul", data=data | {"README.md": readme_text}, kpi=None)
     elif forecasting:
         fork = forecast_files(new, raw, template)

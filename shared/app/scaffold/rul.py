@@ -17,7 +17,7 @@ from shared.app.scaffold.infer import infer_spec, schema_source
 from shared.core.config import ReaderConfig
 from shared.core.history import entity_order
 from shared.core.io import with_reading
-from shared.core.lookalike.spec import spec_to_json
+from shared.core.lookalike.spec import FileSpec, spec_to_json
 
 RUL_TARGET = "rul"  # the derived column's name when the file has none
 
@@ -67,9 +67,9 @@ def rul_schema_source(spec: Any, target: str, time: str) -> str:
 
 def rul_data(
     new: Any, raw: pd.DataFrame, reader: ReaderConfig, cap: float
-) -> tuple[dict[str, str], str]:
-    """config.yaml, wiring.json, profile.json and schema.py of a remaining-life fork, and the
-    README's line on the model inputs."""
+) -> tuple[dict[str, str], str, FileSpec]:
+    """config.yaml, wiring.json, profile.json and schema.py of a remaining-life fork, the
+    README's line on the model inputs, and the file's profile (with the derived target)."""
     if not (new.id_column and new.time_column):
         raise ValueError("--rul needs --id (the unit) and --time (cycles, a number)")
     target = new.target or RUL_TARGET
@@ -141,4 +141,4 @@ def rul_data(
         "schema.py": rul_schema_source(spec, target, new.time_column),
         "config.yaml": head + yaml.safe_dump(body, sort_keys=False, width=100),
     }
-    return data, inputs
+    return data, inputs, spec

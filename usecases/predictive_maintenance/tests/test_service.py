@@ -144,7 +144,7 @@ def test_an_assets_risk_depends_on_its_own_history_only(fleet_server):
 @pytest.mark.parametrize(
     ("records", "field"),
     [
-        (_readings(2) * 2, "records"),  # two readings on one day
+        (_readings(2) * 2, "duplicate (asset_id, day)"),  # two readings on one day, named
         ([_readings(1)[0] | {"cycle": 0}], "cycle"),
         ([_readings(1)[0] | {"failure_day": 5}], "failure_day"),
         ([], "records"),
