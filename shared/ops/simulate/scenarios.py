@@ -179,18 +179,10 @@ def challenger_rollout(sim: Sim, better: bool) -> list[Decision]:
             report = control(uc, "status", log=pilot.log())
             estimated = report.get("estimated_auc") or estimated  # CBPE per variant, no outcomes
             waiting = [c["detail"] for c in report.get("criteria", []) if not c["ok"]]
-            if report["recommendation"] == "roll back":
-                got = "rolled back: " + "; ".join(report["reasons"])
+            verdict, stage = operator_turn(uc, pilot, report, stage, len(stages))
+            if verdict is not None:
+                got, day_done = verdict, (day if verdict == "promoted" else day_done)
                 break
-            if report["recommendation"] in ("advance", "promote") and stage_done(
-                report, stage, len(stages)
-            ):
-                state = control(uc, "advance")
-                pilot.refresh()
-                stage += 1
-                if state.status == "promoted":
-                    got, day_done = "promoted", day
-                    break
     finally:
         pilot.close()
     if not better:
@@ -207,6 +199,23 @@ def challenger_rollout(sim: Sim, better: bool) -> list[Decision]:
                  {"true_auc_margin": round(sim.margin, 4), "status_estimated_auc": estimated,
                   "waiting_on": waiting if got != "promoted" else []}),
     ]  # fmt: skip
+
+
+def operator_turn(
+    uc: Any, pilot: Pilot, report: dict[str, Any], stage: int, n_stages: int
+) -> tuple[str | None, int]:
+    """The simulated operator reads `rollout status`: rolls back when it says so, advances once
+    the stage's own outcomes are in (at 0 s a worse RUL model whose predictions spread like the
+    champion's was promoted on day 2); (verdict or None, the stage now)."""
+    if report["recommendation"] == "roll back":
+        return "rolled back: " + "; ".join(report["reasons"]), stage
+    if report["recommendation"] in ("advance", "promote") and stage_done(report, stage, n_stages):
+        state = control(uc, "advance")
+        pilot.refresh()
+        if state.status == "promoted":
+            return "promoted", stage + 1
+        return None, stage + 1
+    return None, stage
 
 
 def stage_done(report: dict[str, Any], stage: int, n_stages: int) -> bool:

@@ -31,8 +31,8 @@ from shared.ops.simulate.scenarios import (
     Sim,
     _faulty,
     down_decision,
+    operator_turn,
     rollback_decision,
-    stage_done,
 )
 from shared.ops.simulate.world import records
 from shared.serve.forecast import make_service, request_models
@@ -398,20 +398,10 @@ def rollout_decision(sim: Sim, name: str, champion: str, challenger: str) -> lis
             pending = (list(latest[uc.id_column][known]), y[known])
             report = control(uc, "status", log=pilot.log())
             waiting = [c["detail"] for c in report.get("criteria", []) if not c["ok"]]
-            if report["recommendation"] == "roll back":
-                got = "rolled back: " + "; ".join(report["reasons"])
+            verdict, stage = operator_turn(uc, pilot, report, stage, len(stages))
+            if verdict is not None:
+                got, day_done = verdict, (day if verdict == "promoted" else day_done)
                 break
-            # a stage lasts until its own outcomes are in (at 0 s a worse RUL model whose
-            # predictions spread like the champion's was promoted on day 2)
-            if report["recommendation"] in ("advance", "promote") and stage_done(
-                report, stage, len(stages)
-            ):
-                state = control(uc, "advance")
-                pilot.refresh()
-                stage += 1
-                if state.status == "promoted":
-                    got, day_done = "promoted", day
-                    break
     finally:
         pilot.close()
     if better:
