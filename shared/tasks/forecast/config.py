@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, create_model, model_validator
 
@@ -21,18 +21,6 @@ from shared.core.config import (
 )
 from shared.tasks.forecast.calendar import Freq
 
-BASELINES = (
-    "naive",
-    "seasonal_naive",
-    "auto_ets",
-    "auto_theta",
-    "auto_arima",
-    "croston_optimized",
-    "tsb",
-    "adida",
-    "imapa",
-)
-INTERMITTENT = ("croston_optimized", "tsb", "adida", "imapa")
 Baseline = Literal[
     "naive",
     "seasonal_naive",
@@ -44,6 +32,8 @@ Baseline = Literal[
     "adida",
     "imapa",
 ]
+BASELINES: tuple[str, ...] = get_args(Baseline)  # the names, once: the Literal checks config
+INTERMITTENT = ("croston_optimized", "tsb", "adida", "imapa")
 
 
 class ForecastDataConfig(Strict):
