@@ -27,6 +27,20 @@ def snake(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
+def valid_windows(v: list[int], why: str) -> list[int]:
+    """Window widths, sorted and unique, each at least 2 rows (`why`: what 1 row cannot give)."""
+    if min(v) < 2:
+        raise ValueError(f"every window needs at least 2 rows ({why})")
+    return sorted(set(v))
+
+
+def known_stats(v: list[str]) -> list[str]:
+    """Window statistics, checked against STATS and put in its one fixed order."""
+    if unknown := [s for s in v if s not in STATS]:
+        raise ValueError(f"unknown window statistic(s) {unknown}: use any of {list(STATS)}")
+    return [s for s in STATS if s in v]
+
+
 class HistorySettings(Strict):
     """Which columns mean what, the rolling windows and the horizon H of the label."""
 
@@ -41,9 +55,7 @@ class HistorySettings(Strict):
     @field_validator("windows")
     @classmethod
     def _windows_at_least_two(cls, v: list[int]) -> list[int]:
-        if min(v) < 2:
-            raise ValueError("every window needs at least 2 rows (std and slope)")
-        return sorted(set(v))
+        return valid_windows(v, "std and slope")
 
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs, in a fixed order: age, then per sensor its last value and window stats."""
@@ -219,16 +231,12 @@ class RemainingLifeSettings(Strict):
     @field_validator("windows")
     @classmethod
     def _windows_at_least_two(cls, v: list[int]) -> list[int]:
-        if min(v) < 2:
-            raise ValueError("every window needs at least 2 rows (1 is the last value)")
-        return sorted(set(v))
+        return valid_windows(v, "1 is the last value")
 
     @field_validator("stats")
     @classmethod
     def _known_stats(cls, v: list[str]) -> list[str]:
-        if unknown := [s for s in v if s not in STATS]:
-            raise ValueError(f"unknown window statistic(s) {unknown}: use any of {list(STATS)}")
-        return [s for s in STATS if s in v]
+        return known_stats(v)
 
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs, in a fixed order: the time, then per sensor its last value and stats."""

@@ -18,7 +18,9 @@ from shared.core.history import (
     entity_order,
     event_labels,
     history_features,
+    known_stats,
     snake,
+    valid_windows,
     window_features,
 )
 from shared.core.usecase import Columns, Features
@@ -82,9 +84,7 @@ class FleetSettings(Strict):
     @field_validator("windows")
     @classmethod
     def _windows_at_least_two(cls, v: list[int]) -> list[int]:
-        if min(v) < 2:
-            raise ValueError("every window needs at least 2 readings (std and slope)")
-        return sorted(set(v))
+        return valid_windows(v, "std and slope")
 
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs, in a fixed order: age, then per sensor its last value and window stats."""
@@ -172,17 +172,12 @@ class RulSettings(Strict):
     @field_validator("windows")
     @classmethod
     def _windows_at_least_two(cls, v: list[int]) -> list[int]:
-        if min(v) < 2:
-            raise ValueError("every window needs at least 2 readings (1 is the last value)")
-        return sorted(set(v))
+        return valid_windows(v, "1 is the last value")
 
     @field_validator("stats")
     @classmethod
     def _known_stats(cls, v: list[str]) -> list[str]:
-        unknown = [s for s in v if s not in STATS]
-        if unknown:
-            raise ValueError(f"unknown window statistic(s) {unknown}: use any of {list(STATS)}")
-        return [s for s in STATS if s in v]  # one fixed order, whatever the config's
+        return known_stats(v)  # one fixed order, whatever the config's
 
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs, in a fixed order: age, then per sensor its last value and window stats."""

@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,33 @@ from shared.core.lookalike.spec import (
 
 # A text column counts as numeric when this share of its non-empty cells are numbers; the rest
 # are blank-like tokens (Telco's TotalCharges holds " " in 11 of 7,043 rows).
+
+# A regression fork's model and gates (`new --task regression` and `new --rul`): LightGBM against
+# a ridge baseline with a small grid, written into the fork's config.yaml for the team to tune.
+REGRESSION_MODEL: dict[str, Any] = {
+    "baseline": "ridge",
+    "cv_folds": 3,
+    "candidates": [
+        {
+            "name": "lightgbm",
+            "params": {
+                "kind": "lightgbm",
+                "n_estimators": 300,
+                "learning_rate": 0.05,
+                "num_leaves": 15,
+                "min_child_samples": 20,
+            },
+            "grid": {"num_leaves": [7, 15]},
+        },
+        {"name": "ridge", "params": {"kind": "ridge", "alpha": 1.0}},
+    ],
+}
+REGRESSION_GATES: dict[str, Any] = {
+    "baseline_alpha": 0.05,
+    "n_bootstrap": 300,
+    "max_parity_diff": 1.0e-3,
+}
+
 NUMERIC_TEXT_SHARE = 0.99
 # Integer columns holding only values 0..INT_CODE_MAX are read as codes (1 = primary, 2 = ...)
 # rather than quantities; the schema keeps the closed list and an ADAPT line asks a human which.

@@ -24,7 +24,13 @@ from typing import Any, get_args
 import pandas as pd
 import yaml
 
-from shared.app.scaffold.infer import Decisions, infer_spec, schema_source
+from shared.app.scaffold.infer import (
+    REGRESSION_GATES,
+    REGRESSION_MODEL,
+    Decisions,
+    infer_spec,
+    schema_source,
+)
 from shared.app.scaffold.rul import RUL_TARGET, reader_of, reader_section, rul_data
 from shared.core.config import SplitConfig
 from shared.core.history import snake
@@ -159,25 +165,7 @@ def tabular_config(
         gates = template_cfg["gates"] | {"min_roc_auc": 0.6}
         kpi = template_cfg["kpi"]
     else:
-        model = {
-            "baseline": "ridge",
-            "cv_folds": 3,
-            "candidates": [
-                {
-                    "name": "lightgbm",
-                    "params": {
-                        "kind": "lightgbm",
-                        "n_estimators": 300,
-                        "learning_rate": 0.05,
-                        "num_leaves": 15,
-                        "min_child_samples": 20,
-                    },
-                    "grid": {"num_leaves": [7, 15]},
-                },
-                {"name": "ridge", "params": {"kind": "ridge", "alpha": 1.0}},
-            ],
-        }
-        gates = {"baseline_alpha": 0.05, "n_bootstrap": 300, "max_parity_diff": 1.0e-3}
+        model, gates = REGRESSION_MODEL, REGRESSION_GATES
         kpi = {"over_cost": 1.0, "under_cost": 1.0, "max_mae": None}
     reader = reader_section(reader_of(new.sep, new.no_header, new.names))
     body = {

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from shared.app.scaffold.infer import infer_spec, schema_source
+from shared.app.scaffold.infer import REGRESSION_GATES, REGRESSION_MODEL, infer_spec, schema_source
 from shared.core.config import ReaderConfig
 from shared.core.history import entity_order
 from shared.core.io import with_reading
@@ -101,25 +101,8 @@ def rul_data(
         },
         "quality": {"min_rows": min(1000, len(raw)), "max_duplicate_ids": 0, "required_slices": []},
         "split": {"kind": new.split or "group", "test_size": 0.2, "valid_size": 0.25, "seed": 42},
-        "model": {
-            "baseline": "ridge",
-            "cv_folds": 3,
-            "candidates": [
-                {
-                    "name": "lightgbm",
-                    "params": {
-                        "kind": "lightgbm",
-                        "n_estimators": 300,
-                        "learning_rate": 0.05,
-                        "num_leaves": 15,
-                        "min_child_samples": 20,
-                    },
-                    "grid": {"num_leaves": [7, 15]},
-                },
-                {"name": "ridge", "params": {"kind": "ridge", "alpha": 1.0}},
-            ],
-        },
-        "gates": {"baseline_alpha": 0.05, "n_bootstrap": 300, "max_parity_diff": 1.0e-3},
+        "model": REGRESSION_MODEL,
+        "gates": REGRESSION_GATES,
         "serving": {"max_records": 2000},
         "kpi": {"over_cost": 2.0, "under_cost": 1.0, "max_mae": None},
     }
