@@ -58,6 +58,7 @@ class Sim:
     margin: float = 0.0  # the good model's true AUC minus the weak one's, on fresh rows
     trained: int = 0  # training runs (the scorecard's retrains)
     weak_error: str = ""  # why the weak model could not be trained, when it could not
+    series_figures: dict[str, Any] = field(default_factory=dict)  # a forecaster's margin, measured
 
     def prefix(self, scenario: str, day: int) -> str:
         return f"{scenario[:3]}{self.seed}d{day:03d}-"

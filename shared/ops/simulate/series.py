@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -23,9 +25,17 @@ import pandas as pd
 import yaml
 
 from shared.core.config import apply_overrides, has_setting
+from shared.core.tracking import stored_version
 from shared.ops.monitoring.monitor import run as run_monitor
 from shared.ops.simulate import alerts, world
-from shared.ops.simulate.pilot import Pilot, control, reset, sim_overrides, train_on
+from shared.ops.simulate.pilot import (
+    Pilot,
+    control,
+    copy_version,
+    reset,
+    sim_overrides,
+    train_on,
+)
 from shared.ops.simulate.scenarios import (
     Decision,
     Sim,
@@ -35,7 +45,8 @@ from shared.ops.simulate.scenarios import (
     rollback_decision,
 )
 from shared.ops.simulate.world import records
-from shared.serve.forecast import make_service, request_models
+from shared.serve.factory import Outcome
+from shared.serve.forecast import make_service, request_models, series_key, series_key_columns
 from shared.serve.predlog import open_log
 
 # Forecasting in the simulation: the flow, not the model search (set only where the key exists).
@@ -217,6 +228,39 @@ class SeriesPilot(Pilot):
         self.settle()
         return variants
 
+    def forecast_keyed(self, raw: pd.DataFrame) -> list[tuple[str, str]]:
+        """Forecast every series of `raw` as `predict` does, each request sent with an
+        X-Request-ID of the caller's (as a planning system would, to post the sales later);
+        (request id, routing key) of each series."""
+        items = [self.request(**s) for s in series_items(self.uc, raw)]
+        columns = series_key_columns(self.uc, self.uc.load_config())
+        sent: list[tuple[str, str]] = []
+        for i in range(0, len(items), 50):
+            rid = uuid.uuid4().hex
+            self.instance.forecast(series=items[i : i + 50], ctx=_context(rid))
+            sent += [(rid, str(series_key(s, columns))) for s in items[i : i + 50]]
+        self.settle()
+        return sent
+
+    def outcomes_by_request(self, sent: list[tuple[str, str]], values: np.ndarray) -> int:
+        """Post each series' actual by the request id and routing key of its forecast."""
+        items = [
+            Outcome(request_id=rid, routing_key=key, value=float(v))
+            for (rid, key), v in zip(sent, values, strict=True)
+        ]
+        return sum(
+            self.instance.outcome(outcomes=items[i : i + 5000]).stored
+            for i in range(0, len(items), 5000)
+        )
+
+
+def _context(rid: str) -> Any:
+    """What the service reads of a request's context: its X-Request-ID header (and where it
+    echoes it)."""
+    return SimpleNamespace(
+        request=SimpleNamespace(headers={"x-request-id": rid}), response=SimpleNamespace(headers={})
+    )
+
 
 class HistoryPilot(Pilot):
     """A record service of entity histories: each request holds whole histories (the service
@@ -285,6 +329,10 @@ def prepare(sim: Sim, log: Callable[[str], None]) -> None:
         raw = uc.make_synthetic(rows, 10 * sim.seed + 2)
     sim.good = train_on(uc, raw, sim.folder / "good.parquet").model_version
     sim.trained = 1
+    if kind(uc) == "series":  # the weak model of better/worse_challenger: the good one, biased
+        sim.weak = biased_copy(sim)
+        sim.margin, sim.series_figures = series_margin(sim)
+        return
     if kind(uc) == "history":  # the weak model of better/worse_challenger (shuffled readings)
         rows = uc.load_config().data.synthetic_rows
         for keep_every in (3, 2):  # milder when the first is refused (the fleet's seed 3:
@@ -386,21 +434,19 @@ def rollout_decision(sim: Sim, name: str, champion: str, challenger: str) -> lis
     pilot.refresh()
     got, day_done, pending, waiting = "still rolling out", None, None, []
     stages, stage = uc.load_config().rollout.stages, 0
+    one_day = series_day(sim, name) if kind(uc) == "series" else history_day(sim, name)
+    trail = []  # per day: the stage, what status recommended, and its outcome comparison
     try:
         for day in range(sim.days):
-            seed, prefix = sim.day_seed(name, day), sim.prefix(name, day)
-            sent, latest = cut_histories(uc, readings(uc, seed, prefix, ROLLOUT_ENTITIES), seed)
-            pilot.predict(sent)
-            if pending is not None:  # yesterday's outcomes arrive today
-                pilot.outcomes(*pending)
-            y = world.truth(uc, latest)
-            known = np.asarray(uc.labelled(latest), dtype=bool)
-            pending = (list(latest[uc.id_column][known]), y[known])
+            pending = one_day(pilot, day, pending)
             report = control(uc, "status", log=pilot.log())
             waiting = [c["detail"] for c in report.get("criteria", []) if not c["ok"]]
+            compared = [c["detail"] for c in report.get("criteria", []) if c["name"] == "outcomes"]
+            trail.append(f"day {day} at {report['stage']}: {report['recommendation']}; "
+                         + "; ".join(compared))  # fmt: skip
             verdict, stage = operator_turn(uc, pilot, report, stage, len(stages))
             if verdict is not None:
-                got, day_done = verdict, (day if verdict == "promoted" else day_done)
+                got, day_done = verdict, day
                 break
     finally:
         pilot.close()
@@ -408,16 +454,149 @@ def rollout_decision(sim: Sim, name: str, champion: str, challenger: str) -> lis
         expected, ok = "promoted", got == "promoted"
     else:
         expected, ok = "rolled back or held, never promoted", got != "promoted"
-    metric = "RMSE" if uc.task.monitoring == "regression" else "Brier score"
+    metric = {"regression": "RMSE", "forecast": "MSE"}.get(uc.task.monitoring, "Brier score")
     margin = sim.margin if better else -sim.margin  # the challenger's loss minus the champion's
+    shown = f"{margin:+.3g}" if kind(uc) == "series" else f"{margin:+.3f}"
+    figures = {f"true_{metric.split()[0].lower()}_margin": round(margin, 4)}
+    if kind(uc) == "series":  # the loss is in USD², and what else was measured on fresh weeks
+        figures |= sim.series_figures
     return [
         Decision(name, f"roll out a challenger {'better' if better else 'worse'} by a known "
-                 f"margin ({metric} {margin:+.3f})",
+                 f"margin ({metric} {shown})",
                  expected, got[:300], ok and sim.margin < 0,
                  "-" if day_done is None else f"day {day_done}",
-                 {f"true_{metric.split()[0].lower()}_margin": round(margin, 4),
-                  "waiting_on": waiting if got != "promoted" else []}),
+                 figures | {"waiting_on": waiting if got != "promoted" else [], "days": trail}),
     ]  # fmt: skip
+
+
+def history_day(sim: Sim, name: str) -> Callable[[Any, int, Any], Any]:
+    """A day of a history use case's rollout: fresh entities' histories cut at a random
+    record, scored; yesterday's outcomes posted by entity id; today's kept for tomorrow."""
+    uc = sim.uc
+
+    def one_day(pilot: Any, day: int, pending: Any) -> Any:
+        seed, prefix = sim.day_seed(name, day), sim.prefix(name, day)
+        sent, latest = cut_histories(uc, readings(uc, seed, prefix, ROLLOUT_ENTITIES), seed)
+        pilot.predict(sent)
+        if pending is not None:  # yesterday's outcomes arrive today
+            pilot.outcomes(*pending)
+        y = world.truth(uc, latest)
+        known = np.asarray(uc.labelled(latest), dtype=bool)
+        return list(latest[uc.id_column][known]), y[known]
+
+    return one_day
+
+
+def series_day(sim: Sim, name: str) -> Callable[[Any, int, Any], Any]:
+    """A day of a forecaster's rollout is one period of its world (`rollout_world`): every
+    live series forecast through the service from its history so far; yesterday's actuals
+    (the period its step 1 forecast) posted by request id and routing key."""
+    uc = sim.uc
+    raw = rollout_world(uc, sim.day_seed(name, 0), sim.days)
+
+    def one_day(pilot: Any, day: int, pending: Any) -> Any:
+        history, actual = period(uc, raw, day)
+        sent = pilot.forecast_keyed(history)
+        if pending is not None:  # yesterday's actuals arrive today
+            pilot.outcomes_by_request(*pending)
+        known = [s for s in sent if s[1] in actual]
+        return known, np.array([actual[k] for _, k in known], dtype=float)
+
+    return one_day
+
+
+# --------------------------------------------------------------------------- a forecaster's challengers
+
+# The forecaster's weak model is the champion's own stored model with every model forecast
+# times BIAS (a Mul after the ONNX output; the fallback rule of short histories untouched): worse
+# by construction, by a margin measured on fresh weeks (`series_margin`).
+BIAS = 1.5
+# Series a day in a forecaster's rollout (the generator's stores x departments). The rollout
+# compares raw squared errors (USD²), which the largest series dominate; see `series_margin`.
+ROLLOUT_SERIES = 2000
+
+
+def biased_copy(sim: Sim) -> str:
+    """A new registered version: the good model's ONNX graph with its output times BIAS."""
+    import onnx  # heavy: only this set-up edits a graph
+    from onnx import helper, numpy_helper
+
+    uc = sim.uc
+    model = onnx.load(str(stored_version(uc.name, sim.good).onnx_path))
+    graph = model.graph
+    out = graph.output[0].name
+    dtype = helper.tensor_dtype_to_np_dtype(graph.output[0].type.tensor_type.elem_type)
+    for node in graph.node:
+        node.output[:] = [f"{out}__unbiased" if o == out else o for o in node.output]
+    graph.initializer.append(numpy_helper.from_array(np.array([BIAS], dtype=dtype), "__bias__"))
+    graph.node.append(helper.make_node("Mul", [f"{out}__unbiased", "__bias__"], [out]))
+    onnx.checker.check_model(model)
+    note = f"simulated weak challenger: version {sim.good}'s forecasts x {BIAS:g}"
+    return copy_version(uc, sim.good, model.SerializeToString(), note=note)
+
+
+def rollout_world(uc: Any, seed: int, days: int) -> pd.DataFrame:
+    """ROLLOUT_SERIES series of the generator over the config's periods plus `days`: day d
+    forecasts from the first n_periods + d periods and is judged on the next."""
+    return uc.make_synthetic(ROLLOUT_SERIES, uc.load_config().data.n_periods + days, seed)
+
+
+def period(uc: Any, raw: pd.DataFrame, day: int) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The series live on `day` (a row in its last period): their history so far, and each
+    one's actual of the next period by routing key (a missing period is 0 under `gaps: zero`,
+    unknown under `gaps: missing`)."""
+    cfg = uc.load_config()
+    t = uc.time_column
+    dates = sorted(raw[t].unique())
+    last, nxt = dates[cfg.data.n_periods + day - 1], dates[cfg.data.n_periods + day]
+    keys = raw[list(uc.forecast.id_columns)].astype(str).agg("|".join, axis=1)
+    live = keys.isin(set(keys[raw[t] == last]))
+    actual = dict.fromkeys(keys[live & (raw[t] == last)], 0.0) if cfg.data.gaps == "zero" else {}
+    ahead = live & (raw[t] == nxt)
+    actual |= dict(zip(keys[ahead], raw.loc[ahead, uc.target].astype(float), strict=True))
+    return raw[live & (raw[t] <= last)], actual
+
+
+def step_one(sim: Sim, version: str, history: pd.DataFrame) -> dict[str, float]:
+    """`version`'s step-1 forecast of every series of `history`, through the service."""
+    uc = sim.uc
+    reset(uc, version)
+    pilot = pilot_of(sim, f"holdout-{version}")
+    columns = series_key_columns(uc, uc.load_config())
+    out: dict[str, float] = {}
+    try:
+        items = [pilot.request(**s) for s in series_items(uc, history)]
+        for i in range(0, len(items), 50):
+            for f in pilot.instance.forecast(series=items[i : i + 50], ctx=None):
+                out[str(series_key(f, columns))] = float(f.steps[0].forecast)
+    finally:
+        pilot.close()
+    return out
+
+
+def series_margin(sim: Sim) -> tuple[float, dict[str, Any]]:
+    """The good model's step-1 MSE minus the biased one's (USD², negative) on a fresh world's
+    first period; with WAPEs and the share of the squared error the largest 5 % of series hold
+    (what the rollout's raw squared error weighs)."""
+    uc = sim.uc
+    history, actual = period(uc, rollout_world(uc, 10 * sim.seed + 3, 1), 0)
+    keys = sorted(actual)
+    y = np.array([actual[k] for k in keys])
+    err = {}
+    for version in (sim.good, sim.weak):
+        f = step_one(sim, version, history)
+        err[version] = np.array([f[k] for k in keys]) - y
+    good, weak = err[sim.good] ** 2, err[sim.weak] ** 2
+    top = np.argsort(-np.abs(y))[: max(1, len(y) // 20)]
+    figures = {
+        "series": len(y),
+        "bias": BIAS,
+        "mse_ratio": round(float(weak.mean() / good.mean()), 3),
+        "wape_good": round(float(np.abs(err[sim.good]).sum() / np.abs(y).sum()), 4),
+        "wape_weak": round(float(np.abs(err[sim.weak]).sum() / np.abs(y).sum()), 4),
+        "top5pct_share_of_squared_error": round(float(weak[top].sum() / weak.sum()), 3),
+    }
+    return float(good.mean() - weak.mean()), figures
 
 
 def thinned(uc: Any, raw: pd.DataFrame, seed: int, keep_every: int = 3) -> pd.DataFrame:
@@ -563,17 +742,13 @@ def plan(uc: Any) -> dict[str, Callable[[Sim], list[Decision]] | str]:
         "erroring_challenger": lambda sim: faulty_challenger(sim, "erroring"),
         "unloadable_challenger": lambda sim: faulty_challenger(sim, "unloadable"),
     }
-    none_built = (
-        "no model better by a known margin is built for a forecaster yet (its baselines and "
-        "its model are compared by the backtest, not by a world with a known margin)"
-    )
     out: dict[str, Callable[[Sim], list[Decision]] | str] = {
-        "better_challenger": none_built
-        if k == "series"
-        else lambda sim: rollout_decision(sim, "better_challenger", sim.weak, sim.good),
-        "worse_challenger": none_built
-        if k == "series"
-        else lambda sim: rollout_decision(sim, "worse_challenger", sim.good, sim.weak),
+        "better_challenger": lambda sim: rollout_decision(
+            sim, "better_challenger", sim.weak, sim.good
+        ),
+        "worse_challenger": lambda sim: rollout_decision(
+            sim, "worse_challenger", sim.good, sim.weak
+        ),
         **faulty,
         "covariate_drift": covariate_drift,
         "concept_drift": (
