@@ -22,6 +22,7 @@ from shared.core.drift import psi_samples
 from shared.core.usecase import get_use_case
 from shared.ops.simulate import alerts, series, world
 from shared.ops.simulate.run import chosen
+from shared.serve.forecast import request_models, series_key, series_key_columns
 
 DAYS = 5  # each stage waits a day for outcomes when the two models disagree
 
@@ -162,6 +163,31 @@ def test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why(
     skipped = decision(result, "aa")
     assert skipped["ok"] is None and "yes/no outcome" in skipped["got"]
     assert run.returncode == 0 and result["wrong"] == 0
+
+
+def test_a_forecasters_day_sends_the_history_so_far_and_is_judged_on_the_next_period() -> None:
+    """A day of the forecaster's rollout world: every series live that period is sent with its
+    history up to it (nothing later), and its outcome is the next period's sales (0 for a
+    missing week under `gaps: zero`), keyed as the service routes it."""
+    uc = get_use_case("demand_forecasting")
+    cfg = uc.load_config()
+    n, t, ids = cfg.data.n_periods, uc.time_column, list(uc.forecast.id_columns)
+    raw = uc.make_synthetic(60, n + 3, 11)
+    dates = sorted(raw[t].unique())
+    for day in (0, 2):
+        history, actual = series.period(uc, raw, day)
+        last = history.groupby(ids)[t].max()
+        assert (last == dates[n + day - 1]).all()
+        live = {"|".join(map(str, k)) for k in last.index}
+        assert set(actual) == live and len(live) >= 40
+        nxt = raw[raw[t] == dates[n + day]].set_index(ids)[uc.target]
+        for key, value in actual.items():
+            k = tuple(int(v) for v in key.split("|"))
+            assert value == (float(nxt[k]) if k in nxt.index else 0.0)
+    request = request_models(uc)[0]
+    columns = series_key_columns(uc, cfg)
+    routed = {series_key(request(**s), columns) for s in series.series_items(uc, history)}
+    assert routed == set(actual)
 
 
 def test_maintenance_undrifted_days_raise_no_drift_alarm(tmp_path: Path) -> None:

@@ -329,10 +329,6 @@ def prepare(sim: Sim, log: Callable[[str], None]) -> None:
         raw = uc.make_synthetic(rows, 10 * sim.seed + 2)
     sim.good = train_on(uc, raw, sim.folder / "good.parquet").model_version
     sim.trained = 1
-    if kind(uc) == "series":  # the weak model of better/worse_challenger: the good one, biased
-        sim.weak = biased_copy(sim)
-        sim.margin, sim.series_figures = series_margin(sim)
-        return
     if kind(uc) == "history":  # the weak model of better/worse_challenger (shuffled readings)
         rows = uc.load_config().data.synthetic_rows
         for keep_every in (3, 2):  # milder when the first is refused (the fleet's seed 3:
@@ -418,13 +414,17 @@ def _loss(uc: Any, y: np.ndarray, score: np.ndarray) -> float:
     return float(np.sqrt(np.mean((score - y) ** 2)))
 
 
-def rollout_decision(sim: Sim, name: str, champion: str, challenger: str) -> list[Decision]:
-    """A history use case's challenger (the good model or the weak one) against the other as
-    champion: shadow -> 20 % -> 100 % -> promoted for the better one; rolled back (or held,
-    never promoted) for the worse one, on the outcomes (the true remaining life or failure of
-    each entity's scored record) posted a day late by entity id."""
+def rollout_decision(sim: Sim, name: str, better: bool) -> list[Decision]:
+    """The good model against the weak one as champion (`better`), or the other way round:
+    shadow -> 20 % -> 100 % -> promoted for the better one; rolled back (or held, never
+    promoted) for the worse one, on outcomes posted a day late: a history use case's true
+    remaining life or failure of each entity's scored record, by entity id; a forecaster's
+    actual of the period each series' step 1 forecast, by request id and routing key."""
     uc = sim.uc
-    better = challenger == sim.good
+    if kind(uc) == "series" and not sim.weak:  # built when a scenario first needs it
+        sim.weak = biased_copy(sim)
+        sim.margin, sim.series_figures = series_margin(sim)
+    champion, challenger = (sim.weak, sim.good) if better else (sim.good, sim.weak)
     if not sim.weak:  # the weak model was refused at training
         what = f"a challenger {'better' if better else 'worse'} by a known margin"
         return [Decision(name, f"roll out {what}", "a decision", sim.weak_error, False)]
@@ -743,12 +743,8 @@ def plan(uc: Any) -> dict[str, Callable[[Sim], list[Decision]] | str]:
         "unloadable_challenger": lambda sim: faulty_challenger(sim, "unloadable"),
     }
     out: dict[str, Callable[[Sim], list[Decision]] | str] = {
-        "better_challenger": lambda sim: rollout_decision(
-            sim, "better_challenger", sim.weak, sim.good
-        ),
-        "worse_challenger": lambda sim: rollout_decision(
-            sim, "worse_challenger", sim.good, sim.weak
-        ),
+        "better_challenger": lambda sim: rollout_decision(sim, "better_challenger", True),
+        "worse_challenger": lambda sim: rollout_decision(sim, "worse_challenger", False),
         **faulty,
         "covariate_drift": covariate_drift,
         "concept_drift": (
