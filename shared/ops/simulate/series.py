@@ -444,6 +444,9 @@ def rollout_decision(sim: Sim, name: str, better: bool) -> list[Decision]:
             compared = [c["detail"] for c in report.get("criteria", []) if c["name"] == "outcomes"]
             trail.append(f"day {day} at {report['stage']}: {report['recommendation']}; "
                          + "; ".join(compared))  # fmt: skip
+            if report["status"] != "active":  # the data plane rolled it back on its own
+                got, day_done = f"{report['status']}: {report['reason']}", day
+                break
             verdict, stage = operator_turn(uc, pilot, report, stage, len(stages))
             if verdict is not None:
                 got, day_done = verdict, day
