@@ -144,22 +144,30 @@ def test_concept_drift_flips_only_its_slice() -> None:
 # --------------------------------------------------------------------------- forecasting
 
 
-def test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why(
+def test_forecasting_drift_alerts_a_worse_challenger_is_rolled_back_a_b_is_skipped(
     tmp_path: Path,
 ) -> None:
     """demand_forecasting: series level-shifted from day 1 of 3 raise `monitor`'s drift alert
-    on day 1 or 2 and not on day 0; the A/B scenarios say why they do not apply."""
+    on day 1 or 2 and not on day 0; a challenger whose forecasts are the champion's x 1.5 is
+    rolled back on its step-1 actuals (posted a day late by request id) at the shadow stage;
+    the A/B scenarios say why they do not apply."""
     run = subprocess.run(
         [sys.executable, "-m", "shared.app.cli", "simulate", "demand_forecasting",
-         "--scenario", "covariate_drift", "--scenario", "aa", "--days", "3", "--seed", "0"],
+         "--scenario", "covariate_drift", "--scenario", "worse_challenger", "--scenario", "aa",
+         "--days", "3", "--seed", "0"],
         capture_output=True, text=True, env=os.environ | {"PILOTPACK_HOME": str(tmp_path)},
-        timeout=300,
+        timeout=420,
     )  # fmt: skip
     path = tmp_path / "reports" / "demand_forecasting" / "simulate.json"
     assert path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     result = json.loads(path.read_text())
     d = decision(result, "covariate_drift")
     assert d["ok"] and d["got"] in ("first alert day 1", "first alert day 2"), d
+    worse = decision(result, "worse_challenger")
+    f = worse["figures"]  # worse by construction, and measurably on a fresh week
+    assert f["true_mse_margin"] > 0 and f["wape_weak"] > f["wape_good"] + 0.2, f
+    assert worse["ok"] and worse["got"].startswith("rolled back: outcome loss"), worse
+    assert worse["detect"] == "day 1"  # the shadow stage, on day 0's actuals
     skipped = decision(result, "aa")
     assert skipped["ok"] is None and "yes/no outcome" in skipped["got"]
     assert run.returncode == 0 and result["wrong"] == 0
