@@ -235,8 +235,8 @@ class SeriesPilot(Pilot):
         return variants
 
     def forecast_keyed(self, raw: pd.DataFrame) -> list[tuple[str, str]]:
-        """Forecast every series of `raw` as `predict` does, each request sent with an
-        X-Request-ID of the caller's (as a planning system would, to post the sales later);
+        """Forecast every series of `raw`, SERIES_PER_REQUEST a request, each request sent with
+        an X-Request-ID of the caller's (as a planning system would, to post the sales later);
         (request id, routing key) of each series."""
         items = [self.request(**s) for s in series_items(self.uc, raw)]
         columns = series_key_columns(self.uc, self.uc.load_config())
