@@ -227,7 +227,7 @@ def global_forecast(
     names, build = model_inputs(uc, panel.flags)
     w = latest_windows(panel, rows, np.full(len(rows), cutoff), cfg, cfg.backtest.horizon)
     scaled = model.predict(feature_frame(build, w, names))
-    f, short = combine(np.asarray(scaled, dtype=np.float64), w, cfg.backtest)
+    f, short = combine(np.asarray(scaled, dtype=np.float64), w, cfg.backtest, cfg.model.target)
     return f, w.scale, short, w
 
 

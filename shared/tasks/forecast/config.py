@@ -129,6 +129,12 @@ class GlobalModelParams(Strict):
     subsample: float = Field(0.8, gt=0, le=1)
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     reg_lambda: float = Field(0.0, ge=0)
+    additive: list[str] = Field(
+        [],
+        description="inputs that only enter additively (LightGBM interaction constraints: "
+        "each in trees of its own), so an effect learnt on some days (a holiday seen on "
+        "Wednesdays) carries over unchanged to every other day",
+    )
 
 
 class GlobalModelConfig(Strict):
@@ -136,6 +142,11 @@ class GlobalModelConfig(Strict):
     params: GlobalModelParams = GlobalModelParams()
     history_length: int = Field(104, ge=2, description="periods of history each forecast reads")
     scale_floor: float = Field(1.0, gt=0, description="smallest series scale (sales units)")
+    target: Literal["scaled", "log"] = Field(
+        "scaled",
+        description="what the model learns: scaled = value / scale; log = log1p(max(value / "
+        "scale, 0)), where a multiplicative effect (a holiday's +50 %) is one additive step",
+    )
     max_train_rows: int = Field(400_000, ge=100, description="(origin, step) rows sampled per fit")
     n_jobs: int = Field(1, ge=1, description="LightGBM threads; >1 busy-waits on a loaded machine")
     seed: int = 42

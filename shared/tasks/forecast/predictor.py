@@ -100,6 +100,7 @@ class ForecastPredictor:
         self.quantiles = {str(k): list(v) for k, v in md["interval_quantiles"].items()}
         self.history_length = int(md["history_length"])
         self.scale_floor = float(md["scale_floor"])
+        self.target = str(md.get("target", "scaled"))  # older models: value / scale
         self.freq = str(md.get("freq", "W"))
         self.gaps = str(md.get("gaps", "zero"))
         self.calendar = Calendar.from_dict(md["calendar"]) if md.get("calendar") else None
@@ -159,7 +160,7 @@ class ForecastPredictor:
         """Forecast [n, H], fallback mask [n], {level: (low, high)} for a batch of windows."""
         if w.horizon > self.max_horizon:
             raise ValueError(f"horizon {w.horizon} exceeds the trained maximum {self.max_horizon}")
-        f, short = combine(self.model_output(w), w, self.rules)
+        f, short = combine(self.model_output(w), w, self.rules, self.target)
         stats = [m for m in self.weights if m in self.baselines.models and self.weights[m]]
         if stats:
             members = stat_forecasts(w.y, w.horizon, self.baselines, self.rules.season, stats)
