@@ -46,7 +46,7 @@ from shared.tasks.forecast.windows import Windows, panel_targets, panel_windows
 Log = Callable[[str], None]
 METRICS = ("mase", "wape", "smape", "bias")
 ENSEMBLE = "ensemble"
-ENSEMBLE_DEFAULT = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
+ENSEMBLE_DEFAULT = ("seasonal_naive", "seasonal_level", "auto_ets", "auto_theta", "auto_arima")
 
 
 # --------------------------------------------------------------------------- validate + panel

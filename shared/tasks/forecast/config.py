@@ -24,6 +24,7 @@ from shared.tasks.forecast.calendar import Freq
 Baseline = Literal[
     "naive",
     "seasonal_naive",
+    "seasonal_level",
     "auto_ets",
     "auto_theta",
     "auto_arima",
@@ -95,6 +96,16 @@ class BacktestConfig(Strict):
     )
 
 
+class SmoothingConfig(Strict):
+    """Low-rank smoothing of the statistical baselines' input: per group (e.g. a department),
+    the series x periods matrix of history is replaced by its rank-`rank` SVD approximation,
+    which keeps the shape the group's series share and drops one-off spikes."""
+
+    kind: Literal["svd"] = "svd"
+    group: str = Field(description="id column whose series are smoothed together")
+    rank: int = Field(8, ge=1, description="kept components; groups of <= rank series: as is")
+
+
 class BaselinesConfig(Strict):
     """statsforecast models (croston_optimized, tsb, adida, imapa: for intermittent demand,
     see shared/tasks/forecast/intermittent.py). AutoETS with a 52-week season costs ~0.15 s per series per window,
@@ -102,11 +113,22 @@ class BaselinesConfig(Strict):
 
     models: list[Baseline] = ["naive", "seasonal_naive", "auto_ets", "auto_theta"]
     ets_season_length: int = Field(1, ge=1)
+    level_window: int = Field(
+        13,
+        ge=1,
+        description="seasonal_level: last season's value plus the change between the mean of "
+        "the last `level_window` periods and the mean of the same periods a season earlier",
+    )
     theta_season_length: int = Field(52, ge=1)
     arima_season_length: int = Field(52, ge=1)
     tsb_alpha_d: float = Field(0.2, gt=0, le=1, description="TSB smoothing of demand sizes")
     tsb_alpha_p: float = Field(0.2, gt=0, le=1, description="TSB smoothing of demand probability")
     n_jobs: int = Field(2, ge=1)
+    smoothing: SmoothingConfig | None = Field(
+        None,
+        description="smooth the baselines' history across the series of a group (backtests: "
+        "the whole panel up to the cut-off; serving: the series of one request); None = raw",
+    )
 
     @model_validator(mode="after")
     def _some_baseline(self) -> BaselinesConfig:

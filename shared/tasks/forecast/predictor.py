@@ -163,7 +163,11 @@ class ForecastPredictor:
         f, short = combine(self.model_output(w), w, self.rules, self.target)
         stats = [m for m in self.weights if m in self.baselines.models and self.weights[m]]
         if stats:
-            members = stat_forecasts(w.y, w.horizon, self.baselines, self.rules.season, stats)
+            sm = self.baselines.smoothing
+            groups = w.static.get(sm.group) if sm is not None else None
+            members = stat_forecasts(
+                w.y, w.horizon, self.baselines, self.rules.season, stats, groups
+            )
             members[self.global_model] = f
             f = ensemble_forecast(members, self.weights, self.rules.clip_at_zero)
         if self.routes:
