@@ -18,7 +18,6 @@ from shared.tasks.forecast.config import BaselinesConfig
 from shared.tasks.forecast.features import seasonal
 from shared.tasks.forecast.panel import DS, ID, Panel
 
-
 NUMPY = ("naive", "seasonal_naive", "seasonal_level")  # computed here, not in statsforecast
 
 
