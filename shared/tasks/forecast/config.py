@@ -248,7 +248,7 @@ class ForecastPipelineConfig(Strict):
                 f"baselines.models {self.baselines.models}"
             )
         unknown = set(self.model.ensemble_members or []) - set(self.baselines.models)
-        if unknown:
+        if unknown and self.model.ensemble:  # no ensemble: its members are never read
             raise ValueError(
                 f"model.ensemble_members {sorted(unknown)} are not in baselines.models "
                 f"{self.baselines.models}"
