@@ -100,3 +100,29 @@ def test_smoothed_baselines_read_only_the_history_before_the_cutoff():
         SEASON,
     )
     assert not np.allclose(plain["seasonal_level"], after["seasonal_level"])  # it does smooth
+
+
+def test_serving_smooths_a_request_holding_the_whole_group_as_the_backtest_does():
+    """stat_forecasts on the request's histories with their group keys (the service's path)
+    gives the backtest's forecasts when the request holds every series of the group."""
+    rng = np.random.default_rng(2)
+    T, n = 2 * SEASON + 4, 9
+    y = rng.uniform(1, 3, (n, 1)) * yearly(T)[None, :] + rng.normal(0, 3, (n, T))
+    dates = pd.date_range("2020-01-03", periods=T, freq="7D")
+    raw = pd.DataFrame(
+        [
+            (s, "d1", d.date().isoformat(), float(y[s, t]), False)
+            for s in range(n)
+            for t, d in enumerate(dates)
+        ],
+        columns=["store", "dept", "week", "sales", "holiday"],
+    )
+    ids = ["store", "dept"]
+    panel = build_panel(to_long(raw, ids, "week", "sales", "holiday"), ids)
+    cfg = BaselinesConfig(models=["seasonal_level"], smoothing={"group": "dept", "rank": 2})
+    backtest = baseline_forecasts(panel, np.arange(n), T - 1, H, cfg, SEASON)
+    served = stat_forecasts(panel.y, H, cfg, SEASON, groups=np.asarray(panel.keys["dept"]))
+    np.testing.assert_allclose(served["seasonal_level"], backtest["seasonal_level"])
+    alone = stat_forecasts(panel.y[:1], H, cfg, SEASON, groups=np.array(["d1"]))  # <= rank
+    unsmoothed = stat_forecasts(panel.y[:1], H, BaselinesConfig(models=["seasonal_level"]), SEASON)
+    np.testing.assert_allclose(alone["seasonal_level"], unsmoothed["seasonal_level"])

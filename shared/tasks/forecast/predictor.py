@@ -229,10 +229,12 @@ def forecast_histories(
     histories: Sequence[tuple[Sequence[date], Sequence[float], Sequence[bool]]],
     horizons: Sequence[int],
     future_holidays: Sequence[Sequence[bool] | None],
+    static: dict[str, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """Validated request histories -> per series: method, note, filled periods and, per step,
     date, point forecast and interval bounds. Future holiday flags default to the calendar
-    file's, else to the flag one season earlier in the history."""
+    file's, else to the flag one season earlier in the history. `static`: id column -> [n]
+    values (the group `baselines.smoothing` smooths the request's series by)."""
     regular = [regular_history(d, v, f, predictor.freq, predictor.gaps) for d, v, f in histories]
     H = max(horizons)
     flags = []
@@ -241,7 +243,7 @@ def forecast_histories(
             flags.append(np.pad(np.asarray(fut, dtype=np.float64), (0, H - len(fut))))
         else:
             flags.append(predictor.future_flags(hol, last, H))
-    w = predictor.windows(regular, flags)
+    w = predictor.windows(regular, flags, static)
     out = predictor.predict_windows(w)
     dates = w.future_dates().astype(object)
     results = []
