@@ -1,11 +1,14 @@
-"""Statistical members for the ensemble: the level-adjusted seasonal naive forecast and the
-low-rank (SVD) smoothing of a group's histories, on series whose truth is known."""
+"""Statistical members for the ensemble (the level-adjusted seasonal naive forecast, the
+low-rank SVD smoothing of a group's histories) and the global model's log target and
+additive inputs, on data whose truth is known."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from shared.tasks.forecast.baselines import baseline_forecasts, stat_forecasts, svd_smooth
-from shared.tasks.forecast.config import BaselinesConfig
+from shared.tasks.forecast.config import BaselinesConfig, GlobalModelParams
+from shared.tasks.forecast.model import from_output, make_global_regressor, to_target
 from shared.tasks.forecast.panel import build_panel, to_long
 
 SEASON, H = 52, 8
@@ -126,3 +129,27 @@ def test_serving_smooths_a_request_holding_the_whole_group_as_the_backtest_does(
     alone = stat_forecasts(panel.y[:1], H, cfg, SEASON, groups=np.array(["d1"]))  # <= rank
     unsmoothed = stat_forecasts(panel.y[:1], H, BaselinesConfig(models=["seasonal_level"]), SEASON)
     np.testing.assert_allclose(alone["seasonal_level"], unsmoothed["seasonal_level"])
+
+
+def test_log_target_round_trips_and_additive_inputs_get_trees_of_their_own():
+    """model.target=log: the model learns log1p(value / scale) and combine() inverts it;
+    model.params.additive: each named input in trees where no other input splits."""
+    scaled = np.array([0.0, 0.5, 1.0, 3.0])
+    np.testing.assert_allclose(from_output(to_target(scaled, "log"), "log"), scaled)
+    np.testing.assert_allclose(to_target(np.array([-0.4]), "log"), [0.0])  # returns: 0
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=2000), "b": rng.normal(size=2000)})
+    X["flag"] = (rng.uniform(size=2000) < 0.2).astype(float)
+    y = X["a"] * X["b"] + 2.0 * X["flag"]
+    params = GlobalModelParams(n_estimators=30, min_child_samples=5, additive=["flag"])
+    model = make_global_regressor(params, ["a", "b", "flag"]).fit(X, y)
+    trees = model[-1].booster_.trees_to_dataframe()
+    flag = model[-1].booster_.feature_name()[2]  # the pipeline's third column
+    used = trees.dropna(subset=["split_feature"]).groupby("tree_index")["split_feature"]
+    with_flag = [set(f) for _, f in used if flag in set(f)]
+    assert with_flag and all(f == {flag} for f in with_flag)
+    lift = model.predict(X.assign(flag=1.0)) - model.predict(X.assign(flag=0.0))
+    np.testing.assert_allclose(lift, lift[0])  # one step, the same on every row
+    assert abs(lift[0] - 2.0) < 0.3
+    with pytest.raises(ValueError, match="additive"):
+        make_global_regressor(GlobalModelParams(additive=["nope"]), ["a", "b"])
