@@ -21,7 +21,7 @@ from shared.tasks import get_task
 from shared.tasks.forecast import features as ff
 from shared.tasks.forecast.backtest import latest_windows, make_panel
 from shared.tasks.forecast.calendar import Calendar, off_grid, shift
-from shared.tasks.forecast.model import feature_frame, make_global_regressor
+from shared.tasks.forecast.model import feature_frame, from_output, make_global_regressor
 from shared.tasks.forecast.predictor import check_history, regular_history
 from shared.tasks.forecast.windows import Windows, history_windows
 
@@ -303,9 +303,17 @@ def test_daily_closures_and_holidays_pass_the_default_gates_and_recover_the_holi
 ):
     """make_daily: closed on Mondays (no row, `gaps: missing`), holidays on the 1st of the
     month lift visits by exactly +50 %. Default gates (2 % margin or the paired test); the
-    model's holiday effect, flag on vs off at the same origins, lies within the simulated one."""
+    model's holiday effect, flag on vs off at the same origins, lies within +/-20 % of the
+    simulated one. The half year holds 5 open holidays, on Wednesdays, Thursdays and
+    Saturdays: on the scaled target the trees learn the lift per weekday (0.08 to 0.57 by
+    step, median 0.29); a log target makes the lift one additive step and `additive` keeps
+    the holiday out of the weekday's trees, so it carries to every day (150 trees: with 60,
+    L1's shrunken leaves reach 0.34)."""
     uc = fork(tmp_path, gaps="missing", n_series=20, n_periods=182)
-    cfg = uc.load_config(["gates.min_wape_gain_pct=2.0"])  # the fork sets 0: the default here
+    overrides = ["model.target=log", "model.params.additive=[holiday]"]
+    cfg = uc.load_config(
+        ["gates.min_wape_gain_pct=2.0", "model.params.n_estimators=150", *overrides]
+    )  # the fork sets a 0 margin: the default here
     raw = uc.make_synthetic(20, 182, 3)
     task = get_task("forecast").training
     fit = task.fit(uc, cfg, raw, lambda m: None)
@@ -318,7 +326,10 @@ def test_daily_closures_and_holidays_pass_the_default_gates_and_recover_the_holi
     outputs = []
     for flag in (0.0, 1.0):
         w.future_holiday = np.full_like(w.future_holiday, flag)
-        outputs.append(np.asarray(fit.model.predict(feature_frame(build_features, w, NAMES))))
-    uplift = float(np.median(outputs[1] / outputs[0]) - 1.0)
-    # simulated: +50 %; measured 0.29 (the trees learn it from 6 holidays): up, never beyond
-    assert 0.2 <= uplift <= 0.5 * 1.1, uplift
+        out = np.asarray(fit.model.predict(feature_frame(build_features, w, NAMES)))
+        outputs.append(from_output(out, cfg.model.target).reshape(w.n, w.horizon))
+    lift = outputs[1] / outputs[0] - 1.0
+    uplift = float(np.median(lift))
+    # simulated: +50 %; measured 0.53 (steps 0.45 to 0.63), the scaled target's 0.29 before
+    assert 0.4 <= uplift <= 0.6, uplift
+    assert np.ptp(np.median(lift, axis=0)) < 0.25  # about the same lift on every weekday

@@ -278,6 +278,7 @@ def score_series(
             histories(uc, chosen),
             [s.horizon for s in chosen],
             [getattr(s, "future_holidays", None) for s in chosen],
+            {c: np.asarray([getattr(s, c) for s in chosen]) for c in uc.forecast.id_columns},
         )
         catalog().predictions.labels(uc.name, predictor.version).inc(len(out))
         return out

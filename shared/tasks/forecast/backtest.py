@@ -46,7 +46,7 @@ from shared.tasks.forecast.windows import Windows, panel_targets, panel_windows
 Log = Callable[[str], None]
 METRICS = ("mase", "wape", "smape", "bias")
 ENSEMBLE = "ensemble"
-ENSEMBLE_DEFAULT = ("seasonal_naive", "auto_ets", "auto_theta", "auto_arima")
+ENSEMBLE_DEFAULT = ("seasonal_naive", "seasonal_level", "auto_ets", "auto_theta", "auto_arima")
 
 
 # --------------------------------------------------------------------------- validate + panel
@@ -227,7 +227,7 @@ def global_forecast(
     names, build = model_inputs(uc, panel.flags)
     w = latest_windows(panel, rows, np.full(len(rows), cutoff), cfg, cfg.backtest.horizon)
     scaled = model.predict(feature_frame(build, w, names))
-    f, short = combine(np.asarray(scaled, dtype=np.float64), w, cfg.backtest)
+    f, short = combine(np.asarray(scaled, dtype=np.float64), w, cfg.backtest, cfg.model.target)
     return f, w.scale, short, w
 
 

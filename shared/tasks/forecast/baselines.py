@@ -18,6 +18,8 @@ from shared.tasks.forecast.config import BaselinesConfig
 from shared.tasks.forecast.features import seasonal
 from shared.tasks.forecast.panel import DS, ID, Panel
 
+NUMPY = ("naive", "seasonal_naive", "seasonal_level")  # computed here, not in statsforecast
+
 
 def statsforecast_models(cfg: BaselinesConfig, season: int) -> list[Any]:
     from statsforecast.models import (
@@ -48,6 +50,32 @@ def statsforecast_models(cfg: BaselinesConfig, season: int) -> list[Any]:
     return [make[name]() for name in cfg.models]
 
 
+def svd_smooth(y: np.ndarray, groups: np.ndarray, rank: int) -> np.ndarray:
+    """[n, L] each group's rows replaced by their rank-`rank` SVD approximation (NaN read as 0
+    and kept NaN); groups of at most `rank` rows are left as they are."""
+    out = np.array(y, dtype=np.float64, copy=True)
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        if len(rows) <= rank:
+            continue
+        m = out[rows]
+        u, s, vt = np.linalg.svd(np.nan_to_num(m), full_matrices=False)
+        out[rows] = np.where(np.isnan(m), np.nan, (u[:, :rank] * s[:rank]) @ vt[:rank])
+    return out
+
+
+def seasonal_level(y: np.ndarray, horizon: int, season: int, window: int) -> np.ndarray:
+    """[n, H] the seasonal naive forecast moved by the level's change over a season: the mean
+    of the last `window` periods minus the mean of the same periods a season earlier (NaN
+    where a season and a window of history are not there; the caller falls back to naive)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: NaN, handled above
+        recent = np.nanmean(y[:, -window:], axis=1)
+        before = y[:, -window - season : -season] if y.shape[1] > season else y[:, :0]
+        year_ago = np.nanmean(before, axis=1) if before.shape[1] else np.full(len(y), np.nan)
+    return seasonal(y, horizon, season) + (recent - year_ago)[:, None]
+
+
 def last_observed(y: np.ndarray) -> np.ndarray:
     """[n] last non-NaN value of each row (0 for an empty row)."""
     seen = ~np.isnan(y)
@@ -73,7 +101,12 @@ def fill_inner(y: np.ndarray) -> np.ndarray:
 
 
 def stat_forecasts(
-    y: np.ndarray, horizon: int, cfg: BaselinesConfig, season: int, models: list[str] | None = None
+    y: np.ndarray,
+    horizon: int,
+    cfg: BaselinesConfig,
+    season: int,
+    models: list[str] | None = None,
+    groups: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """{model name: [n, H]} forecasts after the last column of `y` ([n, L], NaN = not observed).
 
@@ -84,16 +117,20 @@ def stat_forecasts(
 
     names = list(models or cfg.models)
     y = fill_inner(y)
+    if cfg.smoothing is not None and groups is not None:
+        y = svd_smooth(y, np.asarray(groups), cfg.smoothing.rank)
     n = len(y)
     naive = last_observed(y) if y.shape[1] else np.zeros(n)
     out = {}
     for name in names:
         if name == "seasonal_naive":
             f = seasonal(y, horizon, season)
+        elif name == "seasonal_level":
+            f = seasonal_level(y, horizon, season, cfg.level_window)
         else:
             f = np.full((n, horizon), np.nan)
         out[name] = np.where(np.isfinite(f), f, naive[:, None])
-    auto = [m for m in names if m not in ("naive", "seasonal_naive")]
+    auto = [m for m in names if m not in NUMPY]
     if auto:
         out |= _statsforecast(y, horizon, cfg, season, auto, naive)
     return {name: out[name] for name in names}
@@ -137,5 +174,10 @@ def _statsforecast(
 def baseline_forecasts(
     panel: Panel, rows: np.ndarray, cutoff: int, horizon: int, cfg: BaselinesConfig, season: int
 ) -> dict[str, np.ndarray]:
-    """{model name: [len(rows), H]} forecasts from the history up to and including `cutoff`."""
-    return stat_forecasts(panel.y[rows, : cutoff + 1], horizon, cfg, season)
+    """{model name: [len(rows), H]} forecasts from the history up to and including `cutoff`;
+    with `smoothing`, every series of the panel up to the cut-off is smoothed with its group."""
+    y = panel.y[:, : cutoff + 1]
+    if cfg.smoothing is not None:
+        groups = np.asarray(panel.keys[cfg.smoothing.group])
+        y = svd_smooth(fill_inner(y), groups, cfg.smoothing.rank)
+    return stat_forecasts(y[rows], horizon, cfg, season)

@@ -53,6 +53,7 @@ def batch_forecast(
         horizon,
         pred.rules.season,
         pred.scale_floor,
+        uc.forecast.id_columns,  # the group `baselines.smoothing` smooths series by
     )
     out = (run or in_process)(uc, pred, cfg, w)
     n, H = w.n, horizon

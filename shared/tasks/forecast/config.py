@@ -24,6 +24,7 @@ from shared.tasks.forecast.calendar import Freq
 Baseline = Literal[
     "naive",
     "seasonal_naive",
+    "seasonal_level",
     "auto_ets",
     "auto_theta",
     "auto_arima",
@@ -95,6 +96,16 @@ class BacktestConfig(Strict):
     )
 
 
+class SmoothingConfig(Strict):
+    """Low-rank smoothing of the statistical baselines' input: per group (e.g. a department),
+    the series x periods matrix of history is replaced by its rank-`rank` SVD approximation,
+    which keeps the shape the group's series share and drops one-off spikes."""
+
+    kind: Literal["svd"] = "svd"
+    group: str = Field(description="id column whose series are smoothed together")
+    rank: int = Field(8, ge=1, description="kept components; groups of <= rank series: as is")
+
+
 class BaselinesConfig(Strict):
     """statsforecast models (croston_optimized, tsb, adida, imapa: for intermittent demand,
     see shared/tasks/forecast/intermittent.py). AutoETS with a 52-week season costs ~0.15 s per series per window,
@@ -102,11 +113,22 @@ class BaselinesConfig(Strict):
 
     models: list[Baseline] = ["naive", "seasonal_naive", "auto_ets", "auto_theta"]
     ets_season_length: int = Field(1, ge=1)
+    level_window: int = Field(
+        13,
+        ge=1,
+        description="seasonal_level: last season's value plus the change between the mean of "
+        "the last `level_window` periods and the mean of the same periods a season earlier",
+    )
     theta_season_length: int = Field(52, ge=1)
     arima_season_length: int = Field(52, ge=1)
     tsb_alpha_d: float = Field(0.2, gt=0, le=1, description="TSB smoothing of demand sizes")
     tsb_alpha_p: float = Field(0.2, gt=0, le=1, description="TSB smoothing of demand probability")
     n_jobs: int = Field(2, ge=1)
+    smoothing: SmoothingConfig | None = Field(
+        None,
+        description="smooth the baselines' history across the series of a group (backtests: "
+        "the whole panel up to the cut-off; serving: the series of one request); None = raw",
+    )
 
     @model_validator(mode="after")
     def _some_baseline(self) -> BaselinesConfig:
@@ -129,6 +151,12 @@ class GlobalModelParams(Strict):
     subsample: float = Field(0.8, gt=0, le=1)
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     reg_lambda: float = Field(0.0, ge=0)
+    additive: list[str] = Field(
+        [],
+        description="inputs that only enter additively (LightGBM interaction constraints: "
+        "each in trees of its own), so an effect learnt on some days (a holiday seen on "
+        "Wednesdays) carries over unchanged to every other day",
+    )
 
 
 class GlobalModelConfig(Strict):
@@ -136,6 +164,11 @@ class GlobalModelConfig(Strict):
     params: GlobalModelParams = GlobalModelParams()
     history_length: int = Field(104, ge=2, description="periods of history each forecast reads")
     scale_floor: float = Field(1.0, gt=0, description="smallest series scale (sales units)")
+    target: Literal["scaled", "log"] = Field(
+        "scaled",
+        description="what the model learns: scaled = value / scale; log = log1p(max(value / "
+        "scale, 0)), where a multiplicative effect (a holiday's +50 %) is one additive step",
+    )
     max_train_rows: int = Field(400_000, ge=100, description="(origin, step) rows sampled per fit")
     n_jobs: int = Field(1, ge=1, description="LightGBM threads; >1 busy-waits on a loaded machine")
     seed: int = 42
@@ -215,7 +248,7 @@ class ForecastPipelineConfig(Strict):
                 f"baselines.models {self.baselines.models}"
             )
         unknown = set(self.model.ensemble_members or []) - set(self.baselines.models)
-        if unknown:
+        if unknown and self.model.ensemble:  # no ensemble: its members are never read
             raise ValueError(
                 f"model.ensemble_members {sorted(unknown)} are not in baselines.models "
                 f"{self.baselines.models}"

@@ -56,7 +56,15 @@ def make_global_regressor(
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    fields = params.model_dump(exclude={"kind", "objective"})
+    fields = params.model_dump(exclude={"kind", "objective", "additive"})
+    names = list(feature_names)
+    unknown = set(params.additive) - set(names)
+    if unknown:
+        raise ValueError(f"model.params.additive {sorted(unknown)} are not model inputs {names}")
+    if params.additive:
+        alone = [names.index(a) for a in params.additive]
+        rest = [i for i in range(len(names)) if i not in alone]
+        fields["interaction_constraints"] = [[i] for i in alone] + [rest]
     reg = LGBMRegressor(
         objective=OBJECTIVES[params.objective],
         subsample_freq=1 if params.subsample < 1 else 0,
@@ -82,6 +90,17 @@ def snap(values: np.ndarray) -> np.ndarray:
     finite = np.isfinite(x)
     rounded = ((bits + np.uint32(0x80)) & np.uint32(0xFFFFFF00)).view(np.float32)
     return np.where(finite, rounded, x)
+
+
+def to_target(scaled: np.ndarray, kind: str) -> np.ndarray:
+    """value / scale -> what the model learns (`model.target`): itself, or log1p of its
+    positive part (returns below 0 count as 0 there: forecasts are never below 0 anyway)."""
+    return np.log1p(np.maximum(scaled, 0.0)) if kind == "log" else scaled
+
+
+def from_output(output: np.ndarray, kind: str) -> np.ndarray:
+    """The model's output -> value / scale: the inverse of `to_target`."""
+    return np.expm1(output) if kind == "log" else output
 
 
 def feature_arrays(
@@ -144,7 +163,7 @@ def training_set(
     target_idx = origins[:, None] + 1 + np.arange(H)[None, :]
     y = np.where(target_idx <= cutoff, y, np.nan)  # the future of the cut-off stays unseen
     X = feature_frame(build_features, w, names)
-    target = (y / w.scale[:, None]).reshape(-1)
+    target = to_target((y / w.scale[:, None]).reshape(-1), mc.target)
     keep = np.isfinite(target)
     return X[keep].reset_index(drop=True), target[keep]
 
@@ -158,10 +177,12 @@ def fallback(w: Windows, window: int) -> np.ndarray:
     return np.repeat(out[:, None], w.horizon, axis=1)
 
 
-def combine(scaled: np.ndarray, w: Windows, bt: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Model output (sales / scale, [n * H]) -> forecasts [n, H] in sales units, with the fallback
-    rule for short histories and the zero floor; returns (forecast, used_fallback [n])."""
-    f = scaled.reshape(w.n, w.horizon) * w.scale[:, None]
+def combine(
+    output: np.ndarray, w: Windows, bt: BacktestConfig, target: str = "scaled"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Model output ([n * H], of `model.target` kind) -> forecasts [n, H] in sales units, with
+    the fallback rule for short histories and the zero floor; returns (forecast, used_fallback [n])."""
+    f = from_output(output, target).reshape(w.n, w.horizon) * w.scale[:, None]
     short = w.observed() < bt.min_history
     if short.any():
         f[short] = fallback(w, bt.fallback_window)[short]

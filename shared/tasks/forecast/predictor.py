@@ -100,6 +100,7 @@ class ForecastPredictor:
         self.quantiles = {str(k): list(v) for k, v in md["interval_quantiles"].items()}
         self.history_length = int(md["history_length"])
         self.scale_floor = float(md["scale_floor"])
+        self.target = str(md.get("target", "scaled"))  # older models: value / scale
         self.freq = str(md.get("freq", "W"))
         self.gaps = str(md.get("gaps", "zero"))
         self.calendar = Calendar.from_dict(md["calendar"]) if md.get("calendar") else None
@@ -159,10 +160,14 @@ class ForecastPredictor:
         """Forecast [n, H], fallback mask [n], {level: (low, high)} for a batch of windows."""
         if w.horizon > self.max_horizon:
             raise ValueError(f"horizon {w.horizon} exceeds the trained maximum {self.max_horizon}")
-        f, short = combine(self.model_output(w), w, self.rules)
+        f, short = combine(self.model_output(w), w, self.rules, self.target)
         stats = [m for m in self.weights if m in self.baselines.models and self.weights[m]]
         if stats:
-            members = stat_forecasts(w.y, w.horizon, self.baselines, self.rules.season, stats)
+            sm = self.baselines.smoothing
+            groups = w.static.get(sm.group) if sm is not None else None
+            members = stat_forecasts(
+                w.y, w.horizon, self.baselines, self.rules.season, stats, groups
+            )
             members[self.global_model] = f
             f = ensemble_forecast(members, self.weights, self.rules.clip_at_zero)
         if self.routes:
@@ -224,10 +229,12 @@ def forecast_histories(
     histories: Sequence[tuple[Sequence[date], Sequence[float], Sequence[bool]]],
     horizons: Sequence[int],
     future_holidays: Sequence[Sequence[bool] | None],
+    static: dict[str, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """Validated request histories -> per series: method, note, filled periods and, per step,
     date, point forecast and interval bounds. Future holiday flags default to the calendar
-    file's, else to the flag one season earlier in the history."""
+    file's, else to the flag one season earlier in the history. `static`: id column -> [n]
+    values (the group `baselines.smoothing` smooths the request's series by)."""
     regular = [regular_history(d, v, f, predictor.freq, predictor.gaps) for d, v, f in histories]
     H = max(horizons)
     flags = []
@@ -236,7 +243,7 @@ def forecast_histories(
             flags.append(np.pad(np.asarray(fut, dtype=np.float64), (0, H - len(fut))))
         else:
             flags.append(predictor.future_flags(hol, last, H))
-    w = predictor.windows(regular, flags)
+    w = predictor.windows(regular, flags, static)
     out = predictor.predict_windows(w)
     dates = w.future_dates().astype(object)
     results = []

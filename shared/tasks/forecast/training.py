@@ -169,7 +169,7 @@ class ForecastTraining:
         metadata = {
             "feature_names": names,
             "inputs": {c: "float32" for c in names},
-            "output": "target / scale",
+            "output": "target / scale" if mc.target == "scaled" else "log1p(target / scale)",
             "chosen_model": d["chosen_servable"],
             "global_model": mc.name,
             "ensemble_weights": (d["ensemble"] or {}).get("weights"),
@@ -182,6 +182,7 @@ class ForecastTraining:
             "clip_at_zero": bt.clip_at_zero,
             "history_length": mc.history_length,
             "scale_floor": mc.scale_floor,
+            "target": mc.target,
             "freq": cfg.data.freq,
             "gaps": cfg.data.gaps,
             "holiday_column": uc.forecast.holiday_column,
@@ -255,10 +256,12 @@ class ForecastTraining:
 
             def onnx_path(w: Any = w) -> np.ndarray:
                 feed = make_feed(feature_arrays(build, w, names), names, [])
-                return combine(sess.run(None, feed)[0][:, 0].astype(np.float64), w, bt)[0]
+                out = sess.run(None, feed)[0][:, 0].astype(np.float64)
+                return combine(out, w, bt, cfg.model.target)[0]
 
             def native_path(w: Any = w) -> np.ndarray:
-                return combine(np.asarray(model.predict(feature_frame(build, w, names))), w, bt)[0]
+                out = np.asarray(model.predict(feature_frame(build, w, names)))
+                return combine(out, w, bt, cfg.model.target)[0]
 
             out[f"onnx_{label}_us"] = time_us(onnx_path, repeats)
             out[f"native_{label}_us"] = time_us(native_path, max(10, repeats // 5))

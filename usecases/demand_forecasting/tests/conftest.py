@@ -11,7 +11,7 @@ UC = get_use_case("demand_forecasting")
 FAST = [
     "data.n_series=60",
     "model.params.n_estimators=120",
-    "baselines.models=[naive, seasonal_naive, auto_ets, tsb]",  # tsb: intermittent routing
+    "baselines.models=[naive, seasonal_naive, seasonal_level, auto_ets, tsb]",  # tsb: routing
     "baselines.n_jobs=1",
 ]
 

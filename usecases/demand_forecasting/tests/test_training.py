@@ -21,7 +21,15 @@ def test_the_global_model_beats_the_best_baseline_and_every_model_is_reported(tr
     assert s["gates"] == {"passed": True, "reasons": []}
     assert s["chosen_model"] in {"lightgbm", "ensemble"} and s["model_version"]
     models = {c["name"]: c for c in s["candidates"]}
-    assert set(models) == {"lightgbm", "naive", "seasonal_naive", "auto_ets", "tsb", "ensemble"}
+    assert set(models) == {
+        "lightgbm",
+        "naive",
+        "seasonal_naive",
+        "seasonal_level",
+        "auto_ets",
+        "tsb",
+        "ensemble",
+    }
     assert models["ensemble"]["kind"] == "ensemble" and set(trained.ensemble["weights"]) <= set(
         models
     )
@@ -98,6 +106,7 @@ def test_a_run_that_fails_its_gates_falls_back_to_the_best_baseline_and_is_not_s
         "data.n_series=30",
         "model.params.n_estimators=20",
         "baselines.models=[naive, seasonal_naive]",
+        "model.ensemble_members=null",
         "baselines.n_jobs=1",
         "backtest.windows=2",
         "gates.min_wape_gain_pct=99",
@@ -129,6 +138,7 @@ def test_training_is_deterministic_and_one_window_says_why_coverage_is_na():
         "data.n_series=20",
         "model.params.n_estimators=20",
         "baselines.models=[naive, seasonal_naive]",
+        "model.ensemble_members=null",
         "baselines.n_jobs=1",
         "backtest.windows=1",
     ]
