@@ -17,11 +17,21 @@ from xdist.workermanage import WorkerController
 
 # Tests that are units of their own (each parametrisation too): each starts what it needs
 # itself, in its own folders, so on another worker it costs the same, and a second worker
-# pays again at most a cheap module fixture (test_new's sandbox copy, the server of
-# test_http_guard that the churn and forecast schemathesis runs share).
+# pays again at most a cheap module fixture (test_new's sandbox copy, test_evaluate's FD003
+# files).
 SPLIT = (
     "tests/test_new.py::test_new_fork_trains_passes_the_contract_and_serves",
-    "tests/test_http_guard.py::test_schemathesis_all_checks_pass_against_every_service",
+    # churn's and demand_forecasting's runs stay with their file: they reuse its servers.
+    *(
+        f"tests/test_http_guard.py::test_schemathesis_all_checks_pass_against_every_service[{name}]"
+        for name in (
+            "shared.serve.root:PilotPack",
+            "lead_scoring",
+            "predictive_maintenance",
+            "predictive_maintenance_fleet",
+            "predictive_maintenance_rul",
+        )
+    ),
     "tests/test_bento_build.py::test_the_root_bento_packs_a_model_for_every_use_case",
     "tests/test_evaluate.py::test_evaluate_scores_held_out_engines_in_the_official_layout",
     "tests/test_evaluate.py::test_new_rul_forks_a_header_less_run_to_failure_file_and_trains",
@@ -55,7 +65,7 @@ COSTS: dict[str, float] = {
     "tests/test_simulate.py::test_maintenance_undrifted_days_raise_no_drift_alarm": 85,
     "tests/test_mlflow_server.py": 85,
     "tests/test_privacy.py": 84,
-    "tests/test_http_guard.py": 76,
+    "tests/test_http_guard.py": 105,  # with the churn and forecast schemathesis runs
     "tests/test_tracking.py": 76,
     "usecases/predictive_maintenance/tests/test_rul.py": 68,
     "tests/test_simulate.py::test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why": 67,

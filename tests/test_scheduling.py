@@ -25,6 +25,13 @@ def test_every_named_unit_is_a_test_or_file_that_exists():
 def test_split_tests_are_units_of_their_own_and_the_rest_stay_with_their_file():
     assert scope_of(f"{FORK}[binary]") == f"{FORK}[binary]"
     assert scope_of("tests/test_new.py::test_column_lists_keep_inner_spaces") == "tests/test_new.py"
+    fuzz = "tests/test_http_guard.py::test_schemathesis_all_checks_pass_against_every_service"
+    assert scope_of(f"{fuzz}[lead_scoring]") == f"{fuzz}[lead_scoring]"
+    # churn's run reuses its file's module server, so it stays in the file's unit
+    assert scope_of(f"{fuzz}[churn]") == "tests/test_http_guard.py"
+    assert (
+        scope_of(f"{fuzz}[predictive_maintenance_fleet]") == f"{fuzz}[predictive_maintenance_fleet]"
+    )
     assert scope_of("usecases/churn/tests/test_kpi.py::test_x[a::b]") == (
         "usecases/churn/tests/test_kpi.py"
     )
