@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.scheduling import CostScheduling
+
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
@@ -64,32 +66,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # --------------------------------------------------------------------------- distribution
 # `make test` runs pytest-xdist with `--dist loadfile`: a file's tests stay together on one
-# worker, so its module-scoped servers and models start once. On a worker the slowest files come
-# first, so no worker is left alone with one of them at the end. (`--dist loadgroup` would let
-# test_new's forks spread, but pytest-xdist 3.8 marks groups in `item._nodeid`, which pytest 9
-# no longer reads: the groups are silently ignored.)
-SLOW_FIRST = (
-    "tests/test_new.py",
-    "tests/test_http_guard.py",
-    "tests/test_auth.py",
-    "test_real_data.py",
-    "tests/test_mlflow_server.py",
-    "usecases/demand_forecasting/tests/test_service.py",
-    "tests/test_cli.py",
-    "tests/test_rollout_serve.py",
-    "tests/test_bento_build.py",
-)
+# worker, so its module-scoped servers and models start once. tests/scheduling.py refines it:
+# a few heavy, self-contained tests are units of their own and the costliest unit goes first.
+# (xdist's `--dist loadgroup` cannot do it: pytest-xdist 3.8 marks groups in `item._nodeid`,
+# which pytest 9 no longer reads, so the groups are silently ignored; and xdist's loadfile
+# orders files by their number of tests, which put a file of a few long tests last.)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not hasattr(config, "workerinput"):  # a serial run keeps pytest's order
-        return
-
-    def rank(item: pytest.Item) -> int:
-        path = item.nodeid.split("::")[0]
-        return next((i for i, slow in enumerate(SLOW_FIRST) if path.endswith(slow)), 99)
-
-    items.sort(key=rank)  # stable: the order inside a file is kept
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadfile` as tests/scheduling.py spreads it; any other mode as xdist does."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    return CostScheduling(config, log)
 
 
 # --------------------------------------------------------------------------- helpers

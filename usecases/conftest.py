@@ -2,8 +2,8 @@
 BentoML home, and the shared fixtures (`trained`, `serve`)."""
 
 from tests.conftest import (  # noqa: F401  (hooks and fixtures)
-    pytest_collection_modifyitems,
     pytest_configure,
+    pytest_xdist_make_scheduler,
     serve,
     trained,
 )

@@ -1,0 +1,125 @@
+"""How `make test` spreads the suite over pytest-xdist workers: `--dist loadfile`, with the few
+files whose tests are each a heavy, independent job spread test by test, and the largest units
+handed out first (longest-processing-time first, so no worker is left alone with a big file at
+the end while the other idles).
+
+Costs are measured seconds per unit (COSTS); an unlisted unit counts one second per test.
+Only the order depends on them: a wrong figure makes the run slower, never wrong.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+
+from xdist.scheduler import LoadScopeScheduling
+from xdist.workermanage import WorkerController
+
+# Tests that are units of their own (each parametrisation too): each starts what it needs
+# itself, in its own folders, so on another worker it costs the same, and a second worker
+# pays again at most a cheap module fixture (test_new's sandbox copy, test_evaluate's FD003
+# files).
+SPLIT = (
+    "tests/test_new.py::test_new_fork_trains_passes_the_contract_and_serves",
+    # churn's and demand_forecasting's runs stay with their file: they reuse its servers.
+    *(
+        f"tests/test_http_guard.py::test_schemathesis_all_checks_pass_against_every_service[{name}]"
+        for name in (
+            "shared.serve.root:PilotPack",
+            "lead_scoring",
+            "predictive_maintenance",
+            "predictive_maintenance_fleet",
+            "predictive_maintenance_rul",
+        )
+    ),
+    "tests/test_bento_build.py::test_the_root_bento_packs_a_model_for_every_use_case",
+    "tests/test_evaluate.py::test_evaluate_scores_held_out_engines_in_the_official_layout",
+    "tests/test_evaluate.py::test_new_rul_forks_a_header_less_run_to_failure_file_and_trains",
+    "tests/test_simulate.py::test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why",
+    "tests/test_simulate.py::test_maintenance_undrifted_days_raise_no_drift_alarm",
+)
+
+# Seconds per unit, summed from `pytest -n 2 --durations=0` on a machine shared with other jobs
+# (about four times a quiet one's: only the ratios matter). The session's trained models
+# land on the first unit of a worker that asks for them, so a unit that trains every use
+# case (the root bento, the root schemathesis run) counts that training too.
+_FORK = "tests/test_new.py::test_new_fork_trains_passes_the_contract_and_serves"
+_FUZZ = "tests/test_http_guard.py::test_schemathesis_all_checks_pass_against_every_service"
+COSTS: dict[str, float] = {
+    "usecases/demand_forecasting/tests/test_real_data.py": 187,
+    "usecases/lead_scoring/tests/test_real_data.py": 182,
+    "tests/test_cli.py": 181,
+    "tests/test_bento_build.py::test_the_root_bento_packs_a_model_for_every_use_case": 156,
+    f"{_FORK}[binary]": 150,
+    "tests/test_bento_build.py": 159,
+    "tests/test_evaluate.py::test_evaluate_scores_held_out_engines_in_the_official_layout": 135,
+    "usecases/churn/tests/test_real_data.py": 126,
+    f"{_FORK}[forecast]": 126,
+    f"{_FUZZ}[shared.serve.root:PilotPack]": 120,
+    f"{_FORK}[regression]": 112,
+    "tests/test_auth.py": 108,
+    "tests/test_simulate.py": 110,
+    "tests/test_evaluate.py::test_new_rul_forks_a_header_less_run_to_failure_file_and_trains": 100,
+    "usecases/predictive_maintenance/tests/test_real_data.py": 93,
+    f"{_FORK}[binary_sequence]": 88,
+    "tests/test_simulate.py::test_maintenance_undrifted_days_raise_no_drift_alarm": 85,
+    "tests/test_mlflow_server.py": 85,
+    "tests/test_privacy.py": 84,
+    "tests/test_http_guard.py": 105,  # with the churn and forecast schemathesis runs
+    "tests/test_tracking.py": 76,
+    "usecases/predictive_maintenance/tests/test_rul.py": 68,
+    "tests/test_simulate.py::test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why": 67,
+    "tests/test_http_edge.py": 63,
+    "tests/test_rollout_serve.py": 63,
+    f"{_FUZZ}[predictive_maintenance]": 61,
+    f"{_FUZZ}[predictive_maintenance_fleet]": 60,
+    f"{_FUZZ}[lead_scoring]": 57,
+    f"{_FUZZ}[predictive_maintenance_rul]": 51,
+    "tests/test_root_service.py": 40,
+    "usecases/demand_forecasting/tests/test_service.py": 33,
+    "tests/test_model_quality.py": 31,
+    "tests/test_prometheus.py": 30,
+    "usecases/predictive_maintenance/tests/test_service.py": 30,
+    "tests/test_service.py": 30,
+    "usecases/demand_forecasting/tests/test_training.py": 28,
+    "tests/test_risk.py": 28,
+    "tests/test_governance_serve.py": 25,
+    "usecases/lead_scoring/tests/test_service.py": 23,
+    "tests/test_alerting.py": 22,
+    "tests/test_outcomes.py": 21,
+}
+
+
+def scope_of(nodeid: str) -> str:
+    """The unit a test runs in: its own for a SPLIT test, else its file."""
+    if nodeid.startswith(SPLIT):
+        return nodeid
+    return nodeid.split("::", 1)[0]
+
+
+def cost_of(scope: str, n_tests: int) -> float:
+    """The expected seconds of one unit (see COSTS)."""
+    return COSTS.get(scope, float(n_tests))
+
+
+def ranked(units: Mapping[str, dict[str, bool]]) -> OrderedDict[str, dict[str, bool]]:
+    """The work queue, costliest unit first (ties keep collection order)."""
+    return OrderedDict(sorted(units.items(), key=lambda kv: -cost_of(kv[0], len(kv[1]))))
+
+
+class CostScheduling(LoadScopeScheduling):
+    """`--dist loadfile` with SPLIT tests as units of their own, the costliest unit first.
+
+    xdist's own loadfile orders files by their number of tests (`--loadscope-reorder`, on by
+    default), which put a file of a few long tests (test_new's forks) last.
+    """
+
+    def _split_scope(self, nodeid: str) -> str:
+        return scope_of(nodeid)
+
+    def _assign_work_unit(self, node: WorkerController) -> None:
+        """Hand out the costliest unit left (the queue is ranked once, when first used)."""
+        if not getattr(self, "_ranked", False):
+            self.workqueue = ranked(self.workqueue)
+            self._ranked = True
+        super()._assign_work_unit(node)
