@@ -35,7 +35,7 @@ SPLIT = (
     "tests/test_bento_build.py::test_the_root_bento_packs_a_model_for_every_use_case",
     "tests/test_evaluate.py::test_evaluate_scores_held_out_engines_in_the_official_layout",
     "tests/test_evaluate.py::test_new_rul_forks_a_header_less_run_to_failure_file_and_trains",
-    "tests/test_simulate.py::test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why",
+    "tests/test_simulate.py::test_forecasting_drift_alerts_a_worse_challenger_is_rolled_back_a_b_is_skipped",
     "tests/test_simulate.py::test_maintenance_undrifted_days_raise_no_drift_alarm",
 )
 
@@ -68,7 +68,7 @@ COSTS: dict[str, float] = {
     "tests/test_http_guard.py": 105,  # with the churn and forecast schemathesis runs
     "tests/test_tracking.py": 76,
     "usecases/predictive_maintenance/tests/test_rul.py": 68,
-    "tests/test_simulate.py::test_forecasting_drift_alerts_from_the_shift_and_a_b_is_skipped_with_why": 67,
+    "tests/test_simulate.py::test_forecasting_drift_alerts_a_worse_challenger_is_rolled_back_a_b_is_skipped": 160,
     "tests/test_http_edge.py": 63,
     "tests/test_rollout_serve.py": 63,
     f"{_FUZZ}[predictive_maintenance]": 61,
