@@ -87,6 +87,7 @@ def test_interleaved_rounds_give_every_target_the_same_requests_in_turning_order
     monkeypatch.setattr(b, "one_by_one", lambda t, n, warm_up=0: seen.append(("seq", t.url, n)))
     monkeypatch.setattr(b, "under_load", lambda t, n, c: seen.append(("load", t.url, n)))
     monkeypatch.setattr(b, "figures", lambda t, clients: {"url": t.url})
+    monkeypatch.setattr(b, "warm_up", lambda t, clients: seen.append(("warm", t.url, 0)))
     targets = [b.Target(u, [b""], {}) for u in ("floor", "scored", "pack")]
     out = b.interleaved_benchmark(targets, sequential=30, concurrent=60, clients=8, rounds=3)
     assert [f["url"] for f in out] == ["floor", "scored", "pack"]  # figures in target order
@@ -96,6 +97,19 @@ def test_interleaved_rounds_give_every_target_the_same_requests_in_turning_order
         assert sum(n for kind, u, n in timed if u == url and kind == "load") == 60
     firsts = [timed[i * 6][1] for i in range(3)]  # who goes first in each round
     assert len(set(firsts)) == 3, firsts
+    assert seen[:3] == [("warm", u, 0) for u in ("floor", "scored", "pack")]  # all, untimed, first
+
+
+def test_the_warm_up_is_untimed_and_loads_the_target_concurrently(monkeypatch):
+    from shared.ops import benchmark as b
+
+    calls: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(b, "one_by_one", lambda t, n, warm_up=0: calls.append(("seq", n, warm_up)))
+    monkeypatch.setattr(b, "under_load", lambda t, n, c: calls.append(("load", n, c)))
+    t = b.Target("pack", [b""] * 100, {})
+    b.warm_up(t, clients=8)
+    assert calls == [("seq", 0, b.WARM_UP), ("load", 100, 8)]  # every body, all clients at once
+    assert (t.lat, t.load_lat, t.load_requests, t.load_cpu) == ([], [], 0, 0.0)
 
 
 def test_the_cpu_ratio_is_reported_only_when_both_workers_were_measured():
