@@ -4,6 +4,7 @@ canary in `pilotpack bench` splits real traffic and never measures 400s."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -86,6 +87,7 @@ def test_interleaved_rounds_give_every_target_the_same_requests_in_turning_order
     monkeypatch.setattr(b, "one_by_one", lambda t, n, warm_up=0: seen.append(("seq", t.url, n)))
     monkeypatch.setattr(b, "under_load", lambda t, n, c: seen.append(("load", t.url, n)))
     monkeypatch.setattr(b, "figures", lambda t, clients: {"url": t.url})
+    monkeypatch.setattr(b, "warm_up", lambda t, clients: seen.append(("warm", t.url, 0)))
     targets = [b.Target(u, [b""], {}) for u in ("floor", "scored", "pack")]
     out = b.interleaved_benchmark(targets, sequential=30, concurrent=60, clients=8, rounds=3)
     assert [f["url"] for f in out] == ["floor", "scored", "pack"]  # figures in target order
@@ -95,3 +97,50 @@ def test_interleaved_rounds_give_every_target_the_same_requests_in_turning_order
         assert sum(n for kind, u, n in timed if u == url and kind == "load") == 60
     firsts = [timed[i * 6][1] for i in range(3)]  # who goes first in each round
     assert len(set(firsts)) == 3, firsts
+    assert seen[:3] == [("warm", u, 0) for u in ("floor", "scored", "pack")]  # all, untimed, first
+
+
+def test_the_warm_up_is_untimed_and_loads_the_target_concurrently(monkeypatch):
+    from shared.ops import benchmark as b
+
+    calls: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(b, "one_by_one", lambda t, n, warm_up=0: calls.append(("seq", n, warm_up)))
+    monkeypatch.setattr(b, "under_load", lambda t, n, c: calls.append(("load", n, c)))
+    t = b.Target("pack", [b""] * 100, {})
+    b.warm_up(t, clients=8)
+    assert calls == [("seq", 0, b.WARM_UP), ("load", 100, 8)]  # every body, all clients at once
+    assert (t.lat, t.load_lat, t.load_requests, t.load_cpu) == ([], [], 0, 0.0)
+
+
+def test_the_cpu_ratio_is_reported_only_when_both_workers_were_measured():
+    from shared.ops.benchmark import ratios
+
+    base = {
+        "http_p50_ms": 2.0,
+        "floor_http_p50_ms": 1.0,
+        "scored_floor_http_p50_ms": 1.6,
+        "throughput_rps": 90.0,
+        "floor_throughput_rps": 120.0,
+        "scored_floor_throughput_rps": 100.0,
+    }
+    assert "cpu_vs_scored_floor" not in ratios(base)
+    out = ratios(base | {"load_cpu_us": 1200.0, "scored_floor_load_cpu_us": 1000.0})
+    assert out["cpu_vs_scored_floor"] == pytest.approx(1.2)
+    assert out["throughput_vs_scored_floor"] == pytest.approx(0.9)
+
+
+def test_the_worker_cpu_per_request_is_measured_under_load(trained):
+    """What a request costs the service itself (its worker's CPU seconds over the load phase),
+    beside the req/s that a busy machine bends: more than nothing, and no more than the
+    phase's wall time per request on every core."""
+    from shared.ops import benchmark as b
+
+    trained("churn")
+    uc = registry()["churn"]
+    with b.Server("shared.ops.benchmark:floor_churn") as server:
+        t = b.target(server.url + uc.task.route, example_payload(uc, 1), cpu=server.cpu_seconds)
+        b.one_by_one(t, 10)
+        b.under_load(t, 200, 4)
+    out = b.figures(t, 4)
+    assert out["errors"] == 0
+    assert 0 < out["load_cpu_us"] <= t.load_wall / 200 * 1e6 * (os.cpu_count() or 1)

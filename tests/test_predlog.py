@@ -5,13 +5,21 @@ test_rollout_serve.py.)"""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from shared.serve.predlog import PREDICTION_COLUMNS, PredictionLog, SqliteLog, open_log
+from shared.serve.predlog import (
+    PREDICTION_COLUMNS,
+    LogWriteError,
+    PredictionLog,
+    SqliteLog,
+    open_log,
+)
 
 
 def rows(n: int, use_case: str = "uc", variant: str = "champion", start: float | None = None,
@@ -246,3 +254,74 @@ def test_not_worse_is_judged_on_the_lower_end_of_the_interval():
     assert not not_worse({"gain": 0.0003, "gain_ci": [-0.0057, 0.0063]}, 0.005)
     assert not_worse({"gain": 0.0003, "gain_ci": [-0.0041, 0.0049]}, 0.005)
     assert not not_worse({"gain": float("nan"), "gain_ci": [float("nan")] * 2}, 0.005)
+
+
+def _until(check, timeout: float = 10.0) -> None:
+    """Poll `check` until it holds (a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        time.sleep(0.005)
+
+
+def _writers(log: PredictionLog, batches: list[list[tuple]]) -> tuple[list, list[str]]:
+    """One thread per batch of rows, each writing it while the test holds the connection (a
+    commit in progress): the first waits to write its own, the rest gather in the open batch.
+    Returns (threads, outcome per writer), the threads started; release with `log._lock`."""
+    outcome = [""] * len(batches)
+
+    def write(i: int) -> None:
+        try:
+            log.write_predictions(batches[i])
+        except LogWriteError as exc:
+            outcome[i] = f"error: {exc}"
+            return
+        # acknowledged: another connection must see every row of it (committed, not pending)
+        with sqlite3.connect(log.location) as other:
+            ids = [r[0] for r in batches[i]]
+            marks = ", ".join("?" * len(ids))
+            seen = other.execute(
+                f"SELECT count(*) FROM predictions WHERE request_id IN ({marks})", ids
+            ).fetchone()[0]
+        outcome[i] = "committed" if seen == len(ids) else f"only {seen} of {len(ids)} visible"
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(len(batches))]
+    threads[0].start()
+    _until(lambda: log._leading)  # the first writer leads and waits for the connection
+    for t in threads[1:]:
+        t.start()
+    _until(lambda: len(log._open.rows) == sum(len(b) for b in batches[1:]))
+    return threads, outcome
+
+
+def test_writes_arriving_during_a_commit_share_the_next_one_and_each_is_committed_on_return(
+    tmp_path,
+):
+    """Group commit: 1 write in flight and 7 arriving meanwhile take 2 commits, not 8, and
+    every write returns only once another connection sees its rows."""
+    log = open_log(str(tmp_path / "p.db"))
+    batches = [rows(3, prefix=f"w{i}-") for i in range(8)]
+    with log._lock:  # a commit in progress: the connection is busy
+        threads, outcome = _writers(log, batches)
+    for t in threads:
+        t.join(30)
+    assert outcome == ["committed"] * 8
+    assert log.commits == 2
+    assert log.count("uc") == 24
+
+
+def test_a_failed_batch_stores_none_of_its_rows_and_fails_every_write_in_it(tmp_path):
+    """A batch whose INSERT fails is rolled back: no write in it is acknowledged (the service
+    answers 503), none of its rows is stored later, and the next write goes through."""
+    log = open_log(str(tmp_path / "p.db"))
+    bad = [(None, *rows(1)[0][1:])]  # request_id NULL: the INSERT fails
+    batches = [rows(2, prefix="first-"), rows(2, prefix="a-"), bad, rows(2, prefix="b-")]
+    with log._lock:
+        threads, outcome = _writers(log, batches)
+    for t in threads:
+        t.join(30)
+    assert outcome[0] == "committed"
+    assert all(o.startswith("error: prediction log write failed") for o in outcome[1:]), outcome
+    log.write_predictions(rows(1, prefix="after-"))
+    ids = {r[0] for r in log.query("SELECT request_id FROM predictions")}
+    assert ids == {"first-0", "first-1", "after-0"}

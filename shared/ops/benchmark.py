@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, project_root, save_model
 from shared.core.tracking import CHAMPION, champion_stored, mlflow_client, pinned_tag, tracking_uri
@@ -132,6 +133,21 @@ class Server:
         self.__exit__()
         raise TimeoutError(f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}")
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the server's worker processes have used so far: what
+        a request costs the service itself, whatever else the machine runs meanwhile."""
+        if self.proc is None:
+            return 0.0
+        total = 0.0
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                if "worker" in " ".join(child.cmdline()):
+                    times = child.cpu_times()
+                    total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        return total
+
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
@@ -161,6 +177,8 @@ class Target:
     load_wall: float = 0.0  # seconds spent in load phases
     load_requests: int = 0
     errors: int = 0
+    cpu: Callable[[], float] | None = None  # the server's worker CPU seconds so far
+    load_cpu: float = 0.0  # worker CPU seconds spent in load phases
 
 
 def target(
@@ -168,11 +186,13 @@ def target(
     payload: dict[str, Any],
     auth: dict[str, str] | None = None,
     keys: list[str] | None = None,
+    cpu: Callable[[], float] | None = None,
 ) -> Target:
     """An endpoint with its bodies; with `keys` (a field of `payload["records"]`), request i
-    carries routing key keys[i % n]."""
+    carries routing key keys[i % n]; with `cpu` (the server's `cpu_seconds`), its worker CPU
+    per request under load is measured too."""
     bodies = [json.dumps(p).encode() for p in keyed_payloads(payload, keys)]
-    return Target(url, bodies, {"content-type": "application/json", **(auth or {})})
+    return Target(url, bodies, {"content-type": "application/json", **(auth or {})}, cpu=cpu)
 
 
 def one_by_one(t: Target, n: int, warm_up: int = 0) -> None:
@@ -214,12 +234,14 @@ def under_load(t: Target, n: int, clients: int) -> None:
                     t.errors += not ok
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
+    cpu0 = t.cpu() if t.cpu else 0.0
     t0 = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     t.load_wall += time.perf_counter() - t0
+    t.load_cpu += (t.cpu() - cpu0) if t.cpu else 0.0
     t.load_requests += n
 
 
@@ -227,7 +249,8 @@ def figures(t: Target, clients: int) -> dict[str, float]:
     """Percentiles, throughput and errors of what a target went through."""
     ms = np.array(t.lat) * 1000
     load_ms = np.array(t.load_lat or [np.nan]) * 1000  # no load phase: NaN, not an error
-    return {
+    cpu = {"load_cpu_us": t.load_cpu / t.load_requests * 1e6} if t.cpu and t.load_requests else {}
+    return cpu | {
         "http_p50_ms": float(np.percentile(ms, 50)),
         "http_p95_ms": float(np.percentile(ms, 95)),
         "http_p99_ms": float(np.percentile(ms, 99)),
@@ -260,6 +283,17 @@ def http_benchmark(
 
 
 ROUNDS = 6  # a multiple of the three targets: each goes first equally often
+WARM_UP = 5  # untimed sequential requests per target before the rounds
+
+
+def warm_up(t: Target, clients: int) -> None:
+    """Untimed: a few sequential requests, then one concurrent burst of `clients` clients, so
+    start-up work done on first concurrent use is not charged to the first timed phase (the
+    full path's worker spent ~150 ms of CPU there once: 2,900 us per request over its first 100
+    against 1,200-1,500 afterwards, a third of a quick run's load)."""
+    scratch = Target(t.url, t.bodies, t.headers)
+    one_by_one(scratch, 0, warm_up=WARM_UP)
+    under_load(scratch, max(8 * clients, len(t.bodies)), clients)
 
 
 def interleaved_benchmark(
@@ -273,7 +307,7 @@ def interleaved_benchmark(
     one goes first; the load phase runs in reverse order), so a slow minute on a shared machine slows them alike and their
     ratios stay honest."""
     for t in targets:
-        one_by_one(t, 0, warm_up=5)
+        warm_up(t, clients)
     for r in range(rounds):
         order = targets[r % len(targets) :] + targets[: r % len(targets)]
         for t in order:
@@ -326,7 +360,13 @@ def ratios(r: dict[str, Any]) -> dict[str, float]:
         "scored_floor_throughput_vs_floor": (
             r["scored_floor_throughput_rps"] / r["floor_throughput_rps"]
         ),
-    }
+    } | (
+        # worker CPU per request under load: steadier than req/s on a shared machine (another
+        # process's burst slows a phase's wall time, not the service's own work)
+        {"cpu_vs_scored_floor": r["load_cpu_us"] / r["scored_floor_load_cpu_us"]}
+        if r.get("load_cpu_us") and r.get("scored_floor_load_cpu_us")
+        else {}
+    )
 
 
 def run_benchmark(
@@ -364,9 +404,9 @@ def run_benchmark(
             log(f"{uc.name}: HTTP load on {url} and both floors, {ROUNDS} interleaved rounds ...")
             floor, scored, pack = interleaved_benchmark(
                 [
-                    target(bare.url + task.route, load["payload"]),
-                    target(scoring.url + task.route, load["payload"]),
-                    target(url, load["payload"], header, routing_keys(uc)),
+                    target(bare.url + task.route, load["payload"], cpu=bare.cpu_seconds),
+                    target(scoring.url + task.route, load["payload"], cpu=scoring.cpu_seconds),
+                    target(url, load["payload"], header, routing_keys(uc), server.cpu_seconds),
                 ],
                 load["sequential"],
                 load["concurrent"],
@@ -388,14 +428,9 @@ def run_benchmark(
             result["auth_p50_vs_off"] = result["http_p50_ms"] / open_["http_p50_ms"]
     result |= request_path_costs(uc)
     result |= live_drift_cost(uc, load["payload"])
-    result |= {
-        f"floor_{k}": v for k, v in floor.items() if k.startswith(("http_", "load_p", "thr"))
-    }
-    result |= {
-        f"scored_floor_{k}": v
-        for k, v in scored.items()
-        if k.startswith(("http_", "load_p", "thr"))
-    }
+    kept = ("http_", "load_p", "load_cpu", "thr")
+    result |= {f"floor_{k}": v for k, v in floor.items() if k.startswith(kept)}
+    result |= {f"scored_floor_{k}": v for k, v in scored.items() if k.startswith(kept)}
     result["floor_errors"] = floor["errors"] + scored["errors"]
     result |= ratios(result)
     if uc.name == HEAD_OF_LINE_RECORDS:
@@ -770,9 +805,10 @@ def markdown_row_header() -> str:
         "| use case | ONNX 1 row (us) | native 1 row (us) | ONNX 1000 rows (us) | native 1000 rows (us) "
         "| HTTP p50 (ms) | p95 | p99 | req/s (8 clients) | errors | SLA 200 ms "
         "| floor p50 (ms) | floor req/s | p50 / floor | req/s / floor | scored floor p50 (ms) "
-        "| p50 / scored floor | req/s / scored floor | log rows/s | log write (us) "
+        "| p50 / scored floor | req/s / scored floor | CPU/req / scored floor | log rows/s "
+        "| log write (us) "
         "| auth p50 / off | live drift (us) | /explain p50 (ms) | /explain p99 (ms) "
-        "| head-of-line p99 (ms) |\n" + "|---" * 25 + "|\n"
+        "| head-of-line p99 (ms) |\n" + "|---" * 26 + "|\n"
     )
 
 
@@ -787,7 +823,8 @@ def markdown_row(r: dict[str, Any]) -> str:
         f"| {f('floor_http_p50_ms', '{:.2f}')} | {f('floor_throughput_rps')} "
         f"| {f('p50_vs_floor', '{:.2f}x')} | {f('throughput_vs_floor', '{:.2f}x')} "
         f"| {f('scored_floor_http_p50_ms', '{:.2f}')} | {f('p50_vs_scored_floor', '{:.2f}x')} "
-        f"| {f('throughput_vs_scored_floor', '{:.2f}x')} | {f('log_rows_per_s')} | {f('log_write_us')} | {f('auth_p50_vs_off', '{:.2f}x')} "
+        f"| {f('throughput_vs_scored_floor', '{:.2f}x')} | {f('cpu_vs_scored_floor', '{:.2f}x')} "
+        f"| {f('log_rows_per_s')} | {f('log_write_us')} | {f('auth_p50_vs_off', '{:.2f}x')} "
         f"| {f('live_drift_us', '{:.1f}')} "
         f"| {f('explain_http_p50_ms', '{:.2f}')} | {f('explain_http_p99_ms', '{:.2f}')} "
         f"| {f('hol_p99_ms', '{:.1f}')} |\n"

@@ -136,11 +136,16 @@ class LogPolicy:
             return [self.apply(v, key) for v in value]
         if not isinstance(value, dict):
             return value
-        return {
-            k: (pseudonym(v, key) if k in self.hashed and v is not None else self.apply(v, key))
-            for k, v in value.items()
-            if k not in self.dropped
-        }
+        out = {}
+        for k, v in value.items():  # a loop, not a call per value: this runs for every record
+            if k in self.dropped:
+                continue
+            if v is not None and k in self.hashed:
+                v = pseudonym(v, key)
+            elif isinstance(v, dict | list):
+                v = self.apply(v, key)
+            out[k] = v
+        return out
 
 
 def direct_identifiers(uc: Any) -> list[str]:

@@ -117,10 +117,15 @@ class Windows:
     def add(self, variant: str, n: int, error: bool, ms: float) -> None:
         k = min(n, self.size)
         with self.lock:
-            q = self.q.setdefault(variant, deque(maxlen=self.size))
+            q = self.q.get(variant)
+            if q is None:
+                q = self.q[variant] = deque(maxlen=self.size)
             gone = max(0, len(q) + k - self.size)  # evicted by this append, oldest first
-            lost = sum(q[i][0] for i in range(gone))
-            q.extend([(int(error), ms)] * k)
+            lost = sum(q[i][0] for i in range(gone)) if gone else 0
+            if k == 1:  # the common one-record request: no list built
+                q.append((int(error), ms))
+            else:
+                q.extend([(int(error), ms)] * k)
             self.errors[variant] = self.errors.get(variant, 0) + int(error) * k - lost
             self.added[variant] = self.added.get(variant, 0) + k
 
@@ -224,6 +229,7 @@ class Deployment:
         self._stopped: dict[tuple[str, float], str] = {}  # rollouts this worker rolled back: why
         self._writing: set[tuple[str, float]] = set()  # their rollbacks being written
         self._last_error = ""
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}  # see `_metric`
         self._client: Any = None
         self._stop = threading.Event()
         if refresh:
@@ -296,6 +302,15 @@ class Deployment:
                 del self._models[v]
         return self._models[version]
 
+    def _metric(self, name: str, *labels: str) -> Any:
+        """The catalog's metric `name` with these labels, looked up once: prometheus' `labels()`
+        takes a lock and builds the label tuple on every call (~10 us, several per request)."""
+        key = (name, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = getattr(catalog(), name).labels(*labels)
+        return child
+
     def close(self) -> None:
         self._stop.set()
         if self._shadow_pool is not None:
@@ -306,7 +321,7 @@ class Deployment:
         """(champion units, challenger units) of a request under `plan`; keyless units counted."""
         missing = sum(k is None for k in keys)
         if missing:
-            catalog().no_key.labels(self.name).inc(missing)
+            self._metric("no_key", self.name).inc(missing)
         return self.split(plan, keys)
 
     @staticmethod
@@ -356,10 +371,9 @@ class Deployment:
         except Exception as exc:  # an answer we could not log is not given
             logger.error("%s: prediction log write failed: %s", self.name, exc)
             raise ServiceUnavailable("the prediction log cannot be written; retry later") from exc
-        counter = catalog().variant
         for g in groups:  # only the records a variant answered (a failed group answered none)
             if g.out is not None:
-                counter.labels(self.name, g.variant, g.model.version).inc(len(g.units))
+                self._metric("variant", self.name, g.variant, g.model.version).inc(len(g.units))
         if challenger_units:
             self._check(plan)
         if plan.mode == SHADOW:
@@ -417,10 +431,9 @@ class Deployment:
     def _observe(self, variant: str, n: int, error: bool, ms: float, label: str = "") -> None:
         """One scoring of `n` records: the rollback window and the per-variant metrics."""
         self.windows.add(variant, n, error, ms)
-        m = catalog()
-        m.seconds.labels(self.name, label or variant).observe(ms / 1000)
+        self._metric("seconds", self.name, label or variant).observe(ms / 1000)
         if error:
-            m.errors.labels(self.name, label or variant).inc(n)
+            self._metric("errors", self.name, label or variant).inc(n)
 
     # -- shadow scoring, off the critical path
     def _submit_shadow(
