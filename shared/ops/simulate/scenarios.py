@@ -206,7 +206,11 @@ def operator_turn(
 ) -> tuple[str | None, int]:
     """The simulated operator reads `rollout status`: rolls back when it says so, advances once
     the stage's own outcomes are in (at 0 s a worse RUL model whose predictions spread like the
-    champion's was promoted on day 2); (verdict or None, the stage now)."""
+    champion's was promoted on day 2); (verdict or None, the stage now). A rollout the
+    service itself stopped (its window: error rate or scoring p99) is that verdict: read as
+    "no recommendation" it was reported as "still rolling out" (RUL seed 0, issue 18)."""
+    if report.get("status") not in (None, "active"):
+        return f"{report['status']} by the service: {report.get('reason') or '-'}", stage
     if report["recommendation"] == "roll back":
         return "rolled back: " + "; ".join(report["reasons"]), stage
     if report["recommendation"] in ("advance", "promote") and stage_done(report, stage, n_stages):
