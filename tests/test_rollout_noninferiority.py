@@ -65,16 +65,16 @@ def test_a_challenger_worse_than_the_margin_is_not_advanced_on_few_outcomes(pair
 
 
 def test_an_equal_challenger_advances_sooner_when_paired():
-    """Equal in quality (worse by about 0.001, a tenth of the margin) but with other scores:
-    on 200 records both scored, the paired difference shows it non-inferior on every seed;
-    as many unpaired outcomes per variant mostly cannot yet (each loss varies by about 0.2,
-    the difference of the two per-record losses by about 0.03): 5 of 20 seeds."""
-    paired = [_decide(200, 0.0, 0.03, paired=True, seed=s) for s in range(20)]
-    assert all(c["ok"] and not back and "paired on 200" in c["detail"] for c, back in paired)
-    unpaired = [_decide(200, 0.0, 0.03, paired=False, seed=s) for s in range(20)]
+    """Equal by construction (both variants' scores are the truth plus independent noise of
+    0.05): on 500 records both scored, the paired difference shows it non-inferior on each
+    of 20 seeds; 500 unpaired outcomes per variant can on 5 (each loss varies by about 0.2,
+    the paired difference by far less). 20,000 unpaired outcomes can."""
+    paired = [_decide(500, 0.05, 0.05, paired=True, seed=s) for s in range(20)]
+    assert all(c["ok"] and not back and "paired on 500" in c["detail"] for c, back in paired)
+    unpaired = [_decide(500, 0.05, 0.05, paired=False, seed=s) for s in range(20)]
     assert sum(bool(back) for _, back in unpaired) <= 2  # alpha: about 1 look in 20
     assert sum(c["ok"] for c, _ in unpaired) <= 6
-    crit, back = _decide(20000, 0.0, 0.03, paired=False)
+    crit, back = _decide(20000, 0.05, 0.05, paired=False)
     assert crit["ok"] and not back
 
 
@@ -95,7 +95,7 @@ def test_status_pairs_the_shadow_with_the_champion_on_the_same_records(tmp_path)
     """Through the prediction log: the champion answers, the shadow scores the same records
     (same request and item), outcomes come by request id. Sized by the margin (churn's
     config sets no min_outcomes): 150 records are too few, so it holds; an equal challenger
-    is advanced on 3,000 and a worse one (by about 0.02) rolled back."""
+    (both noisy alike) is advanced on 3,000 and a worse one (by about 0.02) rolled back."""
     uc = get_use_case("churn")
     now = time.time()
     state = RolloutState(
@@ -103,8 +103,8 @@ def test_status_pairs_the_shadow_with_the_champion_on_the_same_records(tmp_path)
         stage_started_at=now - 8 * 86400,  # past churn's one-week stage
     )  # fmt: skip
 
-    def run(n: int, s: float, name: str) -> dict:
-        y, champ, shadow = _world(n, 0.0, s, seed=3)
+    def run(n: int, s_champion: float, s: float, name: str) -> dict:
+        y, champ, shadow = _world(n, s_champion, s, seed=3)
         log = open_log(str(tmp_path / f"{name}.db"))
         rows = [
             LogRow(f"r{i}", now, uc.name, variant, version, f"k{i}", 0, {}, {}, float(x), 2.0,
@@ -123,10 +123,10 @@ def test_status_pairs_the_shadow_with_the_champion_on_the_same_records(tmp_path)
         finally:
             log.close()
 
-    few = run(150, 0.15, "few")
+    few = run(150, 0.0, 0.15, "few")
     assert few["paired"]["outcomes"] == 150 and few["recommendation"] == "hold"
     assert few["min_outcomes"] > 150  # sized for the margin from the paired spread
-    equal = run(3000, 0.03, "equal")
+    equal = run(3000, 0.05, 0.05, "equal")
     assert equal["recommendation"] == "advance", equal["reasons"]
-    worse = run(3000, 0.15, "worse")
+    worse = run(3000, 0.0, 0.15, "worse")
     assert worse["recommendation"] == "roll back" and "significantly worse" in worse["reasons"][0]

@@ -496,8 +496,8 @@ def non_inferior(
 ) -> tuple[bool, bool, str]:
     """The non-inferiority decision on the outcome loss difference (challenger - champion):
     (advance, roll back, detail). Paired on records both scored when there are enough, else
-    the two variants' means. Advance when the upper one-sided (1 - alpha) bound is below the
-    margin; else roll back when the lower bound is above 0; else hold, with the outcomes
+    the two variants' means. Roll back when the lower one-sided (1 - alpha) bound is above 0;
+    else advance when the upper bound is below the margin; else hold, with the outcomes
     needed."""
     z = NormalDist().inv_cdf(1 - cfg.alpha)
     if paired is not None and paired["outcomes"] >= needed:
@@ -519,12 +519,12 @@ def non_inferior(
         f"worse by {diff:+.4f}, one-sided {level} bounds {lower:+.4f} to {upper:+.4f}, "
         f"margin {margin:.4f})"
     )
-    # Non-inferior first: a challenger surely worse, but by less than the margin (the whole
-    # interval inside [0, margin], paired outcomes find that), is the worsening the team accepts.
-    if upper < margin:
-        return True, False, f"{head}: non-inferior"
+    # Significantly worse first, even within the margin (paired outcomes can show a small
+    # loss surely): a team does not roll out a model it knows is worse.
     if lower > 0:
         return False, True, f"{head}: significantly worse"
+    if upper < margin:
+        return True, False, f"{head}: non-inferior"
     gap = margin - diff if diff < margin else diff
     more = math.ceil(n * ((z * se / gap) ** 2 - 1)) if gap > 0 and se > 0 else 0
     goal = "shown non-inferior" if diff < margin else "decided (worse than the margin)"

@@ -49,6 +49,10 @@ ROLLOUT = [
     "rollout.min_duration_s=0",
     "rollout.min_requests=100",
     "rollout.min_outcomes=30",
+    # a 20 % canary of 600 records a day holds about 120 unpaired outcomes a day: enough to
+    # show a challenger within a quarter of the champion's loss, not within 5 % (that takes
+    # thousands); the worse challengers are caught earlier, on the shadow's paired outcomes
+    "rollout.loss_margin_ratio=0.25",
     "rollout.refresh_s=3600",  # the harness refreshes the plan itself after each verb
     "rollout.window=200",
     "rollout.min_window_requests=50",
