@@ -154,7 +154,9 @@ def control(uc: Any, verb: str, **kwargs: Any) -> Any:
             uc, kwargs.get("version"), who=who, reason="simulated pilot", allow_synthetic=True
         )
     if verb == "advance":
-        return rollout.advance(uc, who=who, reason="simulated pilot: criteria hold")
+        force = bool(kwargs.get("force"))
+        reason = kwargs.get("reason") or "simulated pilot: criteria hold"
+        return rollout.advance(uc, force=force, who=who, reason=reason)
     if verb == "status":
         return rollout.status(uc, log=kwargs.get("log"))
     raise ValueError(f"unknown rollout verb {verb!r}")

@@ -486,7 +486,9 @@ def _ab(sim: Sim, name: str, effect: float) -> Decision:
     try:
         warm = world.fresh(uc, 150, sim.day_seed(name, 999), sim.prefix(name, 999))
         pilot.predict(warm)  # the shadow stage's records
-        control(uc, "advance")
+        # straight to the canary the A/B plan is made for: the twin's shadow has no outcomes
+        # yet, and the outcome criterion no longer passes without them (recorded as forced)
+        control(uc, "advance", force=True, reason="simulated A/B: the 20 % canary under test")
         pilot.refresh()
         start = time.time()
         for day in range(sim.days):
