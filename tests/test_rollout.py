@@ -126,7 +126,8 @@ def _cfg(**kw):
 
 def test_criteria_hold_only_with_enough_requests_time_and_health():
     cfg = _cfg()
-    state = RolloutState(status="active", version="2", stages=(5.0,), stage_started_at=0)
+    # a 100 % stage: the champion answers no one, so no outcomes to wait for (below: they do)
+    state = RolloutState(status="active", version="2", stages=(100.0,), stage_started_at=0)
     champ = {"requests": 1000, "error_rate": 0.01, "scoring_p99_ms": 3.0}
     good = {"requests": 150, "error_rate": 0.015, "scoring_p99_ms": 4.0}
     ok, back = criteria(cfg, state, champ, good, now=120)
@@ -170,6 +171,11 @@ def test_significantly_worse_outcomes_fail_the_stage():
     assert not next(c for c in crit if c["name"] == "outcomes")["ok"] and back
     same = worse | {"outcome_mse": 0.155}
     crit, back = criteria(cfg, state, champ, same, now=120)
+    # not significantly worse, but not shown within the margin either (5 % of 0.15): held
+    held = next(c for c in crit if c["name"] == "outcomes")
+    assert not held["ok"] and not back and "not yet shown non-inferior" in held["detail"]
+    tight = same | {"outcome_mse": 0.152, "outcome_se": 0.001}  # worse by 0.002 +- 0.0023
+    crit, back = criteria(cfg, state, champ | {"outcome_se": 0.001}, tight, now=120)
     assert next(c for c in crit if c["name"] == "outcomes")["ok"] and not back
 
 
@@ -270,7 +276,8 @@ def test_the_outcome_comparison_waits_for_the_sized_number_of_outcomes():
     worse = {"requests": 200, "error_rate": 0, "outcomes": 500, "outcome_mse": 0.25}
     champ["outcome_se"], worse["outcome_se"] = 0.005, 0.01
     early, back = criteria(cfg, state, champ, worse, now=120, min_outcomes=1160)
-    assert next(c for c in early if c["name"] == "outcomes")["ok"] and not back
+    # too few to compare: held (absence of evidence advances nothing), not rolled back
+    assert not next(c for c in early if c["name"] == "outcomes")["ok"] and not back
     assert "fewer than 1160" in next(c for c in early if c["name"] == "outcomes")["detail"]
     late, back = criteria(cfg, state, champ, worse, now=120, min_outcomes=400)
     assert not next(c for c in late if c["name"] == "outcomes")["ok"] and back

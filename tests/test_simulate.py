@@ -22,6 +22,7 @@ from shared.core.drift import psi_samples
 from shared.core.usecase import get_use_case
 from shared.ops.simulate import alerts, series, world
 from shared.ops.simulate.run import chosen
+from shared.ops.simulate.scenarios import operator_turn
 from shared.serve.forecast import request_models, series_key, series_key_columns
 
 DAYS = 5  # each stage waits a day for outcomes when the two models disagree
@@ -97,6 +98,17 @@ def test_report_table_scorecard_and_exit_code(simulated: dict[str, Any]) -> None
     assert "simulated pilot" in simulated["_stdout"] and "time to detect" in simulated["_stdout"]
     page = Path(simulated["scorecard"]["markdown"])
     assert page.exists() and "A/B lift" in page.read_text()
+
+
+def test_the_operator_reports_a_rollout_the_service_stopped() -> None:
+    """A rollout the service rolled back itself (its window tripped on scoring p99, a
+    wall-clock figure) is the verdict, not "still rolling out" (RUL seed 0 in the matrix)."""
+    reason = "automatic rollback: challenger scoring p99 231.0 ms ... above the 200 ms SLA"
+    report = {"status": "rolled_back", "reason": reason, "recommendation": None}
+    verdict, stage = operator_turn(None, None, report, 2, 3)  # type: ignore[arg-type]
+    assert verdict == f"rolled_back by the service: {reason}" and stage == 2
+    held = {"status": "active", "recommendation": "hold", "criteria": []}
+    assert operator_turn(None, None, held, 1, 3) == (None, 1)  # type: ignore[arg-type]
 
 
 def test_a_bad_scenario_name_is_refused() -> None:

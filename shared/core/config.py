@@ -468,7 +468,8 @@ class RolloutConfig(Strict):
         None,
         ge=1,
         description="outcomes per variant before the outcome comparison counts; None = sized "
-        "by power: a two-proportion test of baseline_rate vs baseline_rate x (1 + mde)",
+        "by power for the non-inferiority margin from the losses seen (before outcomes: a "
+        "two-proportion test of baseline_rate vs baseline_rate x (1 + mde))",
     )
     baseline_rate: float | None = Field(
         None,
@@ -482,6 +483,20 @@ class RolloutConfig(Strict):
     )
     alpha: float = Field(0.05, gt=0, lt=1, description="significance of the outcome comparison")
     power: float = Field(0.8, gt=0, lt=1, description="power wanted at the mde")
+    loss_margin: float | None = Field(
+        None,
+        gt=0,
+        description="non-inferiority margin: how much higher the challenger's outcome loss "
+        "(mean squared error, the Brier score for probabilities) may be than the champion's "
+        "and still advance; None = loss_margin_ratio x the champion's loss in the stage",
+    )
+    loss_margin_ratio: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="the margin relative to the champion's outcome loss when loss_margin is "
+        "not set: 0.05 = a challenger at most 5 % worse may advance",
+    )
     max_score_psi: float = Field(
         0.25,
         gt=0,

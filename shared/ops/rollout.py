@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from shared.serve.predlog import VariantRow, open_log
 
 MIN_PSI_RECORDS = 10  # fewer scores on either side: no PSI (deciles of nothing)
 UNSIZED_MIN_OUTCOMES = 200  # no rate to size by (a regressor, no scores yet): monitoring's
+MIN_SIZING_OUTCOMES = 30  # outcomes per variant (or pairs) before their spread sizes the test
 
 
 # --------------------------------------------------------------------------- commands
@@ -202,13 +204,16 @@ def _mean(values: Sequence[Any]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-def outcomes_needed(cfg: Any, expected_rate: float | None) -> int:
+def outcomes_needed(cfg: Any, expected_rate: float | None, sized: int | None = None) -> int:
     """Outcomes per variant before the outcome comparison counts: `min_outcomes` when set,
-    else the size per group of a two-sided two-proportion test (statsmodels, 50/50) that
-    detects baseline -> baseline x (1 + mde) at `alpha` with `power`. The baseline is
-    `baseline_rate`, else `expected_rate` (the champion's mean probability)."""
+    else `sized` (the non-inferiority test's size for the margin, `margin_outcomes`, once the
+    losses' spread is known), else the size per group of a two-sided two-proportion test
+    (statsmodels, 50/50) that detects baseline -> baseline x (1 + mde) at `alpha` with `power`.
+    The baseline is `baseline_rate`, else `expected_rate` (the champion's mean probability)."""
     if cfg.min_outcomes is not None:
         return int(cfg.min_outcomes)
+    if sized is not None:
+        return max(MIN_SIZING_OUTCOMES, sized)
     rate = cfg.baseline_rate if cfg.baseline_rate is not None else expected_rate
     if rate is None or not 0 < rate < 1:
         return UNSIZED_MIN_OUTCOMES
@@ -221,6 +226,34 @@ def outcomes_needed(cfg: Any, expected_rate: float | None) -> int:
     h = abs(proportion_effectsize(target, rate))
     n = NormalIndPower().solve_power(effect_size=h, alpha=cfg.alpha, power=cfg.power, ratio=1.0)
     return math.ceil(float(n))
+
+
+def margin_outcomes(cfg: Any, sd: float, margin: float, paired: bool) -> int:
+    """Outcomes (pairs, or per variant) for which a challenger as good as the champion is
+    shown non-inferior (upper one-sided bound of the loss difference below `margin`) with
+    `power` at `alpha`; `sd` is the spread of the per-record loss difference when paired, else
+    the per-variant spread of the loss (statsmodels' normal power, one or two samples)."""
+    from statsmodels.stats.power import NormalIndPower  # heavy: only when sizing
+
+    if sd <= 0:
+        return MIN_SIZING_OUTCOMES
+    n = NormalIndPower().solve_power(
+        effect_size=margin / sd,
+        alpha=cfg.alpha,
+        power=cfg.power,
+        ratio=0.0 if paired else 1.0,
+        alternative="larger",
+    )
+    return math.ceil(float(n))
+
+
+def loss_margin(cfg: Any, champion_loss: float | None) -> float | None:
+    """The non-inferiority margin: `loss_margin`, else `loss_margin_ratio` x the champion's loss."""
+    if cfg.loss_margin is not None:
+        return float(cfg.loss_margin)
+    if champion_loss is None or not math.isfinite(champion_loss):
+        return None
+    return cfg.loss_margin_ratio * champion_loss
 
 
 def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[str, Any]:
@@ -255,14 +288,19 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
     log = log or open_log()
     try:
         variants = _variant_stats(log.variant_rows(uc.name, since))
-        pairs = log.outcome_pairs(uc.name, since)
+        # the outcome's id and the scored record: a record both variants scored (shadow)
+        # pairs the two losses on the same outcome
+        pairs = log.joined_outcomes(
+            uc.name, since, "o.id, p.request_id, p.item, p.variant, p.score, o.value"
+        )
     finally:
         if own:
             log.close()
     candidate = SHADOW if state.shadow else CHALLENGER
-    for variant, loss in _outcome_losses(pairs).items():
+    for variant, loss in _outcome_losses([r[3:] for r in pairs]).items():
         variants.setdefault(variant, {"requests": 0, "errors": 0, "_scores": []}).update(loss)
     champ, cand = variants.get(CHAMPION, {}), variants.get(candidate, {})
+    report["paired"] = paired = _paired_losses(pairs, candidate)
     report["psi"] = score_psi = psi(champ.get("_scores", []), cand.get("_scores", []))
     if score_psi is not None and score_psi > cfg.max_score_psi:
         report["flags"].append(
@@ -271,7 +309,9 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
             "outcomes compare them"
         )
     probability = champ.get("mean_score") if uc.task.monitoring == "classifier" else None
-    report["min_outcomes"] = needed = outcomes_needed(cfg, probability)
+    report["loss_margin"] = margin = loss_margin(cfg, champ.get("outcome_mse"))
+    report["margin_outcomes"] = sized = _sized(cfg, champ, cand, paired, margin)
+    report["min_outcomes"] = needed = outcomes_needed(cfg, probability, sized)
     if uc.task.monitoring == "classifier":  # CBPE: expected AUC per variant before outcomes
         report["estimated_auc"] = {k: estimated_auc(v["_scores"]) for k, v in variants.items()}
     for v in variants.values():
@@ -281,7 +321,7 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
     if not state.active:
         report["reasons"] = [f"rollout {state.status}: {state.reason or '-'}"]
         return report
-    crit, back = criteria(cfg, state, champ, cand, time.time(), score_psi, needed)
+    crit, back = criteria(cfg, state, champ, cand, time.time(), score_psi, needed, paired)
     report["criteria"] = crit
     failed = [c["detail"] for c in crit if not c["ok"]]
     if back:
@@ -295,6 +335,47 @@ def status(uc: Any, state: RolloutState | None = None, log: Any = None) -> dict[
     if state.held:
         report["reasons"].append(f"held: {state.reason}")
     return report
+
+
+def _paired_losses(rows: list[tuple[Any, ...]], candidate: str) -> dict[str, Any] | None:
+    """The candidate's loss minus the champion's on the outcomes of records both scored (the
+    shadow stage): n, mean difference, its standard error and the champion's loss there."""
+    by: dict[tuple[Any, ...], dict[str, float]] = {}
+    for oid, request_id, item, variant, score, value in rows:
+        by.setdefault((oid, request_id, item), {})[variant] = (float(score) - float(value)) ** 2
+    both = [(v[candidate], v[CHAMPION]) for v in by.values() if candidate in v and CHAMPION in v]
+    if len(both) < 2:
+        return None
+    cand, champ = np.asarray(both, dtype=float).T
+    d = cand - champ
+    return {
+        "outcomes": len(d),
+        "diff": float(d.mean()),
+        "se": float(d.std(ddof=1) / np.sqrt(len(d))),
+        "sd": float(d.std(ddof=1)),
+        "champion_mse": float(champ.mean()),
+    }
+
+
+def _sized(
+    cfg: Any,
+    champ: dict[str, Any],
+    cand: dict[str, Any],
+    paired: dict[str, Any] | None,
+    margin: float | None,
+) -> int | None:
+    """The non-inferiority test's outcomes for the margin, from the spread seen (paired when
+    the stage's records were scored by both), or None before enough outcomes to measure it."""
+    if margin is None:
+        return None
+    if paired is not None and paired["outcomes"] >= MIN_SIZING_OUTCOMES:
+        return margin_outcomes(cfg, paired["sd"], margin, paired=True)
+    n = min(cand.get("outcomes", 0), champ.get("outcomes", 0))
+    if n < MIN_SIZING_OUTCOMES or cand.get("outcome_se") is None or champ.get("outcome_se") is None:
+        return None
+    sd_c = cand["outcome_se"] * math.sqrt(cand["outcomes"])
+    sd_0 = champ["outcome_se"] * math.sqrt(champ["outcomes"])
+    return margin_outcomes(cfg, math.sqrt((sd_c**2 + sd_0**2) / 2), margin, paired=False)
 
 
 def _outcome_losses(pairs: list[tuple[str, float, float]]) -> dict[str, dict[str, Any]]:
@@ -326,12 +407,16 @@ def criteria(
     now: float,
     score_psi: float | None = None,
     min_outcomes: int | None = None,
+    paired: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The stage's criteria (name, ok, detail) and the reasons to roll back, if any.
 
     `min_outcomes` defaults to `outcomes_needed(cfg, None)`; a score PSI above
     `max_score_psi` fails its criterion (no advance, so no promotion, and no rollback) until
-    enough outcomes per variant are in for the outcome comparison to decide."""
+    enough outcomes per variant are in for the outcome comparison to decide. The outcomes
+    criterion holds only when they show the challenger non-inferior (`non_inferior`), or
+    when the stage sends the champion nothing to compare with (100 %); `paired` is the loss
+    difference on records both variants scored (`_paired_losses`)."""
     out: list[dict[str, Any]] = []
     back: list[str] = []
     n = cand.get("requests", 0)
@@ -366,6 +451,8 @@ def criteria(
         back.append(detail)
     needed = outcomes_needed(cfg, None) if min_outcomes is None else min_outcomes
     nc, n0 = cand.get("outcomes", 0), champ.get("outcomes", 0)
+    if paired is not None and paired["outcomes"] >= needed:
+        nc = n0 = paired["outcomes"]
     compared = nc >= needed and n0 >= needed
     # Scores far from the champion's: the models disagree, so the stage waits for outcomes to
     # show the challenger not worse (a better model may well disagree; only outcomes can say).
@@ -375,22 +462,75 @@ def criteria(
     detail += ", or outcomes compared)" if not compared else "; outcomes compared below)"
     out.append({"name": "score_psi", "ok": ok, "detail": detail})
     if compared:
-        diff = cand["outcome_mse"] - champ["outcome_mse"]
-        se = float(np.hypot(cand.get("outcome_se") or 0.0, champ.get("outcome_se") or 0.0))
-        ok = diff <= 1.96 * se
-        detail = (
-            f"outcome loss {cand['outcome_mse']:.4f} vs champion {champ['outcome_mse']:.4f} "
-            f"(n={nc}/{n0}; worse by {diff:+.4f}, 95 % margin {1.96 * se:.4f})"
-        )
+        ok, worse, detail = non_inferior(cfg, champ, cand, paired, needed)
         out.append({"name": "outcomes", "ok": ok, "detail": detail})
-        if not ok:
+        if worse:
             back.append(detail)
+    elif _no_champion_traffic(state):
+        detail = f"outcomes {nc}/{n0}: the champion answers no one at this stage, not compared"
+        out.append({"name": "outcomes", "ok": True, "detail": detail})
     else:
+        # absence of evidence advances nothing: the stage waits for its outcomes
         out.append(
             {
                 "name": "outcomes",
-                "ok": True,
+                "ok": False,
                 "detail": f"outcomes {nc}/{n0}: fewer than {needed} per variant, not compared",
             }
         )
     return out, back
+
+
+def _no_champion_traffic(state: RolloutState) -> bool:
+    """A 100 % stage: every record goes to the challenger, so no outcomes to compare with."""
+    current = state.current
+    return current is not None and current != SHADOW and float(current) >= 100
+
+
+def non_inferior(
+    cfg: Any,
+    champ: dict[str, Any],
+    cand: dict[str, Any],
+    paired: dict[str, Any] | None,
+    needed: int,
+) -> tuple[bool, bool, str]:
+    """The non-inferiority decision on the outcome loss difference (challenger - champion):
+    (advance, roll back, detail). Paired on records both scored when there are enough, else
+    the two variants' means. Roll back when the lower one-sided (1 - alpha) bound is above 0;
+    else advance when the upper bound is below the margin; else hold, with the outcomes
+    needed."""
+    z = NormalDist().inv_cdf(1 - cfg.alpha)
+    if paired is not None and paired["outcomes"] >= needed:
+        diff, se, n = paired["diff"], paired["se"], paired["outcomes"]
+        base = paired["champion_mse"]
+        how = f"paired on {n} records both scored"
+    else:
+        diff = cand["outcome_mse"] - champ["outcome_mse"]
+        se = float(np.hypot(cand.get("outcome_se") or 0.0, champ.get("outcome_se") or 0.0))
+        base, n = champ["outcome_mse"], cand.get("outcomes", 0)
+        how = f"unpaired, n={cand.get('outcomes', 0)}/{champ.get('outcomes', 0)}"
+    margin = loss_margin(cfg, base)
+    if margin is None:
+        margin = 0.0
+    lower, upper = diff - z * se, diff + z * se
+    level = f"{1 - cfg.alpha:.0%}"
+    head = (
+        f"outcome loss {cand['outcome_mse']:.4f} vs champion {champ['outcome_mse']:.4f} ({how}; "
+        f"worse by {diff:+.4f}, one-sided {level} bounds {lower:+.4f} to {upper:+.4f}, "
+        f"margin {margin:.4f})"
+    )
+    # Significantly worse first, even within the margin (paired outcomes can show a small
+    # loss surely): a team does not roll out a model it knows is worse.
+    if lower > 0:
+        return False, True, f"{head}: significantly worse"
+    if upper < margin:
+        return True, False, f"{head}: non-inferior"
+    gap = margin - diff if diff < margin else diff
+    more = math.ceil(n * ((z * se / gap) ** 2 - 1)) if gap > 0 and se > 0 else 0
+    goal = "shown non-inferior" if diff < margin else "decided (worse than the margin)"
+    return (
+        False,
+        False,
+        f"not yet shown non-inferior: worse by {diff:+.4f}, upper bound {upper:+.4f} > margin "
+        f"{margin:.4f}; need about {max(more, 1)} more outcomes to be {goal} ({how})",
+    )

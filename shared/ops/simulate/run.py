@@ -116,6 +116,8 @@ def write_scorecard(sim: Sim, report_dir: Path, bench: Path | None) -> dict[str,
     """The go/no-go page of the simulated pilot (last seed): the training report, monitor and
     A/B reports the scenarios wrote, the registry's retrains and the team's latest benchmark."""
     cfg = sim.uc.load_config()
+    team = get_use_case(sim.uc.name).load_config().rollout.sla_ms  # not the simulation's
+    cfg = cfg.model_copy(update={"rollout": cfg.rollout.model_copy(update={"sla_ms": team})})
     inputs = scorecard.gather(sim.uc.name, folder=reports_dir(sim.uc.name), bench=bench)
     md, html, figures = scorecard.write(sim.uc.name, cfg, inputs, sim.trained - 1, report_dir)
     return {"markdown": str(md), "html": str(html), "verdict": scorecard.verdict(figures)}
