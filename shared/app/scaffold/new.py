@@ -240,6 +240,11 @@ def forecast_config(
         if key in cfg["baselines"]:
             cfg["baselines"][key] = season
     cfg["model"]["history_length"] = max(2 * season, 56)
+    # The template smooths baselines across a group of its own (Walmart's Dept): a fork keeps
+    # that only when the group names one of its series columns.
+    smoothing = cfg["baselines"].get("smoothing")
+    if smoothing and smoothing.get("group") not in new.id_columns:
+        cfg["baselines"]["smoothing"] = None
     cfg["data"] |= calendar_keys(new)
     # Governance describes the team's use, not the template's: left for the team to write.
     cfg["governance"] = {

@@ -174,7 +174,9 @@ class ForecastTraining:
             "global_model": mc.name,
             "ensemble_weights": (d["ensemble"] or {}).get("weights"),
             "class_routes": (d["class_routes"] or {}).get("routes"),
-            "baselines": cfg.baselines.model_dump(mode="json"),
+            "baselines": cfg.baselines.model_dump(
+                mode="json", exclude_none=True
+            ),  # no None inside either
             "horizon": bt.horizon,
             "season": bt.season,
             "min_history": bt.min_history,
