@@ -74,34 +74,17 @@ def test_smoothed_baselines_read_only_the_history_before_the_cutoff():
     )
     ids = ["store", "dept"]
     cutoff = 2 * SEASON + H - 1
-    before = baseline_forecasts(
-        build_panel(to_long(raw, ids, "week", "sales", "holiday"), ids),
-        np.arange(n),
-        cutoff,
-        H,
-        cfg,
-        SEASON,
-    )
+
+    def forecasts(config: BaselinesConfig) -> dict:
+        panel = build_panel(to_long(raw, ids, "week", "sales", "holiday"), ids)
+        return baseline_forecasts(panel, np.arange(n), cutoff, H, config, SEASON)
+
+    before = forecasts(cfg)
     later = pd.to_datetime(raw["week"]) > dates[cutoff]
     raw.loc[later, "sales"] *= 10
-    after = baseline_forecasts(
-        build_panel(to_long(raw, ids, "week", "sales", "holiday"), ids),
-        np.arange(n),
-        cutoff,
-        H,
-        cfg,
-        SEASON,
-    )
+    after = forecasts(cfg)
     np.testing.assert_allclose(before["seasonal_level"], after["seasonal_level"])
-    raw_cfg = BaselinesConfig(models=["seasonal_level"], level_window=4)
-    plain = baseline_forecasts(
-        build_panel(to_long(raw, ids, "week", "sales", "holiday"), ids),
-        np.arange(n),
-        cutoff,
-        H,
-        raw_cfg,
-        SEASON,
-    )
+    plain = forecasts(BaselinesConfig(models=["seasonal_level"], level_window=4))
     assert not np.allclose(plain["seasonal_level"], after["seasonal_level"])  # it does smooth
 
 
