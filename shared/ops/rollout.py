@@ -509,9 +509,7 @@ def non_inferior(
         se = float(np.hypot(cand.get("outcome_se") or 0.0, champ.get("outcome_se") or 0.0))
         base, n = champ["outcome_mse"], cand.get("outcomes", 0)
         how = f"unpaired, n={cand.get('outcomes', 0)}/{champ.get('outcomes', 0)}"
-    margin = loss_margin(cfg, base)
-    if margin is None:
-        margin = 0.0
+    margin = loss_margin(cfg, base) or 0.0  # no champion loss to scale by: not worse at all
     lower, upper = diff - z * se, diff + z * se
     level = f"{1 - cfg.alpha:.0%}"
     head = (

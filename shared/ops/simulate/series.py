@@ -451,9 +451,6 @@ def rollout_decision(sim: Sim, name: str, better: bool) -> list[Decision]:
             compared = [c["detail"] for c in report.get("criteria", []) if c["name"] == "outcomes"]
             trail.append(f"day {day} at {report['stage']}: {report['recommendation']}; "
                          + "; ".join(compared))  # fmt: skip
-            if report["status"] != "active":  # the data plane rolled it back on its own
-                got, day_done = f"{report['status']}: {report['reason']}", day
-                break
             verdict, stage = operator_turn(uc, pilot, report, stage, len(stages))
             if verdict is not None:
                 got, day_done = verdict, day
@@ -576,8 +573,9 @@ def step_one(sim: Sim, version: str, history: pd.DataFrame) -> dict[str, float]:
     out: dict[str, float] = {}
     try:
         items = [pilot.request(**s) for s in series_items(uc, history)]
-        for i in range(0, len(items), 50):
-            for f in pilot.instance.forecast(series=items[i : i + 50], ctx=None):
+        n = SERIES_PER_REQUEST
+        for i in range(0, len(items), n):
+            for f in pilot.instance.forecast(series=items[i : i + n], ctx=None):
                 out[str(series_key(f, columns))] = float(f.steps[0].forecast)
     finally:
         pilot.close()
