@@ -43,7 +43,13 @@ FAST = {
     "data.n_series": 60,  # many-series tasks: fewer series
     "model.params.n_estimators": 120,
     "model.search.trials": 2,  # budgeted search: LightGBM's defaults and the configured params
+    # forecasting: the baselines the gate and the intermittent routing need, on one thread
+    "baselines.models": "[naive, seasonal_naive, seasonal_level, auto_ets, tsb]",
+    "baselines.n_jobs": 1,
 }
+# Built-in rows above this are cut to it (the fleet's and remaining life's history generators);
+# the gates still pass on what is left.
+FAST_SYNTHETIC_ROWS = 16_000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,6 +128,9 @@ def fast_overrides(uc: UseCase) -> list[str]:
 
     cfg = uc.load_config()
     out = [f"{key}={value}" for key, value in FAST.items() if has_setting(cfg, key)]
+    rows = getattr(cfg.data, "synthetic_rows", None)
+    if rows and rows > FAST_SYNTHETIC_ROWS:  # the fleet's 40,000 readings: a third of its run
+        out.append(f"data.synthetic_rows={FAST_SYNTHETIC_ROWS}")
     for i, cand in enumerate(getattr(cfg.model, "candidates", None) or []):
         if getattr(cand, "grid", None):
             out.append(f"model.candidates.{i}.grid={{}}")

@@ -1,4 +1,7 @@
-"""The `pilotpack` command as a user runs it: a subprocess, real stores from conftest's env."""
+"""The `pilotpack` command as a user runs it: a subprocess, real stores from conftest's env.
+The runs that train go through the same command in this process (`in_process`): a subprocess
+would import the training stack again for each (several seconds), and the exits, output and
+stores they check are the same."""
 
 from __future__ import annotations
 
@@ -10,6 +13,9 @@ from pathlib import Path
 
 import bentoml
 from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from shared.app.cli import app
 
 from shared.app.cli.train import first_question
 from shared.core.tracking import tracking_uri
@@ -23,6 +29,14 @@ def pilotpack(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shared.app.cli", *args], capture_output=True, text=True, timeout=300
     )
+
+
+def in_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """`pilotpack` run by its own entry point in this process, returned as `pilotpack` returns."""
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def _lines(text: str) -> list[str]:
@@ -103,7 +117,7 @@ def test_list_shows_every_use_case_with_its_whole_question():
 def test_train_json_last_line_has_the_documented_fields_and_the_report_the_split(tmp_path):
     data = tmp_path / "customers.parquet"
     UC.make_synthetic(2500, 11).to_parquet(data)
-    r = pilotpack("train", "churn", "--data", str(data), "--json", *cli_sets(UC))
+    r = in_process("train", "churn", "--data", str(data), "--json", *cli_sets(UC))
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["use_case"] == "churn" and summary["model_version"]
@@ -126,7 +140,7 @@ def test_no_register_logs_the_run_but_registers_and_stores_nothing():
     client = MlflowClient(tracking_uri())
     versions_before = len(client.search_model_versions("name='churn'"))
     stored_before = _stored("churn")
-    r = pilotpack("train", "churn", "--no-register", "--json", *cli_sets(UC))
+    r = in_process("train", "churn", "--no-register", "--json", *cli_sets(UC))
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["registered"] is False
@@ -141,7 +155,7 @@ def test_no_register_logs_the_run_but_registers_and_stores_nothing():
 
 
 def test_failed_gates_exit_non_zero_with_reasons():
-    r = pilotpack("train", "churn", "--json", *cli_sets(UC, "gates.min_roc_auc=0.999"))
+    r = in_process("train", "churn", "--json", *cli_sets(UC, "gates.min_roc_auc=0.999"))
     assert r.returncode == 1
     assert json.loads(r.stdout.strip().splitlines()[-1])["gates"]["passed"] is False
     assert "below the floor 0.999" in r.stderr

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 
 from shared.core import evaluation as ev
 
@@ -53,3 +54,30 @@ def test_paired_bootstrap_sees_a_worse_model():
     assert same["auc_diff"] == 0 and same["p_worse"] == 0
     worse = ev.paired_bootstrap_auc(y, noise, good, 200, 0)
     assert worse["auc_diff_ci_high"] < 0 and worse["p_worse"] == 1.0
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_auc_and_average_precision_equal_sklearns_on_tied_and_untied_scores(tied):
+    """The bootstrap's own ROC AUC and average precision give sklearn's values exactly."""
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(200):
+        n = int(rng.integers(2, 300))
+        y = rng.integers(0, 2, n)
+        if y.min() == y.max():
+            continue
+        p = np.round(rng.random(n), 1) if tied else rng.random(n)
+        assert ev._auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+        assert ev._pr_auc(y, p) == pytest.approx(average_precision_score(y, p), abs=1e-12)
+        checked += 1
+    assert checked > 150
+
+
+def test_auc_of_a_perfect_and_a_reversed_ranking_by_hand():
+    y = np.array([0, 0, 1, 1])
+    assert ev._auc(y, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    assert ev._auc(y, np.array([0.9, 0.8, 0.2, 0.1])) == 0.0
+    assert ev._auc(y, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5  # all tied: one half
+    # precision 1/1 at the first positive, 2/2 at the second: 1.0; reversed: 1/3 and 2/4
+    assert ev._pr_auc(y, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    assert ev._pr_auc(y, np.array([0.9, 0.8, 0.2, 0.1])) == pytest.approx(0.5 * (1 / 3 + 2 / 4))

@@ -10,16 +10,37 @@ ProfitFn = Callable[[np.ndarray, np.ndarray], float]
 """profit(y_true, act) -> money made by acting on the rows where `act` is True."""
 
 
-def _auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+# ROC AUC and average precision are computed here rather than by sklearn's roc_auc_score and
+# average_precision_score: those validate their input on every call (about 5 ms), which was
+# 99 % of a bootstrap resample and a sixth of a training run. The values are identical to
+# sklearn's, ties included (tests/test_evaluation.py compares them on tied and untied scores).
 
-    return float(roc_auc_score(y, p))
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC by the rank-sum identity (Mann-Whitney U); tied scores count one half."""
+    from scipy.stats import rankdata
+
+    positive = np.asarray(y) == 1
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    rank_sum = float(rankdata(p)[positive].sum())
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
-    from sklearn.metrics import average_precision_score
-
-    return float(average_precision_score(y, p))
+    """Average precision: precision at each distinct score, weighted by the recall it adds."""
+    order = np.argsort(-np.asarray(p, dtype=float), kind="mergesort")
+    scores, hits = np.asarray(p, dtype=float)[order], (np.asarray(y) == 1)[order]
+    # the last row of each run of equal scores: a threshold takes the whole run or none of it
+    last = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    true_pos = np.cumsum(hits)[last]
+    if true_pos[-1] == 0:
+        return float("nan")
+    precision = true_pos / (last + 1)
+    recall_gain = np.diff(np.r_[0, true_pos]) / true_pos[-1]
+    return float(np.sum(recall_gain * precision))
 
 
 def resamples(y: np.ndarray, n_boot: int, seed: int) -> Iterator[np.ndarray]:

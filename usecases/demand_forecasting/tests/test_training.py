@@ -13,7 +13,8 @@ from shared.core.store import load_model
 from shared.ops.report import markdown, result_tables, summary_table, write_report
 from shared.ops.training import train
 from shared.tasks.forecast.batch import batch_forecast
-from usecases.demand_forecasting.tests.conftest import FAST, UC
+from tests.conftest import fast_overrides
+from usecases.demand_forecasting.tests.conftest import UC
 
 
 def test_the_global_model_beats_the_best_baseline_and_every_model_is_reported(trained):
@@ -127,7 +128,7 @@ def test_a_run_that_fails_its_gates_falls_back_to_the_best_baseline_and_is_not_s
 
 
 def test_gates_can_name_their_baseline():
-    cfg = UC.load_config([*FAST, "gates.baseline=naive"])
+    cfg = UC.load_config([*fast_overrides(UC), "gates.baseline=naive"])
     assert cfg.gates.baseline == "naive"
     with pytest.raises(ValueError, match="gates.baseline"):
         UC.load_config(["gates.baseline=auto_arima"])  # not among baselines.models
