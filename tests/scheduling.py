@@ -48,11 +48,11 @@ _FUZZ = "tests/test_http_guard.py::test_schemathesis_all_checks_pass_against_eve
 COSTS: dict[str, float] = {
     "usecases/demand_forecasting/tests/test_real_data.py": 187,
     "usecases/lead_scoring/tests/test_real_data.py": 182,
-    "tests/test_cli.py": 181,
+    "tests/test_cli.py": 110,
     "tests/test_bento_build.py::test_the_root_bento_packs_a_model_for_every_use_case": 156,
     f"{_FORK}[binary]": 150,
     "tests/test_bento_build.py": 159,
-    "tests/test_evaluate.py::test_evaluate_scores_held_out_engines_in_the_official_layout": 135,
+    "tests/test_evaluate.py::test_evaluate_scores_held_out_engines_in_the_official_layout": 60,
     "usecases/churn/tests/test_real_data.py": 126,
     f"{_FORK}[forecast]": 126,
     f"{_FUZZ}[shared.serve.root:PilotPack]": 120,

@@ -15,6 +15,9 @@ from shared.core.tracking import CHALLENGER, tracking_uri
 from shared.core.usecase import get_use_case
 from tests.conftest import train_fast
 
+# What these runs check (what is logged, stored and aliased) does not depend on the data's size.
+SMALL = "data.synthetic_rows=2000"
+
 UC = get_use_case("churn")
 
 
@@ -65,7 +68,7 @@ def test_failed_gates_log_everything_but_get_no_alias_and_no_bento_model(run):
     before = str(client.get_model_version_by_alias("churn", CHALLENGER).version)
     assert before == run.model_version
     stored_before = len(bentoml.models.list("churn"))
-    failed = train_fast(UC, ["gates.min_roc_auc=0.999"])
+    failed = train_fast(UC, ["gates.min_roc_auc=0.999", SMALL])
     assert not failed.gates_passed and not failed.registered
     assert any("below the floor 0.999" in r for r in failed.gate_reasons)
     assert failed.model_version and failed.bento_tag == ""
@@ -78,7 +81,7 @@ def test_an_untracked_run_logs_nothing():
     client = MlflowClient(tracking_uri())
     exp = client.get_experiment_by_name("churn")
     runs_before = len(client.search_runs([exp.experiment_id])) if exp else 0
-    result = train_fast(UC, track=False)
+    result = train_fast(UC, [SMALL], track=False)
     assert result.run_id == "" and result.model_version == "" and result.bento_tag == ""
     assert result.onnx_bytes and result.parity.ok
     exp = client.get_experiment_by_name("churn")
