@@ -16,7 +16,6 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from shared.app.cli import app
-
 from shared.app.cli.train import first_question
 from shared.core.tracking import tracking_uri
 from shared.core.usecase import get_use_case, registry
