@@ -48,8 +48,8 @@ def test_the_costliest_unit_goes_first_and_unknown_ones_count_their_tests():
     }
     order = list(ranked(units))
     assert order == [
-        "tests/test_cli.py",
         f"{FORK}[binary]",
+        "tests/test_cli.py",
         "tests/test_splits.py",
         "tests/test_psi.py",
     ]
