@@ -651,7 +651,9 @@ class RecordPredictor:
                 latest[key] = i
         features = uc.build_features(records_to_columns(records, self.fields))
         rows = np.fromiter(latest.values(), dtype=np.int64, count=len(latest))
-        scored = self._scored(self.values({k: np.asarray(v)[rows] for k, v in features.items()}))
+        if len(rows) < len(records):  # else every record is its entity's latest, in order
+            features = {k: np.asarray(v)[rows] for k, v in features.items()}
+        scored = self._scored(self.values(features))
         return [
             s | {uc.id_column: key, uc.time_column: getattr(records[i], uc.time_column), "_row": i}
             for s, (key, i) in zip(scored, latest.items(), strict=True)
