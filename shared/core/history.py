@@ -93,7 +93,13 @@ def column_window_stats(
 ) -> dict[str, np.ndarray]:
     """`window_stats` laid out (k, n): per column of `x`, its rows (what `window_features`
     stores without a transpose per statistic)."""
-    win = sliding_windows(x, w)  # (k, n, w), oldest first
+    return windowed_stats(sliding_windows(x, w), stats)
+
+
+def windowed_stats(win: np.ndarray, stats: Sequence[str] = STATS) -> dict[str, np.ndarray]:
+    """`stats` over the last axis of (k, n, w) windows (oldest first, NaN where nothing was
+    seen), laid out (k, n)."""
+    w = win.shape[-1]
     seen = ~np.isnan(win)
     count = seen.sum(axis=-1)
     # Missing values (the padding before an entity's first row) count as 0 in every sum: the
@@ -218,8 +224,11 @@ def window_features(
     block[:, 0] = x.T
     for run in runs:
         rows = order[run]
+        # A row's window of w rows is the last w of its widest window: the same values in the
+        # same order (so the same sums), without padding and windowing the run again per width.
+        widest = sliding_windows(x[rows], max(windows))
         for i, w in enumerate(windows):
-            computed = column_window_stats(x[rows], w, stats)
+            computed = windowed_stats(widest[..., widest.shape[-1] - w :], stats)
             start = 1 + i * len(stats)
             block[:, start : start + len(stats), rows] = np.stack(list(computed.values()), axis=1)
     names = window_feature_names(tuple(sensors), tuple(windows), tuple(stats))
