@@ -125,7 +125,11 @@ def make_feed(
     # 145 inputs; three calls per column were 150 us, and 65 snaps a third of a fleet request).
     feed: dict[str, np.ndarray] = {}
     if numeric:
-        block = np.array([features[c] for c in numeric], dtype=np.float32)
+        columns = [features[c] for c in numeric]
+        try:
+            block = np.array(columns, dtype=np.float32)
+        except ValueError:  # columns shaped [N] and [N, 1] together: flatten each first
+            block = np.array([np.asarray(v, dtype=np.float32).reshape(-1) for v in columns])
         feed = dict(zip(numeric, snap(block.reshape(len(numeric), -1, 1)), strict=True))
     for c in categorical:
         feed[c] = np.asarray(features[c], dtype=object).astype(str).reshape(-1, 1)
