@@ -132,7 +132,11 @@ def make_feed(
             block = np.array([np.asarray(v, dtype=np.float32).reshape(-1) for v in columns])
         feed = dict(zip(numeric, snap(block.reshape(len(numeric), -1, 1)), strict=True))
     for c in categorical:
-        feed[c] = np.asarray(features[c], dtype=object).astype(str).reshape(-1, 1)
+        values = features[c]
+        if isinstance(values, np.ndarray) and values.dtype.kind == "U":  # text already
+            feed[c] = values.reshape(-1, 1)
+        else:
+            feed[c] = np.asarray(values, dtype=object).astype(str).reshape(-1, 1)
     return feed
 
 

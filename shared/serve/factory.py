@@ -676,7 +676,11 @@ class RecordPredictor:
 
     def _count_unknown(self, features: dict[str, np.ndarray]) -> None:
         for field, known in self.categories.items():
-            unseen = sum(1 for v in features[field] if str(v) not in known)
+            values = features[field]
+            # a text array's tolist gives str already: no str() per value
+            is_text = isinstance(values, np.ndarray) and values.dtype.kind == "U"
+            text = values.tolist() if is_text else map(str, values)
+            unseen = sum(v not in known for v in text)
             if unseen:
                 catalog().unknown.labels(self.uc.name, field).inc(unseen)
 
