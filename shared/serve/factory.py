@@ -651,7 +651,9 @@ class RecordPredictor:
                 latest[key] = i
         features = uc.build_features(records_to_columns(records, self.fields))
         rows = np.fromiter(latest.values(), dtype=np.int64, count=len(latest))
-        scored = self._scored(self.values({k: np.asarray(v)[rows] for k, v in features.items()}))
+        if len(rows) < len(records):  # else every record is its entity's latest, in order
+            features = {k: np.asarray(v)[rows] for k, v in features.items()}
+        scored = self._scored(self.values(features))
         return [
             s | {uc.id_column: key, uc.time_column: getattr(records[i], uc.time_column), "_row": i}
             for s, (key, i) in zip(scored, latest.items(), strict=True)
@@ -674,7 +676,11 @@ class RecordPredictor:
 
     def _count_unknown(self, features: dict[str, np.ndarray]) -> None:
         for field, known in self.categories.items():
-            unseen = sum(1 for v in features[field] if str(v) not in known)
+            values = features[field]
+            # a text array's tolist gives str already: no str() per value
+            is_text = isinstance(values, np.ndarray) and values.dtype.kind == "U"
+            text = values.tolist() if is_text else map(str, values)
+            unseen = sum(v not in known for v in text)
             if unseen:
                 catalog().unknown.labels(self.uc.name, field).inc(unseen)
 

@@ -32,9 +32,12 @@ def steps(n: int, horizon: int) -> np.ndarray:
 
 def window_mean(y: np.ndarray, k: int) -> np.ndarray:
     """[n] mean of the last k periods, NaN ignored; NaN when none was observed."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(y[:, -k:], axis=1)
+    # what np.nanmean computes (the sum with NaN as 0, over the count seen), without its
+    # wrappers and a warnings filter per call: 7 calls were a sixth of a one-series request
+    recent = y[:, -k:]
+    seen = ~np.isnan(recent)
+    with np.errstate(invalid="ignore"):  # 0 / 0: nothing observed is NaN
+        return np.where(seen, recent, 0.0).sum(axis=1) / seen.sum(axis=1)
 
 
 def window_std(y: np.ndarray, k: int) -> np.ndarray:

@@ -22,6 +22,15 @@ def test_select_placeholder_and_empty_answers_are_one_not_answered_level():
     assert category(values).tolist() == [NOT_ANSWERED] * 6 + ["mumbai"]
 
 
+def test_values_that_are_not_text_are_missing_or_their_text():
+    """Plain text skips the missing-value check; everything else is asked of pandas first."""
+    values = np.array([3, 2.5, np.str_(" X "), pd.NaT, np.float32("nan"), "nan"], dtype=object)
+    assert category(values).tolist() == ["3", "2.5", "x", NOT_ANSWERED, NOT_ANSWERED, "nan"]
+    text = pd.Series([" Mumbai", None, "Select"], dtype="string")  # pandas' own text type
+    assert category(text).tolist() == ["mumbai", NOT_ANSWERED, NOT_ANSWERED]
+    assert category(np.array([], dtype=object)).shape == (0,)
+
+
 def test_google_and_google_are_the_same_source():
     upper = build_features(_one(**{"Lead Source": "Google"}))
     lower = build_features(_one(**{"Lead Source": "google "}))

@@ -1,0 +1,62 @@
+"""History windows (shared/core/history.py): `window_features` windows each entity once at its
+widest width and writes every feature into one block; each value must still be, bit for bit,
+the statistic of that width computed on its own."""
+
+import numpy as np
+import pytest
+
+from shared.core.history import STATS, window_feature_names, window_features, window_stats
+
+SENSORS = ("temperature [C]", "vibration")
+WINDOWS = (3, 7, 20)
+
+
+def _readings(seed: int) -> dict[str, np.ndarray]:
+    """Three entities of different lengths, rows shuffled, some readings missing."""
+    rng = np.random.default_rng(seed)
+    lengths = {"a": 25, "b": 4, "c": 12}
+    entity = np.concatenate([[e] * n for e, n in lengths.items()]).astype(object)
+    time = np.concatenate([np.arange(n) * 2.0 for n in lengths.values()])
+    columns = {"entity": entity, "time": time}
+    for s in SENSORS:
+        x = rng.normal(50, 10, size=len(time)).cumsum()
+        x[rng.random(len(time)) < 0.15] = np.nan
+        columns[s] = x
+    order = rng.permutation(len(time))
+    return {k: v[order] for k, v in columns.items()}
+
+
+@pytest.mark.parametrize("stats", [("mean", "slope"), STATS])
+def test_each_width_equals_that_window_computed_alone(stats):
+    raw = _readings(3)
+    features = window_features(raw, "entity", "time", SENSORS, WINDOWS, stats)
+    assert tuple(features) == window_feature_names(SENSORS, WINDOWS, tuple(stats))
+    for entity in ("a", "b", "c"):
+        rows = np.flatnonzero(raw["entity"] == entity)
+        rows = rows[np.argsort(raw["time"][rows])]
+        for s, name in zip(SENSORS, ("temperature_c", "vibration"), strict=True):
+            x = raw[s][rows]
+            np.testing.assert_array_equal(features[f"{name}_last"][rows], x)
+            for w in WINDOWS:
+                alone = window_stats(x, w, stats)
+                for stat in stats:
+                    # bit for bit: NaN where nothing was seen, the same sums elsewhere
+                    np.testing.assert_array_equal(features[f"{name}_{stat}_{w}"][rows], alone[stat])
+
+
+def test_features_are_separate_float_rows_and_the_input_is_untouched():
+    raw = _readings(4)
+    before = {k: v.copy() for k, v in raw.items()}
+    features = window_features(raw, "entity", "time", SENSORS, WINDOWS)
+    assert all(v.shape == (len(raw["time"]),) and v.dtype == np.float64 for v in features.values())
+    features["vibration_mean_3"][:] = -1.0  # a feature is a view of one block: not of another
+    assert not (features["vibration_std_3"] == -1.0).any()
+    for k, v in before.items():
+        np.testing.assert_array_equal(raw[k], v)
+
+
+def test_one_record_has_its_own_value_and_no_trend():
+    raw = {"entity": np.array(["a"], dtype=object), "time": np.array([5.0]), "s": np.array([2.5])}
+    f = window_features(raw, "entity", "time", ["s"], [2, 10])
+    assert f["s_last"].tolist() == f["s_mean_2"].tolist() == f["s_max_10"].tolist() == [2.5]
+    assert f["s_slope_10"].tolist() == f["s_std_2"].tolist() == [0.0]
