@@ -301,7 +301,7 @@ def test_unacceptable_use_case_is_never_served(tmp_path):
         shutil.copytree(
             ROOT / part,
             tmp_path / part,
-            ignore=shutil.ignore_patterns("__pycache__", "tests", "zz_*"),
+            ignore=shutil.ignore_patterns("tests", "zz_*"),
         )
     config = tmp_path / "usecases" / "churn" / "config.yaml"
     text = config.read_text()
