@@ -96,6 +96,11 @@ def column_window_stats(
     return windowed_stats(sliding_windows(x, w), stats)
 
 
+def _per_seen(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """total / count, NaN where the count is 0."""
+    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+
+
 def windowed_stats(win: np.ndarray, stats: Sequence[str] = STATS) -> dict[str, np.ndarray]:
     """`stats` over the last axis of (k, n, w) windows (oldest first, NaN where nothing was
     seen), laid out (k, n)."""
@@ -104,15 +109,16 @@ def windowed_stats(win: np.ndarray, stats: Sequence[str] = STATS) -> dict[str, n
     count = seen.sum(axis=-1)
     # Missing values (the padding before an entity's first row) count as 0 in every sum: the
     # same numbers summed in the same order as np.nansum, without its copy per call.
-    mean = np.where(seen, win, 0.0).sum(axis=-1) / count
+    # A window where nothing was seen is NaN, as np.nanmean gives, and with no warning.
+    mean = _per_seen(np.where(seen, win, 0.0).sum(axis=-1), count)
     out = {"mean": mean}
     if "std" in stats or "slope" in stats:
         dx = np.where(seen, win - mean[..., None], 0.0)
         if "std" in stats:
-            out["std"] = np.sqrt((dx * dx).sum(axis=-1) / count)
+            out["std"] = np.sqrt(_per_seen((dx * dx).sum(axis=-1), count))
     if "slope" in stats:
         t = np.where(seen, np.arange(w, dtype=np.float64), 0.0)
-        dt = np.where(seen, t - (t.sum(axis=-1) / count)[..., None], 0.0)
+        dt = np.where(seen, t - _per_seen(t.sum(axis=-1), count)[..., None], 0.0)
         sxx = (dt * dt).sum(axis=-1)
         out["slope"] = np.divide(
             (dt * dx).sum(axis=-1), sxx, out=np.zeros(mean.shape), where=sxx > 0
