@@ -96,7 +96,7 @@ def column_window_stats(
     return windowed_stats(sliding_windows(x, w), stats)
 
 
-def _per_seen(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+def per_seen(total: np.ndarray, count: np.ndarray) -> np.ndarray:
     """total / count, NaN where the count is 0."""
     return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
 
@@ -110,15 +110,15 @@ def windowed_stats(win: np.ndarray, stats: Sequence[str] = STATS) -> dict[str, n
     # Missing values (the padding before an entity's first row) count as 0 in every sum: the
     # same numbers summed in the same order as np.nansum, without its copy per call.
     # A window where nothing was seen is NaN, as np.nanmean gives, and with no warning.
-    mean = _per_seen(np.where(seen, win, 0.0).sum(axis=-1), count)
+    mean = per_seen(np.where(seen, win, 0.0).sum(axis=-1), count)
     out = {"mean": mean}
     if "std" in stats or "slope" in stats:
         dx = np.where(seen, win - mean[..., None], 0.0)
         if "std" in stats:
-            out["std"] = np.sqrt(_per_seen((dx * dx).sum(axis=-1), count))
+            out["std"] = np.sqrt(per_seen((dx * dx).sum(axis=-1), count))
     if "slope" in stats:
         t = np.where(seen, np.arange(w, dtype=np.float64), 0.0)
-        dt = np.where(seen, t - _per_seen(t.sum(axis=-1), count)[..., None], 0.0)
+        dt = np.where(seen, t - per_seen(t.sum(axis=-1), count)[..., None], 0.0)
         sxx = (dt * dt).sum(axis=-1)
         out["slope"] = np.divide(
             (dt * dx).sum(axis=-1), sxx, out=np.zeros(mean.shape), where=sxx > 0

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from shared.core.history import per_seen
 from shared.tasks.forecast.calendar import seasonal_lag
 
 
@@ -36,8 +37,7 @@ def window_mean(y: np.ndarray, k: int) -> np.ndarray:
     # wrappers and a warnings filter per call: 7 calls were a sixth of a one-series request
     recent = y[:, -k:]
     seen = ~np.isnan(recent)
-    with np.errstate(invalid="ignore"):  # 0 / 0: nothing observed is NaN
-        return np.where(seen, recent, 0.0).sum(axis=1) / seen.sum(axis=1)
+    return per_seen(np.where(seen, recent, 0.0).sum(axis=1), seen.sum(axis=1))
 
 
 def window_std(y: np.ndarray, k: int) -> np.ndarray:
