@@ -16,6 +16,9 @@ from shared.core.columns import sensitive_columns, undeclared_sensitive_inputs
 from shared.ops.governance.fairness import assess_fairness
 from shared.serve.explain import Explainer, explainer_files
 
+# The rows a global explanation averages over, at most (`importance_rows`).
+IMPORTANCE_ROWS = 5_000
+
 
 @dataclass
 class Assessment:
@@ -106,14 +109,28 @@ def _global_model(fit: Any, out: Assessment) -> None:
     if X is None or booster is None:
         out.importance_note = "no per-input explanation for this model"
         return
-    contrib = np.asarray(booster.predict(X.to_numpy(np.float64), pred_contrib=True))[:, :-1]
+    rows = importance_rows(len(X))
+    contrib = np.asarray(booster.predict(X.to_numpy(np.float64)[rows], pred_contrib=True))[:, :-1]
     mean = np.abs(contrib).mean(axis=0)
     names = list(X.columns)
     order = np.argsort(-mean, kind="stable")
     out.importance = {names[i]: round(float(mean[i]), 6) for i in order}
+    sample = "" if len(rows) == len(X) else f" (a seeded sample of {len(rows):,} of {len(X):,})"
     out.importance_note = (
-        "mean |TreeSHAP contribution| of each input to the latest forecasts (scaled sales)"
+        "mean |TreeSHAP contribution| of each input to the latest forecasts (scaled sales)" + sample
     )
+
+
+def importance_rows(n: int, cap: int = IMPORTANCE_ROWS, seed: int = 0) -> np.ndarray:
+    """All n row positions, or a seeded sorted sample of `cap` of them.
+
+    TreeSHAP costs about a millisecond a row for the forecaster's trees: on Walmart's 26,648
+    latest rows it took 36 s, 40 % of the training run. Over 5,000 of 30,000 rows, each input's
+    mean moved by 0.6-1.7 % of itself and the ranking held (tests/test_governance.py).
+    """
+    if n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
 
 
 def _booster(model: Any) -> Any:
