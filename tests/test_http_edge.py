@@ -280,17 +280,17 @@ def _predictions(server) -> float:
 
 
 @pytest.mark.serve
-def test_two_services_on_one_home_keep_their_own_metrics(serve):
-    """Churn A scores 3 records, churn B starts on the same BENTOML_HOME, A scores 2 more:
-    A counts 5 (B's start emptied nothing of A's) and B counts none of them."""
-    with serve(CHURN.name, env=SECURED) as a:
-        for _ in range(3):
-            assert _predict(a, json={"records": [_record()]}).status_code == 200
-        with serve(CHURN.name, env=SECURED) as b:
-            for _ in range(2):
-                assert _predict(a, json={"records": [_record()]}).status_code == 200
-            assert _predictions(a) == 5
-            assert _predictions(b) == 0
+def test_two_services_on_one_home_keep_their_own_metrics(churn, serve):
+    """Churn A (the module's server) scores 3 records, churn B starts on the same BENTOML_HOME,
+    A scores 2 more: A counts 5 more (B's start emptied nothing of A's), B counts none."""
+    before = _predictions(churn)
+    for _ in range(3):
+        assert _predict(churn, json={"records": [_record()]}).status_code == 200
+    with serve(CHURN.name, env=SECURED) as b:
+        for _ in range(2):
+            assert _predict(churn, json={"records": [_record()]}).status_code == 200
+        assert _predictions(churn) == before + 5
+        assert _predictions(b) == 0
 
 
 def test_a_rejection_line_escapes_every_client_text(caplog):
