@@ -1,6 +1,11 @@
 """A built Bento carries its models: built from the test store, exported, imported into an
 empty BENTOML_HOME, served with no registry, it scores; a missing model stops `bentoml serve`
-at once with the command that trains it (shared/serve/services.py, `carry_models`)."""
+at once with the command that trains it (shared/serve/services.py, `carry_models`).
+
+`bentoml build`, `import` and `serve` run as the user runs them, in processes of their own
+(`import` into another BENTOML_HOME). Reading a built Bento's record and exporting it go
+through the functions `bentoml get` and `bentoml export` call, in this process, on this
+session's store: a subprocess would only import BentoML again for each (about a second)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
+import bentoml
 import httpx
 import pytest
 
@@ -25,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 UC = get_use_case("churn")
 
 
-def bentoml(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
+def bentoml_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "bentoml", *args],
         cwd=ROOT,
@@ -39,7 +46,7 @@ def bentoml(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
 
 
 def build(bentofile: str, env: dict[str, str]) -> str:
-    out = bentoml("build", "-f", bentofile, "--output", "tag", env=env)
+    out = bentoml_cli("build", "-f", bentofile, "--output", "tag", env=env)
     return next(x for x in out.splitlines() if x.startswith("__tag__:")).removeprefix("__tag__:")
 
 
@@ -55,11 +62,22 @@ def requirement_names(text: str) -> set[str]:
     return {re.split(r"[=<>!~\[; ]", x, maxsplit=1)[0].lower() for x in lines if x}
 
 
+def bento_info(tag: str) -> dict[str, Any]:
+    """A built Bento's record as `bentoml get TAG -o json` prints it (tags as strings)."""
+    return json.loads(json.dumps(bentoml.get(tag).info.to_dict(), default=str))
+
+
+def bento_folder(tag: str) -> Path:
+    """Where the session's store keeps a built Bento ($BENTOML_HOME/bentos/<name>/<version>)."""
+    info = bento_info(tag)
+    return Path(os.environ["BENTOML_HOME"]) / "bentos" / info["name"] / info["version"]
+
+
 def bento_requirements(tag: str) -> set[str]:
     """The requirements a built Bento installs when containerized."""
-    info = json.loads(bentoml("get", tag, "-o", "json"))
-    home = Path(os.environ["BENTOML_HOME"]) / "bentos" / info["name"] / info["version"]
-    return requirement_names((home / "env" / "python" / "requirements.txt").read_text())
+    return requirement_names(
+        (bento_folder(tag) / "env" / "python" / "requirements.txt").read_text()
+    )
 
 
 def test_the_serve_lock_holds_no_training_or_dev_tool():
@@ -70,7 +88,7 @@ def test_the_serve_lock_holds_no_training_or_dev_tool():
 
 
 def packed_models(tag: str) -> list[str]:
-    info = json.loads(bentoml("get", tag, "-o", "json"))
+    info = bento_info(tag)
     return sorted({m["tag"] for s in info["services"] for m in s["models"]} | set(info["models"]))
 
 
@@ -97,13 +115,13 @@ def test_the_built_bento_serves_from_an_empty_store_without_a_registry(tmp_path,
     installs = bento_requirements(tag)
     assert "bentoml" in installs and not {n for n in installs if n.startswith(NOT_SERVED)}
     archive = tmp_path / "churn.bento"
-    bentoml("export", tag, str(archive))
+    bentoml.export_bento(tag, str(archive))
     empty = {
         "BENTOML_HOME": str(tmp_path / "empty-bentoml"),
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'no-registry.db'}",
         f"PILOTPACK_MODEL_{UC.name.upper()}": "",
     }
-    bentoml("import", str(archive), env=empty)
+    bentoml_cli("import", str(archive), env=empty)
     task = UC.task
     with Server(tag, env=empty, timeout=120) as server:
         r = httpx.post(server.url + task.route, json=example_payload(UC, 2), timeout=30)
@@ -139,7 +157,7 @@ def test_a_served_bento_keeps_its_state_in_the_data_folder_and_exports_none(tmp_
     found = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
     assert {"predictions.db", "mlflow.db", ".secrets/pseudonym.key"} <= set(found), found
     archive = tmp_path / "served.bento"
-    bentoml("export", churn_bento, str(archive))
+    bentoml.export_bento(churn_bento, str(archive))
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert any(n.endswith("service.py") or n.endswith(".py") for n in names)
@@ -154,8 +172,7 @@ def test_a_bento_keeps_its_state_beside_the_store_and_refuses_a_folder_inside_it
         r = httpx.post(server.url + UC.task.route, json=example_payload(UC, 1), timeout=30)
         assert r.status_code == 200, r.text
     assert (default / "predictions.db").is_file()
-    info = json.loads(bentoml("get", churn_bento, "-o", "json"))
-    src = Path(os.environ["BENTOML_HOME"]) / "bentos" / info["name"] / info["version"] / "src"
+    src = bento_folder(churn_bento) / "src"
     with (
         pytest.raises(RuntimeError, match=r"exited with [1-9]|could not start") as exc,
         Server(churn_bento, env=AS_DEPLOYED | {"PILOTPACK_DATA_DIR": str(src)}, timeout=120),
