@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.core.usecase import get_use_case
 from shared.serve import auth
 from shared.serve.services import example_payload
+from tests.processes import wait_until
 
 CHURN = get_use_case("churn")
 FORECAST = get_use_case("demand_forecasting")
@@ -345,12 +346,3 @@ def replace_file(path: Path, doc: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(yaml.safe_dump(doc))
     tmp.replace(path)
-
-
-def wait_until(check, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError("not within the reload interval")

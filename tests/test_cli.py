@@ -13,12 +13,11 @@ from pathlib import Path
 
 import bentoml
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
-from shared.app.cli import app
 from shared.app.cli.train import first_question
 from shared.core.tracking import tracking_uri
 from shared.core.usecase import get_use_case, registry
+from tests.cli_runs import in_process
 from tests.conftest import cli_sets
 
 UC = get_use_case("churn")
@@ -28,14 +27,6 @@ def pilotpack(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "shared.app.cli", *args], capture_output=True, text=True, timeout=300
     )
-
-
-def in_process(*args: str) -> subprocess.CompletedProcess[str]:
-    """`pilotpack` run by its own entry point in this process, returned as `pilotpack` returns."""
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 def _lines(text: str) -> list[str]:

@@ -15,9 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from shared.app.cli import app
 from shared.core.config import ReaderConfig
 from shared.core.history import (
     RemainingLifeSettings,
@@ -29,6 +27,7 @@ from shared.core.history import (
 from shared.core.io import read_table, with_reading
 from shared.core.usecase import get_use_case
 from shared.ops.evaluate import evaluate_file, read_truth, sorted_ids
+from tests.cli_runs import in_process
 from tests.conftest import cli_sets, real_data, trained_model
 from usecases.predictive_maintenance.schema import RUL_COLUMN_NAMES
 from usecases.predictive_maintenance.synthetic import make_synthetic_rul
@@ -58,16 +57,6 @@ def pilotpack(
         cwd=cwd,
         env=env,
     )
-
-
-def in_process(*args: str) -> subprocess.CompletedProcess[str]:
-    """`pilotpack` by its own entry point in this process, returned as `pilotpack` returns: for
-    the runs that stop at reading, before any store, where a subprocess would only import the
-    pack again (tests/test_cli.py's `in_process`). An exception other than the exit is raised."""
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
 
 
 # ---- cuts, last rows and the derived label, by hand ---------------------------------------------
