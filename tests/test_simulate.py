@@ -2,22 +2,24 @@
 checked against the truth the simulated world was built with; and the world itself (its
 drift, its intervention) checked against what it promises.
 
-One simulation runs for the module (a real subprocess of the CLI, with its own temporary
-registry, model store and prediction log): about two minutes on a busy two-core machine.
+One simulation runs for the module (`pilotpack simulate`, with its own temporary registry,
+model store and prediction log): about two minutes on a busy two-core machine. The command is
+run by its entry point in this process (`simulate_cli`): it starts the simulation's own
+process itself, and a subprocess of the CLI only added an interpreter and its imports.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from shared.app.cli import app
 from shared.core.drift import psi_samples
 from shared.core.usecase import get_use_case
 from shared.ops.simulate import alerts, series, world
@@ -28,15 +30,22 @@ from shared.serve.forecast import request_models, series_key, series_key_columns
 DAYS = 5  # each stage waits a day for outcomes when the two models disagree
 
 
+def simulate_cli(home: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """`pilotpack simulate ...` by its entry point in this process, with PILOTPACK_HOME at
+    `home` (where the reports land), returned as the command's process would return."""
+    with pytest.MonkeyPatch.context() as env:
+        if home is not None:
+            env.setenv("PILOTPACK_HOME", str(home))
+        result = CliRunner().invoke(app, ["simulate", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     home = tmp_path_factory.mktemp("simulate")
-    run = subprocess.run(
-        [sys.executable, "-m", "shared.app.cli", "simulate", "churn", "--scenario", "short",
-         "--days", str(DAYS), "--seed", "0"],
-        capture_output=True, text=True, env=os.environ | {"PILOTPACK_HOME": str(home)},
-        timeout=420,
-    )  # fmt: skip
+    run = simulate_cli(home, "churn", "--scenario", "short", "--days", str(DAYS), "--seed", "0")
     path = home / "reports" / "churn" / "simulate.json"
     assert path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     result = json.loads(path.read_text())
@@ -112,10 +121,7 @@ def test_the_operator_reports_a_rollout_the_service_stopped() -> None:
 
 
 def test_a_bad_scenario_name_is_refused() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "shared.app.cli", "simulate", "churn", "--scenario", "nope"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    run = simulate_cli(None, "churn", "--scenario", "nope")
     assert run.returncode == 2 and "scenario 'nope'" in run.stderr
 
 
@@ -163,12 +169,9 @@ def test_forecasting_drift_alerts_a_worse_challenger_is_rolled_back_a_b_is_skipp
     on day 1 or 2 and not on day 0; a challenger whose forecasts are the champion's x 1.5 is
     rolled back on its step-1 actuals (posted a day late by request id) at the shadow stage;
     the A/B scenarios say why they do not apply."""
-    run = subprocess.run(
-        [sys.executable, "-m", "shared.app.cli", "simulate", "demand_forecasting",
-         "--scenario", "covariate_drift", "--scenario", "worse_challenger", "--scenario", "aa",
-         "--days", "3", "--seed", "0"],
-        capture_output=True, text=True, env=os.environ | {"PILOTPACK_HOME": str(tmp_path)},
-        timeout=420,
+    run = simulate_cli(
+        tmp_path, "demand_forecasting", "--scenario", "covariate_drift",
+        "--scenario", "worse_challenger", "--scenario", "aa", "--days", "3", "--seed", "0",
     )  # fmt: skip
     path = tmp_path / "reports" / "demand_forecasting" / "simulate.json"
     assert path.exists(), run.stdout[-3000:] + run.stderr[-3000:]
@@ -214,11 +217,9 @@ def test_maintenance_undrifted_days_raise_no_drift_alarm(tmp_path: Path) -> None
     """Maintenance's generator has slow random walks (temperatures): a day of consecutive rows
     covers part of their range, and days drawn that way raised drift alerts before any shift
     (PSI up to 0.28). Days sampled from a long run are drawn like the training rows."""
-    run = subprocess.run(
-        [sys.executable, "-m", "shared.app.cli", "simulate", "predictive_maintenance",
-         "--scenario", "covariate_drift", "--days", "3", "--seed", "0"],
-        capture_output=True, text=True, env=os.environ | {"PILOTPACK_HOME": str(tmp_path)},
-        timeout=300,
+    run = simulate_cli(
+        tmp_path, "predictive_maintenance", "--scenario", "covariate_drift", "--days", "3",
+        "--seed", "0",
     )  # fmt: skip
     path = tmp_path / "reports" / "predictive_maintenance" / "simulate.json"
     assert path.exists(), run.stdout[-3000:] + run.stderr[-3000:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -59,6 +60,7 @@ class Sim:
     trained: int = 0  # training runs (the scorecard's retrains)
     weak_error: str = ""  # why the weak model could not be trained, when it could not
     series_figures: dict[str, Any] = field(default_factory=dict)  # a forecaster's margin, measured
+    holdout: pd.DataFrame | None = None  # fresh rows: the base rate, then the true margin
 
     def prefix(self, scenario: str, day: int) -> str:
         return f"{scenario[:3]}{self.seed}d{day:03d}-"
@@ -98,26 +100,43 @@ def weakened(uc: Any, raw: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 GOOD_POSITIVES = 800  # positives the good model is trained on, at least
+WEAK_ROWS = 4000  # the weak champion's training rows (the good model's: twice, at least)
+HOLDOUT_ROWS = 20_000  # fresh rows of the base rate and of the true margin
 
 
 def prepare(sim: Sim, log: Callable[[str], None]) -> None:
-    """Train the weak champion and the good model once per seed; measure the true margin."""
-    from sklearn.metrics import roc_auc_score  # heavy: only when a simulation runs
-
-    uc, n = sim.uc, 4000
-    log(f"training the weak champion and the good model of {uc.name} (seed {sim.seed}) ...")
-    base = world.fresh(uc, n, 10 * sim.seed + 1, f"tr{sim.seed}-")
-    sim.weak = train_on(uc, weakened(uc, base, sim.seed), sim.folder / "weak.parquet").model_version
-    holdout = world.fresh(uc, 20_000, 10 * sim.seed + 3, f"ho{sim.seed}-")
-    y = world.truth(uc, holdout)
-    sim.base_rate = float(y.mean())
+    """Train the good model once per seed and measure the world's base rate. The weak
+    champion is trained when a scenario first needs it (`weak_model`): only the challenger
+    rollouts do, and a drift or A/B run was paying a whole training run for nothing."""
+    uc = sim.uc
+    log(f"training the good model of {uc.name} (seed {sim.seed}) ...")
+    sim.holdout = world.fresh(uc, HOLDOUT_ROWS, 10 * sim.seed + 3, f"ho{sim.seed}-")
+    sim.base_rate = float(world.truth(uc, sim.holdout).mean())
     # calibrated well (CBPE reads its probabilities): enough positives for a rare event too
-    rows = max(2 * n, math.ceil(GOOD_POSITIVES / max(sim.base_rate, 1e-3)))
+    rows = max(2 * WEAK_ROWS, math.ceil(GOOD_POSITIVES / max(sim.base_rate, 1e-3)))
     clean = world.fresh(uc, rows, 10 * sim.seed + 2, f"tg{sim.seed}-")
     good = train_on(uc, clean, sim.folder / "good.parquet")
     sim.good = good.model_version
     save(sim, "report.json", good.report())  # the scorecard's expected KPI and fairness
-    sim.trained = 2
+    sim.trained = 1
+
+
+def weak_model(sim: Sim) -> None:
+    """The weak champion of the challenger rollouts (once per seed), and the true margin: the
+    good model's ROC AUC minus the weak one's on the holdout rows of the base rate."""
+    from sklearn.metrics import roc_auc_score  # heavy: only when a simulation runs
+
+    if sim.weak:
+        return
+    uc = sim.uc
+    print(f"training the weak champion of {uc.name} (seed {sim.seed}) ...", file=sys.stderr)
+    base = world.fresh(uc, WEAK_ROWS, 10 * sim.seed + 1, f"tr{sim.seed}-")
+    sim.weak = train_on(uc, weakened(uc, base, sim.seed), sim.folder / "weak.parquet").model_version
+    sim.trained += 1
+    holdout = sim.holdout
+    if holdout is None:  # prepare() draws it
+        raise RuntimeError(f"{uc.name}: the weak model is measured after prepare()")
+    y = world.truth(uc, holdout)
     scores = {}
     for version in (sim.weak, sim.good):
         reset(uc, version)
@@ -167,6 +186,7 @@ def challenger_rollout(sim: Sim, better: bool) -> list[Decision]:
     """A challenger better (or worse) by the known margin, rolled out day by day as an
     operator would: `advance` when `rollout status` recommends it, stop on `roll back`."""
     uc = sim.uc
+    weak_model(sim)
     name = "better" if better else "worse"
     champion, challenger = (sim.weak, sim.good) if better else (sim.good, sim.weak)
     reset(uc, champion, challenger)
