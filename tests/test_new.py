@@ -10,6 +10,7 @@ Everything that looks at the fork runs in the sandbox (`pilotpack`, pytest, ruff
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import shutil
@@ -167,22 +168,82 @@ def _pilotpack(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return _run(root, "-m", "shared.app.cli", *args)
 
 
-# Run in the sandbox: the fork as the registry finds it, its contract checks, what to send.
-INSPECT = """
-import json, sys
+# Run in the sandbox, in ONE process: every process there would import the stack and open the
+# MLflow store again (about 2 s of CPU each). The steps, in order: the fork as the registry finds
+# it, its contract checks and what to send (`inspect`); `pilotpack train` on its synthetic rows
+# and on the file, through the command's own entry point (typer's CliRunner on the CLI's app, as
+# tests/test_cli.py's `in_process`); the fork's own tests, last because their conftest points
+# the process's stores elsewhere (as a pytest run of its own would). Each step's exit code and
+# output land in the JSON of the last line, asserted step by step by the test.
+STEPS = """
+import contextlib, gc, io, json, sys, traceback
+import pytest
+from typer.testing import CliRunner
+from shared.app.cli import app
 from shared.core.usecase import registry
 from shared.serve.contract import checks
 from shared.serve.services import example_payload
 from tests.conftest import fast_overrides
-uc = registry()[sys.argv[1]]
-task = uc.task
-for check in [*task.training.contract_checks(uc), *checks(uc)]:
-    check(uc)
-print(json.dumps({"task": uc.task.name, "folder": str(uc.folder), "service": uc.service,
-                  "history": bool(uc.history), "route": task.route, "time_column": uc.time_column,
-                  "payload": example_payload(uc, 2),
-                  "fast": [a for o in fast_overrides(uc) for a in ("--set", o)]}, default=str))
+name, data = sys.argv[1:]
+steps = {}
+# What each step leaves alive (the stack, the trained models) is moved out of the collector's
+# sight: its full collections would walk it again and again (a fifth of this process's CPU).
+gc.freeze()
+
+def failed(args):
+    return {"args": args, "returncode": 1, "stdout": "", "stderr": traceback.format_exc()}
+
+try:
+    uc = registry()[name]
+    task = uc.task
+    for check in [*task.training.contract_checks(uc), *checks(uc)]:
+        check(uc)
+    seen = {"task": uc.task.name, "folder": str(uc.folder), "service": uc.service,
+            "history": bool(uc.history), "route": task.route, "time_column": uc.time_column,
+            "payload": example_payload(uc, 2),
+            "fast": [a for o in fast_overrides(uc) for a in ("--set", o)]}
+    steps["inspect"] = {"args": ["inspect", name], "returncode": 0,
+                        "stdout": json.dumps(seen, default=str), "stderr": ""}
+except Exception:
+    steps["inspect"] = failed(["inspect", name])
+    print(json.dumps(steps))
+    sys.exit()
+
+def pilotpack(*args):
+    gc.freeze()
+    result = CliRunner().invoke(app, list(args))
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return {"args": list(args), "returncode": result.exit_code, "stdout": result.stdout,
+            "stderr": stderr}
+
+steps["train"] = pilotpack("train", name, "--allow-synthetic", *seen["fast"])
+steps["on_file"] = pilotpack("train", name, "--data", data, "--no-register", *seen["fast"])
+# The stack's plugins (anyio, ...) are imported already here: pytest could not rewrite them.
+args = ["-q", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning",
+        f"usecases/{name}"]
+out = io.StringIO()
+gc.freeze()
+try:
+    with contextlib.redirect_stdout(out):
+        code = pytest.main(list(args))
+    steps["pytest"] = {"args": args, "returncode": int(code), "stdout": out.getvalue(),
+                       "stderr": ""}
+except Exception:
+    steps["pytest"] = failed(args)
+for step in steps.values():  # the tails the assertions show
+    step["stdout"], step["stderr"] = step["stdout"][-4000:], step["stderr"][-4000:]
+print(json.dumps(steps))
 """
+
+
+def _steps(root: Path, name: str, data: str) -> dict[str, subprocess.CompletedProcess[str]]:
+    """STEPS run in the sandbox: each step as `subprocess.run` would have returned it."""
+    done = _run(root, "-c", STEPS, name, data)
+    assert done.returncode == 0, done.stderr[-3000:]
+    steps = json.loads(done.stdout.strip().splitlines()[-1])
+    return {key: subprocess.CompletedProcess(**step) for key, step in steps.items()}
 
 
 @pytest.fixture(params=["binary", "regression", "forecast", "binary_sequence"])
@@ -231,27 +292,26 @@ def fork(request, tmp_path, sandbox):
 
 @pytest.mark.serve
 def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
-    import json
-
     from tests.servers import Server
 
     name, task, data = fork
-    inspected = _run(sandbox, "-c", INSPECT, name)
+    steps = _steps(sandbox, name, data)
+    inspected = steps["inspect"]
     assert inspected.returncode == 0, inspected.stderr[-3000:]
-    uc = json.loads(inspected.stdout.strip().splitlines()[-1])
+    uc = json.loads(inspected.stdout)
     assert uc["task"] == task and Path(uc["folder"]) == sandbox / "usecases" / name
     # Its own tests import the fork, not a template.
     own = (sandbox / "usecases" / name / "tests" / "test_usecase.py").read_text()
     assert "from ..usecase import USE_CASE" in own and "churn" not in own
-    done = _run(sandbox, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"usecases/{name}")
-    assert done.returncode == 0, done.stdout[-2000:]
+    done = steps["pytest"]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     # On its synthetic rows the fork passes its gates and is stored (what serving needs);
     # on the file, gates are the data's verdict: 0 or 1, and a report either way.
     # The flow is under test, not the tuning: the suite's fast settings (fewer trials, trees,
     # folds and bootstrap draws), as every other trained fixture uses.
-    trained = _pilotpack(sandbox, "train", name, "--allow-synthetic", *uc["fast"])
+    trained = steps["train"]
     assert trained.returncode == 0, trained.stderr[-3000:]
-    on_file = _pilotpack(sandbox, "train", name, "--data", data, "--no-register", *uc["fast"])
+    on_file = steps["on_file"]
     assert on_file.returncode in (0, 1), on_file.stderr[-3000:]
     assert "report:" in on_file.stderr
     lint = _run(sandbox, "-m", "ruff", "check", f"usecases/{name}")
