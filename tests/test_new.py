@@ -172,7 +172,7 @@ def _pilotpack(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 # MLflow store again (about 2 s of CPU each). The steps, in order: the fork as the registry finds
 # it, its contract checks and what to send (`inspect`); `pilotpack train` on its synthetic rows
 # and on the file, through the command's own entry point (typer's CliRunner on the CLI's app, as
-# tests/test_cli.py's `in_process`); the fork's own tests, last because their conftest points
+# tests/cli_runs.py's `in_process`); the fork's own tests, last because their conftest points
 # the process's stores elsewhere (as a pytest run of its own would). Each step's exit code and
 # output land in the JSON of the last line, asserted step by step by the test.
 STEPS = """

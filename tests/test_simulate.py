@@ -17,29 +17,25 @@ from typing import Any
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from shared.app.cli import app
 from shared.core.drift import psi_samples
 from shared.core.usecase import get_use_case
 from shared.ops.simulate import alerts, series, world
 from shared.ops.simulate.run import chosen
 from shared.ops.simulate.scenarios import operator_turn
 from shared.serve.forecast import request_models, series_key, series_key_columns
+from tests.cli_runs import in_process
 
 DAYS = 5  # each stage waits a day for outcomes when the two models disagree
 
 
 def simulate_cli(home: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
-    """`pilotpack simulate ...` by its entry point in this process, with PILOTPACK_HOME at
-    `home` (where the reports land), returned as the command's process would return."""
+    """`pilotpack simulate ...` by its entry point in this process (`in_process`), with
+    PILOTPACK_HOME at `home` (where the reports land)."""
     with pytest.MonkeyPatch.context() as env:
         if home is not None:
             env.setenv("PILOTPACK_HOME", str(home))
-        result = CliRunner().invoke(app, ["simulate", *args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+        return in_process("simulate", *args)
 
 
 @pytest.fixture(scope="module")
