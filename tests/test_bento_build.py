@@ -143,9 +143,10 @@ STATE = (".db", ".db-wal", ".key", "privacy-audit.jsonl")
 
 
 def test_a_served_bento_keeps_its_state_in_the_data_folder_and_exports_none(tmp_path, churn_bento):
-    """Served with PILOTPACK_DATA_DIR, scored and sent an outcome: the log, the registry
-    database and the pseudonym key are in the data folder, and `bentoml export` of the served
-    Bento holds no database and no key (on main all three landed in the Bento's src/)."""
+    """Served with PILOTPACK_DATA_DIR, scored and sent an outcome: the log and the pseudonym key
+    are in the data folder, reading the (absent) registry creates no database anywhere, and
+    `bentoml export` of the served Bento holds no database and no key (once, all three landed
+    in the Bento's src/)."""
     data = tmp_path / "state"
     env = AS_DEPLOYED | {"PILOTPACK_DATA_DIR": str(data)}
     with Server(churn_bento, env=env, timeout=120) as server:
@@ -155,7 +156,8 @@ def test_a_served_bento_keeps_its_state_in_the_data_folder_and_exports_none(tmp_
         r = httpx.post(server.url + "/outcome", json=outcome, timeout=30)
         assert r.status_code == 200, r.text
     found = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
-    assert {"predictions.db", "mlflow.db", ".secrets/pseudonym.key"} <= set(found), found
+    assert {"predictions.db", ".secrets/pseudonym.key"} <= set(found), found
+    assert "mlflow.db" not in found  # a SQLite registry is read, never created, by serving
     archive = tmp_path / "served.bento"
     bentoml.export_bento(churn_bento, str(archive))
     with tarfile.open(archive) as tar:

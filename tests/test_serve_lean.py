@@ -25,6 +25,10 @@ FORBIDDEN = (
 # Not in the serve set the Bento installs: importing one of them on the request path fails.
 OUTSIDE_SERVE_SET = (*FORBIDDEN, "skl2onnx", "onnxmltools", "statsforecast", "typer")
 MAX_OWN_MODULES = 30
+# In the serve set, but not loaded when the registry is a SQLite file: serving reads aliases and
+# rollout tags straight from it (shared/core/tracking.py `registered_model`), which saves each
+# serving process (arbiter and worker) about 2 CPU-s at start.
+NOT_FOR_A_SQLITE_REGISTRY = ("mlflow", "sqlalchemy", "alembic")
 
 _SCRIPT = """
 import importlib, json, sys
@@ -71,4 +75,6 @@ def test_churn_service_builds_and_scores_without_training_libraries(trained, tmp
     assert not set(OUTSIDE_SERVE_SET) & set(seen["loaded"]), set(OUTSIDE_SERVE_SET) & set(
         seen["loaded"]
     )
+    assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:///")  # the session's store
+    assert not set(NOT_FOR_A_SQLITE_REGISTRY) & set(seen["loaded"])
     assert len(seen["own"]) <= MAX_OWN_MODULES, (len(seen["own"]), seen["own"])

@@ -6,12 +6,24 @@ file passes alone, in any order, and after anything else trained churn.
 
 from __future__ import annotations
 
+import sqlite3
+
 import bentoml
 import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from shared.core.tracking import CHALLENGER, tracking_uri
+from shared.core.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    PREVIOUS,
+    RolloutState,
+    read_sqlite_registry,
+    read_state,
+    registered_model,
+    tracking_uri,
+    write_state,
+)
 from shared.core.usecase import get_use_case
 from tests.conftest import train_fast
 
@@ -86,3 +98,53 @@ def test_an_untracked_run_logs_nothing():
     assert result.onnx_bytes and result.parity.ok
     exp = client.get_experiment_by_name("churn")
     assert (len(client.search_runs([exp.experiment_id])) if exp else 0) == runs_before
+
+
+def test_the_sqlite_registry_reads_what_mlflow_client_reads(tmp_path, monkeypatch):
+    """Serving reads aliases and rollout tags straight from a SQLite store (no MLflow import):
+    after every kind of registry write it sees exactly what MlflowClient sees."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert read_sqlite_registry(uri, "m") == ({}, {})  # no store yet: nothing registered
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+    def agree(expected_aliases: dict[str, str]) -> None:
+        for name in ("m", "other"):
+            lean = read_sqlite_registry(uri, name)
+            assert lean is not None and lean == registered_model(name, client), name
+        assert registered_model("m") == registered_model("m", client)  # the default path
+        assert registered_model("m")[0] == expected_aliases
+
+    client.create_registered_model("m")
+    agree({})
+    for _ in range(3):
+        client.create_model_version("m", source=tmp_path.as_uri(), run_id=None)
+    client.set_registered_model_alias("m", CHAMPION, "1")
+    client.set_registered_model_alias("m", CHALLENGER, "3")
+    agree({CHAMPION: "1", CHALLENGER: "3"})
+    client.set_registered_model_alias("m", PREVIOUS, "1")
+    client.set_registered_model_alias("m", CHAMPION, "2")
+    client.delete_registered_model_alias("m", CHALLENGER)
+    client.set_registered_model_tag("m", "owner", "équipe données ✓")
+    agree({CHAMPION: "2", PREVIOUS: "1"})
+    state = RolloutState(status="active", version="3", champion="2", stages=("shadow", 10.0),
+                         salt="s", started_at=1.5).event("start", "me", "x" * 5000)  # fmt: skip
+    write_state("m", state, client)
+    assert read_state("m")[0] == read_state("m", client)[0]
+    assert read_state("m")[0].version == "3" and read_state("m")[0].active
+    client.delete_registered_model_tag("m", "owner")
+    agree({CHAMPION: "2", PREVIOUS: "1"})
+    client.create_registered_model("other")
+    client.delete_registered_model("m")
+    agree({})
+
+
+def test_a_store_the_reader_does_not_know_goes_through_mlflow(tmp_path):
+    """No registry tables (an empty or older file), a query string or another scheme: None, so
+    MlflowClient answers (and migrates or raises as it always did)."""
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    assert empty.exists() and read_sqlite_registry(f"sqlite:///{empty}", "m") is None
+    assert read_sqlite_registry(f"sqlite:///{empty}?timeout=5", "m") is None
+    assert read_sqlite_registry("http://127.0.0.1:5000", "m") is None
+    assert read_sqlite_registry("postgresql://u@localhost/db", "m") is None

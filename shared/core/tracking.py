@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -220,14 +222,61 @@ def mlflow_client() -> Any:
 
 def model_aliases(name: str, client: Any = None) -> dict[str, str]:
     """alias -> version of the registered model; {} when it is not registered."""
-    from mlflow.exceptions import MlflowException
+    return registered_model(name, client)[0]
 
-    client = client or mlflow_client()
+
+def registered_model(name: str, client: Any = None) -> tuple[dict[str, str], dict[str, str]]:
+    """(alias -> version, tags) of a registered model; both empty when it is not registered.
+
+    Without a client, a SQLite store is read straight from MLflow's registry tables: a serving
+    process (arbiter and worker) then never imports MLflow, about 2 CPU-s each at start.
+    Any other store, and a schema this code does not know, go through MlflowClient."""
+    if client is None:
+        found = read_sqlite_registry(tracking_uri(), name)
+        if found is not None:
+            return found
+        client = mlflow_client()
+    from mlflow.exceptions import MlflowException  # heavy: only where the registry is read
+
     try:
         model = client.get_registered_model(name)
     except MlflowException:
-        return {}
-    return {alias: str(v) for alias, v in (model.aliases or {}).items()}
+        return {}, {}
+    aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
+    return aliases, dict(model.tags or {})
+
+
+# MLflow's registry tables (mlflow/store/model_registry/dbmodels/models.py), default workspace.
+REGISTRY_SQL = (
+    "SELECT 1 FROM registered_models WHERE workspace = ? AND name = ?",
+    "SELECT alias, version FROM registered_model_aliases WHERE workspace = ? AND name = ?",
+    "SELECT key, value FROM registered_model_tags WHERE workspace = ? AND name = ?",
+)
+DEFAULT_WORKSPACE = "default"
+
+
+def read_sqlite_registry(uri: str, name: str) -> tuple[dict[str, str], dict[str, str]] | None:
+    """`registered_model` of a `sqlite:///` store, read-only; None when MlflowClient must answer
+    (another store, a workspace chosen, or tables this code does not know)."""
+    if not uri.startswith("sqlite:///") or "?" in uri:
+        return None
+    if os.environ.get("MLFLOW_WORKSPACE") or os.environ.get("MLFLOW_WORKSPACE_STORE_URI"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///"))
+    if not path.exists():  # MlflowClient would create an empty store: nothing is registered
+        return {}, {}
+    try:
+        with closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        ) as db:
+            known, aliases, tags = (
+                db.execute(q, (DEFAULT_WORKSPACE, name)).fetchall() for q in REGISTRY_SQL
+            )
+    except sqlite3.OperationalError:  # no such table or column: an empty or older store
+        return None
+    if not known:
+        return {}, {}
+    return {a: str(v) for a, v in aliases}, dict(tags)
 
 
 def actor() -> str:
@@ -401,15 +450,8 @@ class RolloutState:
 
 def read_state(name: str, client: Any = None) -> tuple[RolloutState, dict[str, str]]:
     """(rollout state, aliases) of a registered model; empty when it is not registered."""
-    from mlflow.exceptions import MlflowException  # heavy: only where the registry is read
-
-    client = client or mlflow_client()
-    try:
-        model = client.get_registered_model(name)
-    except MlflowException:
-        return RolloutState(), {}
-    aliases = {a: str(v) for a, v in (model.aliases or {}).items()}
-    return RolloutState.from_tags(dict(model.tags or {})), aliases
+    aliases, tags = registered_model(name, client)
+    return RolloutState.from_tags(tags), aliases
 
 
 def write_state(name: str, state: RolloutState, client: Any = None) -> None:

@@ -42,7 +42,6 @@ from shared.core.tracking import (
     SHADOW,
     RolloutState,
     champion_stored,
-    mlflow_client,
     pinned_tag,
     read_state,
     roll_back,
@@ -230,7 +229,6 @@ class Deployment:
         self._writing: set[tuple[str, float]] = set()  # their rollbacks being written
         self._last_error = ""
         self._children: dict[tuple[str, tuple[str, ...]], Any] = {}  # see `_metric`
-        self._client: Any = None
         self._stop = threading.Event()
         if refresh:
             self.refresh_safely()
@@ -255,9 +253,9 @@ class Deployment:
             self._last_error = message
 
     def refresh(self) -> None:
-        if self._client is None:
-            self._client = mlflow_client()
-        state, aliases = read_state(self.name, self._client)
+        state, aliases = read_state(
+            self.name
+        )  # SQLite: no MLflow import (tracking.registered_model)
         plan = self.plan
         champion = plan.champion
         wanted = aliases.get(CHAMPION)
