@@ -30,6 +30,9 @@ def mlflow_server():
         artifacts = Path(tempfile.mkdtemp(prefix="pilotpack-mlartifacts-"))
         log_path = artifacts.parent / f"{artifacts.name}.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        # As docs/mlflow.md runs it: no background job runner (MLflow 3's GenAI jobs; its ten
+        # huey consumer processes cost ~40 CPU-s here and the pack queues no job).
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
 
         def start(port: int) -> tuple[subprocess.Popen, str]:
             cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend,
