@@ -11,9 +11,10 @@ from typer.testing import CliRunner
 from shared.app.cli import app
 
 
-def in_process(*args: str) -> subprocess.CompletedProcess[str]:
-    """`pilotpack *args` in this process, as `subprocess.run` would report it."""
-    result = CliRunner().invoke(app, list(args))
+def in_process(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`pilotpack *args` in this process, as `subprocess.run` would report it; `env` is set
+    for the run only."""
+    result = CliRunner().invoke(app, list(args), env=env)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)

@@ -15,6 +15,14 @@ import httpx
 from tests.processes import PortTaken, on_a_free_port, port_taken, stop_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
+# First on every test server's PYTHONPATH: only the serve set is importable (its docstring).
+SERVE_SET = Path(__file__).resolve().parent / "serve_set"
+
+
+def serve_set_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` with tests/serve_set first on PYTHONPATH, so the process runs as in a Bento."""
+    path = [str(SERVE_SET), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(path)}
 
 
 class Server:
@@ -48,7 +56,7 @@ class Server:
             self.proc = subprocess.Popen(
                 cmd,
                 cwd=self.cwd,
-                env={**os.environ, **(self.env or {})},
+                env=serve_set_env({**os.environ, **(self.env or {})}),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole

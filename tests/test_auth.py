@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.core.usecase import get_use_case
 from shared.serve import auth
 from shared.serve.services import example_payload
+from tests.cli_runs import in_process
 from tests.processes import wait_until
 
 CHURN = get_use_case("churn")
 FORECAST = get_use_case("demand_forecasting")
-PILOTPACK = str(Path(sys.executable).with_name("pilotpack"))
 ISSUER, AUDIENCE = "https://idp.test/", "pilotpack"
 SCOPES = ("predict", "explain", "outcome", "admin")
 KEYS = {scope: auth.new_key() for scope in SCOPES}
@@ -337,7 +337,8 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def cli(*args: str) -> str:
-    out = subprocess.run([PILOTPACK, *args], capture_output=True, text=True, timeout=120)
+    """`pilotpack *args` in this process (the served keys file is what the test checks)."""
+    out = in_process(*args)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.strip()
 

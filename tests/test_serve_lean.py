@@ -2,10 +2,10 @@
 bentofile's `service:`) and scoring a record load no training-only library, and few of the
 pack's own modules.
 
-The check runs as a served Bento would: packages outside the serve set are not installed
-there, so an import finder first on `sys.meta_path` makes importing them fail. (With dask
-installed, pandera's `DataFrameModel.to_schema()` imports pandera.typing.dask, so dask; a
-Bento without dask never loads it.)"""
+The check runs as a served Bento would, as every test server does (tests/serve_set): packages
+outside the serve set are not installed there, so importing them fails. (With dask installed,
+pandera's `DataFrameModel.to_schema()` imports pandera.typing.dask, so dask; a Bento without
+dask never loads it.)"""
 
 from __future__ import annotations
 
@@ -17,13 +17,15 @@ from pathlib import Path
 
 import yaml
 
+from tests.serve_set.sitecustomize import OUTSIDE_SERVE_SET
+from tests.servers import serve_set_env
+
 ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = (
     "optuna", "dask", "distributed", "matplotlib", "fairlearn", "statsmodels", "pytest",
     "schemathesis", "hypothesis",
 )  # fmt: skip
-# Not in the serve set the Bento installs: importing one of them on the request path fails.
-OUTSIDE_SERVE_SET = (*FORBIDDEN, "skl2onnx", "onnxmltools", "statsforecast", "typer")
+assert set(FORBIDDEN) <= set(OUTSIDE_SERVE_SET)  # importing one of them fails, as in a Bento
 MAX_OWN_MODULES = 30
 # In the serve set, but not loaded when the registry is a SQLite file: serving reads aliases and
 # rollout tags straight from it (shared/core/tracking.py `registered_model`), which saves each
@@ -32,17 +34,7 @@ NOT_FOR_A_SQLITE_REGISTRY = ("mlflow", "sqlalchemy", "alembic")
 
 _SCRIPT = """
 import importlib, json, sys
-outside = set(json.loads(sys.argv[2]))
-
-
-class OutsideServeSet:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in outside:
-            raise ImportError(f"{name} is not in the serve set")
-        return None
-
-
-sys.meta_path.insert(0, OutsideServeSet())
+assert type(sys.meta_path[0]).__name__ == "OutsideServeSet"  # tests/serve_set/sitecustomize.py
 module, attr = sys.argv[1].split(":")
 svc = getattr(importlib.import_module(module), attr)
 from shared.serve.services import example_payload
@@ -59,14 +51,14 @@ print(json.dumps({"answer": [a.model_dump(mode="json") for a in answer], "own": 
 def test_churn_service_builds_and_scores_without_training_libraries(trained, tmp_path):
     tag = trained("churn").bento_tag
     target = yaml.safe_load((ROOT / "usecases/churn/bentofile.yaml").read_text())["service"]
-    env = {
+    env = serve_set_env({
         **os.environ,
         "PILOTPACK_MODEL_CHURN": tag,
         "PILOTPACK_PREDICTION_LOG": str(tmp_path / "predictions.db"),
         "PYTHONPATH": str(ROOT),
-    }
+    })  # fmt: skip
     out = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, target, json.dumps(OUTSIDE_SERVE_SET)],
+        [sys.executable, "-c", _SCRIPT, target],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
@@ -78,3 +70,14 @@ def test_churn_service_builds_and_scores_without_training_libraries(trained, tmp
     assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:///")  # the session's store
     assert not set(NOT_FOR_A_SQLITE_REGISTRY) & set(seen["loaded"])
     assert len(seen["own"]) <= MAX_OWN_MODULES, (len(seen["own"]), seen["own"])
+
+
+def test_what_test_servers_cannot_import_is_outside_the_locked_serve_set():
+    """tests/serve_set blocks these in every test server: none may be in the serve lock."""
+    locked = {
+        line.split("==")[0].strip().lower()
+        for line in (ROOT / "requirements-serve.lock").read_text().splitlines()
+        if "==" in line and not line.lstrip().startswith("#")
+    }
+    assert len(locked) > 20 and {"bentoml", "onnxruntime"} <= locked
+    assert not locked & set(OUTSIDE_SERVE_SET)
