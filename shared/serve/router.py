@@ -253,9 +253,8 @@ class Deployment:
             self._last_error = message
 
     def refresh(self) -> None:
-        state, aliases = read_state(
-            self.name
-        )  # SQLite: no MLflow import (tracking.registered_model)
+        # on a SQLite store, a read-only query: no MLflow import (tracking.registered_model)
+        state, aliases = read_state(self.name)
         plan = self.plan
         champion = plan.champion
         wanted = aliases.get(CHAMPION)
