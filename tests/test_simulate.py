@@ -32,10 +32,7 @@ DAYS = 5  # each stage waits a day for outcomes when the two models disagree
 def simulate_cli(home: Path | None, *args: str) -> subprocess.CompletedProcess[str]:
     """`pilotpack simulate ...` by its entry point in this process (`in_process`), with
     PILOTPACK_HOME at `home` (where the reports land)."""
-    with pytest.MonkeyPatch.context() as env:
-        if home is not None:
-            env.setenv("PILOTPACK_HOME", str(home))
-        return in_process("simulate", *args)
+    return in_process("simulate", *args, env={"PILOTPACK_HOME": str(home)} if home else None)
 
 
 @pytest.fixture(scope="module")

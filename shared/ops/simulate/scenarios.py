@@ -128,14 +128,14 @@ def weak_model(sim: Sim) -> None:
 
     if sim.weak:
         return
-    uc = sim.uc
-    print(f"training the weak champion of {uc.name} (seed {sim.seed}) ...", file=sys.stderr)
+    uc, holdout = sim.uc, sim.holdout
+    if holdout is None:  # prepare() draws it
+        raise RuntimeError(f"{uc.name}: the weak model is measured after prepare()")
+    print(f"training the weak champion of {uc.name} (seed {sim.seed}) ...", file=sys.stderr,
+          flush=True)  # fmt: skip
     base = world.fresh(uc, WEAK_ROWS, 10 * sim.seed + 1, f"tr{sim.seed}-")
     sim.weak = train_on(uc, weakened(uc, base, sim.seed), sim.folder / "weak.parquet").model_version
     sim.trained += 1
-    holdout = sim.holdout
-    if holdout is None:  # prepare() draws it
-        raise RuntimeError(f"{uc.name}: the weak model is measured after prepare()")
     y = world.truth(uc, holdout)
     scores = {}
     for version in (sim.weak, sim.good):
