@@ -6,6 +6,8 @@
   nothing holds it between the check and the server's own bind.
 - `stop_group`: stop a process started with `start_new_session=True` and everything it spawned,
   and wait until none is left.
+- `REAPER`: the same stop on a thread of its own, for a server nothing reads after it stops; the
+  session waits for every such stop at its end and fails if one went wrong.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,3 +137,35 @@ def group_alive(pgid: int) -> bool:
         if int(pgrp) == pgid and state != "Z":
             return True
     return False
+
+
+class Reaper:
+    """Stops process groups in the background: a graceful server stop takes about 0.8 s, mostly
+    waiting, which the test that started the server need not spend. `join` waits for them all."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+        self._errors: list[str] = []
+
+    def stop(self, proc: subprocess.Popen, what: str) -> None:
+        """`stop_group(proc)` on a thread of its own; an error is kept for `join`."""
+
+        def run() -> None:
+            try:
+                stop_group(proc)
+            except BaseException as e:  # noqa: BLE001 (reported by join, on the test thread)
+                self._errors.append(f"stopping {what}: {e!r}")
+
+        thread = threading.Thread(target=run, name=f"stop {what}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def join(self) -> list[str]:
+        """Wait for every stop started so far; the errors they met (none when all went well)."""
+        while self._threads:
+            self._threads.pop().join()
+        errors, self._errors = self._errors, []
+        return errors
+
+
+REAPER = Reaper()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import PortTaken, on_a_free_port, port_taken, stop_group, wait_until
+from tests.processes import REAPER, PortTaken, on_a_free_port, port_taken, stop_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 # First on every test server's PYTHONPATH: only the serve set is importable (its docstring).
@@ -28,7 +28,9 @@ def serve_set_env(env: dict[str, str]) -> dict[str, str]:
 class Server:
     """`with Server("shared.serve.services:churn", env=...) as s:` serves on `s.url` until exit;
     `s.log_path` holds its output, `s.proc` is the arbiter process. `cwd`: the folder it serves
-    from (the repository, or a copy of the code with PYTHONPATH pointing at it)."""
+    from (the repository, or a copy of the code with PYTHONPATH pointing at it).
+    `background_stop`: on a clean exit, stop it on another thread (`REAPER`) and go on; only for
+    a server whose files, port and dependencies nothing reads or removes after it stops."""
 
     def __init__(
         self,
@@ -36,8 +38,10 @@ class Server:
         env: dict[str, str] | None = None,
         timeout: float = 90,
         cwd: Path = ROOT,
+        background_stop: bool = False,
     ):
         self.target, self.env, self.timeout, self.cwd = target, env, timeout, cwd
+        self.background_stop = background_stop
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.url = ""
@@ -64,12 +68,12 @@ class Server:
         try:
             wait_until(self._ready, self.timeout, f"bentoml serve {self.target} ready")
         except AssertionError:
-            self.__exit__()
+            stop_group(self.proc)
             raise TimeoutError(
                 f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}"
             ) from None
         except BaseException:
-            self.__exit__()
+            stop_group(self.proc)
             raise
         return self
 
@@ -94,5 +98,9 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
+        if self.proc is None:
+            return
+        if self.background_stop and not any(exc):
+            REAPER.stop(self.proc, f"bentoml serve {self.target}")
+        else:
             stop_group(self.proc)

@@ -152,29 +152,31 @@ def test_failed_gates_exit_non_zero_with_reasons():
 
 
 def test_bad_config_and_bad_data_exit_2_with_a_clear_message(tmp_path):
-    r = pilotpack("train", "churn", "--set", "kpi.contact_cots=1")
+    # In this process (each stops before training: its own process would only import the
+    # pack again); the last one by the real entry point, in a process of its own.
+    r = in_process("train", "churn", "--set", "kpi.contact_cots=1")
     assert r.returncode == 2 and "contact_cots" in r.stderr and "Traceback" not in r.stderr
     bad = tmp_path / "bad.csv"
     UC.make_synthetic(1500, 2).assign(Contract="Forever").to_csv(bad, index=False)
-    r = pilotpack("train", "churn", "--data", str(bad))
+    r = in_process("train", "churn", "--data", str(bad))
     assert r.returncode == 2 and "Contract" in r.stderr and "Forever" in r.stderr
     assert "Traceback" not in r.stderr
     assert "not found" in _one_clear_line(
-        pilotpack("train", "churn", "--data", str(tmp_path / "missing.csv"))
+        in_process("train", "churn", "--data", str(tmp_path / "missing.csv"))
     )
     assert "nope" in _one_clear_line(pilotpack("train", "nope"))
 
 
 def test_a_config_error_met_during_training_is_one_line_not_a_traceback():
     # churn has no time column: the split cannot be by time (found only when the split runs).
-    line = _one_clear_line(pilotpack("train", "churn", *cli_sets(UC, "split.kind=time")))
+    line = _one_clear_line(in_process("train", "churn", *cli_sets(UC, "split.kind=time")))
     assert "split.kind=time" in line and "time_column" in line
 
 
 def test_a_file_read_as_one_column_names_the_likely_separator(tmp_path):
     data = tmp_path / "customers.csv"
     UC.make_synthetic(1500, 3).to_csv(data, sep=";", index=False)
-    line = _one_clear_line(pilotpack("train", "churn", "--data", str(data)))
+    line = _one_clear_line(in_process("train", "churn", "--data", str(data)))
     assert "1 column read" in line and "is the separator ';'?" in line
     assert "data.reader.sep" in line
 

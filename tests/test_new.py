@@ -316,7 +316,8 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
     assert "report:" in on_file.stderr
     lint = _run(sandbox, "-m", "ruff", "check", f"usecases/{name}")
     assert lint.returncode == 0, lint.stdout
-    with Server(uc["service"], env={"PYTHONPATH": str(sandbox)}, cwd=sandbox) as server:
+    env = {"PYTHONPATH": str(sandbox)}
+    with Server(uc["service"], env=env, cwd=sandbox, background_stop=True) as server:
         r = httpx.post(server.url + uc["route"], json=uc["payload"], timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()

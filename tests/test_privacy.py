@@ -42,7 +42,9 @@ def served(request, serve, tmp_path_factory):
         return
     with postgres_cluster() as url:
         location = create_database(url, "predlog")
-        with serve(CHURN.name, env={"PILOTPACK_PREDICTION_LOG": location}) as server:
+        # stopped before the cluster it writes to
+        env = {"PILOTPACK_PREDICTION_LOG": location}
+        with serve(CHURN.name, env=env, background_stop=False) as server:
             yield server, location, traffic(server)
 
 

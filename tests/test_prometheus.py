@@ -111,7 +111,7 @@ def test_real_prometheus_sees_the_psi_alert_fire_and_runs_every_dashboard_query(
         {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
         for r in raw.drop(columns=[uc.target]).to_dict("records")
     ]
-    with Server(uc.service, env=env, timeout=180) as server:
+    with Server(uc.service, env=env, timeout=180, background_stop=True) as server:
         (tmp_path / "prometheus.yml").write_text(
             "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
             f"rule_files: ['{tmp_path / 'monitoring' / 'rules' / 'churn.yml'}']\n"

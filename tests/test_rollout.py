@@ -77,7 +77,7 @@ def test_a_record_without_a_key_goes_to_the_champion():
     assert not to_challenger(SALT, None, 100)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)  # the same 300 cases every run
 @given(
     salt=st.text(max_size=80),
     key=st.one_of(st.text(max_size=40), st.integers()),

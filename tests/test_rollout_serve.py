@@ -115,7 +115,8 @@ def log_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(champion, log_path):
-    with Server(UC.service, env={"PILOTPACK_PREDICTION_LOG": str(log_path)}, timeout=120) as s:
+    env = {"PILOTPACK_PREDICTION_LOG": str(log_path)}
+    with Server(UC.service, env=env, timeout=120, background_stop=True) as s:
         yield s
 
 

@@ -99,7 +99,7 @@ def test_missing_weeks_are_filled_and_counted(trained):
 @pytest.fixture(scope="module")
 def server(trained):
     # the session's model pinned: the registry's champion may be an older version
-    with Server(UC.service, env=pinned(UC, trained.bento_tag)) as s:
+    with Server(UC.service, env=pinned(UC, trained.bento_tag), background_stop=True) as s:
         yield s
 
 
