@@ -131,6 +131,13 @@ def record(key: str, **changes) -> dict:
     return example_payload(UC, 1)["records"][0] | {KEY: key} | changes
 
 
+# A worker stops routing to a challenger it rolls back at once; the registry learns it from a
+# thread of that worker, whose first registry write imports the MLflow client (a serving process
+# does not load it otherwise: docs/layers.md), a few CPU-seconds that a loaded 2-core machine
+# stretched past the 17 s of `wait_for`'s default once.
+RECORDED = 60.0
+
+
 def wait_for(check: Callable[[], bool], timeout: float = 4 * REFRESH + 5) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -301,7 +308,8 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
         return state.status == "rolled_back"
 
     try:
-        wait_for(challenger_tried)  # 50 challenger records fill rollout.min_window_requests
+        # 50 challenger records fill rollout.min_window_requests
+        wait_for(challenger_tried, RECORDED)
     finally:
         state, _ = ro.read_state(UC.name)
         if state.active:
@@ -315,7 +323,7 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
         """the version carries the rollback's reason (written just after the state)"""
         return "rollout_rolled_back_reason" in client.get_model_version(UC.name, version).tags
 
-    wait_for(tagged)
+    wait_for(tagged, RECORDED)
     tags = client.get_model_version(UC.name, version).tags
     assert "error rate" in tags["rollout_rolled_back_reason"]
     metrics = httpx.get(server.url + "/metrics").text
@@ -352,7 +360,7 @@ def test_an_unloadable_challenger_is_rolled_back_and_status_says_why(server, cha
         return ro.read_state(UC.name)[0].status == "rolled_back"
 
     try:
-        wait_for(rolled_back)
+        wait_for(rolled_back, RECORDED)
     finally:
         if ro.read_state(UC.name)[0].active:
             ro.abort(UC.name, "end of the unloadable-challenger test", who="test")
