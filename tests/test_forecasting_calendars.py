@@ -20,7 +20,7 @@ from shared.ops.training import train
 from shared.tasks import get_task
 from shared.tasks.forecast import features as ff
 from shared.tasks.forecast.backtest import latest_windows, make_panel
-from shared.tasks.forecast.calendar import Calendar, off_grid, shift
+from shared.tasks.forecast.calendar import Calendar, as_days, off_grid, shift
 from shared.tasks.forecast.model import feature_frame, from_output, make_global_regressor
 from shared.tasks.forecast.predictor import check_history, regular_history
 from shared.tasks.forecast.windows import Windows, history_windows
@@ -333,3 +333,22 @@ def test_daily_closures_and_holidays_pass_the_default_gates_and_recover_the_holi
     # simulated: +50 %; measured 0.53 (steps 0.45 to 0.63), the scaled target's 0.29 before
     assert 0.4 <= uplift <= 0.6, uplift
     assert np.ptp(np.median(lift, axis=0)) < 0.25  # about the same lift on every weekday
+
+
+def test_dates_become_days_as_numpy_converts_them():
+    """`as_days` takes a request's dates through their day numbers (numpy converts date objects
+    one by one): the same datetime64[D] values as numpy's own conversion, before and after 1970,
+    for datetimes (the day part) and pandas Timestamps, and a list mixing in text falls back."""
+    rng = np.random.default_rng(0)
+    days = rng.integers(-700_000, 100_000, 300)  # year ~50 to ~2243
+    dates = [dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in days]
+    stamps = [dt.datetime(d.year, d.month, d.day, 23, 59) for d in dates]
+    recent = [pd.Timestamp(d) for d in dates if 1800 < d.year < 2200]
+    for values in (dates, tuple(dates), stamps, recent, [dates[0]]):
+        got = as_days(values)
+        assert got.dtype == np.dtype("datetime64[D]")
+        assert np.array_equal(got, np.asarray(values, dtype="datetime64[D]"))
+    mixed = [dt.date(2024, 1, 1), "2024-01-08"]
+    assert as_days(mixed).tolist() == [dt.date(2024, 1, 1), dt.date(2024, 1, 8)]
+    with pytest.raises(ValueError, match="duplicate date 2024-01-01"):
+        check_history([dt.date(2024, 1, 1), dt.date(2024, 1, 1)])

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,18 @@ FIXED_DAYS = {"D": 1, "W": 7}
 NAMES = {"D": "day", "W": "week", "MS": "month", "M": "month"}
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def as_days(dates: Any) -> np.ndarray:
+    """Dates as datetime64[D]. A list of `datetime.date` (a request's history) goes through
+    their day numbers: numpy converts such objects one by one, 40 us for 52 dates against 5."""
+    if isinstance(dates, list | tuple) and dates and isinstance(dates[0], date):
+        try:
+            ordinals = np.fromiter((d.toordinal() for d in dates), np.int64, len(dates))
+        except AttributeError:  # not all dates: numpy's own conversion says what is wrong
+            return np.asarray(dates, dtype="datetime64[D]")
+        return (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]")
     return np.asarray(dates, dtype="datetime64[D]")
 
 

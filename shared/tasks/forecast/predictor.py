@@ -20,6 +20,7 @@ from shared.tasks.forecast.baselines import stat_forecasts
 from shared.tasks.forecast.calendar import (
     NAMES,
     Calendar,
+    as_days,
     gap_periods,
     off_grid,
     period_index,
@@ -46,22 +47,22 @@ def check_history(dates: Sequence[date], freq: str = "W", max_periods: int | Non
     """
     if not dates:
         raise ValueError("history is empty: send at least one period")
-    days = np.asarray(dates, dtype="datetime64[D]").astype(np.int64)
-    diff = np.diff(days)
+    grid = as_days(dates)  # converted once for every check below
+    diff = np.diff(grid.astype(np.int64))
     if (diff == 0).any():
         i = int(np.flatnonzero(diff == 0)[0])
         raise ValueError(f"duplicate date {dates[i + 1]} in history")
     if (diff < 0).any():
         i = int(np.flatnonzero(diff < 0)[0])
         raise ValueError(f"history dates are not sorted: {dates[i]} is followed by {dates[i + 1]}")
-    off = off_grid(dates, dates[0], freq)
+    off = off_grid(grid, grid[0], freq)
     if off.any():
         i = int(np.flatnonzero(off)[0])
         raise ValueError(
             f"wrong frequency: {dates[i]} is not on the {NAMES[freq]}ly grid (data.freq={freq}) "
             f"starting {dates[0]}"
         )
-    steps = gap_periods(dates, freq)
+    steps = gap_periods(grid, freq)
     span = int(steps.sum()) + 1
     if max_periods is not None and span > max_periods:
         raise ValueError(f"history spans {span} periods, more than the {max_periods} accepted")
@@ -78,7 +79,7 @@ def regular_history(
     """Validated history -> (values, flags) on a regular grid; a missing period is 0 under
     `gaps: zero`, NaN (not observed) under `gaps: missing`, as in training."""
 
-    days = np.asarray(dates, dtype="datetime64[D]")
+    days = as_days(dates)
     idx = period_index(days, days[0], freq)
     y = np.zeros(idx[-1] + 1) if gaps == "zero" else np.full(idx[-1] + 1, np.nan)
     hol = np.zeros(idx[-1] + 1)
