@@ -350,5 +350,7 @@ def test_dates_become_days_as_numpy_converts_them():
         assert np.array_equal(got, np.asarray(values, dtype="datetime64[D]"))
     mixed = [dt.date(2024, 1, 1), "2024-01-08"]
     assert as_days(mixed).tolist() == [dt.date(2024, 1, 1), dt.date(2024, 1, 8)]
+    with pytest.raises(TypeError):  # as numpy's own conversion refuses a NaT among Timestamps
+        as_days([pd.Timestamp("2024-01-01"), pd.NaT])
     with pytest.raises(ValueError, match="duplicate date 2024-01-01"):
         check_history([dt.date(2024, 1, 1), dt.date(2024, 1, 1)])

@@ -30,11 +30,11 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 def as_days(dates: Any) -> np.ndarray:
     """Dates as datetime64[D]. A list of `datetime.date` (a request's history) goes through
-    their day numbers: numpy converts such objects one by one, 40 us for 52 dates against 5."""
+    their day numbers: numpy converts such objects one by one, 39 us for 52 dates against 3."""
     if isinstance(dates, list | tuple) and dates and isinstance(dates[0], date):
         try:
             ordinals = np.fromiter((d.toordinal() for d in dates), np.int64, len(dates))
-        except AttributeError:  # not all dates: numpy's own conversion says what is wrong
+        except (AttributeError, TypeError, ValueError):  # not all dates (text, NaT)
             return np.asarray(dates, dtype="datetime64[D]")
         return (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]")
     return np.asarray(dates, dtype="datetime64[D]")
