@@ -25,6 +25,7 @@ import pytest
 from shared.core.usecase import get_use_case, registry
 from shared.serve.services import example_payload
 from tests.conftest import pinned, trained_model
+from tests.serve_set.sitecustomize import OUTSIDE_SERVE_SET
 from tests.servers import Server
 
 pytestmark = pytest.mark.serve
@@ -82,9 +83,12 @@ def bento_requirements(tag: str) -> set[str]:
 
 def test_the_serve_lock_holds_no_training_or_dev_tool():
     served = requirement_names((ROOT / "requirements-serve.lock").read_text())
+    assert len(served) > 20
     assert {"bentoml", "onnxruntime", "mlflow-skinny", "prometheus_client"} <= served
     assert not {n for n in served if n.startswith(NOT_SERVED)}
     assert "mlflow" not in served  # the client (mlflow-skinny) reads the registry
+    # tests/serve_set blocks these in every test server: none may be in what a Bento installs
+    assert not served & set(OUTSIDE_SERVE_SET)
 
 
 def packed_models(tag: str) -> list[str]:
