@@ -8,8 +8,14 @@ import os
 
 import pytest
 
-from shared.core.usecase import registry
-from shared.ops.benchmark import keyed_payloads, routing_keys
+from shared.core.usecase import get_use_case, registry
+from shared.ops.benchmark import (
+    HISTORY_ENTITIES,
+    HISTORY_RECORDS,
+    history_request_cost,
+    keyed_payloads,
+    routing_keys,
+)
 from shared.serve.factory import request_model
 from shared.serve.services import example_payload
 
@@ -144,3 +150,12 @@ def test_the_worker_cpu_per_request_is_measured_under_load(trained):
     out = b.figures(t, 4)
     assert out["errors"] == 0
     assert 0 < out["load_cpu_us"] <= t.load_wall / 200 * 1e6 * (os.cpu_count() or 1)
+
+
+def test_a_history_request_is_timed_on_both_feature_paths():
+    """20 whole recent histories; use cases without history (or without `build_features_at`)
+    report nothing."""
+    got = history_request_cost(get_use_case("predictive_maintenance_fleet"), n=2)
+    assert got["history_request_records"] == HISTORY_ENTITIES * HISTORY_RECORDS
+    assert got["history_features_scored_rows_us"] > 0 and got["history_features_every_row_us"] > 0
+    assert history_request_cost(get_use_case("churn")) == {}

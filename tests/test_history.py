@@ -5,7 +5,13 @@ the statistic of that width computed on its own."""
 import numpy as np
 import pytest
 
-from shared.core.history import STATS, window_feature_names, window_features, window_stats
+from shared.core.history import (
+    STATS,
+    window_feature_names,
+    window_features,
+    window_stats,
+)
+from shared.core.usecase import latest_positions
 
 SENSORS = ("temperature [C]", "vibration")
 WINDOWS = (3, 7, 20)
@@ -60,3 +66,19 @@ def test_one_record_has_its_own_value_and_no_trend():
     f = window_features(raw, "entity", "time", ["s"], [2, 10])
     assert f["s_last"].tolist() == f["s_mean_2"].tolist() == f["s_max_10"].tolist() == [2.5]
     assert f["s_slope_10"].tolist() == f["s_std_2"].tolist() == [0.0]
+
+
+@pytest.mark.parametrize("stats", [("mean", "slope"), STATS])
+def test_features_at_chosen_rows_are_those_rows_of_every_row(stats):
+    """`at`: what a service builds for the records it scores, in the order asked (repeats, an
+    entity shorter than every window, missing readings): the same bits as every row's."""
+    raw = _readings(5)
+    every = window_features(raw, "entity", "time", SENSORS, WINDOWS, stats)
+    latest = latest_positions(raw["entity"].tolist(), raw["time"].tolist())
+    assert list(latest) == list(dict.fromkeys(raw["entity"]))  # by first appearance
+    assert all(raw["time"][i] == raw["time"][raw["entity"] == e].max() for e, i in latest.items())
+    rows = np.array([*latest.values(), 0, 7, 0, len(raw["time"]) - 1])
+    part = window_features(raw, "entity", "time", SENSORS, WINDOWS, stats, at=rows)
+    assert list(part) == list(every)
+    for name, values in every.items():
+        np.testing.assert_array_equal(part[name], values[rows], name)

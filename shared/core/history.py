@@ -9,7 +9,7 @@ use cases name their columns in config (`settings:`).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 
 import numpy as np
@@ -156,12 +156,18 @@ def entity_order(entities: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, l
     return order, np.split(np.arange(len(order)), cuts)
 
 
-def history_features(raw: Columns, s: HistorySettings) -> Features:
-    """Rolling-window features per entity, aligned with the input rows (any input order)."""
+def history_features(raw: Columns, s: HistorySettings, at: np.ndarray | None = None) -> Features:
+    """Rolling-window features per entity, aligned with the input rows (any input order), or
+    with `at` (row positions) when given: those rows' features only (`window_features`)."""
     out: Features = {}
     if s.age_column:
-        out[snake(s.age_column)] = np.asarray(raw[s.age_column], dtype=np.float64)
-    return out | window_features(raw, s.entity_column, s.time_column, s.sensors, s.windows)
+        out[snake(s.age_column)] = rows_of(np.asarray(raw[s.age_column], dtype=np.float64), at)
+    return out | window_features(raw, s.entity_column, s.time_column, s.sensors, s.windows, at=at)
+
+
+def rows_of(values: np.ndarray, at: np.ndarray | None) -> np.ndarray:
+    """`values` at positions `at`, or all of them when `at` is None."""
+    return values if at is None else values[at]
 
 
 def event_labels(raw: Columns, s: HistorySettings) -> np.ndarray:
@@ -214,9 +220,14 @@ def window_features(
     sensors: Sequence[str],
     windows: Sequence[int],
     stats: Sequence[str] = STATS,
+    at: np.ndarray | None = None,
 ) -> Features:
     """Per sensor its last value and `stats` over each window, per entity in time order, looking
-    back only; keys `<sensor>_last`, `<sensor>_<stat>_<w>`; aligned with the input rows."""
+    back only; keys `<sensor>_last`, `<sensor>_<stat>_<w>`; aligned with the input rows.
+
+    With `at` (row positions), the features of those rows only, in that order: the same values,
+    without windowing the rows nobody asked for (a service scores each entity's latest record:
+    1 row of a 50-cycle history, not 50)."""
     entities = np.asarray(raw[entity_column], dtype=str)
     times = np.asarray(raw[time_column], dtype=np.float64)
     order, runs = entity_order(entities, times)
@@ -226,19 +237,41 @@ def window_features(
     # feature is a row of it (a view), not an array of its own (145 copies were a third of a
     # one-record request's feature time).
     per_sensor = 1 + len(windows) * len(stats)
-    block = np.empty((x.shape[1], per_sensor, x.shape[0]))
-    block[:, 0] = x.T
-    for run in runs:
-        rows = order[run]
+    last = rows_of(x, at)
+    block = np.empty((x.shape[1], per_sensor, last.shape[0]))
+    block[:, 0] = last.T
+    width = max(windows)
+    for widest, out in row_windows(x, order, runs, at, width):
         # A row's window of w rows is the last w of its widest window: the same values in the
         # same order (so the same sums), without padding and windowing the run again per width.
-        widest = sliding_windows(x[rows], max(windows))
         for i, w in enumerate(windows):
-            computed = windowed_stats(widest[..., widest.shape[-1] - w :], stats)
+            computed = windowed_stats(widest[..., width - w :], stats)
             start = 1 + i * len(stats)
-            block[:, start : start + len(stats), rows] = np.stack(list(computed.values()), axis=1)
+            block[:, start : start + len(stats), out] = np.stack(list(computed.values()), axis=1)
     names = window_feature_names(tuple(sensors), tuple(windows), tuple(stats))
     return dict(zip(names, block.reshape(len(names), -1), strict=True))
+
+
+def row_windows(
+    x: np.ndarray, order: np.ndarray, runs: list[np.ndarray], at: np.ndarray | None, width: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(k, rows, width) windows of `x`'s k columns (oldest first, NaN before the entity's first
+    row) and the output positions they belong to: per entity run for every row when `at` is
+    None, else the asked rows' windows gathered at once, whatever the number of entities."""
+    if at is None:
+        for run in runs:
+            yield sliding_windows(x[order[run]], width), order[run]
+        return
+    place = np.empty(len(order), dtype=np.int64)
+    place[order] = np.arange(len(order))
+    wanted = place[np.asarray(at, dtype=np.int64)]  # each asked row's place in (entity, time) order
+    starts = np.array([run[0] for run in runs], dtype=np.int64)
+    first = starts[np.searchsorted(starts, wanted, side="right") - 1]  # its entity's first row
+    idx = wanted[:, None] + np.arange(1 - width, 1)
+    windows = x[order][np.maximum(idx, 0)]  # (rows, width, k)
+    windows[idx < first[:, None]] = np.nan
+    # contiguous windows, as `sliding_windows` gives: the same sums, bit for bit
+    yield np.ascontiguousarray(windows.transpose(2, 0, 1)), np.arange(len(wanted))
 
 
 @cache  # the same few settings on every request: the names are built once
@@ -290,11 +323,14 @@ class RemainingLifeSettings(Strict):
         return tuple(names)
 
 
-def remaining_life_features(raw: Columns, s: RemainingLifeSettings) -> Features:
-    """The time itself and the sensors' window features (`window_features`)."""
-    times = np.asarray(raw[s.time_column], dtype=np.float64)
+def remaining_life_features(
+    raw: Columns, s: RemainingLifeSettings, at: np.ndarray | None = None
+) -> Features:
+    """The time itself and the sensors' window features (`window_features`; `at`: those rows
+    only)."""
+    times = rows_of(np.asarray(raw[s.time_column], dtype=np.float64), at)
     return {snake(s.time_column): times} | window_features(
-        raw, s.entity_column, s.time_column, s.sensors, s.windows, s.stats
+        raw, s.entity_column, s.time_column, s.sensors, s.windows, s.stats, at=at
     )
 
 

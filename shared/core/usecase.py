@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -27,6 +27,16 @@ Columns = Mapping[str, Any]
 
 Features = dict[str, np.ndarray]
 """What `build_features` returns: one array per model input."""
+
+
+def latest_positions(entities: Sequence[Any], times: Sequence[Any]) -> dict[Any, int]:
+    """Each entity's latest row: entity -> its position, entities in order of first appearance
+    (the rows a service scores, and explains, in a request of recent histories)."""
+    latest: dict[Any, int] = {}
+    for i, (key, t) in enumerate(zip(entities, times, strict=True)):
+        if key not in latest or t > times[latest[key]]:
+            latest[key] = i
+    return latest
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,10 @@ class UseCase:
     # Features read each entity's past records (id + time columns): labels may be derived,
     # the split keeps entities whole, and the service scores each entity's latest record.
     history: bool = False
+    # History use cases: `build_features` for chosen rows only, called as (raw, at=positions)
+    # and giving the values `build_features` gives at those rows, so that a service windows
+    # only the records it scores (each entity's latest). None: every row is built, then kept.
+    build_features_at: Callable[..., Features] | None = None
     # Settings that shape features and labels (columns, windows, horizon): the config's
     # `settings` section, validated by `settings_model`, applied by `configure(uc, settings)`.
     settings_model: type[BaseModel] | None = None
@@ -124,6 +138,12 @@ class UseCase:
     @property
     def model_inputs(self) -> tuple[str, ...]:
         return self.forecast.feature_names or (self.numeric_features + self.categorical_features)
+
+    def features_at(self, raw: Columns, rows: np.ndarray) -> Features:
+        """The features of the rows at positions `rows`, in that order."""
+        if self.build_features_at is not None:
+            return self.build_features_at(raw, at=rows)
+        return {k: np.asarray(v)[rows] for k, v in self.build_features(raw).items()}
 
     def labels(self, raw: pd.DataFrame) -> np.ndarray:
         """The target per row as the task learns it (0/1 for classifiers, a number for regression)."""

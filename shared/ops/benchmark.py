@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +26,7 @@ import psutil
 
 from shared.core.store import ONNX_FILE, PROFILE_FILE, ModelNotFound, project_root, save_model
 from shared.core.tracking import CHAMPION, champion_stored, mlflow_client, pinned_tag, tracking_uri
-from shared.core.usecase import UseCase, get_use_case, registry
+from shared.core.usecase import UseCase, get_use_case, latest_positions, registry
 from shared.ops import rollout as ro
 from shared.serve import metrics as live
 from shared.serve.auth import check_cost_us, key_entry, new_key
@@ -428,6 +428,7 @@ def run_benchmark(
             result["auth_p50_vs_off"] = result["http_p50_ms"] / open_["http_p50_ms"]
     result |= request_path_costs(uc)
     result |= live_drift_cost(uc, load["payload"])
+    result |= history_request_cost(uc)
     kept = ("http_", "load_p", "load_cpu", "thr")
     result |= {f"floor_{k}": v for k, v in floor.items() if k.startswith(kept)}
     result |= {f"scored_floor_{k}": v for k, v in scored.items() if k.startswith(kept)}
@@ -563,6 +564,37 @@ def live_drift_cost(uc: UseCase, payload: dict[str, Any], n: int = 3000) -> dict
         else:
             os.environ["PILOTPACK_LIVE_DRIFT"] = before
     out["live_drift_us"] = out["predict_drift_on_us"] - out["predict_drift_off_us"]
+    return out
+
+
+HISTORY_ENTITIES, HISTORY_RECORDS = 20, 50  # a request of 20 entities' last 50 records
+
+
+def history_request_cost(uc: UseCase, n: int = 100) -> dict[str, float]:
+    """Median microseconds to build the features of a history request (20 entities x their
+    last 50 records), in process: of the records scored only (`UseCase.features_at`, each
+    entity's latest) and of every record, then those kept (a use case without
+    `build_features_at`). History use cases that declare it only."""
+    if not uc.history or uc.build_features_at is None:
+        return {}
+    uc = uc.with_config(uc.load_config())
+    raw = uc.make_synthetic(HISTORY_ENTITIES * HISTORY_RECORDS * 10, 0)
+    recent = raw.sort_values(uc.time_column).groupby(uc.id_column).tail(HISTORY_RECORDS)
+    counts = recent[uc.id_column].value_counts()
+    ids = counts[counts == HISTORY_RECORDS].index[:HISTORY_ENTITIES]
+    request = recent[recent[uc.id_column].isin(ids)].drop(columns=[uc.target])
+    columns = {c: request[c].to_numpy() for c in request.columns}
+    keys, times = columns[uc.id_column].tolist(), columns[uc.time_column].tolist()
+    rows = np.fromiter(latest_positions(keys, times).values(), dtype=np.int64)
+    every_row = replace(uc, build_features_at=None)
+    out = {"history_request_records": float(len(request))}
+    for label, which in (("scored_rows", uc), ("every_row", every_row)):
+        times_us = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            which.features_at(columns, rows)
+            times_us.append((time.perf_counter() - t0) * 1e6)
+        out[f"history_features_{label}_us"] = float(np.median(times_us))
     return out
 
 

@@ -187,7 +187,7 @@ def evaluate_file(
         layout = "every row"
         rows = np.arange(len(valid))
         ids = valid[uc.id_column].to_numpy(str) if uc.id_column else np.arange(len(rows))
-    values = model_values(predictor, uc.build_features(columns))[rows]
+    values = model_values(predictor, uc.features_at(columns, rows))
     scored = raw.loc[valid.index[rows]].reset_index(drop=True)
     if truth is not None:
         id_column = uc.id_column if uc.history or uc.id_column else None

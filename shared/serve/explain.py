@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from shared.core.onnx_export import make_feed
 from shared.core.tracking import CHALLENGER, CHAMPION
+from shared.core.usecase import latest_positions
 
 SPEC_FILE = "explainer.json"
 BOOSTER_FILE = "lightgbm_booster.txt"
@@ -236,15 +237,16 @@ def explain_records(
     """Per record (per entity's latest record, for history use cases): the top contributions."""
     uc = predictor.uc
     explainer = explainer_for(predictor.stored)
-    features = uc.build_features(predictor.columns(records))
+    columns = predictor.columns(records)
     if uc.history:  # the rows /predict scores: each entity's latest record
-        latest: dict[Any, int] = {}
-        for i, r in enumerate(records):
-            key, t = getattr(r, uc.id_column), getattr(r, uc.time_column)
-            if key not in latest or t > getattr(records[latest[key]], uc.time_column):
-                latest[key] = i
+        latest = latest_positions(
+            [getattr(r, uc.id_column) for r in records],
+            [getattr(r, uc.time_column) for r in records],
+        )
         rows = np.fromiter(latest.values(), dtype=np.int64, count=len(latest))
-        features = {k: np.asarray(v)[rows] for k, v in features.items()}
+        features = uc.features_at(columns, rows)
+    else:
+        features = uc.build_features(columns)
     contrib, base = explainer.explain(features)
     return explanations(explainer, contrib, base, top, predictor.version, variant)
 

@@ -45,7 +45,7 @@ from pydantic import (
 from shared.core.onnx_export import make_feed, session
 from shared.core.store import StoredModel, load_model
 from shared.core.tracking import model_tag
-from shared.core.usecase import Output, UseCase
+from shared.core.usecase import Output, UseCase, latest_positions
 from shared.serve.auth import AUTH_ENV, key_hash
 from shared.serve.auth import enabled as auth_enabled
 from shared.serve.explain import EXPLAIN_ROUTE, explain_api
@@ -644,18 +644,11 @@ class RecordPredictor:
         keys = [(getattr(r, uc.id_column), getattr(r, uc.time_column)) for r in records]
         if problem := repeated_keys(keys, f"({uc.id_column}, {uc.time_column})"):
             raise InvalidArgument(problem)  # a 400 naming the repeated pairs
-        latest: dict[Any, int] = {}
-        for i, r in enumerate(records):
-            key, t = getattr(r, uc.id_column), getattr(r, uc.time_column)
-            if key not in latest or t > getattr(records[latest[key]], uc.time_column):
-                latest[key] = i
-        features = uc.build_features(records_to_columns(records, self.fields))
+        latest = latest_positions([key for key, _ in keys], [t for _, t in keys])
         rows = np.fromiter(latest.values(), dtype=np.int64, count=len(latest))
-        if len(rows) < len(records):  # else every record is its entity's latest, in order
-            features = {k: np.asarray(v)[rows] for k, v in features.items()}
-        scored = self._scored(self.values(features))
+        scored = self._scored(self.values(uc.features_at(self.columns(records), rows)))
         return [
-            s | {uc.id_column: key, uc.time_column: getattr(records[i], uc.time_column), "_row": i}
+            s | {uc.id_column: key, uc.time_column: keys[i][1], "_row": i}
             for s, (key, i) in zip(scored, latest.items(), strict=True)
         ]
 

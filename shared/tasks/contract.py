@@ -82,6 +82,20 @@ def check_features_look_only_backwards(uc: UseCase) -> None:
     pd.testing.assert_frame_equal(whole, model_inputs(uc, past))
 
 
+def check_features_at_rows_are_those_rows_of_every_row(uc: UseCase) -> None:
+    """What the service builds for the records it scores (`UseCase.features_at`: each entity's
+    latest, in any order) equals what training builds for every row, at those rows, bit for bit."""
+    uc, _ = _config(uc)
+    raw = _sample(uc).sample(frac=1.0, random_state=3).reset_index(drop=True)  # any order
+    t = raw[uc.time_column].to_numpy()
+    latest = raw.groupby(uc.id_column, sort=False)[uc.time_column].idxmax().to_numpy()
+    rows = np.concatenate([latest[::-1], np.flatnonzero(t == np.median(t))[:3], latest[:1]])
+    whole, part = uc.build_features(raw), uc.features_at(raw, rows)
+    assert list(part) == list(whole)
+    for name, values in whole.items():
+        np.testing.assert_array_equal(np.asarray(part[name]), np.asarray(values)[rows], name)
+
+
 def check_history_declares_entity_and_time(uc: UseCase) -> None:
     assert uc.history, f"{uc.name}: task {uc.task.name} needs `history=True`"
     columns = set(uc.raw_schema.to_schema().columns)
@@ -142,4 +156,5 @@ HISTORY_CHECKS = (
     *COMMON,
     check_history_declares_entity_and_time,
     check_features_look_only_backwards,
+    check_features_at_rows_are_those_rows_of_every_row,
 )

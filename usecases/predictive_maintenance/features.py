@@ -19,6 +19,7 @@ from shared.core.history import (
     event_labels,
     history_features,
     known_stats,
+    rows_of,
     snake,
     valid_windows,
     window_features,
@@ -109,9 +110,12 @@ def as_history(settings: FleetSettings) -> HistorySettings:
     )
 
 
-def build_fleet_features(raw: Columns, settings: FleetSettings) -> Features:
-    """Rolling-window features per asset, aligned with the input rows (any input order)."""
-    return history_features(raw, as_history(settings))
+def build_fleet_features(
+    raw: Columns, settings: FleetSettings, at: np.ndarray | None = None
+) -> Features:
+    """Rolling-window features per asset, aligned with the input rows (any input order), or
+    those of the rows at positions `at` only."""
+    return history_features(raw, as_history(settings), at)
 
 
 def fleet_labels(raw: Columns, settings: FleetSettings) -> np.ndarray:
@@ -188,15 +192,17 @@ class RulSettings(Strict):
         return tuple(names)
 
 
-def build_rul_features(raw: Columns, settings: RulSettings) -> Features:
+def build_rul_features(
+    raw: Columns, settings: RulSettings, at: np.ndarray | None = None
+) -> Features:
     """Per engine, ordered by cycle: each sensor's value and its window statistics (level and
     least-squares trend) looking back only, plus the cycle itself; aligned with the input rows
-    (any input order). `make_feed` puts them on the float32 grid that keeps ONNX parity
-    (shared/core/onnx_export.py `snap`)."""
+    (any input order), or those of the rows at positions `at` only. `make_feed` puts them on
+    the float32 grid that keeps ONNX parity (shared/core/onnx_export.py `snap`)."""
     s = settings
-    times = np.asarray(raw[s.time_column], dtype=np.float64)
+    times = rows_of(np.asarray(raw[s.time_column], dtype=np.float64), at)
     return {snake(s.time_column): times} | window_features(
-        raw, s.id_column, s.time_column, s.sensors, s.windows, s.stats
+        raw, s.id_column, s.time_column, s.sensors, s.windows, s.stats, at=at
     )
 
 

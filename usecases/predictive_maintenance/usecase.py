@@ -81,12 +81,14 @@ def configure_fleet(uc: UseCase, settings: FleetSettings) -> UseCase:
     numeric = settings.feature_names()
     # A failure is labelled on the H + 1 readings before it: each carries 1/(H + 1) of its cost.
     per_failure = settings.horizon + 1
+    features = partial(build_fleet_features, settings=settings)
     return replace(
         uc,
         target=settings.failure_column,
         id_column=settings.asset_column,
         time_column=settings.time_column,
-        build_features=partial(build_fleet_features, settings=settings),
+        build_features=features,
+        build_features_at=features,  # the latest records only, when serving
         make_labels=partial(fleet_labels, settings=settings),
         numeric_features=numeric,
         make_model=partial(make_fleet_model, numeric=numeric),
@@ -134,12 +136,14 @@ def configure_rul(uc: UseCase, settings: RulSettings) -> UseCase:
     """Remaining-useful-life mode with config_rul.yaml's settings: columns, sensors, windows."""
     check_rul_columns(settings, list(RulSchema.to_schema().columns))
     numeric = settings.feature_names()
+    features = partial(build_rul_features, settings=settings)
     return replace(
         uc,
         target=settings.target_column,
         id_column=settings.id_column,
         time_column=settings.time_column,
-        build_features=partial(build_rul_features, settings=settings),
+        build_features=features,
+        build_features_at=features,  # the latest records only, when serving
         make_labels=partial(rul_labels, settings=settings),
         numeric_features=numeric,
         make_model=partial(make_rul_model, numeric=numeric),

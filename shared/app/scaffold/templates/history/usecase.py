@@ -20,12 +20,14 @@ def configure(uc: UseCase, settings: Settings) -> UseCase:
     """Columns, windows and horizon from config.yaml's `settings:`."""
     check_columns(settings, list(RawSchema.to_schema().columns), "config.yaml")
     numeric = settings.feature_names()
+    features = partial(history_features, s=settings)
     return replace(
         uc,
         target=settings.event_column,
         id_column=settings.entity_column,
         time_column=settings.time_column,
-        build_features=partial(history_features, s=settings),
+        build_features=features,
+        build_features_at=features,  # the latest records only, when serving
         make_labels=partial(event_labels, s=settings),
         numeric_features=numeric,
         make_model=partial(make_model, numeric=numeric),

@@ -23,12 +23,14 @@ def configure(uc: UseCase, settings: Settings) -> UseCase:
     if missing := [c for c in named if c not in columns]:
         raise ValueError(f"config.yaml settings name columns not in the schema: {missing}")
     numeric = settings.feature_names()
+    features = partial(remaining_life_features, s=settings)
     return replace(
         uc,
         target=settings.target_column,
         id_column=settings.entity_column,
         time_column=settings.time_column,
-        build_features=partial(remaining_life_features, s=settings),
+        build_features=features,
+        build_features_at=features,  # the latest records only, when serving
         make_labels=partial(remaining_life, s=settings),
         numeric_features=numeric,
         make_model=partial(make_model, numeric=numeric),
