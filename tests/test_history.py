@@ -82,3 +82,17 @@ def test_features_at_chosen_rows_are_those_rows_of_every_row(stats):
     assert list(part) == list(every)
     for name, values in every.items():
         np.testing.assert_array_equal(part[name], values[rows], name)
+
+
+def test_no_rows_or_no_rows_asked_give_every_feature_empty():
+    empty = {"entity": np.array([], dtype=object), "time": np.array([]), "s": np.array([])}
+    some = {
+        "entity": np.array(["a", "a"], dtype=object),
+        "time": np.array([1.0, 2.0]),
+        "s": np.ones(2),
+    }
+    nothing = np.array([], dtype=np.int64)
+    for raw, at in ((empty, None), (empty, nothing), (some, nothing)):
+        f = window_features(raw, "entity", "time", ["s"], [2, 3], at=at)
+        assert tuple(f) == window_feature_names(("s",), (2, 3), STATS)
+        assert all(v.shape == (0,) for v in f.values())

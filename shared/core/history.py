@@ -260,7 +260,10 @@ def row_windows(
     None, else the asked rows' windows gathered at once, whatever the number of entities."""
     if at is None:
         for run in runs:
-            yield sliding_windows(x[order[run]], width), order[run]
+            if len(run):  # no rows at all: np.split gives one empty run
+                yield sliding_windows(x[order[run]], width), order[run]
+        return
+    if not len(at):
         return
     place = np.empty(len(order), dtype=np.int64)
     place[order] = np.arange(len(order))
