@@ -3,12 +3,13 @@ bentofile's `service:`) and scoring a record load no training-only library, and 
 pack's own modules.
 
 The check runs as a served Bento would, as every test server does (tests/serve_set): packages
-outside the serve set are not installed there, so importing them fails. (With dask installed,
-pandera's `DataFrameModel.to_schema()` imports pandera.typing.dask, so dask; a Bento without
-dask never loads it.)"""
+outside the serve set are not installed there, so importing them fails. In a development
+install, where dask is installed, a use case's schemas still load no dask
+(`shared.core.usecase.pandas_typing_only`: pandera would import it to build any schema)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -71,3 +72,36 @@ def test_churn_service_builds_and_scores_without_training_libraries(trained, tmp
     assert os.environ["MLFLOW_TRACKING_URI"].startswith("sqlite:///")  # the session's store
     assert not set(NOT_FOR_A_SQLITE_REGISTRY) & set(seen["loaded"])
     assert len(seen["own"]) <= MAX_OWN_MODULES, (len(seen["own"]), seen["own"])
+
+
+def test_a_development_install_builds_a_service_without_importing_dask():
+    """dask is installed here (Dask batch work), and pandera imports it to build a schema unless
+    told that its dask annotations are absent: 0.45 CPU-s of every `pilotpack` command and
+    `bentoml serve` process. Schemas still validate and still reject."""
+    assert importlib.util.find_spec("dask") is not None  # else the check below says nothing
+    out = subprocess.run(
+        [sys.executable, "-c", _DEV_SCRIPT], capture_output=True, text=True, cwd=ROOT,
+        timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["dask"] == [] and seen["valid_rows"] == 50
+    assert "tenure" in seen["rejected"] and "greater_than_or_equal_to(0)" in seen["rejected"]
+
+
+_DEV_SCRIPT = """
+import json, sys
+import pandera.errors
+from shared.serve.services import churn
+from shared.core.usecase import get_use_case
+uc = get_use_case("churn")
+raw = uc.make_synthetic(50, 0)
+valid = uc.raw_schema.validate(raw)
+try:
+    uc.raw_schema.validate(raw.assign(tenure=-1), lazy=True)
+    rejected = ""
+except pandera.errors.SchemaErrors as exc:
+    rejected = str(exc)
+print(json.dumps({"dask": sorted({m.split(".")[0] for m in sys.modules} & {"dask", "distributed"}),
+                  "valid_rows": len(valid), "rejected": rejected}))
+"""
