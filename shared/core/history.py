@@ -271,7 +271,7 @@ def row_windows(
     starts = np.array([run[0] for run in runs], dtype=np.int64)
     first = starts[np.searchsorted(starts, wanted, side="right") - 1]  # its entity's first row
     idx = wanted[:, None] + np.arange(1 - width, 1)
-    windows = x[order][np.maximum(idx, 0)]  # (rows, width, k)
+    windows = x[order[np.maximum(idx, 0)]]  # (rows, width, k)
     windows[idx < first[:, None]] = np.nan
     # contiguous windows, as `sliding_windows` gives: the same sums, bit for bit
     yield np.ascontiguousarray(windows.transpose(2, 0, 1)), np.arange(len(wanted))

@@ -183,11 +183,13 @@ def evaluate_file(
         rank = {i: k for k, i in enumerate(sorted_ids(ids))}
         natural = np.argsort([rank[i] for i in ids])
         rows, ids = rows[natural], ids[natural]
+        features = uc.features_at(columns, rows)  # those rows' windows only
     else:
         layout = "every row"
         rows = np.arange(len(valid))
         ids = valid[uc.id_column].to_numpy(str) if uc.id_column else np.arange(len(rows))
-    values = model_values(predictor, uc.features_at(columns, rows))
+        features = uc.build_features(columns)
+    values = model_values(predictor, features)
     scored = raw.loc[valid.index[rows]].reset_index(drop=True)
     if truth is not None:
         id_column = uc.id_column if uc.history or uc.id_column else None
