@@ -1,11 +1,23 @@
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
+from onnx import TensorProto, helper
 from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
 
-from shared.core.onnx_export import make_feed, parity, session, snap, to_onnx
+from shared.core.onnx_export import (
+    NUMERIC_INPUT,
+    fuse_numeric,
+    make_feed,
+    parity,
+    per_column_onnx,
+    session,
+    snap,
+    to_onnx,
+)
 from shared.tasks.binary import TASK
 
 
@@ -57,14 +69,14 @@ def test_a_feed_missing_an_input_fails_naming_it_before_the_run():
     sess = session(_linear_graph(names))
     feed = make_feed({n: np.ones(3) for n in names}, names, [])
     np.testing.assert_allclose(sess.run(None, feed)[0].ravel(), [40.0] * 3, rtol=1e-5)
-    del feed["x7"]
-    with pytest.raises(ValueError, match=r"Required inputs \(\['x7'\]\) are missing"):
+    del feed[NUMERIC_INPUT]
+    with pytest.raises(ValueError, match=r"Required inputs \(\['numeric_inputs'\]\) are missing"):
         sess.run(None, feed)
 
 
-def test_the_feed_is_each_column_snapped_alone_shaped_n_by_1():
-    """make_feed stacks the numeric columns into one block: each input must still be exactly
-    that column on the float32 grid, [N, 1], and categories str [N, 1]."""
+def test_the_feed_is_each_column_snapped_alone_in_one_block():
+    """make_feed stacks the numeric columns into one block [N, F]: column i must still be
+    exactly column i on the float32 grid, and categories str [N, 1]."""
     rng = np.random.default_rng(1)
     columns = {f"x{i}": rng.normal(9000, 50, size=5) for i in range(6)}
     columns["x0"][[1, 3]] = [np.nan, np.inf]
@@ -72,9 +84,77 @@ def test_the_feed_is_each_column_snapped_alone_shaped_n_by_1():
     columns["kind"] = np.array(["a", "b", None, "a", "c"], dtype=object)
     numeric = [f"x{i}" for i in range(6)]
     feed = make_feed(columns, numeric, ["kind"])
-    for c in numeric:
-        expected = snap(np.asarray(columns[c], dtype=np.float32).reshape(-1)).reshape(-1, 1)
-        assert feed[c].dtype == np.float32 and feed[c].shape == (5, 1)
-        assert feed[c].flags.c_contiguous
-        np.testing.assert_array_equal(feed[c].view(np.uint32), expected.view(np.uint32))
+    block = feed[NUMERIC_INPUT]
+    assert block.dtype == np.float32 and block.shape == (5, 6) and block.flags.c_contiguous
+    for i, c in enumerate(numeric):
+        expected = snap(np.asarray(columns[c], dtype=np.float32).reshape(-1))
+        np.testing.assert_array_equal(block[:, i].view(np.uint32), expected.view(np.uint32))
     assert feed["kind"].ravel().tolist() == ["a", "b", "None", "a", "c"]
+
+
+def _mixed_model() -> tuple[Pipeline, pd.DataFrame, list[str], list[str]]:
+    """A fitted classifier on 5 numeric columns and 2 text ones (one-hot), with its frame."""
+    rng = np.random.default_rng(2)
+    numeric, categorical = [f"x{i}" for i in range(5)], ["kind", "size"]
+    X = pd.DataFrame(rng.normal(size=(200, 5)).astype(np.float32), columns=numeric)
+    X["kind"] = rng.choice(["a", "b", "c"], 200)
+    X["size"] = rng.choice(["s", "m"], 200)
+    y = (X["x0"] + (X["kind"] == "b") > 0.3).astype(int)
+    pre = ColumnTransformer(
+        [
+            ("num", "passthrough", numeric),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ]
+    )
+    model = Pipeline([("features", pre), ("model", LogisticRegression())]).fit(X, y)
+    return model, X, numeric, categorical
+
+
+def test_the_graph_takes_every_numeric_column_as_one_input_and_scores_as_the_pipeline():
+    model, X, numeric, categorical = _mixed_model()
+    sess = session(to_onnx(model, numeric, categorical))
+    inputs = {i.name: (i.type, i.shape) for i in sess.get_inputs()}
+    assert inputs == {
+        NUMERIC_INPUT: ("tensor(float)", [None, 5]),
+        "kind": ("tensor(string)", [None, 1]),
+        "size": ("tensor(string)", [None, 1]),
+    }
+    feed = make_feed({c: X[c].to_numpy() for c in X.columns}, numeric, categorical)
+    onnx = sess.run(["probabilities"], feed)[0][:, 1]
+    np.testing.assert_allclose(onnx, model.predict_proba(X)[:, 1], atol=1e-5)
+
+
+def test_a_model_exported_with_one_input_per_column_runs_from_the_same_feed():
+    """Models in a registry from before the block input keep serving: `session` splits it."""
+    model, X, numeric, categorical = _mixed_model()
+    old = session(per_column_onnx(model, numeric, categorical))
+    assert [i.name for i in old.get_inputs()] == [*numeric, *categorical]
+    feed = make_feed({c: X[c].to_numpy() for c in X.columns}, numeric, categorical)
+    new = session(to_onnx(model, numeric, categorical))
+    np.testing.assert_array_equal(
+        old.run(["probabilities"], feed)[0], new.run(["probabilities"], feed)[0]
+    )
+
+
+def test_numeric_inputs_read_outside_a_concat_come_from_a_split_of_the_block():
+    column = [None, 1]
+    graph = helper.make_graph(
+        [helper.make_node("Sub", ["a", "b"], ["d"]), helper.make_node("Mul", ["d", "a"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, column) for n in ("a", "b")],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, column)],
+    )
+    built = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fused = fuse_numeric(built, ["a", "b"])
+    onnx.checker.check_model(fused)
+    assert [i.name for i in fused.graph.input] == [NUMERIC_INPUT]
+    feed = make_feed({"a": np.array([3.0, 5.0]), "b": np.array([1.0, 7.0])}, ["a", "b"], [])
+    np.testing.assert_array_equal(
+        session(fused.SerializeToString()).run(["y"], feed)[0].ravel(), [6.0, -10.0]
+    )
+
+
+def test_a_column_named_as_the_numeric_block_is_refused():
+    model, X, numeric, categorical = _mixed_model()
+    with pytest.raises(ValueError, match="numeric_inputs"):
+        to_onnx(model, numeric, [NUMERIC_INPUT])

@@ -13,6 +13,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from shared.core.onnx_export import NUMERIC_INPUT
 from shared.core.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -66,7 +67,11 @@ def test_run_is_registered_with_alias_lineage_and_artifacts(run):
 
 def test_registered_onnx_model_loads_and_bento_model_carries_metadata(run):
     onnx_model = mlflow.onnx.load_model(f"models:/churn/{run.model_version}")
-    assert {i.name for i in onnx_model.graph.input} == set(UC.model_inputs)
+    graph_inputs = [i.name for i in onnx_model.graph.input]
+    assert graph_inputs == [NUMERIC_INPUT, *UC.categorical_features]
+    signature = mlflow.models.get_model_info(f"models:/churn/{run.model_version}").signature
+    assert signature.inputs.input_names() == graph_inputs
+    assert signature.inputs.inputs[0].shape == (-1, len(UC.numeric_features))
     stored = bentoml.models.get(run.bento_tag)
     meta = stored.info.metadata
     assert meta["mlflow_version"] == run.model_version and meta["mlflow_run_id"] == run.run_id

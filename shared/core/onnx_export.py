@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -42,10 +42,33 @@ def _register_lightgbm() -> None:
     )
 
 
+# Every numeric column reaches the graph as one float32 input [N, F], in the order of
+# `numeric`: a one-record run of remaining life's 145 per-column inputs took 73 us (their
+# Concat alone most of it), the same graph fed one block 4 us. Text columns stay one string
+# input [N, 1] each, as the converters one-hot them one by one.
+NUMERIC_INPUT = "numeric_inputs"
+
+
 def to_onnx(
     model: Any, numeric: Sequence[str], categorical: Sequence[str], classifier: bool = True
 ) -> bytes:
-    """One ONNX input per column: float32 [N,1] for numbers, string [N,1] for categories.
+    """The fitted pipeline as one graph: the numeric columns as one input (NUMERIC_INPUT,
+    float32 [N, F] in the order of `numeric`), each category as a string input [N, 1]."""
+    import onnx
+
+    if clash := {NUMERIC_INPUT}.intersection([*numeric, *categorical]):
+        raise ValueError(f"a model input is named {sorted(clash)}, the graph's numeric block")
+    graph = onnx.load_from_string(per_column_onnx(model, numeric, categorical, classifier))
+    fused = fuse_numeric(graph, list(numeric))
+    onnx.checker.check_model(fused)
+    return fused.SerializeToString()
+
+
+def per_column_onnx(
+    model: Any, numeric: Sequence[str], categorical: Sequence[str], classifier: bool = True
+) -> bytes:
+    """The converters' graph: one input per column, float32 [N, 1] for numbers, string [N, 1]
+    for categories (the layout of models exported before NUMERIC_INPUT; `session` runs both).
 
     A blend or a calibrated model (`shared.core.calibration.Combined`) becomes ONE graph: its
     pipelines converted side by side on the same inputs, the blend and calibrator appended.
@@ -60,7 +83,7 @@ def to_onnx(
             model,
             list(numeric),
             list(categorical),
-            lambda part: to_onnx(part, numeric, categorical, classifier=classifier),
+            lambda part: per_column_onnx(part, numeric, categorical, classifier=classifier),
             TARGET_OPSET,
         )
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType
@@ -71,6 +94,36 @@ def to_onnx(
     options = {id(model): {"zipmap": False}} if classifier else None
     onx = convert_sklearn(model, initial_types=inputs, target_opset=TARGET_OPSET, options=options)
     return onx.SerializeToString()
+
+
+def fuse_numeric(model: Any, numeric: list[str]) -> Any:
+    """A copy of the ModelProto with the per-column numeric inputs replaced by NUMERIC_INPUT.
+
+    The converters concatenate the numeric inputs first (one Concat per pipeline, two in a
+    blend); such a Concat becomes an Identity of the block. Inputs any other node reads
+    come from a Split of the block, so any graph stays exact."""
+    from onnx import ModelProto, TensorProto, helper
+
+    out = ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    if not numeric:
+        return out
+    for node in graph.node:
+        axis = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "axis"), 0)
+        if node.op_type == "Concat" and list(node.input) == numeric and axis in (1, -1):
+            node.CopyFrom(
+                helper.make_node("Identity", [NUMERIC_INPUT], list(node.output), node.name)
+            )
+    names = set(numeric)
+    if any(names.intersection(node.input) for node in graph.node):
+        split = helper.make_node("Split", [NUMERIC_INPUT], numeric, "split_numeric", axis=1)
+        graph.node.insert(0, split)
+    rest = [i for i in graph.input if i.name not in names]
+    block = helper.make_tensor_value_info(NUMERIC_INPUT, TensorProto.FLOAT, [None, len(numeric)])
+    del graph.input[:]
+    graph.input.extend([block, *rest])
+    return out
 
 
 def session(model_bytes_or_path: bytes | str) -> Any:
@@ -84,9 +137,24 @@ def session(model_bytes_or_path: bytes | str) -> Any:
     # `run` checks the feed against the graph's inputs by searching a list for each of them:
     # quadratic in the inputs, 83 of the 152 us of a one-record run with remaining life's 145.
     # The same check against a set; a feed that misses an input still fails before the run.
-    required = frozenset(i.name for i in sess.get_inputs() if not i.type.startswith("optional"))
+    inputs = sess.get_inputs()
+    required = frozenset(i.name for i in inputs if not i.type.startswith("optional"))
     sess._validate_input = partial(check_feed, required)
+    columns = [i.name for i in inputs if i.type == "tensor(float)"]
+    if columns and NUMERIC_INPUT not in required:  # exported before NUMERIC_INPUT: split it
+        sess.run = partial(run_per_column, sess.run, columns)
     return sess
+
+
+def run_per_column(
+    run: Callable[..., Any], columns: list[str], outputs: Any, feed: dict[str, Any], *args: Any
+) -> Any:
+    """`run` of a graph with one float input per numeric column, given make_feed's block."""
+    if NUMERIC_INPUT in feed:
+        feed = dict(feed)
+        block = np.ascontiguousarray(feed.pop(NUMERIC_INPUT).T)  # [F, N]: each row one column
+        feed |= {c: block[i].reshape(-1, 1) for i, c in enumerate(columns)}
+    return run(outputs, feed, *args)
 
 
 def check_feed(required: frozenset[str], names: Sequence[str]) -> None:
@@ -118,11 +186,10 @@ def snap(values: np.ndarray) -> np.ndarray:
 def make_feed(
     features: dict[str, np.ndarray], numeric: Sequence[str], categorical: Sequence[str]
 ) -> dict[str, np.ndarray]:
-    """Feature arrays (one per column, the same length) -> onnxruntime feed: float32 and str
-    columns shaped [N, 1]."""
-    # One array and one snap for all numeric columns, split by iterating over its first axis:
-    # on a one-record request the cost is per numpy call, not per value (remaining life has
-    # 145 inputs; three calls per column were 150 us, and 65 snaps a third of a fleet request).
+    """Feature arrays (one per column, the same length) -> onnxruntime feed: the numeric columns
+    as one float32 block [N, F] (NUMERIC_INPUT), each category as str [N, 1]."""
+    # One array and one snap for all numeric columns: on a one-record request the cost is per
+    # numpy call, not per value (three calls per column were 150 us of remaining life's 145).
     feed: dict[str, np.ndarray] = {}
     if numeric:
         columns = [features[c] for c in numeric]
@@ -130,7 +197,7 @@ def make_feed(
             block = np.array(columns, dtype=np.float32)
         except ValueError:  # columns shaped [N] and [N, 1] together: flatten each first
             block = np.array([np.asarray(v, dtype=np.float32).reshape(-1) for v in columns])
-        feed = dict(zip(numeric, snap(block.reshape(len(numeric), -1, 1)), strict=True))
+        feed[NUMERIC_INPUT] = snap(block.reshape(len(numeric), -1).T)
     for c in categorical:
         values = features[c]
         if isinstance(values, np.ndarray) and values.dtype.kind == "U":  # text already
@@ -145,7 +212,9 @@ def features_frame(
 ) -> pd.DataFrame:
     """The same values the ONNX graph sees, as the frame the native pipeline is fitted on."""
     feed = make_feed(features, numeric, categorical)
-    return pd.DataFrame({c: feed[c][:, 0] for c in [*numeric, *categorical]})
+    block = feed.get(NUMERIC_INPUT)
+    numbers = {c: block[:, i] for i, c in enumerate(numeric)} if block is not None else {}
+    return pd.DataFrame(numbers | {c: feed[c][:, 0] for c in categorical})
 
 
 def model_inputs(uc: UseCase, raw: pd.DataFrame | dict[str, Any]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from shared.core.onnx_export import NUMERIC_INPUT
 from shared.core.store import (
     ModelNotFound,
     StoredModel,
@@ -137,7 +138,10 @@ def _signature(
     from mlflow.models import ModelSignature
     from mlflow.types.schema import Schema, TensorSpec
 
-    inputs = [TensorSpec(np.dtype(np.float32), (-1, 1), c) for c in numeric]
+    # the graph's inputs (shared.core.onnx_export.to_onnx): the numeric block, then each category
+    inputs = (
+        [TensorSpec(np.dtype(np.float32), (-1, len(numeric)), NUMERIC_INPUT)] if numeric else []
+    )
     inputs += [TensorSpec(np.dtype(str), (-1, 1), c) for c in categorical]
     outputs = [TensorSpec(np.dtype(np.float32), (-1, output[1]), output[0])]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))

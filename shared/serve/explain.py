@@ -26,7 +26,7 @@ import numpy as np
 from bentoml.exceptions import InvalidArgument
 from pydantic import BaseModel, Field
 
-from shared.core.onnx_export import make_feed
+from shared.core.onnx_export import NUMERIC_INPUT, make_feed
 from shared.core.tracking import CHALLENGER, CHAMPION
 from shared.core.usecase import latest_positions
 
@@ -155,8 +155,8 @@ class Explainer:
         spec = self.spec
         feed = make_feed(features, spec["numeric"], list(spec["categories"]))
         cols = []
-        for i, c in enumerate(spec["numeric"]):
-            x = feed[c][:, 0]
+        for i in range(len(spec["numeric"])):
+            x = feed[NUMERIC_INPUT][:, i]
             if spec["kind"] == "linear":  # SimpleImputer works in float32, the scaler in float64
                 x = np.where(np.isnan(x), np.float32(spec["median"][i]), x).astype(np.float64)
                 x = (x - spec["mean"][i]) / spec["scale"][i]

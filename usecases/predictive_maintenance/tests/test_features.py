@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from shared.core.config import LightGBMParams
-from shared.core.onnx_export import model_inputs, session, to_onnx
+from shared.core.onnx_export import NUMERIC_INPUT, model_inputs, per_column_onnx, session, to_onnx
 from shared.core.usecase import get_use_case
 from usecases.predictive_maintenance.features import build_features, snake
 from usecases.predictive_maintenance.model import CATEGORICAL, NUMERIC, make_model
@@ -57,8 +57,10 @@ def test_model_input_names_are_sanitized_for_lightgbm_and_onnx():
     raw = make_synthetic(600, 1)
     X = model_inputs(UC, raw)
     model = make_model(LightGBMParams(n_estimators=20)).fit(X, UC.labels(raw))
+    per_column = session(per_column_onnx(model, NUMERIC, CATEGORICAL))  # the converter's names
+    assert [i.name for i in per_column.get_inputs()] == [*NUMERIC, *CATEGORICAL]
     sess = session(to_onnx(model, NUMERIC, CATEGORICAL))
-    assert [i.name for i in sess.get_inputs()] == [*NUMERIC, *CATEGORICAL]
+    assert [i.name for i in sess.get_inputs()] == [NUMERIC_INPUT, *CATEGORICAL]
 
 
 def test_request_columns_give_the_same_features_as_a_frame():
