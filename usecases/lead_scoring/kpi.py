@@ -41,7 +41,10 @@ class KpiConfig(Strict):
 def assign_bands(proba: np.ndarray, cutoffs: BandCutoffs) -> np.ndarray:
     """A/B/C/D per probability; the same function labels the test part and the service's answers."""
     p = np.asarray(proba, dtype=np.float64)
-    return np.select([p >= cutoffs.A, p >= cutoffs.B, p >= cutoffs.C], ["A", "B", "C"], "D")
+    # the cut-offs fall from A to C (BandCutoffs checks it): the number of them a probability
+    # reaches picks its band, in fewer numpy calls than np.select's (NaN reaches none: D)
+    passed = (p >= cutoffs.A).astype(np.intp) + (p >= cutoffs.B) + (p >= cutoffs.C)
+    return np.array(BANDS[::-1])[passed]
 
 
 def profit(y_true: np.ndarray, act: np.ndarray, cfg: KpiConfig) -> float:

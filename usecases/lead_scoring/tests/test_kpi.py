@@ -78,14 +78,17 @@ def test_calling_above_a_losing_threshold_fails_the_gate():
 
 
 def test_bands_include_their_lower_bound_and_empty_bands_report_zero():
-    assert assign_bands(np.array([0.75, 0.7499, 0.5, 0.25, 0.2499, 0.0]), BANDS).tolist() == [
+    assert assign_bands(np.array([0.75, 0.7499, 0.5, 0.25, 0.2499, 0.0, 1.0]), BANDS).tolist() == [
         "A",
         "B",
         "B",
         "C",
         "D",
         "D",
+        "A",
     ]
+    assert assign_bands(np.array([np.nan]), BANDS).tolist() == ["D"]  # reaches no cut-off
+    assert assign_bands(np.array([]), BANDS).shape == (0,)
     k = compute_kpis(Y, np.full(6, 0.1), 0.35, CFG)
     assert k["band_A_share"] == 0 and k["band_A_conversion_rate"] == 0
     assert k["band_D_share"] == 1 and k["band_D_conversion_rate"] == 0.5

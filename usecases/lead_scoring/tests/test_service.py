@@ -5,11 +5,12 @@ service the core's factory builds (`shared.serve.services:lead_scoring`; service
 """
 
 import httpx
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
 from shared.core.usecase import get_use_case
-from shared.serve.factory import RecordPredictor
+from shared.serve.factory import RecordPredictor, records_to_columns
 from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
 from tests.servers import Server
@@ -57,6 +58,21 @@ def server(serve, model):
 
 def _post(server: Server, body: object) -> httpx.Response:
     return httpx.post(server.url + TASK.route, json=body, timeout=10)
+
+
+def test_request_records_become_one_column_per_field_with_an_omitted_value_as_nan():
+    records = [
+        LeadRecord.model_validate(NEW_LEAD),
+        LeadRecord.model_validate(NEW_LEAD | {"TotalVisits": 7.0, "City": "Mumbai"}),
+    ]
+    names = ["TotalVisits", "City", "Specialization", "Lead Number"]
+    columns = records_to_columns(records, names)
+    assert list(columns) == names and all(c.dtype == object for c in columns.values())
+    assert columns["TotalVisits"].tolist() == [4.0, 7.0]
+    assert columns["City"].tolist() == ["Select", "Mumbai"]
+    assert np.isnan(columns["Specialization"].astype(float)).all()  # omitted: None -> NaN
+    assert columns["Lead Number"].tolist() == [700001, 700001]
+    assert all(c.shape == (0,) for c in records_to_columns([], names).values())
 
 
 def test_good_leads_get_probability_band_decision_and_version(server, model, monkeypatch):
