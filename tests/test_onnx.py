@@ -124,13 +124,19 @@ def test_the_graph_takes_every_numeric_column_as_one_input_and_scores_as_the_pip
     np.testing.assert_allclose(onnx, model.predict_proba(X)[:, 1], atol=1e-5)
 
 
-def test_a_model_exported_with_one_input_per_column_runs_from_the_same_feed():
-    """Models in a registry from before the block input keep serving: `session` splits it."""
+def test_a_model_exported_with_one_input_per_column_runs_from_the_same_feed(caplog):
+    """Models in a registry from before the block input keep serving: `session` splits it,
+    and says to retrain."""
     model, X, numeric, categorical = _mixed_model()
-    old = session(per_column_onnx(model, numeric, categorical))
+    with caplog.at_level("WARNING", logger="shared.core.onnx_export"):
+        old = session(per_column_onnx(model, numeric, categorical))
+    assert "one ONNX input per numeric column (5)" in caplog.text
+    assert "pilotpack train" in caplog.text
     assert [i.name for i in old.get_inputs()] == [*numeric, *categorical]
     feed = make_feed({c: X[c].to_numpy() for c in X.columns}, numeric, categorical)
+    caplog.clear()
     new = session(to_onnx(model, numeric, categorical))
+    assert not caplog.text  # a new export is served as it is
     np.testing.assert_array_equal(
         old.run(["probabilities"], feed)[0], new.run(["probabilities"], feed)[0]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -12,6 +13,8 @@ import pandas as pd
 
 from shared.core.config import LightGBMParams, LogisticParams, RidgeParams
 from shared.core.usecase import UseCase
+
+logger = logging.getLogger(__name__)
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}  # the only combination that converts LightGBM here
 
@@ -142,6 +145,14 @@ def session(model_bytes_or_path: bytes | str) -> Any:
     sess._validate_input = partial(check_feed, required)
     columns = [i.name for i in inputs if i.type == "tensor(float)"]
     if columns and NUMERIC_INPUT not in required:  # exported before NUMERIC_INPUT: split it
+        logger.warning(
+            "%s takes one ONNX input per numeric column (%d), as models exported before the "
+            "numeric block did: it is served, splitting the block, but each run is slower "
+            "(remaining life: 105 us against 4); retrain (`pilotpack train <use case>`) to "
+            "export the block",
+            model_bytes_or_path if isinstance(model_bytes_or_path, str) else "the graph",
+            len(columns),
+        )
         sess.run = partial(run_per_column, sess.run, columns)
     return sess
 
