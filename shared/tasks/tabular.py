@@ -3,9 +3,10 @@
 Features per row -> one split -> every candidate tuned by cross-validation on the training
 part (folds follow the split kind) -> chosen on validation -> refitted on train + validation
 -> every candidate scored on the untouched test part -> ONNX (the numeric columns as one
-input, one per category) -> parity on the test rows. A task's training class subclasses `TabularTraining` and its light
-part (shared/tasks/base.py's `TabularTask`), and fills in what is its own: how a candidate is
-scored, evaluated and chosen, its gates and its report. Serving never imports this module.
+input, one per category) -> parity on the test rows. A task's training class subclasses
+`TabularTraining` and its light part (shared/tasks/base.py's `TabularTask`), and fills in what
+is its own: how a candidate is scored, evaluated and chosen, its gates and its report. Serving
+never imports this module.
 """
 
 from __future__ import annotations

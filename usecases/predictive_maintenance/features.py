@@ -15,14 +15,14 @@ from shared.core.config import Strict
 from shared.core.history import (
     STATS,
     HistorySettings,
+    RemainingLifeSettings,
     entity_order,
     event_labels,
     history_features,
     known_stats,
-    rows_of,
+    remaining_life_features,
     snake,
     valid_windows,
-    window_features,
 )
 from shared.core.usecase import Columns, Features
 
@@ -192,6 +192,20 @@ class RulSettings(Strict):
         return tuple(names)
 
 
+def as_remaining_life(settings: RulSettings) -> RemainingLifeSettings:
+    """The engines' column names in the core's terms (shared/core/history.py does the work)."""
+    s = settings
+    return RemainingLifeSettings(
+        entity_column=s.id_column,
+        time_column=s.time_column,
+        target_column=s.target_column,
+        sensors=s.sensors,
+        windows=s.windows,
+        stats=s.stats,
+        cap=s.rul_cap,
+    )
+
+
 def build_rul_features(
     raw: Columns, settings: RulSettings, at: np.ndarray | None = None
 ) -> Features:
@@ -199,11 +213,7 @@ def build_rul_features(
     least-squares trend) looking back only, plus the cycle itself; aligned with the input rows
     (any input order), or those of the rows at positions `at` only. `make_feed` puts them on
     the float32 grid that keeps ONNX parity (shared/core/onnx_export.py `snap`)."""
-    s = settings
-    times = rows_of(np.asarray(raw[s.time_column], dtype=np.float64), at)
-    return {snake(s.time_column): times} | window_features(
-        raw, s.id_column, s.time_column, s.sensors, s.windows, s.stats, at=at
-    )
+    return remaining_life_features(raw, as_remaining_life(settings), at)
 
 
 def rul_labels(raw: Columns, settings: RulSettings) -> np.ndarray:

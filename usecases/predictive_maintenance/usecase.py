@@ -6,6 +6,7 @@ one row per operation, target `Machine failure` (0/1). Variants below: fleet tel
 from dataclasses import replace
 from functools import partial
 
+from shared.core.history import history_features, remaining_life_features
 from shared.core.usecase import Output, UseCase
 from shared.tasks.binary import TASK as BINARY
 from shared.tasks.binary_sequence import TASK as BINARY_SEQUENCE
@@ -14,9 +15,9 @@ from shared.tasks.regression import TASK as REGRESSION
 from .features import (
     FleetSettings,
     RulSettings,
+    as_history,
+    as_remaining_life,
     build_features,
-    build_fleet_features,
-    build_rul_features,
     check_columns,
     check_rul_columns,
     fleet_labels,
@@ -81,7 +82,8 @@ def configure_fleet(uc: UseCase, settings: FleetSettings) -> UseCase:
     numeric = settings.feature_names()
     # A failure is labelled on the H + 1 readings before it: each carries 1/(H + 1) of its cost.
     per_failure = settings.horizon + 1
-    features = partial(build_fleet_features, settings=settings)
+    # the settings in the core's terms once, not on every request
+    features = partial(history_features, s=as_history(settings))
     return replace(
         uc,
         target=settings.failure_column,
@@ -136,7 +138,7 @@ def configure_rul(uc: UseCase, settings: RulSettings) -> UseCase:
     """Remaining-useful-life mode with config_rul.yaml's settings: columns, sensors, windows."""
     check_rul_columns(settings, list(RulSchema.to_schema().columns))
     numeric = settings.feature_names()
-    features = partial(build_rul_features, settings=settings)
+    features = partial(remaining_life_features, s=as_remaining_life(settings))
     return replace(
         uc,
         target=settings.target_column,
