@@ -34,7 +34,7 @@ MAX_OWN_MODULES = 30
 NOT_FOR_A_SQLITE_REGISTRY = ("mlflow", "sqlalchemy", "alembic")
 
 _SCRIPT = """
-import importlib, json, sys
+import asyncio, importlib, json, sys
 assert type(sys.meta_path[0]).__name__ == "OutsideServeSet"  # tests/serve_set/sitecustomize.py
 module, attr = sys.argv[1].split(":")
 svc = getattr(importlib.import_module(module), attr)
@@ -42,7 +42,7 @@ from shared.serve.services import example_payload
 from shared.core.usecase import get_use_case
 api = svc.apis["predict"]
 records = api.input_spec.model_validate(example_payload(get_use_case("churn"), 1)).records
-answer = svc.inner().predict(records=records, ctx=None)
+answer = asyncio.run(svc.inner().predict(records=records, ctx=None))
 own = sorted(m for m in sys.modules if m.split(".")[0] in ("shared", "usecases"))
 print(json.dumps({"answer": [a.model_dump(mode="json") for a in answer], "own": own,
                   "loaded": sorted(m.split(".")[0] for m in sys.modules)}))

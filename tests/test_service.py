@@ -3,11 +3,18 @@ a free loopback port (`bentoml serve shared.serve.services:churn`)."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import inspect
+import threading
+
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from shared.core.config import ServingConfig
 from shared.core.usecase import get_use_case
-from shared.serve.factory import RecordPredictor
+from shared.serve.factory import RecordPredictor, dispatch
 from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
 from tests.servers import Server
@@ -147,3 +154,43 @@ def test_rejected_requests_are_counted_by_status_code(server):
         and 'http_response_code="400"' in x
     )
     assert float(line.split()[-1]) >= 1
+
+
+def test_a_small_request_is_answered_on_the_event_loop_and_a_large_one_in_a_thread():
+    """`dispatch`: at most `serving.inline_max` units on the loop (no hand-off to a thread and
+    back), more in a worker thread, so a large request never stalls the loop; 0 sends every
+    request to a thread."""
+
+    async def where() -> tuple[int, int, int, int]:
+        loop = threading.get_ident()
+        small = await dispatch(1, 1, threading.get_ident)
+        large = await dispatch(2, 1, threading.get_ident)
+        never = await dispatch(1, 0, threading.get_ident)
+        return loop, small, large, never
+
+    loop, small, large, never = asyncio.run(where())
+    assert small == loop
+    assert large != loop and never != loop
+    assert asyncio.run(dispatch(3, 1, lambda a, b: a + b, 2, 5)) == 7  # arguments passed on
+
+
+def test_the_scoring_api_is_a_coroutine_with_one_inline_record_by_default():
+    assert inspect.iscoroutinefunction(service_for(UC.name).apis["predict"].func)
+    assert ServingConfig().inline_max == 1
+    with pytest.raises(ValidationError, match="inline_max"):
+        ServingConfig(inline_max=-1)
+
+
+def test_a_ready_service_freezes_its_start_up_heap(model, monkeypatch):
+    """What start-up loaded leaves the collector's sight (`freeze_heap`), so a full collection
+    walks only what requests made since; and BentoML's per-request `inspect.signature` of the
+    API is the one computed at build."""
+    monkeypatch.setenv("PILOTPACK_MODEL_CHURN", model.bento_tag)
+    svc = service_for(UC.name)
+    assert "__signature__" in vars(svc.apis["predict"].func)
+    gc.unfreeze()
+    try:
+        svc.inner()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

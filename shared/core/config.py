@@ -413,6 +413,12 @@ class OutcomeIntakeConfig(Strict):
 
 class ServingConfig(Strict):
     max_records: int = Field(1000, ge=1)
+    inline_max: int = Field(
+        1,
+        ge=0,
+        description="requests of at most this many records are scored on the event loop; "
+        "larger ones in a worker thread (0: every request in a thread)",
+    )
     outcomes: OutcomeIntakeConfig = OutcomeIntakeConfig()
 
 

@@ -31,7 +31,13 @@ from shared.ops import rollout as ro
 from shared.serve import metrics as live
 from shared.serve.auth import check_cost_us, key_entry, new_key
 from shared.serve.explain import EXPLAIN_ROUTE
-from shared.serve.factory import RecordPredictor, request_model, service_options
+from shared.serve.factory import (
+    RecordPredictor,
+    dispatch,
+    freeze_heap,
+    request_model,
+    service_options,
+)
 from shared.serve.forecast import histories
 from shared.serve.predlog import open_log
 from shared.serve.privacy import protect_rows
@@ -765,29 +771,32 @@ def floor_service(name: str, scored: bool = False) -> Any:
     scoring service would: the full path over it is what the pack's production parts cost
     (router and canary, prediction log, guard, auth, metrics), the model's own work aside.
 
-    Both are dispatched as the service's API is (a sync API runs in BentoML's thread pool, with
-    the same service options), so the ratio is the pack's own work, not the framework's."""
+    Both are dispatched as the service's API is (on the event loop up to `serving.inline_max`
+    units, else in the thread pool: `dispatch`; a sync API in BentoML's pool; the same service
+    options), so the ratio is the pack's own work, not the framework's."""
     import bentoml
 
     uc = get_use_case(name)
     route = uc.task.route  # the scoring API, not /outcome or others
     api = next(a for a in service_for(name).apis.values() if a.route == route)
     make_scorer = floor_scorer(uc) if scored else None
+    inline_max = uc.load_config().serving.inline_max
 
-    def work(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-        if make_scorer is None:
-            return []
-        items = kwargs.get("records", kwargs.get("series", args[0] if args else []))
-        return [plain(r) for r in self.scorer(items)]
+    def units(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        return kwargs.get("records", kwargs.get("series", args[0] if args else []))
 
-    if inspect.iscoroutinefunction(api.func):
+    def work(self: Any, items: list[Any]) -> list[Any]:
+        return [] if make_scorer is None else [plain(r) for r in self.scorer(items)]
+
+    if inspect.iscoroutinefunction(api.func):  # the service's dispatch: loop or thread
 
         async def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return work(self, args, kwargs)
+            items = units(args, kwargs)
+            return await dispatch(len(items), inline_max, work, self, items)
     else:
 
         def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
-            return work(self, args, kwargs)
+            return work(self, units(args, kwargs))
 
     signature = inspect.signature(api.func)
     if scored:  # its answer is the scorer's own dicts, not the service's response model
@@ -797,6 +806,7 @@ def floor_service(name: str, scored: bool = False) -> Any:
 
     def __init__(self: Any) -> None:
         self.scorer = make_scorer() if make_scorer else None
+        freeze_heap()  # as the service does once it is ready
 
     kind = "Scored" if scored else ""
     cls = type(

@@ -11,6 +11,7 @@ the method, a note, and per step the date, the point forecast and one `lo_<level
 
 import copy
 import datetime as dt
+from collections.abc import Sequence
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -34,6 +35,9 @@ from shared.serve.factory import (
     OUTCOME_ROUTE,
     VARIANT_DOC,
     Variant,
+    api,
+    dispatch,
+    freeze_heap,
     outcome_api,
     repeated_keys,
     request_id,
@@ -196,9 +200,12 @@ def make_service(uc: UseCase) -> Any:
     levels = " / ".join(f"{lv} %" for lv in cfg.intervals.levels)
     key_columns = series_key_columns(uc, cfg)
 
-    def forecast(
+    async def forecast(
         self: Any, series: Any = Field(min_length=1, max_length=max_series), ctx: Any = None
     ) -> Any:
+        return await dispatch(len(series), cfg.serving.inline_max, answer, self, series, ctx)
+
+    def answer(self: Any, series: Sequence[Any], ctx: Any) -> list[BaseModel]:
         too_long = [s.horizon for s in series if s.horizon > self.predictor.max_horizon]
         if too_long:
             raise InvalidArgument(
@@ -227,14 +234,15 @@ def make_service(uc: UseCase) -> Any:
         self.deployment = Deployment(
             uc, cfg, lambda stored: ForecastPredictor(uc, stored), score_of=first_step
         )
+        freeze_heap()
 
     service = type(
         _class_name(uc.name, "Service"),
         (),
         {
             "__init__": __init__,
-            "forecast": bentoml.api(route=ROUTE)(forecast),
-            "outcome": bentoml.api(route=OUTCOME_ROUTE)(outcome_api(uc)),
+            "forecast": api(ROUTE, forecast),
+            "outcome": api(OUTCOME_ROUTE, outcome_api(uc)),
             "predictor": property(lambda self: self.deployment.plan.champion),
             "__module__": __name__,
         },

@@ -13,7 +13,8 @@ from typing import Any
 import bentoml
 
 from shared.core.usecase import get_use_case, registry
-from shared.serve.factory import THREADS
+from shared.serve.factory import THREADS, freeze_heap
+from shared.serve.factory import api as as_api
 from shared.serve.guard import guard_options, protect
 from shared.serve.isolate import OwnProcess, dependency_urls, own_process
 from shared.serve.metrics import duration_config
@@ -45,11 +46,12 @@ def build_root_service() -> Any:
     for uc_name, svc in services.items():
         for api_name, api in svc.apis.items():
             method = _delegate(uc_name, api_name, api.func)
-            attrs[method.__name__] = bentoml.api(route=f"/{uc_name}{api.route}")(method)
+            attrs[method.__name__] = as_api(f"/{uc_name}{api.route}", method)
 
     def __init__(self: Any) -> None:
         remote = dependency_urls()  # those served by their own process need no model here
         self.services = {n: s.inner() for n, s in services.items() if apart.get(n) not in remote}
+        freeze_heap()
 
     cls = type("PilotPack", (), {"__init__": __init__, "__module__": __name__, **attrs})
     root = bentoml.service(

@@ -11,7 +11,9 @@ outcome criteria alone.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import inspect
 import json
 import os
 import time
@@ -171,6 +173,7 @@ class Pilot:
         self.log_path = log_path
         self.service = record_service(uc, uc.task)
         self.instance = self.service.inner()
+        self.loop = asyncio.new_event_loop()  # the scoring APIs are coroutines (`dispatch`)
         self.request = request_model(
             uc.raw_schema, exclude=[uc.target], name=f"Sim{uc.name.title()}Record"
         )
@@ -179,6 +182,11 @@ class Pilot:
     @property
     def deployment(self) -> Any:
         return self.instance.deployment
+
+    def call(self, api: str, **kwargs: Any) -> Any:
+        """One API call on the service instance, run to its end as `bentoml serve` would."""
+        out = getattr(self.instance, api)(**kwargs)
+        return self.loop.run_until_complete(out) if inspect.iscoroutine(out) else out
 
     def refresh(self) -> None:
         """Follow the registry now (a running service does it every rollout.refresh_s)."""
@@ -189,7 +197,7 @@ class Pilot:
         recs = [self.request(**r) for r in records(self.uc, raw)]
         variants: list[str] = []
         for i in range(0, len(recs), BATCH):
-            out = self.instance.predict(records=recs[i : i + BATCH], ctx=None)
+            out = self.call("predict", records=recs[i : i + BATCH], ctx=None)
             variants += [str(o.variant) for o in out]
         self.settle()
         return variants
@@ -229,3 +237,4 @@ class Pilot:
 
     def close(self) -> None:
         self.deployment.close()
+        self.loop.close()

@@ -11,6 +11,7 @@ entity, the latest scored) for the others. A scenario that needs what a task doe
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import uuid
@@ -221,6 +222,7 @@ class SeriesPilot(Pilot):
         self.log_path = log_path
         self.service = make_service(uc)
         self.instance = self.service.inner()
+        self.loop = asyncio.new_event_loop()  # the scoring APIs are coroutines (`dispatch`)
         self.request = request_models(uc)[0]
         self.key = None
 
@@ -229,7 +231,7 @@ class SeriesPilot(Pilot):
         items = [self.request(**s) for s in series_items(self.uc, raw)]
         variants: list[str] = []
         for i in range(0, len(items), 50):
-            out = self.instance.forecast(series=items[i : i + 50], ctx=None)
+            out = self.call("forecast", series=items[i : i + 50], ctx=None)
             variants += [str(o.variant) for o in out]
         self.settle()
         return variants
@@ -244,7 +246,7 @@ class SeriesPilot(Pilot):
         n = SERIES_PER_REQUEST
         for i in range(0, len(items), n):
             rid = uuid.uuid4().hex
-            self.instance.forecast(series=items[i : i + n], ctx=_context(rid))
+            self.call("forecast", series=items[i : i + n], ctx=_context(rid))
             sent += [(rid, str(series_key(s, columns))) for s in items[i : i + n]]
         self.settle()
         return sent
@@ -279,7 +281,7 @@ class HistoryPilot(Pilot):
         variants: list[str] = []
         for ids in np.array_split(raw[col].unique(), max(1, raw[col].nunique() // 10)):
             rows = [recs[i] for i in np.flatnonzero(raw[col].isin(ids).to_numpy())]
-            out = self.instance.predict(records=rows, ctx=None)
+            out = self.call("predict", records=rows, ctx=None)
             variants += [str(o.variant) for o in out]
         self.settle()
         return variants
@@ -605,7 +607,7 @@ def step_one(sim: Sim, version: str, items: list[Any]) -> dict[str, float]:
     try:
         n = SERIES_PER_REQUEST
         for i in range(0, len(items), n):
-            for f in pilot.instance.forecast(series=items[i : i + n], ctx=None):
+            for f in pilot.call("forecast", series=items[i : i + n], ctx=None):
                 out[str(series_key(f, columns))] = float(f.steps[0].forecast)
     finally:
         pilot.close()

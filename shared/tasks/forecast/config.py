@@ -217,6 +217,12 @@ class ForecastGatesConfig(Strict):
 class ForecastServingConfig(Strict):
     max_series: int = Field(200, ge=1, description="series per request")
     max_history: int = Field(520, ge=1, description="history points per series")
+    inline_max: int = Field(
+        1,
+        ge=0,
+        description="requests of at most this many series are forecast on the event loop; "
+        "larger ones in a worker thread (0: every request in a thread)",
+    )
     outcomes: OutcomeIntakeConfig = OutcomeIntakeConfig()
 
 
