@@ -81,7 +81,9 @@ async def dispatch(units: int, inline_max: int, work: Callable[..., T], *args: A
     Measured under 8 clients (churn, one record a request): handing each request to a thread
     cost the worker ~400 us of CPU more per request than answering it on the loop, the
     scoring thread and the loop trading the interpreter lock at every numpy and onnxruntime
-    call. A large request still leaves the loop, so it never stalls the others."""
+    call. A large request still leaves the loop, so it never stalls the others. An inline
+    request holds the loop longer only while a worker thread commits the log batch before its
+    own (group commit, shared/serve/predlog.py): one INSERT and COMMIT of large requests' rows."""
     if units <= inline_max:
         return work(*args)
     loop = get_running_loop()
@@ -181,7 +183,7 @@ def record_service(uc: UseCase, task: Any) -> Any:
     predict.__doc__ = (
         "One result per record (per entity, its latest record, for history use cases). "
         f"Limits: 1 to {max_records} records per request (config serving.max_records)."
-    )  # a request of at most serving.inline_max records is answered on the event loop
+    )
 
     # Real types, not strings: this module's annotations are postponed, and BentoML reads
     # the API's signature to build its input and output models.
