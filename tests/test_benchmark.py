@@ -164,3 +164,14 @@ def test_a_history_request_is_timed_on_both_feature_paths():
     assert got["history_request_records"] == HISTORY_ENTITIES * HISTORY_RECORDS
     assert got["history_features_scored_rows_us"] > 0 and got["history_features_every_row_us"] > 0
     assert history_request_cost(get_use_case("churn")) == {}
+
+
+def test_in_process_costs_are_measured_on_a_frozen_heap_as_a_served_worker_runs():
+    import gc
+
+    from shared.ops.benchmark import as_served_heap
+
+    gc.unfreeze()
+    with as_served_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
