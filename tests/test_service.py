@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from shared.core.config import ServingConfig
 from shared.core.usecase import get_use_case
 from shared.serve.factory import RecordPredictor, dispatch
+from shared.serve.predlog import open_log
 from shared.serve.services import example_payload, service_for
 from tests.conftest import pinned
 from tests.servers import Server
@@ -172,6 +173,25 @@ def test_a_small_request_is_answered_on_the_event_loop_and_a_large_one_in_a_thre
     assert small == loop
     assert large != loop and never != loop
     assert asyncio.run(dispatch(3, 1, lambda a, b: a + b, 2, 5)) == 7  # arguments passed on
+
+
+def test_a_small_request_leaves_the_loop_while_the_log_commits_a_batch(tmp_path):
+    """Its rows would wait on the loop for that commit (group commit): a thread waits instead."""
+    log = open_log(str(tmp_path / "predictions.db"))
+
+    async def where() -> tuple[int, int, int]:
+        loop = threading.get_ident()
+        idle = await dispatch(1, 1, threading.get_ident, log=log)
+        log._leading = True  # a worker thread is writing its batch
+        busy = await dispatch(1, 1, threading.get_ident, log=log)
+        return loop, idle, busy
+
+    try:
+        loop, idle, busy = asyncio.run(where())
+    finally:
+        log._leading = False
+        log.close()
+    assert idle == loop and busy != loop
 
 
 def test_the_scoring_api_is_a_coroutine_with_one_inline_record_by_default():

@@ -203,7 +203,10 @@ def make_service(uc: UseCase) -> Any:
     async def forecast(
         self: Any, series: Any = Field(min_length=1, max_length=max_series), ctx: Any = None
     ) -> Any:
-        return await dispatch(len(series), cfg.serving.inline_max, answer, self, series, ctx)
+        log = self.deployment.log
+        return await dispatch(
+            len(series), cfg.serving.inline_max, answer, self, series, ctx, log=log
+        )
 
     def answer(self: Any, series: Sequence[Any], ctx: Any) -> list[BaseModel]:
         too_long = [s.horizon for s in series if s.horizon > self.predictor.max_horizon]

@@ -267,6 +267,11 @@ class PredictionLog:
     def _sql(self, sql: str) -> str:
         return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
 
+    @property
+    def committing(self) -> bool:
+        """A batch is being written now: rows written meanwhile wait for that commit first."""
+        return self._leading
+
     # -- writes: committed before returning
     def write_predictions(self, rows: Sequence[Sequence[Any]]) -> None:
         """Rows in PREDICTION_COLUMNS order (`LogRow`s), stored as given: protect them first
