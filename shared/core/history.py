@@ -59,11 +59,8 @@ class HistorySettings(Strict):
 
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs, in a fixed order: age, then per sensor its last value and window stats."""
-        names = [snake(self.age_column)] if self.age_column else []
-        for s in self.sensors:
-            names.append(f"{snake(s)}_last")
-            names += [f"{snake(s)}_{stat}_{w}" for w in self.windows for stat in STATS]
-        return tuple(names)
+        age = (snake(self.age_column),) if self.age_column else ()
+        return age + window_feature_names(tuple(self.sensors), tuple(self.windows), STATS)
 
     def columns(self) -> list[str]:
         named = [self.entity_column, self.time_column, self.event_column, *self.sensors]
@@ -320,11 +317,8 @@ class RemainingLifeSettings(Strict):
 
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs, in a fixed order: the time, then per sensor its last value and stats."""
-        names = [snake(self.time_column)]
-        for s in self.sensors:
-            names.append(f"{snake(s)}_last")
-            names += [f"{snake(s)}_{stat}_{w}" for w in self.windows for stat in self.stats]
-        return tuple(names)
+        windowed = window_feature_names(tuple(self.sensors), tuple(self.windows), tuple(self.stats))
+        return (snake(self.time_column), *windowed)
 
 
 def remaining_life_features(

@@ -13,7 +13,7 @@ from typing import Any
 import bentoml
 
 from shared.core.usecase import get_use_case, registry
-from shared.serve.factory import THREADS, freeze_heap
+from shared.serve.factory import THREADS
 from shared.serve.factory import api as as_api
 from shared.serve.guard import guard_options, protect
 from shared.serve.isolate import OwnProcess, dependency_urls, own_process
@@ -50,8 +50,8 @@ def build_root_service() -> Any:
 
     def __init__(self: Any) -> None:
         remote = dependency_urls()  # those served by their own process need no model here
+        # each service instance freezes the heap once ready (`freeze_heap`): the last covers all
         self.services = {n: s.inner() for n, s in services.items() if apart.get(n) not in remote}
-        freeze_heap()
 
     cls = type("PilotPack", (), {"__init__": __init__, "__module__": __name__, **attrs})
     root = bentoml.service(

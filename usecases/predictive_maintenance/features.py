@@ -89,11 +89,7 @@ class FleetSettings(Strict):
 
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs, in a fixed order: age, then per sensor its last value and window stats."""
-        names = [snake(self.age_column)]
-        for s in self.sensors:
-            names.append(f"{snake(s)}_last")
-            names += [f"{snake(s)}_{stat}_{w}" for w in self.windows for stat in STATS]
-        return tuple(names)
+        return as_history(self).feature_names()
 
 
 def as_history(settings: FleetSettings) -> HistorySettings:
@@ -185,11 +181,7 @@ class RulSettings(Strict):
 
     def feature_names(self) -> tuple[str, ...]:
         """Model inputs, in a fixed order: age, then per sensor its last value and window stats."""
-        names = [snake(self.time_column)]
-        for s in self.sensors:
-            names.append(f"{snake(s)}_last")
-            names += [f"{snake(s)}_{stat}_{w}" for w in self.windows for stat in self.stats]
-        return tuple(names)
+        return as_remaining_life(self).feature_names()
 
 
 def as_remaining_life(settings: RulSettings) -> RemainingLifeSettings:
