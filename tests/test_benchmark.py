@@ -83,8 +83,11 @@ def test_the_scored_floor_answers_what_the_champion_computes(name, trained, monk
     expected = floor_scorer(uc)()(items)
     assert answered and len(answered) == len(expected)
     assert json.dumps(answered, default=str) == json.dumps(expected, default=float_or_str)
-    bare = floor_service(name).inner()
-    assert asyncio.run(getattr(bare, api.name)(**{field: items[:1]})) == []
+    bare = floor_service(name)
+    assert asyncio.run(getattr(bare.inner(), api.name)(**{field: items[:1]})) == []
+    # the framework set as the service sets it: no JSON schema rebuilt on every response
+    for svc in (floor, bare, service_for(name)):
+        assert svc.apis[api.name].output_spec.media_type == "application/json"
 
 
 def float_or_str(v):
