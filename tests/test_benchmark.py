@@ -63,11 +63,15 @@ def test_the_sla_is_the_use_cases_own_unless_given(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["churn", "predictive_maintenance_fleet", "demand_forecasting"])
-def test_the_scored_floor_answers_what_the_champion_computes(name, trained, monkeypatch):
+def test_the_scored_floor_answers_what_the_champion_computes(name, trained, monkeypatch, tmp_path):
     """The scored floor does the model's own work and nothing else: its answer is the stored
-    champion's, so the full path over it is the cost of the pack's production parts."""
+    champion's, so the full path over it is the cost of the pack's production parts. The bound
+    floor answers the same, from the champion's own ONNX runs kept from its first request, and
+    commits every answer to its log before it returns."""
+    import sqlite3
+
     from shared.core.usecase import get_use_case
-    from shared.ops.benchmark import floor_scorer, floor_service
+    from shared.ops.benchmark import BOUND_LOG_ENV, RecordedRuns, floor_scorer, floor_service
     from shared.serve.services import service_for
 
     uc = get_use_case(name)
@@ -76,17 +80,30 @@ def test_the_scored_floor_answers_what_the_champion_computes(name, trained, monk
     items = api.input_spec.model_validate(example_payload(uc, 2))
     (field,) = (f for f in type(items).model_fields if f != "ctx")
     items = getattr(items, field)
-    floor = floor_service(name, scored=True)
+    floor = floor_service(name, "scored")
     # dispatched as the service's API is: a coroutine, on the loop or a thread by size
     assert inspect.iscoroutinefunction(floor.apis[api.name].func)
     answered = asyncio.run(getattr(floor.inner(), api.name)(**{field: items}))
-    expected = floor_scorer(uc)()(items)
+    expected = floor_scorer(uc)[1](items)
     assert answered and len(answered) == len(expected)
     assert json.dumps(answered, default=str) == json.dumps(expected, default=float_or_str)
     bare = floor_service(name)
     assert asyncio.run(getattr(bare.inner(), api.name)(**{field: items[:1]})) == []
+    monkeypatch.setenv(BOUND_LOG_ENV, str(tmp_path / "bound.db"))
+    bound = floor_service(name, "bound")
+    least = bound.inner()
+    assert asyncio.run(getattr(least, api.name)(**{field: items})) == answered  # scored
+    assert least.runs and not isinstance(least.predictor.session, RecordedRuns)  # unwrapped
+    replayed = least.predictor.session = RecordedRuns(least.predictor.session)
+    for _ in range(2):  # later requests replay the kept ONNX runs, and log
+        assert asyncio.run(getattr(least, api.name)(**{field: items})) == answered
+    assert len(replayed.runs) == 2 * len(least.runs)
+    with sqlite3.connect(tmp_path / "bound.db") as db:
+        assert db.execute("SELECT count(*) FROM answers").fetchone()[0] == 3 * len(answered)
+    with pytest.raises(ValueError, match="bare, scored, bound"):
+        floor_service(name, "scored floor")
     # the framework set as the service sets it: no JSON schema rebuilt on every response
-    for svc in (floor, bare, service_for(name)):
+    for svc in (floor, bare, bound, service_for(name)):
         assert svc.apis[api.name].output_spec.media_type == "application/json"
 
 
@@ -141,6 +158,11 @@ def test_the_cpu_ratio_is_reported_only_when_both_workers_were_measured():
     out = ratios(base | {"load_cpu_us": 1200.0, "scored_floor_load_cpu_us": 1000.0})
     assert out["cpu_vs_scored_floor"] == pytest.approx(1.2)
     assert out["throughput_vs_scored_floor"] == pytest.approx(0.9)
+    assert "bound_p50_vs_floor" not in out
+    bound = {"bound_floor_http_p50_ms": 1.3, "bound_floor_throughput_rps": 96.0}
+    out = ratios(base | bound)
+    assert out["bound_p50_vs_floor"] == pytest.approx(1.3)
+    assert out["bound_throughput_vs_floor"] == pytest.approx(0.8)
 
 
 def test_the_worker_cpu_per_request_is_measured_under_load(trained):

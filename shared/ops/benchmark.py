@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -359,21 +360,34 @@ def sla_budget(uc: UseCase, sla_ms: float | None = None) -> float:
 def ratios(r: dict[str, Any]) -> dict[str, float]:
     """The full path over each floor, and the scored floor over the bare one (what scoring
     alone costs over an endpoint that does nothing)."""
-    return {
-        "p50_vs_floor": r["http_p50_ms"] / r["floor_http_p50_ms"],
-        "throughput_vs_floor": r["throughput_rps"] / r["floor_throughput_rps"],
-        "p50_vs_scored_floor": r["http_p50_ms"] / r["scored_floor_http_p50_ms"],
-        "throughput_vs_scored_floor": r["throughput_rps"] / r["scored_floor_throughput_rps"],
-        "scored_floor_p50_vs_floor": r["scored_floor_http_p50_ms"] / r["floor_http_p50_ms"],
-        "scored_floor_throughput_vs_floor": (
-            r["scored_floor_throughput_rps"] / r["floor_throughput_rps"]
-        ),
-    } | (
-        # worker CPU per request under load: steadier than req/s on a shared machine (another
-        # process's burst slows a phase's wall time, not the service's own work)
-        {"cpu_vs_scored_floor": r["load_cpu_us"] / r["scored_floor_load_cpu_us"]}
-        if r.get("load_cpu_us") and r.get("scored_floor_load_cpu_us")
-        else {}
+    return (
+        {
+            "p50_vs_floor": r["http_p50_ms"] / r["floor_http_p50_ms"],
+            "throughput_vs_floor": r["throughput_rps"] / r["floor_throughput_rps"],
+            "p50_vs_scored_floor": r["http_p50_ms"] / r["scored_floor_http_p50_ms"],
+            "throughput_vs_scored_floor": r["throughput_rps"] / r["scored_floor_throughput_rps"],
+            "scored_floor_p50_vs_floor": r["scored_floor_http_p50_ms"] / r["floor_http_p50_ms"],
+            "scored_floor_throughput_vs_floor": (
+                r["scored_floor_throughput_rps"] / r["floor_throughput_rps"]
+            ),
+        }
+        | (
+            # the bound floor over the bare one: the best ratio any full path could reach
+            {
+                "bound_p50_vs_floor": r["bound_floor_http_p50_ms"] / r["floor_http_p50_ms"],
+                "bound_throughput_vs_floor": r["bound_floor_throughput_rps"]
+                / r["floor_throughput_rps"],
+            }
+            if "bound_floor_http_p50_ms" in r
+            else {}
+        )
+        | (
+            # worker CPU per request under load: steadier than req/s on a shared machine (another
+            # process's burst slows a phase's wall time, not the service's own work)
+            {"cpu_vs_scored_floor": r["load_cpu_us"] / r["scored_floor_load_cpu_us"]}
+            if r.get("load_cpu_us") and r.get("scored_floor_load_cpu_us")
+            else {}
+        )
     )
 
 
@@ -398,22 +412,26 @@ def run_benchmark(
     }
     floor_target = f"{__name__}:{FLOOR_PREFIX}{uc.name}"
     scored_target = f"{__name__}:{SCORED_FLOOR_PREFIX}{uc.name}"
+    bound_target = f"{__name__}:{BOUND_FLOOR_PREFIX}{uc.name}"
     auth, header = auth_env()
     with canary(uc, CANARY_PERCENT, log) as (env, log_path):
         log(f"{uc.name}: bentoml serve {uc.service} (prediction log, canary and auth on), the "
-            f"floor (a bare endpoint: bentoml serve {floor_target}) and the scored floor "
-            f"(bare + features and ONNX: {scored_target}) ...")  # fmt: skip
+            f"floor (a bare endpoint: bentoml serve {floor_target}), the scored floor "
+            f"(bare + features and ONNX: {scored_target}) and the bound floor (bare + the "
+            f"model's ONNX runs + a committed log row: {bound_target}) ...")  # fmt: skip
         with (
             Server(floor_target) as bare,
             Server(scored_target) as scoring,
+            Server(bound_target, env={BOUND_LOG_ENV: str(log_path.with_name("bound.db"))}) as least,
             Server(uc.service, env=env | auth) as server,
         ):
             url = server.url + task.route
-            log(f"{uc.name}: HTTP load on {url} and both floors, {ROUNDS} interleaved rounds ...")
-            floor, scored, pack = interleaved_benchmark(
+            log(f"{uc.name}: HTTP load on {url} and the floors, {ROUNDS} interleaved rounds ...")
+            floor, scored, bound, pack = interleaved_benchmark(
                 [
                     target(bare.url + task.route, load["payload"], cpu=bare.cpu_seconds),
                     target(scoring.url + task.route, load["payload"], cpu=scoring.cpu_seconds),
+                    target(least.url + task.route, load["payload"], cpu=least.cpu_seconds),
                     target(url, load["payload"], header, routing_keys(uc), server.cpu_seconds),
                 ],
                 load["sequential"],
@@ -441,7 +459,8 @@ def run_benchmark(
     kept = ("http_", "load_p", "load_cpu", "thr")
     result |= {f"floor_{k}": v for k, v in floor.items() if k.startswith(kept)}
     result |= {f"scored_floor_{k}": v for k, v in scored.items() if k.startswith(kept)}
-    result["floor_errors"] = floor["errors"] + scored["errors"]
+    result |= {f"bound_floor_{k}": v for k, v in bound.items() if k.startswith(kept)}
+    result["floor_errors"] = floor["errors"] + scored["errors"] + bound["errors"]
     result |= ratios(result)
     if uc.name == HEAD_OF_LINE_RECORDS:
         result |= head_of_line(quick, log)
@@ -752,90 +771,159 @@ def log_write_us(log: Any, name: str, n: int = 300) -> float:
 
 FLOOR_PREFIX = "floor_"
 SCORED_FLOOR_PREFIX = "floor_scored_"
+BOUND_FLOOR_PREFIX = "floor_bound_"
+BOUND_LOG_ENV = "PILOTPACK_BOUND_LOG"
+FLOOR_KINDS = ("bare", "scored", "bound")
 
 
-def floor_scorer(uc: UseCase) -> Callable[[], Callable[[list[Any]], list[Any]]]:
+def floor_scorer(uc: UseCase) -> tuple[Any, Callable[[list[Any]], list[Any]]]:
     """What the scored floor does per request: the champion's features and ONNX, nothing else
-    (no router, no log, no guard, no auth). Returns a factory run once in the worker."""
+    (no router, no log, no guard, no auth). Returns (the predictor, its scoring function);
+    built once in the worker."""
     if uc.task.serves == "series":
+        series_predictor = ForecastPredictor.from_store(uc)
+        return series_predictor, lambda series: forecast_histories(
+            series_predictor,
+            histories(uc, series),
+            [s.horizon for s in series],
+            [getattr(s, "future_holidays", None) for s in series],
+        )
+    predictor = RecordPredictor.from_store(uc)
+    return predictor, predictor.predict_latest if uc.history else predictor.predict
 
-        def series_scorer() -> Callable[[list[Any]], list[Any]]:
-            predictor = ForecastPredictor.from_store(uc)
-            return lambda series: forecast_histories(
-                predictor,
-                histories(uc, series),
-                [s.horizon for s in series],
-                [getattr(s, "future_holidays", None) for s in series],
+
+class RecordedRuns:
+    """An ONNX session that keeps the runs made through it (outputs asked for, feed)."""
+
+    def __init__(self, session: Any):
+        self.session = session
+        self.runs: list[tuple[Any, Any]] = []
+
+    def run(self, output_names: Any, feed: Any, *args: Any, **kwargs: Any) -> Any:
+        self.runs.append((output_names, feed))
+        return self.session.run(output_names, feed, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)
+
+
+class BoundLog:
+    """The least a prediction log that keeps every acknowledged answer can do: the answers'
+    JSON text in one committed SQLite row each, WAL and `synchronous=NORMAL` as the pack's log
+    (`shared.serve.predlog`), without its columns, pseudonyms, indexes or batching."""
+
+    def __init__(self, path: Path):
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("CREATE TABLE IF NOT EXISTS answers (ts REAL, answer TEXT)")
+        self.lock = threading.Lock()
+
+    def write(self, answers: list[str]) -> None:
+        """Committed when this returns."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            self.conn.executemany(
+                "INSERT INTO answers VALUES (?, ?)", [(time.time(), a) for a in answers]
             )
-
-        return series_scorer
-
-    def records_scorer() -> Callable[[list[Any]], list[Any]]:
-        predictor = RecordPredictor.from_store(uc)
-        return predictor.predict_latest if uc.history else predictor.predict
-
-    return records_scorer
+            self.conn.execute("COMMIT")
 
 
-def floor_service(name: str, scored: bool = False) -> Any:
-    """The floor: a bare BentoML endpoint on the use case's route with the same request model
-    (so the same parsing and validation) and nothing else: no model, no guard, no logging. The
-    full path's cost is reported as a ratio over it, measured in the same run (absolute times
-    on shared machines vary up to 4x between hours).
+def bound_log_path() -> Path:
+    """Where the bound floor keeps its log: `PILOTPACK_BOUND_LOG` (the benchmark puts it
+    beside the run's own prediction log, removed with it), else a new temporary folder."""
+    given = os.environ.get(BOUND_LOG_ENV)
+    return Path(given) if given else Path(tempfile.mkdtemp(prefix="pilotpack-bound-")) / "log.db"
 
-    The scored floor (`scored=True`) also runs the champion's features and ONNX, as a bare
-    scoring service would: the full path over it is what the pack's production parts cost
-    (router and canary, prediction log, guard, auth, metrics), the model's own work aside.
 
-    Both are dispatched as the service's API is (on the event loop up to `serving.inline_max`
+def floor_service(name: str, kind: str = "bare") -> Any:
+    """A floor: a BentoML endpoint on the use case's route with the same request model (so the
+    same parsing and validation). The full path's cost is reported as ratios over the floors,
+    measured in the same run (absolute times on shared machines vary up to 4x between hours).
+
+    - `bare`: nothing else; no model, no guard, no logging.
+    - `scored`: also runs the champion's features and ONNX, as a bare scoring service would:
+      the full path over it is what the pack's production parts cost (router and canary,
+      prediction log, guard, auth, metrics), the model's own work aside.
+    - `bound`: the least a scoring endpoint the pack's rules allow does per request: the ONNX
+      runs the champion makes for the request, on feeds built once, and the answers committed
+      to a log before they leave (an acknowledged prediction is never lost), nothing else.
+      Features, routing, auth and the rest only add to it, so its ratio over the bare floor
+      bounds any full path's. The first request is scored for real, to keep its ONNX runs and
+      answer; the benchmark's untimed warm-up sends it.
+
+    Each is dispatched as the service's API is (on the event loop up to `serving.inline_max`
     units, else in the thread pool: `dispatch`; a sync API in BentoML's pool; the same service
     options, the response's media type fixed once as the guard fixes the service's), so the
     ratio is the pack's own work, not the framework's."""
     import bentoml
 
+    if kind not in FLOOR_KINDS:
+        raise ValueError(f"floor kind {kind!r}: one of {', '.join(FLOOR_KINDS)}")
     uc = get_use_case(name)
     route = uc.task.route  # the scoring API, not /outcome or others
     api = next(a for a in service_for(name).apis.values() if a.route == route)
-    make_scorer = floor_scorer(uc) if scored else None
     inline_max = uc.load_config().serving.inline_max
 
     def units(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
         return kwargs.get("records", kwargs.get("series", args[0] if args else []))
 
-    def work(self: Any, items: list[Any]) -> list[Any]:
-        return [] if make_scorer is None else [plain(r) for r in self.scorer(items)]
+    def scored(self: Any, items: list[Any]) -> list[Any]:
+        return [plain(r) for r in self.score(items)]
+
+    def bound(self: Any, items: list[Any]) -> list[Any]:
+        if self.runs is None:
+            with self.first:  # scored for real once; its ONNX runs are kept to replay
+                if self.runs is None:
+                    recorder = RecordedRuns(self.predictor.session)
+                    self.predictor.session = recorder
+                    try:
+                        self.answer = scored(self, items)
+                    finally:
+                        self.predictor.session = recorder.session
+                    self.texts = [json.dumps(a) for a in self.answer]
+                    self.runs = recorder.runs
+        for output_names, feed in self.runs:
+            self.predictor.session.run(output_names, feed)
+        self.log.write(self.texts)
+        return self.answer
+
+    work = {"bare": lambda self, items: [], "scored": scored, "bound": bound}[kind]
 
     if inspect.iscoroutinefunction(api.func):  # the service's dispatch: loop or thread
 
-        async def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
+        async def endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
             items = units(args, kwargs)
             return await dispatch(len(items), inline_max, work, self, items)
     else:
 
-        def bare(self: Any, *args: Any, **kwargs: Any) -> Any:
+        def endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
             return work(self, units(args, kwargs))
 
     signature = inspect.signature(api.func)
-    if scored:  # its answer is the scorer's own dicts, not the service's response model
+    if kind != "bare":  # its answer is the scorer's own dicts, not the service's response model
         signature = signature.replace(return_annotation=list[dict[str, Any]])
-    bare.__signature__ = signature  # type: ignore[attr-defined]
-    bare.__name__ = bare.__qualname__ = api.name
+    endpoint.__signature__ = signature  # type: ignore[attr-defined]
+    endpoint.__name__ = endpoint.__qualname__ = api.name
 
     def __init__(self: Any) -> None:
-        self.scorer = make_scorer() if make_scorer else None
+        if kind != "bare":
+            self.predictor, self.score = floor_scorer(uc)
+        if kind == "bound":
+            self.log, self.first, self.runs = BoundLog(bound_log_path()), threading.Lock(), None
         freeze_heap()  # as the service does once it is ready
 
-    kind = "Scored" if scored else ""
+    label = "" if kind == "bare" else kind.title()
     cls = type(
-        f"Floor{kind}{name.title().replace('_', '')}",
+        f"Floor{label}{name.title().replace('_', '')}",
         (),
         {
             "__init__": __init__,
-            api.name: bentoml.api(route=api.route)(bare),
+            api.name: bentoml.api(route=api.route)(endpoint),
             "__module__": __name__,
         },
     )
-    suffix = "_floor_scored" if scored else "_floor"
+    suffix = "_floor" if kind == "bare" else f"_floor_{kind}"
     svc = bentoml.service(**service_options(f"{name}{suffix}", uc.load_config()))(cls)
     # The framework set as the service sets it (`fixed_media_type`): left alone, BentoML
     # rebuilds a list response's JSON schema on every response, about 330 of the ~860 us of
@@ -854,9 +942,12 @@ def plain(value: Any) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    """`bentoml serve shared.ops.benchmark:floor_<use case>` (and `floor_scored_<use case>`)."""
+    """`bentoml serve shared.ops.benchmark:floor_<use case>` (and `floor_scored_<use case>`,
+    `floor_bound_<use case>`)."""
     if name.startswith(SCORED_FLOOR_PREFIX):
-        return floor_service(name.removeprefix(SCORED_FLOOR_PREFIX), scored=True)
+        return floor_service(name.removeprefix(SCORED_FLOOR_PREFIX), "scored")
+    if name.startswith(BOUND_FLOOR_PREFIX):
+        return floor_service(name.removeprefix(BOUND_FLOOR_PREFIX), "bound")
     if name.startswith(FLOOR_PREFIX):
         return floor_service(name.removeprefix(FLOOR_PREFIX))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -871,10 +962,11 @@ def markdown_row_header() -> str:
         "| use case | ONNX 1 row (us) | native 1 row (us) | ONNX 1000 rows (us) | native 1000 rows (us) "
         "| HTTP p50 (ms) | p95 | p99 | req/s (8 clients) | errors | SLA 200 ms "
         "| floor p50 (ms) | floor req/s | p50 / floor | req/s / floor | scored floor p50 (ms) "
-        "| p50 / scored floor | req/s / scored floor | CPU/req / scored floor | log rows/s "
+        "| p50 / scored floor | req/s / scored floor | CPU/req / scored floor "
+        "| bound p50 / floor | bound req/s / floor | log rows/s "
         "| log write (us) "
         "| auth p50 / off | live drift (us) | /explain p50 (ms) | /explain p99 (ms) "
-        "| head-of-line p99 (ms) |\n" + "|---" * 26 + "|\n"
+        "| head-of-line p99 (ms) |\n" + "|---" * 28 + "|\n"
     )
 
 
@@ -890,6 +982,7 @@ def markdown_row(r: dict[str, Any]) -> str:
         f"| {f('p50_vs_floor', '{:.2f}x')} | {f('throughput_vs_floor', '{:.2f}x')} "
         f"| {f('scored_floor_http_p50_ms', '{:.2f}')} | {f('p50_vs_scored_floor', '{:.2f}x')} "
         f"| {f('throughput_vs_scored_floor', '{:.2f}x')} | {f('cpu_vs_scored_floor', '{:.2f}x')} "
+        f"| {f('bound_p50_vs_floor', '{:.2f}x')} | {f('bound_throughput_vs_floor', '{:.2f}x')} "
         f"| {f('log_rows_per_s')} | {f('log_write_us')} | {f('auth_p50_vs_off', '{:.2f}x')} "
         f"| {f('live_drift_us', '{:.1f}')} "
         f"| {f('explain_http_p50_ms', '{:.2f}')} | {f('explain_http_p99_ms', '{:.2f}')} "
