@@ -219,14 +219,19 @@ def one_by_one(t: Target, n: int, warm_up: int = 0) -> None:
 
 
 def under_load(t: Target, n: int, clients: int) -> None:
-    """`clients` threads sharing `n` requests; each timed, and the phase's wall time."""
+    """`clients` threads sharing `n` requests; each timed, and the phase's wall time. The clock
+    starts once every client is open: opening one (httpx builds an SSL context) took ~15 ms,
+    so 8 of them were most of a quick run's 66-request phase, the same for every server, and
+    pulled the ratios between servers towards 1."""
     import httpx
 
     remaining = [n]
     lock = threading.Lock()
+    ready = threading.Barrier(clients + 1)
 
     def worker() -> None:
         with httpx.Client(timeout=10) as client:
+            ready.wait(timeout=60)
             while True:
                 with lock:
                     if remaining[0] <= 0:
@@ -243,10 +248,11 @@ def under_load(t: Target, n: int, clients: int) -> None:
                     t.errors += not ok
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    cpu0 = t.cpu() if t.cpu else 0.0
-    t0 = time.perf_counter()
     for th in threads:
         th.start()
+    ready.wait(timeout=60)  # every client open (a client that fails to open breaks it)
+    cpu0 = t.cpu() if t.cpu else 0.0
+    t0 = time.perf_counter()
     for th in threads:
         th.join()
     t.load_wall += time.perf_counter() - t0
