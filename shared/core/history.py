@@ -94,8 +94,8 @@ def column_window_stats(
 
 
 def per_seen(total: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """total / count, NaN where the count is 0."""
-    return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+    """total / count, NaN where the count is 0 (x / NaN: no warning, one array fewer)."""
+    return total / np.where(count > 0, count, np.nan)
 
 
 def windowed_stats(win: np.ndarray, stats: Sequence[str] = STATS) -> dict[str, np.ndarray]:

@@ -337,7 +337,8 @@ class Deployment:
         """Route each unit (a record, an entity, a series) by its key, score each group with
         its model, log every unit (committed) and return (result, variant) per unit, in order.
 
-        `inputs` are the units' request fields as JSON-ready dicts (what the log keeps). A
+        `inputs` are the units' request fields as JSON-ready dicts, or as their JSON text
+        (what the log keeps; `privacy.protect_rows` reads text when it must hash or drop). A
         challenger that fails is answered by the champion (counted as the challenger's
         error). In shadow mode the challenger scores on the shadow thread, never delaying
         an answer, and is dropped when that queue is full.

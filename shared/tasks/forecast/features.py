@@ -9,16 +9,22 @@ flags, which are known in advance.
 from __future__ import annotations
 
 import warnings
+from functools import cache
 
 import numpy as np
 
 from shared.core.history import per_seen
 from shared.tasks.forecast.calendar import seasonal_lag
 
+# Every helper here gives the same bits as its plain numpy form (np.nanmean, np.nanstd,
+# np.repeat, ...) in fewer and cheaper calls: a one-series request runs each several times, and
+# numpy's Python wrappers (nanfunctions, warning filters, `_wrapfunc`) cost more than the sums
+# on a few dozen values. tests/test_forecasting_features.py holds them to their plain forms.
+
 
 def per_step(values: np.ndarray, horizon: int) -> np.ndarray:
     """[n] per-origin value -> [n * H]."""
-    return np.repeat(np.asarray(values, dtype=np.float64), horizon)
+    return np.asarray(values, dtype=np.float64).repeat(horizon)
 
 
 def flat(values: np.ndarray) -> np.ndarray:
@@ -28,27 +34,40 @@ def flat(values: np.ndarray) -> np.ndarray:
 
 def steps(n: int, horizon: int) -> np.ndarray:
     """[n * H] horizon step, 1-based."""
-    return np.tile(np.arange(1, horizon + 1, dtype=np.float64), n)
+    return np.arange(1, horizon + 1, dtype=np.float64)[None, :].repeat(n, axis=0).reshape(-1)
 
 
 def window_mean(y: np.ndarray, k: int) -> np.ndarray:
     """[n] mean of the last k periods, NaN ignored; NaN when none was observed."""
-    # what np.nanmean computes (the sum with NaN as 0, over the count seen), without its
-    # wrappers and a warnings filter per call: 7 calls were a sixth of a one-series request
     recent = y[:, -k:]
-    seen = ~np.isnan(recent)
-    return per_seen(np.where(seen, recent, 0.0).sum(axis=1), seen.sum(axis=1))
+    seen = recent == recent  # not NaN
+    return per_seen(np.add.reduce(np.where(seen, recent, 0.0), axis=1), np.add.reduce(seen, axis=1))
 
 
 def window_std(y: np.ndarray, k: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanstd(y[:, -k:], axis=1)
+    """[n] population standard deviation of the last k periods, NaN ignored (np.nanstd)."""
+    recent = y[:, -k:]
+    seen = recent == recent
+    count = np.add.reduce(seen, axis=1)
+    mean = per_seen(np.add.reduce(np.where(seen, recent, 0.0), axis=1), count)
+    gap = np.where(seen, recent - mean[:, None], 0.0)
+    return np.sqrt(per_seen(np.add.reduce(gap * gap, axis=1), count))
 
 
 def lag(y: np.ndarray, k: int) -> np.ndarray:
     """[n] value k - 1 periods before the origin (k = 1: the last observed period)."""
     return y[:, -k] if y.shape[1] >= k else np.full(len(y), np.nan)
+
+
+@cache
+def _seasonal_columns(length: int, horizon: int, season: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps that lie in a window of `length` periods [H] bool, the column each reads)."""
+    idx = length - 1 + np.arange(1, horizon + 1) - seasonal_lag(horizon, season)
+    ok = idx >= 0
+    ok.flags.writeable = False  # shared between calls
+    cols = idx[ok]
+    cols.flags.writeable = False
+    return ok, cols
 
 
 def seasonal(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
@@ -57,11 +76,11 @@ def seasonal(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
     in the history. With a season shorter than the horizon (weekly season 7, 14-day horizon)
     steps 8..14 read two seasons back: never a value after the origin.
     """
-    L = y.shape[1]
-    idx = L - 1 + np.arange(1, horizon + 1) - seasonal_lag(horizon, season)
+    ok, cols = _seasonal_columns(y.shape[1], horizon, season)
+    if len(cols) == horizon:
+        return y[:, cols].astype(np.float64, copy=False)
     out = np.full((len(y), horizon), np.nan)
-    ok = idx >= 0
-    out[:, ok] = y[:, idx[ok]]
+    out[:, ok] = y[:, cols]
     return out
 
 
@@ -75,9 +94,7 @@ def seasonal_window_mean(y: np.ndarray, horizon: int, season: int, width: int) -
 
 def ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a / b, NaN where b is not positive or either is NaN."""
-    return np.divide(
-        a, b, out=np.full(np.broadcast(a, b).shape, np.nan), where=np.nan_to_num(b) > 0
-    )
+    return np.divide(a, b, out=np.full(np.broadcast(a, b).shape, np.nan), where=b > 0)
 
 
 def calendar_flags(w: object) -> dict[str, np.ndarray]:
@@ -107,7 +124,6 @@ def week_of_year(dates: np.ndarray) -> np.ndarray:
 def count_where(y: np.ndarray, k: int, predicate: str) -> np.ndarray:
     """[n] share of the last k observed periods that are zero ("zero") or negative ("negative")."""
     recent = y[:, -k:]
-    seen = ~np.isnan(recent)
+    seen = recent == recent
     hit = (recent == 0) if predicate == "zero" else (recent < 0)
-    n = seen.sum(axis=1)
-    return np.divide((hit & seen).sum(axis=1), n, out=np.full(len(y), np.nan), where=n > 0)
+    return per_seen(np.add.reduce(hit & seen, axis=1), np.add.reduce(seen, axis=1))

@@ -217,7 +217,8 @@ class ForecastPredictor:
             return self.calendar.lookup(dates)[self.holiday_column]
         n = len(y_hol)
         idx = n - 1 + np.arange(1, horizon + 1) - seasonal_lag(horizon, self.rules.season)
-        return np.where((idx >= 0) & (idx < n), y_hol[np.clip(idx, 0, n - 1)], 0.0)
+        inside = (idx >= 0) & (idx < n)
+        return np.where(inside, y_hol[np.where(inside, idx, 0)], 0.0)
 
     def fallback_note(self, observed: int) -> str:
         return FALLBACK_NOTE.format(

@@ -65,8 +65,9 @@ def series_scale(y: np.ndarray, season: int, floor: float) -> np.ndarray:
     size and errors are weighed relative to each series' level (what MASE rewards).
     """
     recent = np.abs(y[:, -season:])
-    count = (~np.isnan(recent)).sum(axis=1)
-    total = np.nansum(recent, axis=1)
+    seen = recent == recent  # not NaN (np.nansum's wrappers cost more than the sum here)
+    count = np.add.reduce(seen, axis=1)
+    total = np.add.reduce(np.where(seen, recent, 0.0), axis=1)
     mean = np.divide(total, count, out=np.zeros(len(y)), where=count > 0)
     return np.maximum(mean, floor)
 

@@ -3,12 +3,14 @@ in-process, then a real `bentoml serve` subprocess."""
 
 import copy
 import datetime as dt
+import json
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
 from shared.serve.forecast import histories, request_models
+from shared.serve.predlog import open_log
 from shared.serve.services import example_payload, service_for
 from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
 from tests.conftest import pinned
@@ -123,6 +125,27 @@ def test_good_series_get_steps_intervals_and_version(server, trained):
         assert fallback["steps"][0]["forecast"] == pytest.approx(
             max(sum(w["Weekly_Sales"] for w in history) / 3, 0.0)
         )
+
+
+@pytest.mark.serve
+def test_each_series_is_logged_as_sent(server):
+    """The log keeps each series' request fields (JSON text made by pydantic): read back, the
+    values sent, the defaults filled in; the score is the first step's forecast."""
+    sent = [one(), one(Store=2, horizon=3, future_holidays=[False, True, False])]
+    rid = "forecast-log-check-1"
+    r = httpx.post(
+        server.url + ROUTE, json={"series": sent}, headers={"x-request-id": rid}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    with open_log() as log:
+        rows = log.query(
+            "SELECT item, inputs, score FROM predictions WHERE request_id = ? ORDER BY item", [rid]
+        )
+    assert [json.loads(inputs) for _, inputs, _ in rows] == [
+        sent[0] | {"future_holidays": None},
+        sent[1],
+    ]
+    assert [score for *_, score in rows] == [s["steps"][0]["forecast"] for s in r.json()]
 
 
 @pytest.mark.serve
