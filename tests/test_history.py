@@ -3,14 +3,18 @@ widest width, computes every width at once (older rows masked) and writes every 
 one block; each value must still be the statistic of that width computed on its own (NaN where
 nothing was seen, min and max bit for bit, sums to rounding)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 from shared.core.history import (
     STATS,
+    entity_order,
     window_feature_names,
     window_features,
     window_stats,
+    windowed_stats,
 )
 from shared.core.usecase import latest_positions
 
@@ -31,6 +35,35 @@ def _readings(seed: int) -> dict[str, np.ndarray]:
         columns[s] = x
     order = rng.permutation(len(time))
     return {k: v[order] for k, v in columns.items()}
+
+
+def test_window_statistics_equal_numpys_own():
+    """Mean, std, min and max bit for bit as numpy's nan-functions give them (NaN where nothing
+    was seen), the slope as a least-squares fit of the seen points (0 below two)."""
+    rng = np.random.default_rng(11)
+    win = rng.normal(20, 5, size=(3, 40, 9))
+    win[rng.random(win.shape) < 0.3] = np.nan
+    win[:, :4] = np.nan  # nothing seen
+    win[:, 4:8, :-1] = np.nan  # one point seen
+    got = windowed_stats(win)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's warning for all-NaN windows
+        for stat, plain in (("mean", np.nanmean), ("std", np.nanstd), ("min", np.nanmin), ("max", np.nanmax)):  # fmt: skip
+            np.testing.assert_array_equal(got[stat], plain(win, axis=-1))
+    for k, i in np.ndindex(win.shape[:2]):
+        seen = np.flatnonzero(~np.isnan(win[k, i]))
+        fit = np.polyfit(seen, win[k, i, seen], 1)[0] if len(seen) > 1 else 0.0
+        assert got["slope"][k, i] == pytest.approx(fit, rel=1e-9, abs=1e-9)
+
+
+def test_entity_order_sorts_by_entity_then_time_and_gives_each_entitys_run():
+    entities = np.array(["b", "a", "b", "a", "c"])
+    times = np.array([2.0, 5.0, 1.0, 3.0, 0.0])
+    order, runs = entity_order(entities, times)
+    assert order.tolist() == [3, 1, 2, 0, 4]
+    assert [r.tolist() for r in runs] == [[0, 1], [2, 3], [4]]
+    order, runs = entity_order(np.array([], dtype=str), np.array([]))
+    assert len(order) == 0 and [len(r) for r in runs] == [0]  # one empty run, as np.split gives
 
 
 @pytest.mark.parametrize("stats", [("mean", "slope"), STATS])

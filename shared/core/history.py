@@ -102,23 +102,24 @@ def windowed_stats(win: np.ndarray, stats: Sequence[str] = STATS) -> dict[str, n
     """`stats` over the last axis of (k, n, w) windows (oldest first, NaN where nothing was
     seen), laid out (k, n)."""
     w = win.shape[-1]
-    seen = ~np.isnan(win)
-    count = seen.sum(axis=-1)
+    seen = win == win  # not NaN
+    count = np.add.reduce(seen, axis=-1)
     # Missing values (the padding before an entity's first row) count as 0 in every sum: the
     # same numbers summed in the same order as np.nansum, without its copy per call.
     # A window where nothing was seen is NaN, as np.nanmean gives, and with no warning.
-    mean = per_seen(np.where(seen, win, 0.0).sum(axis=-1), count)
+    # (np.add.reduce is what `.sum` calls, without its Python wrapper: the same sums)
+    mean = per_seen(np.add.reduce(np.where(seen, win, 0.0), axis=-1), count)
     out = {"mean": mean}
     if "std" in stats or "slope" in stats:
         dx = np.where(seen, win - mean[..., None], 0.0)
         if "std" in stats:
-            out["std"] = np.sqrt(per_seen((dx * dx).sum(axis=-1), count))
+            out["std"] = np.sqrt(per_seen(np.add.reduce(dx * dx, axis=-1), count))
     if "slope" in stats:
         t = np.where(seen, np.arange(w, dtype=np.float64), 0.0)
-        dt = np.where(seen, t - per_seen(t.sum(axis=-1), count)[..., None], 0.0)
-        sxx = (dt * dt).sum(axis=-1)
+        dt = np.where(seen, t - per_seen(np.add.reduce(t, axis=-1), count)[..., None], 0.0)
+        sxx = np.add.reduce(dt * dt, axis=-1)
         out["slope"] = np.divide(
-            (dt * dx).sum(axis=-1), sxx, out=np.zeros(mean.shape), where=sxx > 0
+            np.add.reduce(dt * dx, axis=-1), sxx, out=np.zeros(mean.shape), where=sxx > 0
         )
     # np.nanmin and np.nanmax are these reductions plus a scan for all-NaN windows to warn
     # about: the same values (NaN where nothing was seen) in one call each
@@ -149,8 +150,11 @@ def entity_order(entities: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, l
     """Row order sorted by (entity, time), and the positions of each entity's run in it."""
     order = np.lexsort((times, entities))
     sorted_entities = entities[order]
-    cuts = np.flatnonzero(sorted_entities[1:] != sorted_entities[:-1]) + 1
-    return order, np.split(np.arange(len(order)), cuts)
+    bounds = [0, *(np.nonzero(sorted_entities[1:] != sorted_entities[:-1])[0] + 1).tolist()]
+    ends = [*bounds[1:], len(order)]
+    # what np.split(np.arange(n), cuts) gives (one empty run when there are no rows), without
+    # its per-piece Python: a one-record request has a single run
+    return order, [np.arange(a, b) for a, b in zip(bounds, ends, strict=True)]
 
 
 def history_features(raw: Columns, s: HistorySettings, at: np.ndarray | None = None) -> Features:
@@ -229,7 +233,8 @@ def window_features(
     times = np.asarray(raw[time_column], dtype=np.float64)
     order, runs = entity_order(entities, times)
     # every sensor of a run at once: one call per run and window, not per sensor too
-    x = np.column_stack([np.asarray(raw[sensor], dtype=np.float64) for sensor in sensors])
+    # one conversion for every sensor (a request's columns are already views of one block)
+    x = np.array([raw[sensor] for sensor in sensors], dtype=np.float64).T
     # One block, per sensor its last value then each window's stats, one row per feature: each
     # feature is a row of it (a view), not an array of its own (145 copies were a third of a
     # one-record request's feature time).
