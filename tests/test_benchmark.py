@@ -198,6 +198,23 @@ def test_the_worker_cpu_per_request_is_measured_under_load(trained):
     assert slow.load_wall < 1.0  # 8 requests, not the clients' 1 s each of opening
 
 
+def test_a_client_that_cannot_open_stops_the_load_phase_at_once(monkeypatch):
+    """No server needed: every client fails to open, so nothing is sent; the phase fails
+    within seconds naming the cause (the barrier is aborted), not after its 60 s wait."""
+    from shared.ops import benchmark as b
+
+    def refuse(self, *args, **kwargs):
+        raise OSError("no client here")
+
+    monkeypatch.setattr(httpx.Client, "__init__", refuse)
+    t = b.target("http://127.0.0.1:9/predict", {"records": []})
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="did not open: OSError\\('no client here'\\)"):
+        b.under_load(t, 8, 4)
+    assert time.perf_counter() - t0 < 10
+    assert (t.load_requests, len(t.load_lat)) == (0, 0)
+
+
 def test_a_history_request_is_timed_on_both_feature_paths():
     """20 whole recent histories; use cases without history (or without `build_features_at`)
     report nothing."""

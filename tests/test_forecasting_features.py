@@ -12,6 +12,7 @@ import pytest
 
 from shared.tasks.forecast import features as ff
 from shared.tasks.forecast.calendar import seasonal_lag
+from shared.tasks.forecast.predictor import ForecastPredictor
 from shared.tasks.forecast.windows import series_scale
 
 
@@ -87,3 +88,22 @@ def test_ratio_per_step_and_scale_equal_their_plain_forms() -> None:
         count = (~np.isnan(recent)).sum(axis=1)
         mean = np.divide(np.nansum(recent, axis=1), count, out=np.zeros(len(y)), where=count > 0)
         assert same(series_scale(y, 52, 0.5), np.maximum(mean, 0.5))
+
+
+@pytest.mark.parametrize("length", [1, 5, 52, 60])
+@pytest.mark.parametrize(("horizon", "season"), [(8, 52), (14, 7), (3, 1)])
+def test_future_holiday_flags_repeat_the_latest_season_and_are_0_before_the_history(
+    length: int, horizon: int, season: int
+) -> None:
+    """Without a calendar file, step h's flag is the history's flag `season * ceil(h / season)`
+    periods before it, 0 when that lies before the history."""
+    rng = np.random.default_rng(length)
+    flags = (rng.random(length) < 0.3).astype(np.float64)
+    rules = type("Rules", (), {"season": season})()
+    predictor = type("P", (), {"calendar": None, "holiday_column": None, "rules": rules})()
+    got = ForecastPredictor.future_flags(predictor, flags, np.datetime64("2012-01-06"), horizon)
+    expected = [
+        flags[length - 1 + h - lag] if length - 1 + h - lag >= 0 else 0.0
+        for h, lag in enumerate(seasonal_lag(horizon, season), start=1)
+    ]
+    assert same(got, np.array(expected))

@@ -228,10 +228,20 @@ def under_load(t: Target, n: int, clients: int) -> None:
     remaining = [n]
     lock = threading.Lock()
     ready = threading.Barrier(clients + 1)
+    failed: list[Exception] = []
 
     def worker() -> None:
-        with httpx.Client(timeout=10) as client:
-            ready.wait(timeout=60)
+        try:
+            client = httpx.Client(timeout=10)
+        except Exception as exc:  # the phase cannot start: every waiter stops now
+            failed.append(exc)
+            ready.abort()
+            return
+        with client:
+            try:
+                ready.wait(timeout=60)
+            except threading.BrokenBarrierError:
+                return
             while True:
                 with lock:
                     if remaining[0] <= 0:
@@ -250,7 +260,13 @@ def under_load(t: Target, n: int, clients: int) -> None:
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     for th in threads:
         th.start()
-    ready.wait(timeout=60)  # every client open (a client that fails to open breaks it)
+    try:
+        ready.wait(timeout=60)  # every client open
+    except threading.BrokenBarrierError:
+        for th in threads:
+            th.join()
+        cause = failed[0] if failed else None
+        raise RuntimeError(f"load clients for {t.url} did not open: {cause!r}") from cause
     cpu0 = t.cpu() if t.cpu else 0.0
     t0 = time.perf_counter()
     for th in threads:

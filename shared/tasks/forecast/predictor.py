@@ -24,10 +24,10 @@ from shared.tasks.forecast.calendar import (
     gap_periods,
     off_grid,
     period_index,
-    seasonal_lag,
     shift,
 )
 from shared.tasks.forecast.config import BacktestConfig, BaselinesConfig
+from shared.tasks.forecast.features import seasonal
 from shared.tasks.forecast.intermittent import demand_classes
 from shared.tasks.forecast.intervals import interval_bounds
 from shared.tasks.forecast.model import combine, feature_arrays
@@ -215,10 +215,9 @@ class ForecastPredictor:
         if self.calendar is not None and self.holiday_column in self.calendar.flags:
             dates = shift(last, np.arange(1, horizon + 1), self.freq)
             return self.calendar.lookup(dates)[self.holiday_column]
-        n = len(y_hol)
-        idx = n - 1 + np.arange(1, horizon + 1) - seasonal_lag(horizon, self.rules.season)
-        inside = (idx >= 0) & (idx < n)
-        return np.where(inside, y_hol[np.where(inside, idx, 0)], 0.0)
+        # the seasonal naive of the flags (features.seasonal), 0 where it reaches before the history
+        past = seasonal(y_hol[None, :], horizon, self.rules.season)[0]
+        return np.where(np.isnan(past), 0.0, past)
 
     def fallback_note(self, observed: int) -> str:
         return FALLBACK_NOTE.format(
