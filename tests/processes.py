@@ -23,6 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
+from tests import loopback
+
 T = TypeVar("T")
 BIND_ATTEMPTS = 5
 
@@ -69,8 +73,6 @@ def start_until_ready(
 ) -> subprocess.Popen:
     """A daemon in its own process group, once `ready_url` answers 2xx. PortTaken when its log
     says the port was taken; it is stopped if it dies or is not ready in time."""
-    import httpx
-
     out = log.open("wb")
     stdout = out if output_to_log else subprocess.DEVNULL
     proc = subprocess.Popen(
@@ -84,7 +86,7 @@ def start_until_ready(
                 raise PortTaken(ready_url)
             raise AssertionError(f"{cmd[0]} exited:\n{log.read_text(errors='replace')[-2000:]}")
         try:
-            return httpx.get(ready_url, timeout=2).is_success
+            return loopback.get(ready_url, timeout=2).is_success
         except httpx.TransportError:
             return False
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from tests import loopback
 from tests.processes import REAPER, PortTaken, on_a_free_port, port_taken, stop_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,7 @@ class Server:
             # BentoML keeps the arbiter alive and restarts the worker: stop here, say why.
             raise RuntimeError(f"bentoml serve could not start {self.target}:\n{self.log_tail()}")
         try:
-            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+            return loopback.get(f"{self.url}/readyz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 

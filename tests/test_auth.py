@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import jwt
 import pytest
 import yaml
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.core.usecase import get_use_case
 from shared.serve import auth
 from shared.serve.services import example_payload
+from tests import loopback
 from tests.cli_runs import in_process
 from tests.processes import wait_until
 
@@ -143,7 +143,7 @@ def bodies(uc) -> dict[str, dict]:
 
 
 def post_routes(server) -> list[str]:
-    spec = httpx.get(server.url + "/docs.json", timeout=30).json()
+    spec = loopback.get(server.url + "/docs.json", timeout=30).json()
     return sorted(p for p, ops in spec["paths"].items() if "post" in ops)
 
 
@@ -161,28 +161,28 @@ def test_every_route_needs_a_key_with_its_scope(request, name):
     assert uc.task.route in routes and "/outcome" in routes
     for route in routes:
         url = server.url + route
-        r = httpx.post(url, json=valid[route], timeout=30)
+        r = loopback.post(url, json=valid[route], timeout=30)
         assert r.status_code == 401, (route, r.text)
         assert r.json() == {"error": "missing or invalid API key", "detail": []}
         assert r.headers["www-authenticate"].startswith("Bearer")
         scope = needed(route)
         for other in SCOPES:
-            r = httpx.post(url, json=valid[route], headers=bearer(KEYS[other]), timeout=60)
+            r = loopback.post(url, json=valid[route], headers=bearer(KEYS[other]), timeout=60)
             if other in (scope, "admin"):
                 assert r.status_code == 200, (route, other, r.text)
             else:
                 assert r.status_code == 403, (route, other, r.text)
                 assert scope in r.json()["error"]
         # the other header, and a key that was never issued
-        r = httpx.post(url, json=valid[route], headers={"x-api-key": KEYS[scope]}, timeout=60)
+        r = loopback.post(url, json=valid[route], headers={"x-api-key": KEYS[scope]}, timeout=60)
         assert r.status_code == 200
-        r = httpx.post(url, json=valid[route], headers=bearer(auth.new_key()), timeout=30)
+        r = loopback.post(url, json=valid[route], headers=bearer(auth.new_key()), timeout=30)
         assert r.status_code == 401
     # open by default: health, readiness, metrics and the docs
     for path in ("/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/"):
-        assert httpx.get(server.url + path, timeout=30).status_code == 200, path
+        assert loopback.get(server.url + path, timeout=30).status_code == 200, path
     # anything else needs admin
-    assert httpx.get(server.url + "/nothing-here", timeout=30).status_code == 401
+    assert loopback.get(server.url + "/nothing-here", timeout=30).status_code == 401
     assert "authentication on" in server.log_tail(400)
 
 
@@ -192,16 +192,16 @@ def test_open_routes_can_be_closed_and_then_need_admin(churn, keys_file):
     try:
         doc = yaml.safe_load(original) | {"open_paths": []}
         replace_file(keys_file, doc)
-        wait_until(lambda: httpx.get(churn.url + "/metrics", timeout=30).status_code == 401)
+        wait_until(lambda: loopback.get(churn.url + "/metrics", timeout=30).status_code == 401)
         for path in ("/healthz", "/readyz", "/metrics", "/docs.json"):
-            assert httpx.get(churn.url + path, timeout=30).status_code == 401, path
-            r = httpx.get(churn.url + path, headers=bearer(KEYS["predict"]), timeout=30)
+            assert loopback.get(churn.url + path, timeout=30).status_code == 401, path
+            r = loopback.get(churn.url + path, headers=bearer(KEYS["predict"]), timeout=30)
             assert r.status_code == 403, path
-            r = httpx.get(churn.url + path, headers=bearer(KEYS["admin"]), timeout=30)
+            r = loopback.get(churn.url + path, headers=bearer(KEYS["admin"]), timeout=30)
             assert r.status_code == 200, path
     finally:
         keys_file.write_text(original)
-        wait_until(lambda: httpx.get(churn.url + "/metrics", timeout=30).status_code == 200)
+        wait_until(lambda: loopback.get(churn.url + "/metrics", timeout=30).status_code == 200)
 
 
 @pytest.mark.serve
@@ -213,23 +213,23 @@ def test_rotation_two_keys_at_once_then_the_old_one_revoked(churn, keys_file):
         "auth", "new-key", "--name", "crm-old", "--scope", "predict", "--file", str(keys_file)
     )
     wait_until(
-        lambda: httpx.post(url, json=body, headers=bearer(old), timeout=30).status_code == 200
+        lambda: loopback.post(url, json=body, headers=bearer(old), timeout=30).status_code == 200
     )
     new = cli(
         "auth", "new-key", "--name", "crm-new", "--scope", "predict", "--file", str(keys_file)
     )
     wait_until(
-        lambda: httpx.post(url, json=body, headers=bearer(new), timeout=30).status_code == 200
+        lambda: loopback.post(url, json=body, headers=bearer(new), timeout=30).status_code == 200
     )
-    assert httpx.post(url, json=body, headers=bearer(old), timeout=30).status_code == 200
+    assert loopback.post(url, json=body, headers=bearer(old), timeout=30).status_code == 200
     assert old not in keys_file.read_text() and new not in keys_file.read_text()
     cli("auth", "revoke", "--name", "crm-old", "--file", str(keys_file))
     wait_until(
-        lambda: httpx.post(url, json=body, headers=bearer(old), timeout=30).status_code == 401
+        lambda: loopback.post(url, json=body, headers=bearer(old), timeout=30).status_code == 401
     )
-    assert httpx.post(url, json=body, headers=bearer(new), timeout=30).status_code == 200
+    assert loopback.post(url, json=body, headers=bearer(new), timeout=30).status_code == 200
     for route in post_routes(churn):  # a revoked key is unknown everywhere: 401, not 403
-        r = httpx.post(
+        r = loopback.post(
             churn.url + route, json=bodies(CHURN)[route], headers=bearer(old), timeout=30
         )
         assert r.status_code == 401, route
@@ -240,12 +240,13 @@ def test_rotation_two_keys_at_once_then_the_old_one_revoked(churn, keys_file):
 def test_a_key_above_its_rate_gets_429_with_retry_after_and_others_do_not(churn):
     url = churn.url + CHURN.task.route
     body = example_payload(CHURN, 1)
-    codes = [httpx.post(url, json=body, headers=bearer(SLOW), timeout=30) for _ in range(3)]
+    codes = [loopback.post(url, json=body, headers=bearer(SLOW), timeout=30) for _ in range(3)]
     assert [r.status_code for r in codes] == [200, 200, 429]
     assert 1 <= int(codes[-1].headers["retry-after"]) <= 10
     assert codes[-1].json()["error"] == "too many requests for this key"
     assert (
-        httpx.post(url, json=body, headers=bearer(KEYS["predict"]), timeout=30).status_code == 200
+        loopback.post(url, json=body, headers=bearer(KEYS["predict"]), timeout=30).status_code
+        == 200
     )
 
 
@@ -261,7 +262,7 @@ def test_jwts_signed_by_the_identity_provider(churn, idp):
         return jwt.encode(base | claims, key, algorithm="RS256")
 
     def status(tok: str) -> int:
-        return httpx.post(url, json=body, headers=bearer(tok), timeout=30).status_code
+        return loopback.post(url, json=body, headers=bearer(tok), timeout=30).status_code
 
     assert status(token()) == 200
     assert status(token("outcome explain")) == 403
@@ -294,7 +295,7 @@ def test_hostile_credentials_get_401_never_5xx(churn, headers):
     url = churn.url + CHURN.task.route
     body = example_payload(CHURN, 1)
     encoded = {k: v.encode("utf-8") for k, v in headers.items()}
-    r = httpx.post(url, json=body, headers=encoded, timeout=30)
+    r = loopback.post(url, json=body, headers=encoded, timeout=30)
     assert r.status_code == 401, r.text
 
 

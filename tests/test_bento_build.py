@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import bentoml
-import httpx
 import pytest
 
 from shared.core.usecase import get_use_case, registry
 from shared.serve.services import example_payload
+from tests import loopback
 from tests.conftest import pinned, trained_model
 from tests.serve_set.sitecustomize import OUTSIDE_SERVE_SET
 from tests.servers import Server
@@ -128,7 +128,7 @@ def test_the_built_bento_serves_from_an_empty_store_without_a_registry(tmp_path,
     bentoml_cli("import", str(archive), env=empty)
     task = UC.task
     with Server(tag, env=empty, timeout=120) as server:
-        r = httpx.post(server.url + task.route, json=example_payload(UC, 2), timeout=30)
+        r = loopback.post(server.url + task.route, json=example_payload(UC, 2), timeout=30)
     assert r.status_code == 200, r.text
     assert [b["model_version"] for b in r.json()] == [model.model_version] * 2
 
@@ -154,10 +154,10 @@ def test_a_served_bento_keeps_its_state_in_the_data_folder_and_exports_none(tmp_
     data = tmp_path / "state"
     env = AS_DEPLOYED | {"PILOTPACK_DATA_DIR": str(data)}
     with Server(churn_bento, env=env, timeout=120) as server:
-        r = httpx.post(server.url + UC.task.route, json=example_payload(UC, 2), timeout=30)
+        r = loopback.post(server.url + UC.task.route, json=example_payload(UC, 2), timeout=30)
         assert r.status_code == 200, r.text
         outcome = {"outcomes": [{"request_id": r.headers["x-request-id"], "value": "Yes"}]}
-        r = httpx.post(server.url + "/outcome", json=outcome, timeout=30)
+        r = loopback.post(server.url + "/outcome", json=outcome, timeout=30)
         assert r.status_code == 200, r.text
     found = sorted(str(p.relative_to(data)) for p in data.rglob("*") if p.is_file())
     assert {"predictions.db", ".secrets/pseudonym.key"} <= set(found), found
@@ -175,7 +175,7 @@ def test_a_bento_keeps_its_state_beside_the_store_and_refuses_a_folder_inside_it
     ($BENTOML_HOME/pilotpack-data); a data folder set inside the Bento's source stops it."""
     default = Path(os.environ["BENTOML_HOME"]) / "pilotpack-data"
     with Server(churn_bento, env=AS_DEPLOYED, timeout=120) as server:
-        r = httpx.post(server.url + UC.task.route, json=example_payload(UC, 1), timeout=30)
+        r = loopback.post(server.url + UC.task.route, json=example_payload(UC, 1), timeout=30)
         assert r.status_code == 200, r.text
     assert (default / "predictions.db").is_file()
     src = bento_folder(churn_bento) / "src"

@@ -4,7 +4,6 @@ model's log-odds (1e-6), in process for every binary use case and through a real
 
 from __future__ import annotations
 
-import httpx
 import numpy as np
 import pytest
 
@@ -13,6 +12,7 @@ from shared.core.usecase import get_use_case
 from shared.serve.explain import EXPLAIN_ROUTE, explain_records
 from shared.serve.factory import RecordPredictor, records_to_columns
 from shared.serve.services import example_payload, service_for
+from tests import loopback
 
 
 def _records(uc, n: int = 5):
@@ -46,8 +46,8 @@ def test_explain_endpoint_on_a_real_server(trained, serve):
     trained(uc.name)
     body = example_payload(uc, 2) | {"top": 4}
     with serve(uc.name) as server:
-        r = httpx.post(server.url + EXPLAIN_ROUTE, json=body, timeout=30)
-        bad = httpx.post(server.url + EXPLAIN_ROUTE, json={"records": []}, timeout=30)
+        r = loopback.post(server.url + EXPLAIN_ROUTE, json=body, timeout=30)
+        bad = loopback.post(server.url + EXPLAIN_ROUTE, json={"records": []}, timeout=30)
     assert r.status_code == 200, r.text
     for e in r.json():
         assert len(e["contributions"]) == 4

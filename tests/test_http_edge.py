@@ -29,6 +29,7 @@ from shared.serve.guard import (
 )
 from shared.serve.metrics import OTHER, endpoint_label, forget_dead_folders
 from shared.serve.services import example_payload, personal_columns, service_for
+from tests import loopback
 from tests.processes import wait_until
 
 CHURN = get_use_case("churn")
@@ -132,7 +133,7 @@ def churn(serve):
 
 def _predict(server, **kwargs: object) -> httpx.Response:
     headers = kwargs.pop("headers", None) or list(AUTH.items())
-    return httpx.post(server.url + "/predict", headers=headers, timeout=30, **kwargs)
+    return loopback.post(server.url + "/predict", headers=headers, timeout=30, **kwargs)
 
 
 def _new_log(server, before: int) -> list[str]:
@@ -266,14 +267,14 @@ def test_a_planted_customer_id_reaches_no_server_log_line(churn):
 
 @pytest.mark.serve
 def test_the_served_openapi_document_declares_the_key(churn):
-    spec = httpx.get(churn.url + "/docs.json", timeout=30).json()
+    spec = loopback.get(churn.url + "/docs.json", timeout=30).json()
     assert spec["components"]["securitySchemes"] == SECURITY_SCHEMES
     assert spec["paths"][CHURN.task.route]["post"]["security"]
-    assert httpx.post(churn.url + CHURN.task.route, json={}, timeout=30).status_code == 401
+    assert loopback.post(churn.url + CHURN.task.route, json={}, timeout=30).status_code == 401
 
 
 def _predictions(server) -> float:
-    text = httpx.get(server.url + "/metrics", timeout=30).text
+    text = loopback.get(server.url + "/metrics", timeout=30).text
     return sum(
         float(v) for v in re.findall(r"^pilotpack_predictions_total\{[^}]*\} (\S+)", text, re.M)
     )

@@ -23,6 +23,7 @@ from shared.serve.auth import key_entry, new_key
 from shared.serve.guard import _normalise as normalise
 from shared.serve.guard import fix_openapi, is_json, largest_body
 from shared.serve.services import example_payload
+from tests import loopback
 from tests.conftest import serving
 from tests.processes import wait_until
 
@@ -70,7 +71,7 @@ def _record(**changes: object) -> dict:
 
 def _post(url: str, **kwargs: object) -> httpx.Response:
     """httpx.post with the module's API key."""
-    return httpx.post(url, **kwargs | {"headers": AUTH | dict(kwargs.get("headers") or {})})
+    return loopback.post(url, **kwargs | {"headers": AUTH | dict(kwargs.get("headers") or {})})
 
 
 def _post_raw(url: str, content: bytes | str, content_type: str | None) -> httpx.Response:
@@ -228,7 +229,7 @@ def test_one_log_line_per_rejected_request_no_traceback_and_few_body_samples(chu
 
 
 def test_the_openapi_document_says_what_the_service_does(churn):
-    spec = httpx.get(churn.url + "/docs.json", timeout=30).json()
+    spec = loopback.get(churn.url + "/docs.json", timeout=30).json()
     op = spec["paths"][CHURN.task.route]["post"]
     assert op["requestBody"]["required"] is True
     ref = op["responses"]["400"]["content"]["application/json"]["schema"]["$ref"]

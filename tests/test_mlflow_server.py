@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import loopback
 from tests.conftest import train_fast
 from tests.postgres import create_database, postgres_cluster
 from tests.processes import PortTaken, on_a_free_port, port_taken, stop_group, wait_until
@@ -52,7 +53,7 @@ def mlflow_server():
                         raise PortTaken(url)
                     pytest.fail(f"mlflow server exited:\n{tail}")
                 try:
-                    return httpx.get(f"{url}/health", timeout=2).status_code == 200
+                    return loopback.get(f"{url}/health", timeout=2).status_code == 200
                 except httpx.TransportError:
                     return False
 

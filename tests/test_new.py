@@ -18,13 +18,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from shared.app.scaffold.new import TEMPLATES, NewSpec, code_files, columns_option, write_use_case
+from tests import loopback
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -318,7 +318,7 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
     assert lint.returncode == 0, lint.stdout
     env = {"PYTHONPATH": str(sandbox)}
     with Server(uc["service"], env=env, cwd=sandbox, background_stop=True) as server:
-        r = httpx.post(server.url + uc["route"], json=uc["payload"], timeout=30)
+        r = loopback.post(server.url + uc["route"], json=uc["payload"], timeout=30)
         assert r.status_code == 200, r.text
         body = r.json()
         # Two records of one entity's history get one answer: its latest record.
@@ -340,19 +340,19 @@ def test_new_fork_trains_passes_the_contract_and_serves(fork, sandbox):
         if task == "forecast":
             series = uc["payload"]["series"][0]
             twice = {**series, "history": [*series["history"], series["history"][0]]}
-            repeated = httpx.post(server.url + uc["route"], json={"series": [twice]}, timeout=30)
+            repeated = loopback.post(server.url + uc["route"], json={"series": [twice]}, timeout=30)
             day = series["history"][0][uc["time_column"]]
             assert repeated.status_code == 400 and "duplicate date in one request" in repeated.text
             assert day in repeated.text
         elif uc["history"]:
             first = uc["payload"]["records"][0]
             twice = {"records": [first, dict(first)]}
-            repeated = httpx.post(server.url + uc["route"], json=twice, timeout=30)
+            repeated = loopback.post(server.url + uc["route"], json=twice, timeout=30)
             assert (
                 repeated.status_code == 400
                 and "duplicate (pump, day) in one request" in repeated.text
             )
-        bad = httpx.post(server.url + uc["route"], json={"nope": [{"nope": 1}]}, timeout=30)
+        bad = loopback.post(server.url + uc["route"], json={"nope": [{"nope": 1}]}, timeout=30)
         assert bad.status_code == 400
 
 

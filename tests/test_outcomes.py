@@ -15,6 +15,7 @@ from shared.app.cli import app
 from shared.core.usecase import get_use_case
 from shared.serve.predlog import open_log
 from shared.serve.services import example_payload
+from tests import loopback
 
 pytestmark = pytest.mark.serve
 CHURN = get_use_case("churn")
@@ -30,14 +31,14 @@ def served(serve, tmp_path_factory):
         for i in range(6):
             customer = f"cust-{i}"
             body = {"records": [record | {CHURN.id_column: customer}]}
-            r = httpx.post(server.url + CHURN.task.route, json=body, timeout=30)
+            r = loopback.post(server.url + CHURN.task.route, json=body, timeout=30)
             assert r.status_code == 200, r.text
             rids[customer] = r.headers["x-request-id"]
         yield server, location, rids
 
 
 def post(server, outcomes: list[dict]) -> httpx.Response:
-    return httpx.post(server.url + "/outcome", json={"outcomes": outcomes}, timeout=30)
+    return loopback.post(server.url + "/outcome", json={"outcomes": outcomes}, timeout=30)
 
 
 def stored(location: str) -> int:
@@ -62,7 +63,7 @@ def test_a_value_the_target_cannot_take_is_a_422_naming_it_and_nothing_is_stored
     assert 'outcomes[2].value: "maybe" is not a value of Churn' in error
     assert stored(location) == before
     # The OpenAPI document lists what is allowed.
-    spec = httpx.get(server.url + "/docs.json", timeout=30).json()
+    spec = loopback.get(server.url + "/docs.json", timeout=30).json()
     assert spec["components"]["schemas"]["ChurnOutcome"]["properties"]["value"]["enum"] == [
         0, 1, True, False, "Yes", "No"]  # fmt: skip
 
@@ -98,7 +99,7 @@ def test_outcomes_per_request_are_capped_in_count_and_bytes(served):
     r = post(server, [{"routing_key": "x", "value": 0}] * (cap + 1))
     assert r.status_code == 400, r.text
     body = b'{"outcomes": [' + b" " * (4 << 20) + b"]}"
-    r = httpx.post(server.url + "/outcome", content=body, timeout=30,
+    r = loopback.post(server.url + "/outcome", content=body, timeout=30,
                    headers={"content-type": "application/json"})  # fmt: skip
     assert r.status_code == 413, r.text
 

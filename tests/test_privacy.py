@@ -10,7 +10,6 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -18,6 +17,7 @@ from shared.core.usecase import get_use_case
 from shared.serve.predlog import open_log
 from shared.serve.privacy import audit_path, make_policy, protect_outcomes, protect_rows, pseudonym
 from shared.serve.services import example_payload
+from tests import loopback
 from tests.cli_runs import in_process
 from tests.postgres import create_database, postgres_cluster
 
@@ -53,10 +53,10 @@ def traffic(server) -> dict[str, str]:
     rids = {}
     for _ in range(2):
         for customer in IDS:
-            r = httpx.post(url, json={"records": [record(customer)]}, timeout=30)
+            r = loopback.post(url, json={"records": [record(customer)]}, timeout=30)
             assert r.status_code == 200, r.text
             rids.setdefault(customer, r.headers["x-request-id"])
-    r = httpx.post(url, json={"records": [record(IDS[0]), record(IDS[1])]}, timeout=30)
+    r = loopback.post(url, json={"records": [record(IDS[0]), record(IDS[1])]}, timeout=30)
     assert r.status_code == 200
     rids["shared"] = r.headers["x-request-id"]
     outcomes = [{"routing_key": c, "value": float(i % 2)} for i, c in enumerate(IDS)]
@@ -64,7 +64,7 @@ def traffic(server) -> dict[str, str]:
         {"request_id": rids[IDS[0]], "value": 1.0},
         {"request_id": rids["shared"], "value": 0.0},
     ]
-    r = httpx.post(server.url + "/outcome", json={"outcomes": outcomes}, timeout=30)
+    r = loopback.post(server.url + "/outcome", json={"outcomes": outcomes}, timeout=30)
     assert r.status_code == 200 and r.json() == {"stored": len(outcomes), "orphans": 0}, r.text
     return rids
 

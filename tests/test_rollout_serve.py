@@ -30,6 +30,7 @@ from shared.serve.predlog import open_log
 from shared.serve.privacy import pseudonym
 from shared.serve.router import to_challenger
 from shared.serve.services import example_payload
+from tests import loopback
 from tests.servers import Server
 
 pytestmark = pytest.mark.serve
@@ -95,7 +96,7 @@ def doubled_explainer(model) -> dict[str, str]:
 def metric(server: Server, name: str, **labels: str) -> float:
     """The sum of a metric's samples on /metrics whose labels include `labels`."""
     total = 0.0
-    for line in httpx.get(server.url + "/metrics").text.splitlines():
+    for line in loopback.get(server.url + "/metrics").text.splitlines():
         if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             total += float(line.rsplit(" ", 1)[1])
     return total
@@ -122,7 +123,7 @@ def server(champion, log_path):
 
 def post(server: Server, records: list[dict], rid: str | None = None) -> httpx.Response:
     headers = {"X-Request-ID": rid} if rid else {}
-    return httpx.post(
+    return loopback.post(
         server.url + TASK.route, json={"records": records}, headers=headers, timeout=30
     )
 
@@ -326,7 +327,7 @@ def test_a_failing_challenger_is_rolled_back_automatically_and_the_registry_says
     wait_for(tagged, RECORDED)
     tags = client.get_model_version(UC.name, version).tags
     assert "error rate" in tags["rollout_rolled_back_reason"]
-    metrics = httpx.get(server.url + "/metrics").text
+    metrics = loopback.get(server.url + "/metrics").text
     assert any(
         line.startswith("pilotpack_rollout_rollbacks_total") and 'cause="error_rate"' in line
         for line in metrics.splitlines()
@@ -379,7 +380,7 @@ def test_an_unloadable_challenger_is_rolled_back_and_status_says_why(server, cha
 
 
 def explain(server: Server, records: list[dict]) -> list[dict]:
-    r = httpx.post(server.url + EXPLAIN_ROUTE, json={"records": records, "top": 100}, timeout=30)
+    r = loopback.post(server.url + EXPLAIN_ROUTE, json={"records": records, "top": 100}, timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import psutil
 import pytest
 
 from shared.core.usecase import registry
 from shared.serve.isolate import own_process
 from shared.serve.services import example_payload, service_for
+from tests import loopback
 from tests.conftest import serving
 
 pytestmark = pytest.mark.serve
@@ -30,16 +30,16 @@ def test_every_use_case_answers_under_its_name(root, trained, name):
     uc = registry()[name]
     task = uc.task
     url = f"{root.url}/{name}{task.route}"
-    good = httpx.post(url, json=example_payload(uc, 2), timeout=30)
+    good = loopback.post(url, json=example_payload(uc, 2), timeout=30)
     assert good.status_code == 200, good.text
     body = good.json()
     assert body and all(b["model_version"] == trained(name).model_version for b in body)
-    bad = httpx.post(url, json={}, timeout=30)
+    bad = loopback.post(url, json={}, timeout=30)
     assert 400 <= bad.status_code < 500
 
 
 def test_openapi_lists_every_route_of_every_service(root):
-    paths = set(httpx.get(f"{root.url}/docs.json").json()["paths"])
+    paths = set(loopback.get(f"{root.url}/docs.json").json()["paths"])
     for name in NAMES:
         assert {f"/{name}{api.route}" for api in service_for(name).apis.values()} <= paths
 
@@ -58,7 +58,7 @@ def test_forecasts_run_in_their_own_process_and_are_refused_once(root):
         uc = registry()[name]
         marker = f"/{name}{uc.task.route}"
         before = _rejections(root, uc.task.route)
-        bad = httpx.post(f"{root.url}{marker}", content=b'{"nope', timeout=30, headers=JSON)
+        bad = loopback.post(f"{root.url}{marker}", content=b'{"nope', timeout=30, headers=JSON)
         assert bad.status_code == 400, bad.text
         assert _rejections(root, uc.task.route) == before + 1
 
@@ -87,13 +87,15 @@ def test_a_dead_forecast_process_gets_a_503_then_its_restart_answers(root):
     seen: set[int] = set()
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        r = httpx.post(url, json=body, timeout=30)
+        r = loopback.post(url, json=body, timeout=30)
         seen.add(r.status_code)
         if r.status_code == 200:
             break
         assert r.status_code == 503 and r.headers.get("retry-after"), (r.status_code, r.text)
         other = registry()[others[0]]
-        ok = httpx.post(f"{root.url}/{others[0]}{other.task.route}", json=example_payload(other, 1))
+        ok = loopback.post(
+            f"{root.url}/{others[0]}{other.task.route}", json=example_payload(other, 1)
+        )
         assert ok.status_code == 200, ok.text
         time.sleep(0.2)
     assert 200 in seen, seen

@@ -17,6 +17,7 @@ from shared.core.usecase import get_use_case
 from shared.serve.factory import RecordPredictor, dispatch
 from shared.serve.predlog import open_log
 from shared.serve.services import example_payload, service_for
+from tests import loopback
 from tests.conftest import pinned
 from tests.servers import Server
 
@@ -40,7 +41,7 @@ def server(serve, model):
 
 
 def _post(server: Server, body: object, path: str = TASK.route) -> httpx.Response:
-    return httpx.post(server.url + path, json=body, timeout=10)
+    return loopback.post(server.url + path, json=body, timeout=10)
 
 
 def _record(**changes: object) -> dict:
@@ -81,7 +82,7 @@ def test_the_response_has_exactly_the_declared_output_fields(server):
     expected = {"customerID", "churn_probability", "contact", "model_version", "variant"}
     assert all(set(b) == expected for b in body), body
     assert {o.name for o in UC.outputs} | {UC.id_column, "model_version", "variant"} == expected
-    schema = httpx.get(server.url + "/docs.json").json()["components"]["schemas"]
+    schema = loopback.get(server.url + "/docs.json").json()["components"]["schemas"]
     assert set(schema["ChurnResult"]["properties"]) == expected
 
 
@@ -117,7 +118,7 @@ def test_bad_input_is_a_4xx_naming_the_field(server, body, field):
 
 
 def test_non_json_body_is_a_4xx(server):
-    r = httpx.post(
+    r = loopback.post(
         server.url + TASK.route, content=b"not json", headers={"content-type": "application/json"}
     )
     assert 400 <= r.status_code < 500
@@ -126,7 +127,7 @@ def test_non_json_body_is_a_4xx(server):
 def test_unseen_open_category_is_scored_and_counted(server):
     r = _post(server, {"records": [_record(PaymentMethod="Crypto wallet")]})
     assert r.status_code == 200
-    metrics = httpx.get(server.url + "/metrics").text
+    metrics = loopback.get(server.url + "/metrics").text
     line = next(
         x
         for x in metrics.splitlines()
@@ -146,7 +147,7 @@ def test_start_up_fails_clearly_without_a_trained_model(tmp_path):
 
 def test_rejected_requests_are_counted_by_status_code(server):
     assert _post(server, {"records": []}).status_code == 400
-    metrics = httpx.get(server.url + "/metrics").text
+    metrics = loopback.get(server.url + "/metrics").text
     line = next(
         x
         for x in metrics.splitlines()

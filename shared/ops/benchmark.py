@@ -119,26 +119,29 @@ class Server:
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            if self._bind_failed():
-                self.__exit__()
-                raise PortTaken(self.port)
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"bentoml serve exited with {self.proc.returncode}:\n{self.log_tail()}"
-                )
-            if "Application startup failed" in self.log_tail(200):
-                # BentoML keeps the arbiter alive and restarts the worker: stop it here.
-                self.__exit__()
-                raise RuntimeError(
-                    f"bentoml serve could not start {self.target}:\n{self.log_tail()}"
-                )
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)  # poll interval; the deadline above bounds the wait
+        # One client for the whole wait: `httpx.get` builds one per call, with an SSL context
+        # (~20 ms of CPU), taken every 0.1 s from the server starting beside it.
+        with httpx.Client(timeout=1) as probe:
+            while time.monotonic() < deadline:
+                if self._bind_failed():
+                    self.__exit__()
+                    raise PortTaken(self.port)
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"bentoml serve exited with {self.proc.returncode}:\n{self.log_tail()}"
+                    )
+                if "Application startup failed" in self.log_tail(200):
+                    # BentoML keeps the arbiter alive and restarts the worker: stop it here.
+                    self.__exit__()
+                    raise RuntimeError(
+                        f"bentoml serve could not start {self.target}:\n{self.log_tail()}"
+                    )
+                try:
+                    if probe.get(f"{self.url}/readyz").status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)  # poll interval; the deadline above bounds the wait
         self.__exit__()
         raise TimeoutError(f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}")
 

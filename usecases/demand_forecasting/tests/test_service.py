@@ -5,7 +5,6 @@ import copy
 import datetime as dt
 import json
 
-import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -13,6 +12,7 @@ from shared.serve.forecast import histories, request_models
 from shared.serve.predlog import open_log
 from shared.serve.services import example_payload, service_for
 from shared.tasks.forecast.predictor import ForecastPredictor, forecast_histories
+from tests import loopback
 from tests.conftest import pinned
 from tests.servers import Server
 from usecases.demand_forecasting.tests.conftest import UC
@@ -108,7 +108,7 @@ def server(trained):
 @pytest.mark.serve
 def test_good_series_get_steps_intervals_and_version(server, trained):
     short = one(history=one()["history"][-3:], horizon=2)
-    r = httpx.post(server.url + ROUTE, json={"series": [one(), short]}, timeout=30)
+    r = loopback.post(server.url + ROUTE, json={"series": [one(), short]}, timeout=30)
     assert r.status_code == 200, r.text
     full, fallback = r.json()
     assert full["method"] == "model" and full["note"] is None and len(full["steps"]) == 8
@@ -133,7 +133,7 @@ def test_each_series_is_logged_as_sent(server):
     values sent, the defaults filled in; the score is the first step's forecast."""
     sent = [one(), one(Store=2, horizon=3, future_holidays=[False, True, False])]
     rid = "forecast-log-check-1"
-    r = httpx.post(
+    r = loopback.post(
         server.url + ROUTE, json={"series": sent}, headers={"x-request-id": rid}, timeout=30
     )
     assert r.status_code == 200, r.text
@@ -151,16 +151,16 @@ def test_each_series_is_logged_as_sent(server):
 @pytest.mark.serve
 @pytest.mark.parametrize(("body", "problem"), BAD[:6], ids=[p for _, p in BAD[:6]])
 def test_bad_input_is_a_400_naming_the_problem(server, body, problem):
-    r = httpx.post(server.url + ROUTE, json={"series": [body]}, timeout=30)
+    r = loopback.post(server.url + ROUTE, json={"series": [body]}, timeout=30)
     assert r.status_code == 400, r.text
     assert problem.split()[0] in r.text
 
 
 @pytest.mark.serve
 def test_empty_or_malformed_bodies_are_4xx(server):
-    assert httpx.post(server.url + ROUTE, json={"series": []}, timeout=30).status_code == 400
-    assert httpx.post(server.url + ROUTE, json={}, timeout=30).status_code == 400
-    r = httpx.post(
+    assert loopback.post(server.url + ROUTE, json={"series": []}, timeout=30).status_code == 400
+    assert loopback.post(server.url + ROUTE, json={}, timeout=30).status_code == 400
+    r = loopback.post(
         server.url + ROUTE,
         content=b"not json",
         headers={"content-type": "application/json"},

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from shared.core.usecase import get_use_case
 from shared.serve.factory import RecordPredictor, records_to_columns
 from shared.serve.services import example_payload, service_for
+from tests import loopback
 from tests.conftest import pinned
 from tests.servers import Server
 from usecases.lead_scoring.kpi import assign_bands
@@ -57,7 +58,7 @@ def server(serve, model):
 
 
 def _post(server: Server, body: object) -> httpx.Response:
-    return httpx.post(server.url + TASK.route, json=body, timeout=10)
+    return loopback.post(server.url + TASK.route, json=body, timeout=10)
 
 
 def test_request_records_become_one_column_per_field_with_an_omitted_value_as_nan():

@@ -10,6 +10,7 @@ import pytest
 from shared.core.usecase import get_use_case
 from shared.serve.factory import RecordPredictor
 from shared.serve.services import example_payload, service_for
+from tests import loopback
 from tests.conftest import pinned
 from tests.servers import Server
 
@@ -46,7 +47,7 @@ def fleet_server(serve, models):
 
 
 def _post(server: Server, path: str, body: object) -> httpx.Response:
-    return httpx.post(server.url + path, json=body, timeout=10)
+    return loopback.post(server.url + path, json=body, timeout=10)
 
 
 def _record(**changes: object) -> dict:
