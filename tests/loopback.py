@@ -12,18 +12,23 @@ client of its own, a new connection, closed after the response.
 from __future__ import annotations
 
 import ssl
+from functools import cache
 from typing import Any
 
 import httpx
 
-_TLS = ssl.create_default_context()
+
+@cache
+def _tls() -> ssl.SSLContext:
+    """The one context, made on first use (nothing happens at import)."""
+    return ssl.create_default_context()
 
 
 def get(url: str, **kwargs: Any) -> httpx.Response:
-    """`httpx.get` without building an SSL context."""
-    return httpx.get(url, verify=_TLS, **kwargs)
+    """`httpx.get` without building an SSL context per call."""
+    return httpx.get(url, verify=_tls(), **kwargs)
 
 
 def post(url: str, **kwargs: Any) -> httpx.Response:
-    """`httpx.post` without building an SSL context."""
-    return httpx.post(url, verify=_TLS, **kwargs)
+    """`httpx.post` without building an SSL context per call."""
+    return httpx.post(url, verify=_tls(), **kwargs)
