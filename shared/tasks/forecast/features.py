@@ -13,7 +13,7 @@ from functools import cache
 
 import numpy as np
 
-from shared.core.history import per_seen
+from shared.core.history import per_seen, windowed_stats
 from shared.tasks.forecast.calendar import seasonal_lag
 
 # Every helper here gives the same bits as its plain numpy form (np.nanmean, np.nanstd,
@@ -39,19 +39,12 @@ def steps(n: int, horizon: int) -> np.ndarray:
 
 def window_mean(y: np.ndarray, k: int) -> np.ndarray:
     """[n] mean of the last k periods, NaN ignored; NaN when none was observed."""
-    recent = y[:, -k:]
-    seen = recent == recent  # not NaN
-    return per_seen(np.add.reduce(np.where(seen, recent, 0.0), axis=1), np.add.reduce(seen, axis=1))
+    return windowed_stats(y[:, -k:], ("mean",))["mean"]
 
 
 def window_std(y: np.ndarray, k: int) -> np.ndarray:
     """[n] population standard deviation of the last k periods, NaN ignored (np.nanstd)."""
-    recent = y[:, -k:]
-    seen = recent == recent
-    count = np.add.reduce(seen, axis=1)
-    mean = per_seen(np.add.reduce(np.where(seen, recent, 0.0), axis=1), count)
-    gap = np.where(seen, recent - mean[:, None], 0.0)
-    return np.sqrt(per_seen(np.add.reduce(gap * gap, axis=1), count))
+    return windowed_stats(y[:, -k:], ("std",))["std"]
 
 
 def lag(y: np.ndarray, k: int) -> np.ndarray:
