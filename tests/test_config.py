@@ -1,8 +1,13 @@
+from pathlib import Path
+
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from shared.core.config import apply_overrides, config_hash, parse_override
+from shared.core.config import apply_overrides, config_hash, parse_override, read_yaml
 from shared.core.usecase import get_use_case
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_parse_override_reads_yaml_values():
@@ -38,3 +43,23 @@ def test_config_hash_changes_with_values_only():
     a, b = uc.load_config(), uc.load_config()
     assert config_hash(a) == config_hash(b)
     assert config_hash(a) != config_hash(uc.load_config(["kpi.contact_cost=21"]))
+
+
+def test_read_yaml_parses_with_libyaml_and_reads_what_safe_load_reads():
+    """Configs are read by PyYAML's C parser (the lock's wheel has it): every YAML file of the
+    pack (configs, schemas, bentofiles, monitoring rules) reads to the same values as
+    `yaml.safe_load`, and unsafe tags are refused as there."""
+    assert yaml.__with_libyaml__
+    files = [  # the repository's own (hidden folders hold environments and stores)
+        p
+        for p in ROOT.glob("**/*.y*ml")
+        if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
+    ]
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text()
+        assert read_yaml(text) == yaml.safe_load(text), path
+    for value in ["5", "null", "1.0e+6", "[naive, seasonal_naive]", "{}", "2026-12-05", "'07'"]:
+        assert read_yaml(value) == yaml.safe_load(value), value
+    with pytest.raises(yaml.YAMLError):
+        read_yaml("!!python/object/apply:os.system ['true']")

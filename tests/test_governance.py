@@ -3,7 +3,10 @@ registry, and the HTML report in a real headless browser."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -212,6 +215,30 @@ def test_html_report_is_self_contained_with_every_plot(trained):
     assert html.count("<img") >= 8 and 'src="http' not in html and "<script" not in html
     for caption in ("ROC curve", "Calibration", "Lift", "Profit", "FPR by gender", "Global"):
         assert caption.lower() in html.lower(), caption
+
+
+def test_a_report_figure_is_the_png_matplotlib_draws_with_its_own_layout_pass():
+    """`_figure` skips savefig's second layout pass after tight_layout: the same bytes."""
+    import matplotlib.pyplot as plt
+
+    from shared.ops.governance.html_report import _figure
+
+    def draw(ax):
+        x = np.linspace(0, 1, 101)
+        ax.plot(x, np.sqrt(x), label="model")
+        ax.plot(x, x, "--", label="random")
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, test set")
+        ax.legend()
+
+    got = re.search(r'base64,([^"]+)"', _figure(draw, "ROC curve")).group(1)
+    fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=90)
+    draw(ax)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")  # with the layout pass
+    plt.close(fig)
+    assert base64.b64decode(got) == buf.getvalue()
 
 
 @pytest.mark.browser

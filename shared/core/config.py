@@ -10,6 +10,16 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, model_validator
 
+# libyaml's parser when PyYAML was built with it (the wheels are): the same values as the pure
+# Python one, about 9x faster (a use case's config.yaml: 4.3 -> 0.5 ms). Configs are read many
+# times a run (each `load_config`, each `--set` value, every process of a served use case).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(text: str) -> Any:
+    """YAML text -> Python values, as `yaml.safe_load` reads it."""
+    return yaml.load(text, Loader=_LOADER)  # a safe loader: SafeLoader's C twin
+
 
 # How to read a team's data file (the `data.reader` section; shared/core/io.py reads with it).
 class ReaderConfig(BaseModel):
@@ -601,7 +611,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"override {item!r} is not of the form section.key=value")
-    return key.strip().split("."), yaml.safe_load(value)
+    return key.strip().split("."), read_yaml(value)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -624,7 +634,7 @@ def load_config(
     path: Path, model: type[PipelineConfig], overrides: list[str] | None = None
 ) -> PipelineConfig:
     """Read a use case's config.yaml, apply overrides and validate it (typos fail)."""
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = read_yaml(path.read_text()) or {}
     return model.model_validate(apply_overrides(raw, overrides or []))
 
 

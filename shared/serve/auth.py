@@ -39,6 +39,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.core.config import read_yaml
 from shared.serve.metrics import catalog
 
 # The ASGI types and the one JSON reply the auth and guard middlewares both send.
@@ -162,7 +163,7 @@ def find_key(presented: str, keys: list[ApiKey]) -> ApiKey | None:
 
 
 def parse_settings(text: str) -> AuthSettings:
-    return AuthSettings.model_validate(yaml.safe_load(text) or {})
+    return AuthSettings.model_validate(read_yaml(text) or {})
 
 
 def enabled() -> bool:

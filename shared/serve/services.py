@@ -16,9 +16,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from bentoml.exceptions import NotFound
 
+from shared.core.config import read_yaml
 from shared.core.store import ModelNotFound, load_model
 from shared.core.tracking import served_tags
 from shared.core.usecase import UseCase, get_use_case
@@ -157,7 +157,7 @@ def bento_labels() -> dict[str, str] | None:
     path = Path(__file__).resolve().parents[3] / "bento.yaml"
     if not path.exists():
         return None
-    return dict((yaml.safe_load(path.read_text()) or {}).get("labels") or {})
+    return dict((read_yaml(path.read_text()) or {}).get("labels") or {})
 
 
 def pin_bento_models(use_cases: Iterable[UseCase]) -> None:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from shared.app.cli.common import UseCaseArg, err, fail, find_use_case, out
+from shared.core.config import read_yaml
 from shared.serve.auth import SCOPES, SOURCE_TREE, dump_settings, key_entry, parse_settings
 from shared.serve.auth import new_key as make_key
 from shared.serve.predlog import open_log
@@ -37,7 +37,7 @@ def read_doc(path: Path) -> dict[str, Any]:
         return {"keys": []}
     text = path.read_text()
     parse_settings(text)  # a broken document fails here, not in the service
-    return yaml.safe_load(text) or {"keys": []}
+    return read_yaml(text) or {"keys": []}
 
 
 def write_doc(path: Path, doc: dict[str, Any]) -> None:

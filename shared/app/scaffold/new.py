@@ -32,7 +32,7 @@ from shared.app.scaffold.infer import (
     schema_source,
 )
 from shared.app.scaffold.rul import RUL_TARGET, reader_of, reader_section, rul_data
-from shared.core.config import SplitConfig
+from shared.core.config import SplitConfig, read_yaml
 from shared.core.history import snake
 from shared.core.io import ReaderConfig, read_table
 from shared.core.lookalike.panel import SEASONS, infer_freq
@@ -303,7 +303,7 @@ def tabular_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     numeric, categorical = feature_columns(spec, new.decisions.use_sensitive)
     if not numeric and not categorical:
         raise ValueError(f"{new.data.name}: no column besides target/id/time to learn from")
-    template_cfg = yaml.safe_load((template / "config.yaml").read_text())
+    template_cfg = read_yaml((template / "config.yaml").read_text())
     if classifier and "candidates" not in template_cfg.get("model", {}):
         raise ValueError(f"template {new.template!r} has no classifier config: use churn")
     label_rate = (
@@ -341,7 +341,7 @@ def forecast_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     spec = infer_spec(raw, new.target, None, new.time_column, decisions=new.decisions)
     freq = infer_freq(raw[new.time_column])
     season = new.season or SEASONS[freq]
-    template_cfg = yaml.safe_load((template / "config.yaml").read_text())
+    template_cfg = read_yaml((template / "config.yaml").read_text())
     if "backtest" not in template_cfg:
         raise ValueError(f"template {new.template!r} is not a forecasting use case")
     keys = list(new.id_columns)
@@ -389,7 +389,7 @@ def history_files(new: NewSpec, raw: pd.DataFrame, template: Path) -> Fork:
     if not sensors:
         raise ValueError(f"{new.data.name}: no numeric column to window")
     fleet_cfg = template / "config_fleet.yaml"
-    template_cfg = yaml.safe_load(
+    template_cfg = read_yaml(
         (fleet_cfg if fleet_cfg.exists() else template / "config.yaml").read_text()
     )
     wiring = {
@@ -534,7 +534,7 @@ def write_use_case(new: NewSpec, root: Path) -> Path:
     reader = reader_of(new.sep, new.no_header, new.names)
     raw = read_table(new.data, reader)
     forecasting = new.task in FORECAST_TASKS or (
-        new.task is None and "backtest" in yaml.safe_load((template / "config.yaml").read_text())
+        new.task is None and "backtest" in read_yaml((template / "config.yaml").read_text())
     )
     if new.rul:  # before the target-based choices: a run-to-failure file has no target
         data, inputs, spec = rul_data(new, raw, reader, new.cap)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from shared.core.config import apply_overrides, has_setting
+from shared.core.config import apply_overrides, has_setting, read_yaml
 from shared.core.store import save_model
 from shared.core.tracking import (
     CHALLENGER,
@@ -96,7 +96,7 @@ def sim_overrides(uc: Any) -> list[str]:
 def sim_use_case(uc: Any, folder: Path) -> Any:
     """The use case with the simulation's config (a file in `folder`): every verb that calls
     `uc.load_config()` (rollout, monitor, retrain) reads it."""
-    raw = yaml.safe_load(uc.config_path.read_text()) or {}
+    raw = read_yaml(uc.config_path.read_text()) or {}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uc.name}.config.yaml"
     path.write_text(yaml.safe_dump(apply_overrides(raw, sim_overrides(uc))))

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from shared.core.config import apply_overrides, has_setting
+from shared.core.config import apply_overrides, has_setting, read_yaml
 from shared.core.tracking import stored_version
 from shared.ops.monitoring.monitor import run as run_monitor
 from shared.ops.simulate import alerts, world
@@ -88,7 +88,7 @@ def kind(uc: Any) -> str:
 
 def sim_use_case(uc: Any, folder: Path) -> Any:
     """The simulation's config (pilot.py's overrides) plus the forecaster's fast training."""
-    raw = yaml.safe_load(uc.config_path.read_text()) or {}
+    raw = read_yaml(uc.config_path.read_text()) or {}
     cfg = uc.load_config()
     extra = [f"{k}={v}" for k, v in FAST_SERIES.items() if has_setting(cfg, k)]
     if uc.history:
@@ -386,7 +386,7 @@ WEAK_OVERRIDES = {"kpi.min_recall": 0.0, "kpi.max_rmse": "1.0e+6", "kpi.max_late
 def weak_use_case(uc: Any) -> Any:
     """The simulation's use case with the weak model's config: the baseline candidate only,
     no business floor."""
-    raw = yaml.safe_load(uc.config_path.read_text()) or {}
+    raw = read_yaml(uc.config_path.read_text()) or {}
     cfg = uc.load_config()
     extra = [f"{k}={v}" for k, v in WEAK_OVERRIDES.items() if has_setting(cfg, k)]
     raw = apply_overrides(raw, extra)
