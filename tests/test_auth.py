@@ -2,14 +2,13 @@
 churn and of demand_forecasting: every route of their OpenAPI documents without a key, with the
 wrong scope and with the right one; rotation and revocation by rewriting the keys file the
 services re-read (with the `pilotpack auth` commands); JWTs signed by a real RSA key; hostile
-credentials; the Bento's container runs as a non-root user with auth on."""
+credentials. (That the Bento's container runs as a non-root user with auth on is checked in
+tests/test_bento_build.py, on the churn Bento built there.)"""
 
 from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -303,38 +302,7 @@ def test_hostile_credentials_get_401_never_5xx(churn, headers):
 
 
 @pytest.mark.serve
-def test_the_built_bento_image_runs_as_non_root_with_auth_on(trained):
-    """The Dockerfile `bentoml containerize` builds from the churn Bento (no Docker daemon
-    needed to render it): the last USER is `bentoml`, and PILOTPACK_AUTH=on is set."""
-    import bentoml
-    from bentoml._internal.container import construct_containerfile
-
-    from tests.conftest import pinned
-
-    model = trained(CHURN.name)
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build", "-f", f"usecases/{CHURN.name}/bentofile.yaml",
-         "--output", "tag"],
-        cwd=root, env=_env(pinned(CHURN, model.bento_tag)), capture_output=True, text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    tag = out.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
-    with construct_containerfile(bentoml.get(tag)) as (context, dockerfile):
-        text = (Path(context) / dockerfile).read_text()
-    users = [line.split()[1] for line in text.splitlines() if line.startswith("USER ")]
-    assert users and users[-1] == "bentoml", users
-    assert "ENV PILOTPACK_AUTH=$PILOTPACK_AUTH" in text and "ARG PILOTPACK_AUTH=on" in text
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    import os
-
-    return {**os.environ, **extra}
 
 
 def cli(*args: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import bentoml
 import pytest
+from bentoml._internal.container import construct_containerfile
 
 from shared.core.usecase import get_use_case, registry
 from shared.serve.services import example_payload
@@ -110,6 +111,16 @@ def test_a_missing_model_stops_serve_at_once_with_the_train_first_message():
 def churn_bento() -> str:
     """The churn Bento, built once for this module from the session's trained model."""
     return build(f"usecases/{UC.name}/bentofile.yaml", pinned(UC, trained_model(UC.name).bento_tag))
+
+
+def test_the_built_bento_image_runs_as_non_root_with_auth_on(churn_bento):
+    """The Dockerfile `bentoml containerize` builds from the churn Bento (no Docker daemon
+    needed to render it): the last USER is `bentoml`, and PILOTPACK_AUTH=on is set."""
+    with construct_containerfile(bentoml.get(churn_bento)) as (context, dockerfile):
+        text = (Path(context) / dockerfile).read_text()
+    users = [line.split()[1] for line in text.splitlines() if line.startswith("USER ")]
+    assert users and users[-1] == "bentoml", users
+    assert "ENV PILOTPACK_AUTH=$PILOTPACK_AUTH" in text and "ARG PILOTPACK_AUTH=on" in text
 
 
 def test_the_built_bento_serves_from_an_empty_store_without_a_registry(tmp_path, churn_bento):
