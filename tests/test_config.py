@@ -47,8 +47,8 @@ def test_config_hash_changes_with_values_only():
 
 def test_read_yaml_parses_with_libyaml_and_reads_what_safe_load_reads():
     """Configs are read by PyYAML's C parser (the lock's wheel has it): every YAML file of the
-    pack (configs, schemas, bentofiles, monitoring rules) reads to the same values as
-    `yaml.safe_load`, and unsafe tags are refused as there."""
+    repository (configs, bentofiles, Prometheus and Alertmanager files, mkdocs.yml) reads to
+    the same values as `yaml.safe_load`, and unsafe tags are refused as there."""
     assert yaml.__with_libyaml__
     files = [  # the repository's own (hidden folders hold environments and stores)
         p
