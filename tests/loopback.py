@@ -1,7 +1,7 @@
 """HTTP to the suite's own servers: httpx's `get` and `post`, each call handed one SSL context
 made once.
 
-`loopback.get(url)` builds a client per call, and with it an SSL context loaded from certifi's
+`httpx.get(url)` builds a client per call, and with it an SSL context loaded from certifi's
 bundle: about 21 ms of CPU each time, even for plain HTTP. Summed over the suite that was
 ~54 CPU-seconds, two thirds of it in readiness loops polling every 50 ms, which took a third
 of a core from the very server they waited for. Every server here is plain HTTP on loopback,
