@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from shared.core.usecase import get_use_case
 from shared.ops.evaluate import evaluate_file, read_truth, sorted_ids
 from tests.cli_runs import in_process
 from tests.conftest import cli_sets, real_data, trained_model
+from tests.sandbox import FORK_PARTS, copy_code
 from usecases.predictive_maintenance.schema import RUL_COLUMN_NAMES
 from usecases.predictive_maintenance.synthetic import make_synthetic_rul
 
@@ -255,7 +255,6 @@ def test_evaluate_scores_held_out_engines_in_the_official_layout(fd003_layout, t
 
 # ---- new --rul: a header-less run-to-failure file, trained with no edit -------------------------
 
-SANDBOX_PARTS = ("shared", "usecases", "tests", "pyproject.toml")
 # The suite's fast settings (conftest's FAST / `fast_overrides`) for the model `new --rul` writes
 # (shared/app/scaffold/infer.py REGRESSION_MODEL: a LightGBM grid, then ridge): the fork's
 # reading, split and printed metrics are under test, not its tuning (a third less CPU).
@@ -265,15 +264,7 @@ FORK_FAST = ("model.cv_folds=2", "gates.n_bootstrap=100", "model.candidates.0.gr
 
 def test_new_rul_forks_a_header_less_run_to_failure_file_and_trains(tmp_path):
     """An FD003-like file: entity, cycle, settings, 21 readings; no header, no label column."""
-    sandbox = tmp_path / "sandbox"
-    # Compiled modules come along (their source keeps its time stamp): each subprocess in the
-    # copy would otherwise compile the pack again.
-    ignore = shutil.ignore_patterns("zz_*")
-    for part in SANDBOX_PARTS:
-        if (ROOT / part).is_dir():
-            shutil.copytree(ROOT / part, sandbox / part, ignore=ignore)
-        else:
-            shutil.copy2(ROOT / part, sandbox / part)
+    sandbox = copy_code(tmp_path / "sandbox", FORK_PARTS)
     raw = make_synthetic_rul(6000, 3)
     failed = raw.groupby("unit")["rul"].transform("min") == 0  # run to failure
     path = tmp_path / "engines.txt"

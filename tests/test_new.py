@@ -25,6 +25,7 @@ import yaml
 
 from shared.app.scaffold.new import TEMPLATES, NewSpec, code_files, columns_option, write_use_case
 from tests import loopback
+from tests.sandbox import FORK_PARTS, copy_code
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,23 +130,11 @@ def _fleet_file(path: Path) -> Path:
 
 LEAKY = "ExitSurveyScore"  # the binary fork's column known only after the outcome
 
-# What the sandbox copies: the code, its tests and the configuration ruff and pytest read.
-SANDBOX_PARTS = ("shared", "usecases", "tests", "pyproject.toml")
-
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory) -> Path:
     """A copy of the pack's code where `pilotpack new` writes its forks."""
-    root = tmp_path_factory.mktemp("sandbox")
-    # Compiled modules come along (their source keeps its time stamp): each subprocess in the
-    # copy would otherwise compile the pack again.
-    ignore = shutil.ignore_patterns("zz_*")
-    for part in SANDBOX_PARTS:
-        if (ROOT / part).is_dir():
-            shutil.copytree(ROOT / part, root / part, ignore=ignore)
-        else:
-            shutil.copy2(ROOT / part, root / part)
-    return root
+    return copy_code(tmp_path_factory.mktemp("sandbox"), FORK_PARTS)
 
 
 def _env(root: Path) -> dict[str, str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +42,7 @@ from shared.ops.governance.oversight import (
 from shared.ops.governance.registry import entries
 from shared.ops.training import train
 from tests.conftest import fast_overrides
+from tests.sandbox import copy_code
 from tests.servers import Server
 
 CHURN = get_use_case("churn")
@@ -297,12 +297,7 @@ def test_unacceptable_use_case_is_never_scored_in_batch(tmp_path):
 def test_unacceptable_use_case_is_never_served(tmp_path):
     """`bentoml serve` of a copy of the code whose churn config says `unacceptable` stops
     before any worker starts, saying why (no model needed: it refuses first)."""
-    for part in ("shared", "usecases"):
-        shutil.copytree(
-            ROOT / part,
-            tmp_path / part,
-            ignore=shutil.ignore_patterns("tests", "zz_*"),
-        )
+    copy_code(tmp_path, skip=["tests"])
     config = tmp_path / "usecases" / "churn" / "config.yaml"
     text = config.read_text()
     assert "risk_level: minimal" in text

@@ -1,5 +1,6 @@
 """A rollout end to end with the real pieces: the session's MLflow registry (temporary SQLite),
-BentoML's model store, one real `bentoml serve` of churn, its prediction log in SQLite.
+BentoML's model store, one real `bentoml serve` of churn, its prediction log in SQLite. The
+server runs a copy of the code whose churn config re-reads the registry more often (`server`).
 
 The champion is the session's trained churn model (alias set here, no pin: the service
 resolves it from the registry). Challengers are new registered versions of that run whose
@@ -21,6 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.app.cli import app
+from shared.core.config import load_config
 from shared.core.store import load_model, save_model
 from shared.core.tracking import CHAMPION, PREVIOUS, mlflow_client, model_aliases
 from shared.core.usecase import get_use_case
@@ -31,6 +33,7 @@ from shared.serve.privacy import pseudonym
 from shared.serve.router import to_challenger
 from shared.serve.services import example_payload
 from tests import loopback
+from tests.sandbox import ROOT, copy_code, set_in_section
 from tests.servers import Server
 
 pytestmark = pytest.mark.serve
@@ -114,10 +117,20 @@ def log_path(tmp_path_factory):
         os.environ["PILOTPACK_PREDICTION_LOG"] = old
 
 
+# The served copy re-reads the registry every half second instead of every `REFRESH` (3) seconds:
+# the tests wait for the server to follow each verb, and the module took 42 s at 3 s, 32 s at 0.5.
+SERVED_REFRESH = 0.5
+
+
 @pytest.fixture(scope="module")
-def server(champion, log_path):
-    env = {"PILOTPACK_PREDICTION_LOG": str(log_path)}
-    with Server(UC.service, env=env, timeout=120, background_stop=True) as s:
+def server(champion, log_path, tmp_path_factory):
+    """churn's service, from a copy of the code whose config only refreshes more often."""
+    code = copy_code(tmp_path_factory.mktemp("code"), skip=["tests"])
+    config = code / UC.config_path.relative_to(ROOT)
+    set_in_section(config, "rollout", "refresh_s", str(SERVED_REFRESH))
+    assert load_config(config, type(UC.load_config())).rollout.refresh_s == SERVED_REFRESH
+    env = {"PILOTPACK_PREDICTION_LOG": str(log_path), "PYTHONPATH": str(code)}
+    with Server(UC.service, env=env, cwd=code, timeout=120, background_stop=True) as s:
         yield s
 
 

@@ -1,10 +1,18 @@
 """`make test`'s distribution (tests/scheduling.py): the units it names exist, heavy tests are
-units of their own, and the costliest unit is handed out first."""
+units of their own, and the costliest unit is handed out first; and each worker's thread pools
+run one thread (tests/conftest.py)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+
+import lightgbm  # noqa: F401  (its OpenMP runtime, for threadpool_info)
+import pytest
+import scipy.linalg  # noqa: F401  (scipy's OpenBLAS)
+import sklearn  # noqa: F401  (sklearn's OpenMP runtime)
+from threadpoolctl import threadpool_info
 
 from tests.scheduling import COSTS, SPLIT, ranked, scope_of
 
@@ -49,3 +57,14 @@ def test_the_costliest_unit_goes_first_and_unknown_ones_count_their_tests():
     order = list(ranked(units))
     named = sorted([f"{FORK}[binary]", "tests/test_cli.py"], key=lambda unit: -COSTS[unit])
     assert order == [*named, "tests/test_splits.py", "tests/test_psi.py"]
+
+
+def test_an_xdist_worker_and_what_it_starts_run_one_thread_per_pool():
+    """One worker a core: numpy's and scipy's OpenBLAS, LightGBM's and sklearn's OpenMP each run
+    one thread in the worker, and a process the worker starts inherits the limit."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("only an xdist worker limits its pools (`make test`)")
+    pools = threadpool_info()
+    assert {p["user_api"] for p in pools} == {"blas", "openmp"}, pools
+    assert all(p["num_threads"] == 1 for p in pools), pools
+    assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "1"
