@@ -71,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
         # (OpenMP) start with a thread per core would make each worker, and the servers and CLI
         # runs it starts, contend for both cores, and their threads spin while they wait. Set
         # before any of them loads (none has at this point); subprocesses inherit it. The whole
-        # suite took 27 fewer CPU-seconds and 13 s less with it (docs/testing.md).
+        # suite took 21-27 fewer CPU-seconds and 13-16 s less with it (docs/testing.md).
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
     if os.environ.get("PILOTPACK_TEST_HOME") == str(os.getpid()):
