@@ -67,11 +67,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # and test_governance together (then ~3 %; reference cycles are still collected).
     gc.set_threshold(50_000, 20, 100)
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        # One xdist worker a core: the thread pools numpy/scipy (OpenBLAS) and LightGBM, sklearn
-        # (OpenMP) start with a thread per core would make each worker, and the servers and CLI
-        # runs it starts, contend for both cores, and their threads spin while they wait. Set
-        # before any of them loads (none has at this point); subprocesses inherit it. The whole
-        # suite took 21-27 fewer CPU-seconds and 13-16 s less with it (docs/testing.md).
+        # One xdist worker a core. OpenBLAS (numpy, scipy) and OpenMP (LightGBM, sklearn) start
+        # a thread per core, so each worker, and the servers and CLI runs it starts, would
+        # contend for both cores, their waiting threads spinning. Set before any of them loads
+        # (none has at this point); subprocesses inherit it. The whole suite took 21-27 fewer
+        # CPU-seconds and 13-16 s less with it (docs/testing.md).
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
     if os.environ.get("PILOTPACK_TEST_HOME") == str(os.getpid()):
