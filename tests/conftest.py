@@ -45,7 +45,7 @@ FAST = {
     "model.params.n_estimators": 120,
     "model.search.trials": 2,  # budgeted search: LightGBM's defaults and the configured params
     # forecasting: the baselines the gate and the intermittent routing need, on one thread
-    "baselines.models": "[naive, seasonal_naive, seasonal_level, auto_ets, tsb]",
+    "baselines.models": "[naive, seasonal_naive, seasonal_level, seasonal_ses, auto_ets, tsb]",
     "baselines.n_jobs": 1,
 }
 # Built-in rows above this are cut to it (the fleet's and remaining life's history generators);

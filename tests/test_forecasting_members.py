@@ -1,6 +1,6 @@
 """Statistical members for the ensemble (the level-adjusted seasonal naive forecast, the
-low-rank SVD smoothing of a group's histories) and the global model's log target and
-additive inputs, on data whose truth is known."""
+seasonally adjusted smoothed level, the low-rank SVD smoothing of a group's histories) and the
+global model's log target and additive inputs, on data whose truth is known."""
 
 import numpy as np
 import pandas as pd
@@ -10,6 +10,7 @@ from shared.tasks.forecast.baselines import baseline_forecasts, stat_forecasts, 
 from shared.tasks.forecast.config import BaselinesConfig, GlobalModelParams
 from shared.tasks.forecast.model import from_output, make_global_regressor, to_target
 from shared.tasks.forecast.panel import build_panel, to_long
+from shared.tasks.forecast.windows import history_windows, panel_windows
 
 SEASON, H = 52, 8
 
@@ -35,6 +36,33 @@ def test_seasonal_level_falls_back_to_naive_without_a_season_of_history():
     y = np.array([[1.0, 2.0, 3.0, 5.0]])
     out = stat_forecasts(y, 3, BaselinesConfig(models=["seasonal_level"]), SEASON)
     np.testing.assert_allclose(out["seasonal_level"], [[5.0, 5.0, 5.0]])
+
+
+def test_seasonal_ses_reads_the_shape_from_every_year_and_is_exact_without_noise():
+    """Three years of one yearly shape plus noise (sd 10): seasonal_ses averages the shape over
+    the three, so it misses the noise-free future by much less than the seasonal naive
+    forecast, which carries last year's noisy weeks; on the noise-free series (each at its own
+    level) it is exact."""
+    rng = np.random.default_rng(4)
+    T, n = 3 * SEASON, 200
+    clean = np.tile(yearly(T + H), (n, 1)) + np.arange(n)[:, None]
+    noisy = clean[:, :T] + rng.normal(0, 10, (n, T))
+    out = stat_forecasts(
+        noisy, H, BaselinesConfig(models=["seasonal_naive", "seasonal_ses"]), SEASON
+    )
+    truth = clean[:, T:]
+    ses, naive = (np.abs(out[m] - truth).mean() for m in ("seasonal_ses", "seasonal_naive"))
+    assert ses < 0.7 * naive  # averaging 3 years: about 1 / sqrt(3) of the noise
+    exact = stat_forecasts(clean[:, :T], H, BaselinesConfig(models=["seasonal_ses"]), SEASON)
+    np.testing.assert_allclose(exact["seasonal_ses"], truth, atol=1e-9)
+
+
+def test_seasonal_ses_without_a_full_season_forecasts_the_smoothed_level():
+    """Under a season and a period of history there is no seasonal index: the forecast is the
+    smoothed level, which follows a step when the step is all the series holds."""
+    y = np.array([[5.0] * 10, [1.0] * 4 + [9.0] * 6])
+    out = stat_forecasts(y, 3, BaselinesConfig(models=["seasonal_ses"]), SEASON)
+    np.testing.assert_allclose(out["seasonal_ses"], [[5.0] * 3, [9.0] * 3])
 
 
 def test_svd_smoothing_removes_a_one_off_spike_and_keeps_the_shared_shape():
@@ -112,6 +140,50 @@ def test_serving_smooths_a_request_holding_the_whole_group_as_the_backtest_does(
     alone = stat_forecasts(panel.y[:1], H, cfg, SEASON, groups=np.array(["d1"]))  # <= rank
     unsmoothed = stat_forecasts(panel.y[:1], H, BaselinesConfig(models=["seasonal_level"]), SEASON)
     np.testing.assert_allclose(alone["seasonal_level"], unsmoothed["seasonal_level"])
+
+
+def test_served_windows_give_the_members_the_whole_history_as_the_backtest_does():
+    """Histories longer than the model's window (104 periods): the model reads the last 104,
+    the statistical members every period, so seasonal_ses (which averages every year) forecasts
+    as in the backtest, from a request (history_windows) and from a file (panel_windows)."""
+    rng = np.random.default_rng(5)
+    T, n, length = 3 * SEASON + 10, 4, 2 * SEASON
+    y = rng.uniform(1, 3, (n, 1)) * yearly(T)[None, :] + rng.normal(0, 3, (n, T))
+    y[0, :30] = np.nan  # a series that opened later
+    dates = pd.date_range("2020-01-03", periods=T, freq="7D")
+    raw = pd.DataFrame(
+        [
+            (s, "d1", d.date().isoformat(), float(y[s, t]), False)
+            for s in range(n)
+            for t, d in enumerate(dates)
+            if np.isfinite(y[s, t])
+        ],
+        columns=["store", "dept", "week", "sales", "holiday"],
+    )
+    ids = ["store", "dept"]
+    panel = build_panel(to_long(raw, ids, "week", "sales", "holiday"), ids)
+    cfg = BaselinesConfig(models=["seasonal_level", "seasonal_ses"])
+    backtest = baseline_forecasts(panel, np.arange(n), T - 1, H, cfg, SEASON)
+    values = [row[np.isfinite(row)] for row in panel.y]
+    request = history_windows(
+        values,
+        [np.zeros(len(v)) for v in values],
+        [np.zeros(H)] * n,
+        np.full(n, dates[-1].date(), dtype="datetime64[D]"),
+        length,
+        SEASON,
+        1.0,
+    )
+    assert request.y.shape == (n, length) and request.members_y.shape == (n, T)
+    whole = panel_windows(
+        panel, np.arange(n), np.full(n, T - 1), length, H, SEASON, 1.0, whole_history=True
+    )
+    for w in (request, whole):
+        served = stat_forecasts(w.members_y, H, cfg, SEASON)
+        for m in cfg.models:
+            np.testing.assert_allclose(served[m], backtest[m])
+    cut = stat_forecasts(request.y, H, cfg, SEASON)["seasonal_ses"]
+    assert not np.allclose(cut, backtest["seasonal_ses"])  # the last 104 periods would differ
 
 
 def test_log_target_round_trips_and_additive_inputs_get_trees_of_their_own():

@@ -218,4 +218,5 @@ def take_windows(w: Any, rows: Any) -> Any:
         scale=w.scale[rows],
         static={k: v[rows] for k, v in w.static.items()},
         future_flags={k: v[rows] for k, v in w.future_flags.items()},
+        history=None if w.history is None else w.history[rows],
     )

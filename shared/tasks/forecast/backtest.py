@@ -46,7 +46,9 @@ from shared.tasks.forecast.windows import Windows, panel_targets, panel_windows
 Log = Callable[[str], None]
 METRICS = ("mase", "wape", "smape", "bias")
 ENSEMBLE = "ensemble"
-ENSEMBLE_DEFAULT = ("seasonal_naive", "seasonal_level", "auto_ets", "auto_theta", "auto_arima")
+ENSEMBLE_DEFAULT = (
+    "seasonal_naive", "seasonal_level", "seasonal_ses", "auto_ets", "auto_theta", "auto_arima"
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- validate + panel
@@ -327,7 +329,7 @@ def ensemble_forecast(
 
 def ensemble_members(cfg: ForecastPipelineConfig) -> list[str]:
     """The global model first, then the statistical members (`model.ensemble_members`, or
-    the seasonal and smoothing baselines configured: at most 5 members keep the grid small)."""
+    the seasonal and smoothing baselines configured: at most 6, which keeps the grid small)."""
     stats = cfg.model.ensemble_members
     if stats is None:
         stats = [m for m in cfg.baselines.models if m in ENSEMBLE_DEFAULT]

@@ -18,7 +18,8 @@ from shared.tasks.forecast.config import BaselinesConfig
 from shared.tasks.forecast.features import seasonal
 from shared.tasks.forecast.panel import DS, ID, Panel
 
-NUMPY = ("naive", "seasonal_naive", "seasonal_level")  # computed here, not in statsforecast
+NUMPY = ("naive", "seasonal_naive", "seasonal_level", "seasonal_ses")  # here, not in statsforecast
+SES_ALPHAS = np.linspace(0.05, 1.0, 20)  # the smoothing weights seasonal_ses chooses from
 
 
 def statsforecast_models(cfg: BaselinesConfig, season: int) -> list[Any]:
@@ -76,6 +77,68 @@ def seasonal_level(y: np.ndarray, horizon: int, season: int, window: int) -> np.
     return seasonal(y, horizon, season) + (recent - year_ago)[:, None]
 
 
+def moving_season_mean(y: np.ndarray, season: int) -> np.ndarray:
+    """[n, L] the mean over a season around each period: `season + 1` periods with half weights
+    at both ends (each phase of the season counts once), centred where the row's observed span
+    allows and pushed inside it at its ends; NaN where the row has not `season + 1` periods."""
+    n, L = y.shape
+    seen = ~np.isnan(y)
+    first = np.where(seen.any(axis=1), seen.argmax(axis=1), L)[:, None]
+    v = np.nan_to_num(y)
+    cum = np.concatenate([np.zeros((n, 1)), np.cumsum(v, axis=1)], axis=1)
+    t = np.arange(L)[None, :]
+    lo = np.minimum(np.maximum(t - season // 2, first), L - 1 - season)
+    ok = (lo >= first) & (t >= first)
+    lo = np.clip(lo, 0, max(L - 1 - season, 0))
+    hi = np.minimum(lo + season, L - 1)
+    r = np.arange(n)[:, None]
+    total = cum[r, hi + 1] - cum[r, lo] - 0.5 * (v[r, lo] + v[r, hi])
+    return np.where(ok, total / season, np.nan)
+
+
+def seasonal_index(y: np.ndarray, season: int) -> np.ndarray:
+    """[n, season] each row's mean deviation from its moving season mean at each phase, over
+    every season of its history, centred on 0 (0 without a full season); column p is the
+    phase of the p-th period after the last column, modulo the season."""
+    n, L = y.shape
+    pad = (-L) % season  # NaN in front, so that seasons end at the last column
+    dev = np.concatenate([np.full((n, pad), np.nan), y - moving_season_mean(y, season)], axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # phases never seen: 0 below
+        index = np.nanmean(dev.reshape(n, -1, season), axis=1)
+        index = index - np.nanmean(index, axis=1, keepdims=True)
+    return np.nan_to_num(index)
+
+
+def ses_level(a: np.ndarray, alphas: np.ndarray = SES_ALPHAS) -> np.ndarray:
+    """[n] the last level of simple exponential smoothing of each row (NaN skipped), with the
+    weight of `alphas` whose one-step-ahead squared error over the row is lowest."""
+    n, L = a.shape
+    seen = ~np.isnan(a)
+    first = seen.argmax(axis=1)
+    level = np.repeat(a[np.arange(n), first][:, None], len(alphas), axis=1)
+    sse = np.zeros_like(level)
+    on = (seen & (np.arange(L)[None, :] > first[:, None])).T[:, :, None]  # [L, n, 1]
+    x = np.nan_to_num(a).T[:, :, None]
+    for t in range(L):  # a recursion: one vector step per period, every row and weight at once
+        e = (x[t] - level) * on[t]
+        sse += e * e
+        level += alphas * e
+    return level[np.arange(n), sse.argmin(axis=1)]
+
+
+def seasonal_ses(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """[n, H] the seasonally adjusted series' smoothed level plus the seasonal index ahead:
+    the index averages every season of the history, so one noisy week of last year weighs
+    less than in the seasonal naive forecast (STL + ETS forecasting, in numpy for serving)."""
+    n, L = y.shape
+    index = seasonal_index(y, season)
+    pad = (-L) % season
+    tiled = np.tile(index, -(-(pad + L + horizon) // season))
+    level = ses_level(y - tiled[:, pad : pad + L])
+    return level[:, None] + tiled[:, pad + L : pad + L + horizon]
+
+
 def last_observed(y: np.ndarray) -> np.ndarray:
     """[n] last non-NaN value of each row (0 for an empty row)."""
     seen = ~np.isnan(y)
@@ -111,8 +174,8 @@ def stat_forecasts(
     """{model name: [n, H]} forecasts after the last column of `y` ([n, L], NaN = not observed).
 
     The same function serves backtests (panel history up to a cut-off) and the service (a
-    request's history), so a baseline in the ensemble forecasts the same in both. Naive and
-    SeasonalNaive are computed in numpy (what statsforecast gives, without its overhead on
+    request's history), so a baseline in the ensemble forecasts the same in both. Naive,
+    SeasonalNaive, SeasonalLevel and SeasonalSES are computed in numpy (what statsforecast gives, without its overhead on
     the request path); the Auto* models run in statsforecast."""
 
     names = list(models or cfg.models)
@@ -127,6 +190,8 @@ def stat_forecasts(
             f = seasonal(y, horizon, season)
         elif name == "seasonal_level":
             f = seasonal_level(y, horizon, season, cfg.level_window)
+        elif name == "seasonal_ses":
+            f = seasonal_ses(y, horizon, season)
         else:
             f = np.full((n, horizon), np.nan)
         out[name] = np.where(np.isfinite(f), f, naive[:, None])

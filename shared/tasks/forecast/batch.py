@@ -54,6 +54,7 @@ def batch_forecast(
         pred.rules.season,
         pred.scale_floor,
         uc.forecast.id_columns,  # the group `baselines.smoothing` smooths series by
+        whole_history=True,  # the statistical members read it all, as in backtests
     )
     out = (run or in_process)(uc, pred, cfg, w)
     n, H = w.n, horizon

@@ -25,6 +25,7 @@ Baseline = Literal[
     "naive",
     "seasonal_naive",
     "seasonal_level",
+    "seasonal_ses",
     "auto_ets",
     "auto_theta",
     "auto_arima",

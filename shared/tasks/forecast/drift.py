@@ -268,7 +268,9 @@ def file_window(
     if ended:
         notes.append(f"{ended} series ended before the window's origin: not forecast")
     origins = np.full(len(rows), origin)
-    w = panel_windows(panel, rows, origins, pred.history_length, H, season, pred.scale_floor)
+    w = panel_windows(
+        panel, rows, origins, pred.history_length, H, season, pred.scale_floor, whole_history=True
+    )
     f = pred.predict_windows(w)["forecast"]
     y = panel_targets(panel, rows, origins, H)
     figures = accuracy(y, f, mase_scale(panel.y[rows, : origin + 1], season))

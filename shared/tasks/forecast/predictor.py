@@ -167,7 +167,7 @@ class ForecastPredictor:
             sm = self.baselines.smoothing
             groups = w.static.get(sm.group) if sm is not None else None
             members = stat_forecasts(
-                w.y, w.horizon, self.baselines, self.rules.season, stats, groups
+                w.members_y, w.horizon, self.baselines, self.rules.season, stats, groups
             )
             members[self.global_model] = f
             f = ensemble_forecast(members, self.weights, self.rules.clip_at_zero)
@@ -184,7 +184,7 @@ class ForecastPredictor:
             rows = np.flatnonzero(classes == c)
             if len(rows):
                 out = stat_forecasts(
-                    w.y[rows], w.horizon, self.baselines, self.rules.season, [method]
+                    w.members_y[rows], w.horizon, self.baselines, self.rules.season, [method]
                 )
                 f[rows] = np.maximum(out[method], 0.0) if self.rules.clip_at_zero else out[method]
         return f

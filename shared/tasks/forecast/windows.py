@@ -30,6 +30,13 @@ class Windows:
     freq: str = "W"
     # [n, H] per calendar-file flag at each target period (known in advance); model inputs
     future_flags: dict[str, np.ndarray] = field(default_factory=dict)
+    # [n, M >= L] the whole history, right-aligned: what the statistical members read, as in
+    # backtests (the model reads the last L periods); None = y
+    history: np.ndarray | None = None
+
+    @property
+    def members_y(self) -> np.ndarray:
+        return self.y if self.history is None else self.history
 
     @property
     def n(self) -> int:
@@ -81,15 +88,14 @@ def panel_windows(
     season: int,
     floor: float,
     static_keys: Sequence[str] = (),
+    whole_history: bool = False,
 ) -> Windows:
     """Windows ending at `origins` (period indices) of the series `rows`; nothing after an origin
-    is read except the holiday flags of the next `horizon` periods, which are known in advance."""
+    is read except the holiday flags of the next `horizon` periods, which are known in advance.
+    `whole_history`: also every period before, for the statistical members (forecasting, not
+    training: a training set holds hundreds of thousands of windows)."""
     rows, origins = np.asarray(rows), np.asarray(origins)
-    idx = origins[:, None] - (length - 1) + np.arange(length)[None, :]
-    inside = idx >= 0
-    safe = np.clip(idx, 0, None)
-    y = np.where(inside, panel.y[rows[:, None], safe], np.nan)
-    hol = np.where(inside, panel.holiday[rows[:, None], safe], 0.0)
+    y, hol = _ending_at(panel, rows, origins, length)
     fidx = origins[:, None] + 1 + np.arange(horizon)[None, :]
     T = panel.n_periods
     future_cal = np.concatenate([panel.calendar(), panel.future_holidays(horizon, season)])
@@ -98,6 +104,7 @@ def panel_windows(
         panel.holiday[rows[:, None], np.clip(fidx, 0, T - 1)],
         future_cal[np.clip(fidx, 0, T + horizon - 1)],
     )
+    whole = int(origins.max(initial=0)) + 1  # every period up to the latest origin
     return Windows(
         y=y,
         holiday=np.nan_to_num(hol),
@@ -106,7 +113,22 @@ def panel_windows(
         scale=series_scale(y, season, floor),
         static={k: np.asarray(panel.keys[k])[rows] for k in static_keys},
         freq=panel.freq,
+        history=_ending_at(panel, rows, origins, whole)[0]
+        if whole_history and whole > length
+        else None,
     ).with_flags(panel.flags)
+
+
+def _ending_at(
+    panel: Panel, rows: np.ndarray, origins: np.ndarray, length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """([n, length] values, [n, length] holiday flags) of `rows` up to `origins`; NaN / 0 before
+    the panel's first period."""
+    idx = origins[:, None] - (length - 1) + np.arange(length)[None, :]
+    inside = idx >= 0
+    safe = np.clip(idx, 0, None)
+    y = np.where(inside, panel.y[rows[:, None], safe], np.nan)
+    return y, np.where(inside, panel.holiday[rows[:, None], safe], 0.0)
 
 
 def panel_targets(panel: Panel, rows: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -132,11 +154,16 @@ def history_windows(
     """Serving: each request history right-aligned in a NaN-padded row (no pandas)."""
     n = len(values)
     horizon = max((len(f) for f in future_holidays), default=0)
+    longest = max((len(v) for v in values), default=0)
+    whole = np.full((n, longest), np.nan) if longest > length else None
     y = np.full((n, length), np.nan)
     hol = np.zeros((n, length))
     fhol = np.zeros((n, horizon))
     for i, (v, h, f) in enumerate(zip(values, holidays, future_holidays, strict=True)):
-        v = np.asarray(v, dtype=np.float64)[-length:]
+        v = np.asarray(v, dtype=np.float64)
+        if whole is not None:
+            whole[i, longest - len(v) :] = v
+        v = v[-length:]
         y[i, length - len(v) :] = v
         h = np.asarray(h, dtype=np.float64)[-length:]
         hol[i, length - len(h) :] = h
@@ -149,4 +176,5 @@ def history_windows(
         scale=series_scale(y, season, floor),
         static={k: np.asarray(v) for k, v in (static or {}).items()},
         freq=freq,
+        history=whole,
     ).with_flags(calendar)

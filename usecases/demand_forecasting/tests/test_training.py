@@ -27,6 +27,7 @@ def test_the_global_model_beats_the_best_baseline_and_every_model_is_reported(tr
         "naive",
         "seasonal_naive",
         "seasonal_level",
+        "seasonal_ses",
         "auto_ets",
         "tsb",
         "ensemble",
