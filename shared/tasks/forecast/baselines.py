@@ -131,6 +131,8 @@ def seasonal_ses(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
     """[n, H] the seasonally adjusted series' smoothed level plus the seasonal index ahead:
     the index averages every season of the history, so one noisy week of last year weighs
     less than in the seasonal naive forecast (STL + ETS forecasting, in numpy for serving)."""
+    seen = ~np.isnan(y)
+    y = y[:, seen.any(axis=0).argmax() if seen.any() else 0 :]  # before any row starts: nothing
     n, L = y.shape
     index = seasonal_index(y, season)
     pad = (-L) % season
