@@ -45,6 +45,7 @@ def render_page(path: Path, timeout: float = 60) -> dict[str, Any]:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "TMPDIR": profile},  # its temporary files go with the profile
             start_new_session=True,  # its own process group: stopped as a whole below
             # (its renderer and utility processes write into the profile until they exit)
         )

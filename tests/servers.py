@@ -70,11 +70,12 @@ class Server:
             wait_until(self._ready, self.timeout, f"bentoml serve {self.target} ready")
         except AssertionError:
             stop_group(self.proc)
-            raise TimeoutError(
-                f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}"
-            ) from None
+            tail = self.log_tail()
+            self.log_path.unlink(missing_ok=True)
+            raise TimeoutError(f"bentoml serve not ready after {self.timeout} s:\n{tail}") from None
         except BaseException:
             stop_group(self.proc)
+            self.log_path.unlink(missing_ok=True)  # _ready's errors carry the log's tail
             raise
         return self
 
@@ -105,3 +106,4 @@ class Server:
             REAPER.stop(self.proc, f"bentoml serve {self.target}")
         else:
             stop_group(self.proc)
+        self.log_path.unlink(missing_ok=True)  # a stopping server may still write: it is unlinked

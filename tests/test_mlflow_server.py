@@ -8,6 +8,7 @@ through the server, and the model resolution the service and `pilotpack score` u
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,6 +70,8 @@ def mlflow_server():
             yield url, artifacts
         finally:
             stop_group(proc, timeout=20)
+            shutil.rmtree(artifacts, ignore_errors=True)
+            log_path.unlink(missing_ok=True)
 
 
 def test_training_registry_and_resolution_on_a_tracking_server(mlflow_server, tmp_path):

@@ -82,12 +82,16 @@ def test_forecast_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch
     assert len(frames["dask"]) == 40 * 6
 
 
-def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch):
+def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch, tmp_path):
     """Many small groups (one per series at the extreme) change nothing: series are
-    independent, so a cluster's partitioning can never show in the results."""
+    independent, so a cluster's partitioning can never show in the results. The model file a
+    worker writes to load the payload is gone once the worker holds its session."""
+    import tempfile
+
     import numpy as np
 
     from shared.core.usecase import get_use_case
+    from shared.ops import scale
     from shared.ops.scale import LocalEngine, ModelPayload, forecast_windows
     from shared.tasks.forecast.backtest import make_panel
     from shared.tasks.forecast.predictor import ForecastPredictor
@@ -102,7 +106,10 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch):
     w = panel_windows(panel, np.arange(panel.n_series), panel.last, pred.history_length, 4,
                       pred.rules.season, pred.scale_floor)  # fmt: skip
     whole = pred.predict_windows(w)
+    monkeypatch.setattr(scale, "_LOADED", {})  # this process loads the payload afresh...
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # ...writing its file here
     split = forecast_windows(LocalEngine(), ModelPayload.of(uc, pred.stored, cfg), w, parts=12)
+    assert len(scale._LOADED) == 1 and not list(tmp_path.iterdir())
     np.testing.assert_array_equal(whole["forecast"], split["forecast"])
     for level, (lo, hi) in whole["bounds"].items():
         np.testing.assert_array_equal(lo, split["bounds"][level][0])

@@ -5,6 +5,7 @@ the background)."""
 from tests.conftest import (  # noqa: F401  (hooks and fixtures)
     _servers_stopped,
     pytest_configure,
+    pytest_unconfigure,
     pytest_xdist_make_scheduler,
     serve,
     trained,

@@ -62,13 +62,15 @@ class ModelPayload:
         key = (kind, self.use_case, self.tag)
         with _LOCK:
             if key not in _LOADED:
-                _LOADED[key] = build(*self._materialize())
+                # The predictor reads the ONNX file into its session as it is built: the file
+                # goes right after, not at the worker's exit (each load would leave one behind).
+                with tempfile.TemporaryDirectory(prefix=f"pilotpack-{self.use_case}-") as tmp:
+                    _LOADED[key] = build(*self._materialize(Path(tmp)))
             return _LOADED[key]
 
-    def _materialize(self) -> tuple[Any, Any, Any]:
+    def _materialize(self, folder: Path) -> tuple[Any, Any, Any]:
         uc = get_use_case(self.use_case)
         cfg = uc.task.config_model(uc).model_validate(self.config)
-        folder = Path(tempfile.mkdtemp(prefix=f"pilotpack-{self.use_case}-"))
         (folder / ONNX_FILE).write_bytes(self.onnx)
         return uc, StoredModel(self.tag, folder, self.metadata), cfg
 
