@@ -191,6 +191,7 @@ def test_the_worker_cpu_per_request_is_measured_under_load(trained):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(httpx.Client, "__init__", slow_to_open)
             b.under_load(slow, 8, 4)
+    assert not server.log_path.exists()  # a stopped server's log goes with it
     out = b.figures(t, 4)
     assert out["errors"] == 0
     assert 0 < out["load_cpu_us"] <= t.load_wall / 200 * 1e6 * (os.cpu_count() or 1)
@@ -233,3 +234,13 @@ def test_in_process_costs_are_measured_on_a_frozen_heap_as_a_served_worker_runs(
     with as_served_heap():
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_a_server_that_cannot_start_says_why_and_leaves_no_log():
+    """The benchmark's server quotes the end of its log in the error, then deletes the log."""
+    from shared.ops import benchmark as b
+
+    server = b.Server("shared.ops.benchmark:no_such_service", timeout=60)
+    with pytest.raises(RuntimeError, match="no_such_service") as failed, server:
+        pass
+    assert "bentoml serve" in str(failed.value) and not server.log_path.exists()

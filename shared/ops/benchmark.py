@@ -110,14 +110,14 @@ class Server:
             "--port",
             str(self.port),
         ]
-        log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=Path(__file__).resolve().parents[2],
-            env={**os.environ, **(self.env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=Path(__file__).resolve().parents[2],
+                env={**os.environ, **(self.env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + self.timeout
         # One client for the whole wait: `httpx.get` builds one per call, with an SSL context
         # (~20 ms of CPU), taken every 0.1 s from the server starting beside it.
@@ -127,23 +127,23 @@ class Server:
                     self.__exit__()
                     raise PortTaken(self.port)
                 if self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"bentoml serve exited with {self.proc.returncode}:\n{self.log_tail()}"
-                    )
+                    said = f"bentoml serve exited with {self.proc.returncode}:\n{self.log_tail()}"
+                    self.__exit__()
+                    raise RuntimeError(said)
                 if "Application startup failed" in self.log_tail(200):
                     # BentoML keeps the arbiter alive and restarts the worker: stop it here.
+                    said = f"bentoml serve could not start {self.target}:\n{self.log_tail()}"
                     self.__exit__()
-                    raise RuntimeError(
-                        f"bentoml serve could not start {self.target}:\n{self.log_tail()}"
-                    )
+                    raise RuntimeError(said)
                 try:
                     if probe.get(f"{self.url}/readyz").status_code == 200:
                         return self
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)  # poll interval; the deadline above bounds the wait
+        said = f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}"
         self.__exit__()
-        raise TimeoutError(f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}")
+        raise TimeoutError(said)
 
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system) the server's worker processes have used so far: what
@@ -165,12 +165,14 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
     def __exit__(self, *exc: object) -> None:
+        """Stop the server and delete its log (its errors above quote the log's tail)."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.log_path.unlink(missing_ok=True)
 
 
 class PortTaken(RuntimeError):
