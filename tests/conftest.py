@@ -90,7 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """The stores this process made go with its session (~40 MB each, three a `make test`)."""
+    """The stores this process made go with its session (up to ~40 MB each: `make test` makes
+    one per xdist worker, where the models are trained, and one for the controller)."""
     while _HOMES:
         shutil.rmtree(_HOMES.pop(), ignore_errors=True)
 

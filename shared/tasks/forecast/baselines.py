@@ -130,7 +130,8 @@ def ses_level(a: np.ndarray, alphas: np.ndarray = SES_ALPHAS) -> np.ndarray:
 def seasonal_ses(y: np.ndarray, horizon: int, season: int) -> np.ndarray:
     """[n, H] the seasonally adjusted series' smoothed level plus the seasonal index ahead:
     the index averages every season of the history, so one noisy week of last year weighs
-    less than in the seasonal naive forecast (STL + ETS forecasting, in numpy for serving)."""
+    less than in the seasonal naive forecast (the idea of `stlf`, decomposition then
+    smoothing, with a moving-average decomposition, in numpy for serving)."""
     seen = ~np.isnan(y)
     y = y[:, seen.any(axis=0).argmax() if seen.any() else 0 :]  # before any row starts: nothing
     n, L = y.shape
@@ -176,9 +177,10 @@ def stat_forecasts(
     """{model name: [n, H]} forecasts after the last column of `y` ([n, L], NaN = not observed).
 
     The same function serves backtests (panel history up to a cut-off) and the service (a
-    request's history), so a baseline in the ensemble forecasts the same in both. Naive,
-    SeasonalNaive, SeasonalLevel and SeasonalSES are computed in numpy (what statsforecast gives, without its overhead on
-    the request path); the Auto* models run in statsforecast."""
+    request's history), so a baseline in the ensemble forecasts the same in both. Naive and
+    SeasonalNaive are computed in numpy (what statsforecast gives, without its overhead on
+    the request path), as are SeasonalLevel and SeasonalSES; the Auto* models run in
+    statsforecast."""
 
     names = list(models or cfg.models)
     y = fill_inner(y)
