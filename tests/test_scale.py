@@ -84,9 +84,12 @@ def test_forecast_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch
 
 def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch, tmp_path):
     """Many small groups (one per series at the extreme) change nothing: series are
-    independent, so a cluster's partitioning can never show in the results. The model file a
-    worker writes to load the payload is gone once the worker holds its session."""
+    independent, and the series a statistical member smooths together (a department) stay in
+    one part, so a cluster's partitioning can never show in the results; consecutive parts
+    would split the departments and change the forecasts. The model file a worker writes to
+    load the payload is gone once the worker holds its session."""
     import tempfile
+    from dataclasses import replace
 
     import numpy as np
 
@@ -99,21 +102,37 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch, tmp_
 
     uc = get_use_case("demand_forecasting")
     monkeypatch.setenv(*next(iter(pinned(uc, trained(uc.name).bento_tag).items())))
-    cfg = uc.load_config(["data.n_series=12"])
+    cfg = uc.load_config(["data.n_series=150"])  # 10 stores: departments of 10 series (> rank 8)
     history, _ = uc.task.training.synthetic(uc, cfg)
-    pred = ForecastPredictor.from_store(uc)
+    stored = ForecastPredictor.from_store(uc).stored
+    # served as an ensemble with a smoothed member, whatever the session's fast model chose
+    baselines = stored.metadata.get("baselines") or {}
+    stored = replace(stored, metadata=stored.metadata | {
+        "chosen_model": "ensemble", "ensemble_weights": {"lightgbm": 0.5, "seasonal_ses": 0.5},
+        "class_routes": {}, "baselines": baselines | {
+            "models": ["seasonal_naive", "seasonal_ses"], "smoothing": {"group": "Dept", "rank": 8}
+        },
+    })  # fmt: skip
+    pred = ForecastPredictor(uc, stored)
     panel = make_panel(uc, history, cfg)
     w = panel_windows(panel, np.arange(panel.n_series), panel.last, pred.history_length, 4,
-                      pred.rules.season, pred.scale_floor)  # fmt: skip
+                      pred.rules.season, pred.scale_floor, uc.forecast.id_columns,
+                      whole_history=True)  # fmt: skip
     whole = pred.predict_windows(w)
+    payload = ModelPayload.of(uc, stored, cfg)
     monkeypatch.setattr(scale, "_LOADED", {})  # this process loads the payload afresh...
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # ...writing its file here
-    split = forecast_windows(LocalEngine(), ModelPayload.of(uc, pred.stored, cfg), w, parts=12)
+    split = forecast_windows(LocalEngine(), payload, w, parts=12)
     assert len(scale._LOADED) == 1 and not list(tmp_path.iterdir())
     np.testing.assert_array_equal(whole["forecast"], split["forecast"])
+    np.testing.assert_array_equal(whole["fallback"], split["fallback"])
     for level, (lo, hi) in whole["bounds"].items():
         np.testing.assert_array_equal(lo, split["bounds"][level][0])
         np.testing.assert_array_equal(hi, split["bounds"][level][1])
+    assert len(scale.partitions(w, 12, "Dept")) == 12
+    monkeypatch.setattr(scale, "partitions", lambda w, n, group: np.array_split(np.arange(w.n), n))
+    consecutive = forecast_windows(LocalEngine(), payload, w, parts=12)
+    assert not np.allclose(whole["forecast"], consecutive["forecast"])
 
 
 def test_engine_options_are_checked(tmp_path):

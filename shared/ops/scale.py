@@ -189,18 +189,35 @@ def forecast_windows(engine: Any, payload: ModelPayload, w: Any, parts: int | No
     """`ForecastPredictor.predict_windows` over groups of series, merged in series order:
     statsforecast baselines and the global ONNX model run per group on the engine."""
     n_parts = max(1, min(w.n, parts or 4 * engine.cores))
-    groups = [take_windows(w, rows) for rows in np.array_split(np.arange(w.n), n_parts)]
-    outs = list(engine.map(forecast_part, payload, groups))
-    levels = outs[0]["bounds"].keys()
+    smoothing = (payload.metadata.get("baselines") or {}).get("smoothing") or {}
+    rows = partitions(w, n_parts, smoothing.get("group"))
+    outs = list(engine.map(forecast_part, payload, [take_windows(w, r) for r in rows]))
+    back = np.argsort(np.concatenate(rows))  # part order -> series order
+
+    def merged(key: Callable[[dict], np.ndarray]) -> np.ndarray:
+        return np.concatenate([key(o) for o in outs])[back]
+
     return {
-        "forecast": np.concatenate([o["forecast"] for o in outs]),
-        "fallback": np.concatenate([o["fallback"] for o in outs]),
-        "observed": np.concatenate([o["observed"] for o in outs]),
+        "forecast": merged(lambda o: o["forecast"]),
+        "fallback": merged(lambda o: o["fallback"]),
+        "observed": merged(lambda o: o["observed"]),
         "bounds": {
-            level: tuple(np.concatenate([o["bounds"][level][i] for o in outs]) for i in (0, 1))
-            for level in levels
+            level: tuple(merged(lambda o, lv=level, i=i: o["bounds"][lv][i]) for i in (0, 1))
+            for level in outs[0]["bounds"]
         },
     }
+
+
+def partitions(w: Any, n_parts: int, group: str | None) -> list[np.ndarray]:
+    """Series rows of at most `n_parts` parts: consecutive runs, or, when the baselines smooth
+    series by `group` (an id column), whole groups: a group's series are smoothed together,
+    and a group split across parts would be smoothed differently than in one process."""
+    if group is None or group not in w.static:
+        return [r for r in np.array_split(np.arange(w.n), n_parts) if len(r)]
+    _, codes = np.unique(w.static[group], return_inverse=True)
+    members = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    split = np.array_split(np.arange(len(members)), min(n_parts, len(members)))
+    return [np.concatenate([members[g] for g in part]) for part in split if len(part)]
 
 
 def forecast_part(payload: ModelPayload, w: Any) -> dict[str, Any]:
