@@ -124,26 +124,30 @@ class Server:
         with httpx.Client(timeout=1) as probe:
             while time.monotonic() < deadline:
                 if self._bind_failed():
-                    self.__exit__()
-                    raise PortTaken(self.port)
+                    raise self._stopped(PortTaken(self.port))
                 if self.proc.poll() is not None:
-                    said = f"bentoml serve exited with {self.proc.returncode}:\n{self.log_tail()}"
-                    self.__exit__()
-                    raise RuntimeError(said)
+                    raise self._stopped(RuntimeError(
+                        f"bentoml serve exited with {self.proc.returncode}:\n{self.log_tail()}"
+                    ))  # fmt: skip
                 if "Application startup failed" in self.log_tail(200):
                     # BentoML keeps the arbiter alive and restarts the worker: stop it here.
-                    said = f"bentoml serve could not start {self.target}:\n{self.log_tail()}"
-                    self.__exit__()
-                    raise RuntimeError(said)
+                    raise self._stopped(RuntimeError(
+                        f"bentoml serve could not start {self.target}:\n{self.log_tail()}"
+                    ))  # fmt: skip
                 try:
                     if probe.get(f"{self.url}/readyz").status_code == 200:
                         return self
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.1)  # poll interval; the deadline above bounds the wait
-        said = f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}"
+        raise self._stopped(
+            TimeoutError(f"bentoml serve not ready after {self.timeout} s:\n{self.log_tail()}")
+        )
+
+    def _stopped(self, error: Exception) -> Exception:
+        """`error` (which quotes the log's tail) once the server is stopped and its log gone."""
         self.__exit__()
-        raise TimeoutError(said)
+        return error
 
     def cpu_seconds(self) -> float:
         """CPU seconds (user + system) the server's worker processes have used so far: what

@@ -194,15 +194,15 @@ def forecast_windows(engine: Any, payload: ModelPayload, w: Any, parts: int | No
     outs = list(engine.map(forecast_part, payload, [take_windows(w, r) for r in rows]))
     back = np.argsort(np.concatenate(rows))  # part order -> series order
 
-    def merged(key: Callable[[dict], np.ndarray]) -> np.ndarray:
-        return np.concatenate([key(o) for o in outs])[back]
+    def merged(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts)[back]
 
     return {
-        "forecast": merged(lambda o: o["forecast"]),
-        "fallback": merged(lambda o: o["fallback"]),
-        "observed": merged(lambda o: o["observed"]),
+        "forecast": merged([o["forecast"] for o in outs]),
+        "fallback": merged([o["fallback"] for o in outs]),
+        "observed": merged([o["observed"] for o in outs]),
         "bounds": {
-            level: tuple(merged(lambda o, lv=level, i=i: o["bounds"][lv][i]) for i in (0, 1))
+            level: tuple(merged([o["bounds"][level][i] for o in outs]) for i in (0, 1))
             for level in outs[0]["bounds"]
         },
     }
@@ -215,7 +215,8 @@ def partitions(w: Any, n_parts: int, group: str | None) -> list[np.ndarray]:
     if group is None or group not in w.static:
         return [r for r in np.array_split(np.arange(w.n), n_parts) if len(r)]
     _, codes = np.unique(w.static[group], return_inverse=True)
-    members = [np.flatnonzero(codes == c) for c in range(codes.max() + 1)]
+    order = np.argsort(codes, kind="stable")
+    members = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)  # rows of each group
     split = np.array_split(np.arange(len(members)), min(n_parts, len(members)))
     return [np.concatenate([members[g] for g in part]) for part in split if len(part)]
 

@@ -95,7 +95,8 @@ def panel_windows(
     `whole_history`: also every period before, for the statistical members (forecasting, not
     training: a training set holds hundreds of thousands of windows)."""
     rows, origins = np.asarray(rows), np.asarray(origins)
-    y, hol = _ending_at(panel, rows, origins, length)
+    y = _ending_at(panel.y, rows, origins, length, np.nan)
+    hol = _ending_at(panel.holiday, rows, origins, length, 0.0)
     fidx = origins[:, None] + 1 + np.arange(horizon)[None, :]
     T = panel.n_periods
     future_cal = np.concatenate([panel.calendar(), panel.future_holidays(horizon, season)])
@@ -113,22 +114,19 @@ def panel_windows(
         scale=series_scale(y, season, floor),
         static={k: np.asarray(panel.keys[k])[rows] for k in static_keys},
         freq=panel.freq,
-        history=_ending_at(panel, rows, origins, whole)[0]
+        history=_ending_at(panel.y, rows, origins, whole, np.nan)
         if whole_history and whole > length
         else None,
     ).with_flags(panel.flags)
 
 
 def _ending_at(
-    panel: Panel, rows: np.ndarray, origins: np.ndarray, length: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """([n, length] values, [n, length] holiday flags) of `rows` up to `origins`; NaN / 0 before
-    the panel's first period."""
+    values: np.ndarray, rows: np.ndarray, origins: np.ndarray, length: int, before: float
+) -> np.ndarray:
+    """[n, length] of a panel matrix's `rows` up to `origins`; `before` ahead of its first
+    period."""
     idx = origins[:, None] - (length - 1) + np.arange(length)[None, :]
-    inside = idx >= 0
-    safe = np.clip(idx, 0, None)
-    y = np.where(inside, panel.y[rows[:, None], safe], np.nan)
-    return y, np.where(inside, panel.holiday[rows[:, None], safe], 0.0)
+    return np.where(idx >= 0, values[rows[:, None], np.clip(idx, 0, None)], before)
 
 
 def panel_targets(panel: Panel, rows: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
