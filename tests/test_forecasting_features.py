@@ -8,6 +8,7 @@ bit could move a value across a split threshold between training and serving.
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from shared.tasks.forecast import features as ff
@@ -88,6 +89,14 @@ def test_ratio_per_step_and_scale_equal_their_plain_forms() -> None:
         count = (~np.isnan(recent)).sum(axis=1)
         mean = np.divide(np.nansum(recent, axis=1), count, out=np.zeros(len(y)), where=count > 0)
         assert same(series_scale(y, 52, 0.5), np.maximum(mean, 0.5))
+
+
+def test_date_parts_equal_pandas() -> None:
+    days = pd.date_range("2011-12-20", "2013-03-04", freq="D")  # 63 weeks: a leap day, year ends
+    d = days.to_numpy().astype("datetime64[D]").reshape(-1, 7)  # [n, H] as features get them
+    assert same(ff.day_of_month(d), days.day.to_numpy(np.float64).reshape(-1, 7))
+    assert same(ff.month_of_year(d), days.month.to_numpy(np.float64).reshape(-1, 7))
+    assert same(ff.day_of_week(d), days.dayofweek.to_numpy(np.float64).reshape(-1, 7))
 
 
 @pytest.mark.parametrize("length", [1, 5, 52, 60])

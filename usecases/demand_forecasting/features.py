@@ -8,11 +8,17 @@ import numpy as np
 
 from shared.core.usecase import Features
 from shared.tasks.forecast import features as ff
+from shared.tasks.forecast.calendar import shift
 from shared.tasks.forecast.windows import Windows
 
 SEASON = 52  # weeks in a year
 LAGS = (1, 2, 3, 4)
 MEANS = (4, 8, 13, 26, 52)
+
+
+def month_start_day(dates: np.ndarray) -> np.ndarray:
+    """The day of the month of each date when it is one of the first 7, else 8."""
+    return np.minimum(ff.day_of_month(dates), 8.0)
 
 
 def build_features(w: Windows) -> Features:
@@ -38,6 +44,12 @@ def build_features(w: Windows) -> Features:
     out["last_year_with_growth"] = ff.flat(last_year * np.clip(growth, 0, 5)[:, None])
     dates = w.future_dates()
     out["week_of_year"] = ff.flat(ff.week_of_year(dates))
+    # Weeks holding the 1st sell more (paydays, benefits), and 52 weeks fall a day or two
+    # short of a year, so last year's same week may not have held it. Days after the 7th are
+    # all 8: the exact day beside the week of the year names the year, and the trees then
+    # learnt single past weeks (synthetic MASE 0.78 -> 0.86).
+    out["month_start_day"] = ff.flat(month_start_day(dates))
+    out["month_start_day_last_year"] = ff.flat(month_start_day(shift(dates, -SEASON, w.freq)))
     out["holiday"] = ff.flat(w.future_holiday)
     out["holiday_last_year"] = ff.flat(ff.seasonal(w.holiday, H, SEASON))
     out["log_scale"] = ff.per_step(np.log10(w.scale), H)

@@ -21,6 +21,8 @@ FEATURES = (
     "growth_8",
     "last_year_with_growth",
     "week_of_year",
+    "month_start_day",
+    "month_start_day_last_year",
     "holiday",
     "holiday_last_year",
     "log_scale",

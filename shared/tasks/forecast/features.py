@@ -107,6 +107,14 @@ def month_of_year(dates: np.ndarray) -> np.ndarray:
     return (m % 12 + 1).astype(np.float64)
 
 
+def day_of_month(dates: np.ndarray) -> np.ndarray:
+    """1..31 of datetime64[D] dates, no pandas."""
+    d = np.asarray(dates, dtype="datetime64[D]")
+    return ((d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1).astype(
+        np.float64
+    )
+
+
 def week_of_year(dates: np.ndarray) -> np.ndarray:
     """ISO-like week number 1..53 of datetime64[D] dates (day of year // 7 + 1), no pandas."""
     d = np.asarray(dates, dtype="datetime64[D]")

@@ -1,8 +1,8 @@
 """The Walmart store x department file, whole (421,570 rows, 3,331 series): validation passes,
 and in the rolling-origin backtest (3 windows x 8 weeks) LightGBM beats SeasonalNaive by
 >= 10 % on WAPE and on MASE, with ONNX parity; the ensemble of LightGBM and seasonal_ses, its
-weights chosen on earlier windows only, reaches MASE <= 0.70 (issue 21's line) and beats the
-best baseline; the gates pass.
+weights chosen on earlier windows only, reaches WAPE <= 0.075 and MASE <= 0.70 (issue 21's
+line) and beats the best baseline; the gates pass.
 
 To stay well within CI's budget this run scores only the baselines the gate and the ensemble
 need (Naive, SeasonalNaive, seasonal_ses: numpy, ~1 s a window, on the department-smoothed
@@ -24,7 +24,7 @@ SEASONAL_NAIVE_WAPE = 0.101393
 SEASONAL_NAIVE_MASE = 0.872646
 
 
-def test_walmart_file_ensemble_reaches_mase_070_and_beats_every_baseline():
+def test_walmart_file_ensemble_reaches_wape_0075_mase_070_and_beats_every_baseline():
     overrides = [
         "baselines.models=[naive, seasonal_naive, seasonal_ses]",
         "model.ensemble_members=[seasonal_ses]",
@@ -46,7 +46,8 @@ def test_walmart_file_ensemble_reaches_mase_070_and_beats_every_baseline():
     assert result.baseline == "seasonal_ses"  # the best of the three baselines on MASE
     assert ses["mase"] < sn["mase"] and ses["wape"] < sn["wape"]
     assert result.chosen == "ensemble" == result.chosen_servable, result.gate_reasons
-    assert ens["mase"] <= 0.70 and ens["mase"] < min(lgb["mase"], ses["mase"])
+    assert ens["wape"] <= 0.075 and ens["mase"] <= 0.70
+    assert ens["mase"] < min(lgb["mase"], ses["mase"])
     assert ens["wape"] < min(lgb["wape"], ses["wape"])
     assert result.parity.ok and result.parity.rows_checked == 3331 * 8
     assert result.gates_passed, result.gate_reasons
