@@ -8,13 +8,13 @@ from usecases.demand_forecasting.features import build_features
 from usecases.demand_forecasting.model import FEATURES
 
 
-def windows(histories, horizon=8, length=104):
+def windows(histories, horizon=8, length=104, last="2012-10-26"):
     n = len(histories)
     return history_windows(
         histories,
         [np.zeros(len(h)) for h in histories],
         [np.zeros(horizon)] * n,
-        np.array(["2012-10-26"] * n, dtype="datetime64[D]"),
+        np.array([last] * n, dtype="datetime64[D]"),
         length,
         season=52,
         floor=1.0,
@@ -59,6 +59,19 @@ def test_seasonal_inputs_read_last_year_not_the_future():
     assert f["same_week_last_year"][0] * scale == pytest.approx(53.0)
     assert f["same_week_two_years_ago"][0] * scale == pytest.approx(1.0)
     assert f["lag_1"][0] * scale == pytest.approx(104.0)
+
+
+def test_month_start_day_of_the_target_week_and_of_the_week_last_year_the_model_reads():
+    # Friday-ended weeks after 2012-07-20: 07-27, 08-03, ..., 09-14 (steps 1-8); a year
+    # earlier (52 weeks) 2011-07-29, 08-05, ...; steps past a year read two years back.
+    f = build_features(windows([np.ones(104)], horizon=8, last="2012-07-20"))
+    assert f["month_start_day"].tolist() == [8, 3, 8, 8, 8, 8, 7, 8]
+    assert f["month_start_day_last_year"].tolist() == [8, 5, 8, 8, 8, 2, 8, 8]
+    long = build_features(windows([np.ones(104)], horizon=54, last="2012-07-20"))
+    # step 54 (2013-08-02) reads 104 weeks back, 2011-08-05 (52 back would be 2012-08-03: 3)
+    assert long["month_start_day"][53] == 2.0
+    assert long["month_start_day_last_year"][53] == 5.0
+    assert long["month_start_day_last_year"][:8].tolist() == [8, 5, 8, 8, 8, 2, 8, 8]
 
 
 def test_not_observed_weeks_are_missing_inputs_not_zeros():
