@@ -19,12 +19,16 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository (PILOTPACK_HOME is 
 
 
 @pytest.fixture(scope="module")
-def scheduler():
+def scheduler(tmp_path_factory):
+    import dask
     from distributed import LocalCluster
 
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+    with (
+        dask.config.set({"temporary-directory": str(tmp_path_factory.mktemp("dask"))}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+    ):
         yield cluster.scheduler_address
 
 
@@ -133,6 +137,18 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch, tmp_
     monkeypatch.setattr(scale, "partitions", lambda w, n, group: np.array_split(np.arange(w.n), n))
     consecutive = forecast_windows(LocalEngine(), payload, w, parts=12)
     assert not np.allclose(whole["forecast"], consecutive["forecast"])
+
+
+def test_a_local_dask_cluster_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from shared.ops.scale import open_engine
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with open_engine("dask", workers=1) as engine:
+        assert list(engine.map(lambda payload, part: payload + part, 10, [1, 2])) == [11, 12]
+        assert [p.name for p in tmp_path.iterdir()][0].startswith("pilotpack-dask-")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_engine_options_are_checked(tmp_path):

@@ -153,6 +153,7 @@ def open_engine(
         return
     if name != "dask":
         raise ValueError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
+    import dask
     from distributed import Client, LocalCluster
 
     if scheduler:
@@ -161,6 +162,10 @@ def open_engine(
         return
     n = workers or os.cpu_count() or 1
     with (
+        # the workers' scratch space goes with the cluster (Dask's default, a shared
+        # `dask-scratch-space` in the temporary folder, stays behind)
+        tempfile.TemporaryDirectory(prefix="pilotpack-dask-") as scratch,
+        dask.config.set({"temporary-directory": scratch}),
         LocalCluster(
             n_workers=n,
             threads_per_worker=1,
