@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,17 @@ def scheduler(tmp_path_factory):
 def run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
     return result.exit_code, result.output
+
+
+# First in the module: before the module's cluster holds the scheduler's HTTP port (8787)
+def test_a_local_dask_cluster_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
+    from shared.ops.scale import open_engine
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with open_engine("dask", workers=1) as engine:
+        assert list(engine.map(lambda payload, part: payload + part, 10, [1, 2])) == [11, 12]
+        assert [p.name for p in tmp_path.iterdir()][0].startswith("pilotpack-dask-")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_score_on_dask_equals_local(trained, scheduler, tmp_path, monkeypatch):
@@ -137,18 +149,6 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch, tmp_
     monkeypatch.setattr(scale, "partitions", lambda w, n, group: np.array_split(np.arange(w.n), n))
     consecutive = forecast_windows(LocalEngine(), payload, w, parts=12)
     assert not np.allclose(whole["forecast"], consecutive["forecast"])
-
-
-def test_a_local_dask_cluster_leaves_nothing_in_the_temporary_folder(tmp_path, monkeypatch):
-    import tempfile
-
-    from shared.ops.scale import open_engine
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    with open_engine("dask", workers=1) as engine:
-        assert list(engine.map(lambda payload, part: payload + part, 10, [1, 2])) == [11, 12]
-        assert [p.name for p in tmp_path.iterdir()][0].startswith("pilotpack-dask-")
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_engine_options_are_checked(tmp_path):
