@@ -20,17 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository (PILOTPACK_HOME is 
 
 
 @pytest.fixture(scope="module")
-def scheduler(tmp_path_factory):
-    import dask
-    from distributed import LocalCluster
+def scheduler():
+    """The pack's own local cluster (`open_engine`), joined by its address as a team's would be."""
+    from shared.ops.scale import open_engine
 
-    with (
-        dask.config.set({"temporary-directory": str(tmp_path_factory.mktemp("dask"))}),
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-    ):
-        yield cluster.scheduler_address
+    with open_engine("dask", workers=2) as engine:
+        yield engine.client.scheduler.address
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -104,7 +99,6 @@ def test_partitions_of_series_give_the_same_forecasts(trained, monkeypatch, tmp_
     one part, so a cluster's partitioning can never show in the results; consecutive parts
     would split the departments and change the forecasts. The model file a worker writes to
     load the payload is gone once the worker holds its session."""
-    import tempfile
     from dataclasses import replace
 
     import numpy as np
